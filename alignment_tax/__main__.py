@@ -1,0 +1,3 @@
+from alignment_tax.cli import main
+
+raise SystemExit(main())

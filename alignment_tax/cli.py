@@ -1,0 +1,128 @@
+"""The ``alignment-tax`` command: argument parsing and dispatch only.
+
+Every subcommand is a function in the package; this module turns flags into its arguments,
+prints what it returns, and turns a :class:`~alignment_tax.errors.UserError` into one line on
+stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+
+from alignment_tax import __version__
+from alignment_tax.errors import UserError
+
+PROG = "alignment-tax"
+
+
+def _print_json(payload: dict, compact: bool = False) -> None:
+    if compact:
+        print(json.dumps(payload, ensure_ascii=False))
+    else:
+        print(json.dumps(payload, ensure_ascii=False, indent=2))
+
+
+def _make_tiny_model(args: argparse.Namespace) -> None:
+    from alignment_tax.models.tiny import build_tiny_model
+
+    out = build_tiny_model(args.out, kind=args.kind, size=args.size, seed=args.seed)
+    print(out)
+
+
+def _score_cmrc(args: argparse.Namespace) -> None:
+    from alignment_tax.evaluation.score_files import score_cmrc_files
+
+    # One line, as the official scorer prints it, so scripts written for it keep working.
+    _print_json(score_cmrc_files(args.data, args.predictions), compact=True)
+
+
+def _score_generation(args: argparse.Namespace) -> None:
+    from alignment_tax.evaluation.score_files import score_generation_file
+
+    result = score_generation_file(
+        task=args.score_task,
+        predictions_path=args.predictions,
+        target_lang=args.target_lang,
+        embedder=args.embedder,
+        items_path=args.items,
+    )
+    _print_json(result)
+
+
+def _add_make_tiny_model(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "make-tiny-model",
+        help="build a tiny Qwen3-style LM or embedder locally (no downloads) for smoke tests",
+        description="Build a deterministic tiny model with a byte-level BPE tokenizer trained on "
+        "the Chinese and Tibetan text shipped with the package.",
+    )
+    parser.add_argument("out", help="output folder")
+    parser.add_argument("--kind", choices=["lm", "embedder"], default="lm")
+    parser.add_argument("--size", choices=["tiny", "small"], default="tiny", help="tiny ≈0.3M, small ≈27M parameters")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.set_defaults(handler=_make_tiny_model)
+
+
+def _add_score(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("score", help="score existing outputs without running a model")
+    tasks = parser.add_subparsers(dest="score_task", metavar="{cmrc,mt,headline}", required=True)
+
+    cmrc = tasks.add_parser(
+        "cmrc",
+        help="CMRC 2018 EM/F1/AVERAGE, exactly as the official scorer",
+        description="Same inputs and output as the official cmrc2018_evaluate.py.",
+    )
+    cmrc.add_argument("--data", required=True, help="SQuAD-layout dataset JSON (e.g. cmrc2018_dev.json)")
+    cmrc.add_argument("--predictions", required=True, help="JSON object {question_id: answer}")
+    cmrc.set_defaults(handler=_score_cmrc)
+
+    for name, default_lang, what in (
+        ("mt", "zh", "translations: BLEU, chrF, language consistency, similarity"),
+        ("headline", "bo", "headlines: ROUGE-1/2/L, language consistency, similarity"),
+    ):
+        task = tasks.add_parser(name, help=f"score {what}")
+        task.add_argument("--predictions", required=True, help="JSONL with `prediction` and `reference` per line")
+        task.add_argument("--target-lang", default=default_lang, help=f"language of the outputs (default {default_lang})")
+        task.add_argument("--embedder", help="sentence-transformers model (path or hub id) for similarity")
+        task.add_argument("--items", help="also write per-item metric values to this JSONL file")
+        task.set_defaults(handler=_score_generation)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=PROG, description="Measure what adapting an LLM cost it elsewhere.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for add in (_add_make_tiny_model, _add_score):
+        add(commands)
+    return parser
+
+
+def _quiet_libraries() -> None:
+    # Progress bars and advisory warnings from transformers/datasets drown the one line a
+    # user needs to read; results go to files and stdout.
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    _quiet_libraries()
+    args = build_parser().parse_args(argv)
+    handler: Callable[[argparse.Namespace], None] = args.handler
+    try:
+        handler(args)
+    except UserError as error:
+        print(f"{PROG}: error: {error}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

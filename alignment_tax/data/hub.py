@@ -1,0 +1,121 @@
+"""Reading a Hugging Face hub dataset (or a local dataset folder) through ``datasets.load_dataset``.
+
+A name that is not a local path and looks like ``owner/name`` or ``name`` is a hub id:
+
+>>> looks_like_hub_id("hfl/cmrc2018"), looks_like_hub_id("cmrc2018")
+(True, True)
+>>> looks_like_hub_id("data/dev.jsonl"), looks_like_hub_id("./x"), looks_like_hub_id("a/b/c")
+(False, False, False)
+
+Every failure of the hub (offline, not found, gated, a wrong config or split) becomes one
+:class:`UserError` line. ``HF_HUB_OFFLINE`` / ``HF_DATASETS_OFFLINE`` are honoured even when
+they are set after ``datasets`` was imported (both libraries read them once, at import), so an
+offline run fails at once instead of retrying the network for half a minute.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+from typing import Any, Iterator
+
+from alignment_tax.errors import UserError
+
+_HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?$")
+# A name ending like a data file is a missing file, not a hub id.
+_FILE_SUFFIXES = (".json", ".jsonl", ".ndjson", ".csv", ".tsv", ".parquet", ".txt", ".gz", ".xlsx", ".zip")
+_OFFLINE_VARS = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE")
+_TRUE = {"1", "ON", "YES", "TRUE"}
+_MAX_REASON = 300
+
+
+def looks_like_hub_id(name: str) -> bool:
+    """True for ``owner/name`` or ``name`` that does not end like a data file."""
+    name = str(name)
+    return bool(_HUB_ID.match(name)) and not name.lower().endswith(_FILE_SUFFIXES) and ".." not in name
+
+
+def offline_requested() -> bool:
+    """Whether the environment asks for offline mode right now (not at import time)."""
+    return any(os.environ.get(var, "").strip().upper() in _TRUE for var in _OFFLINE_VARS)
+
+
+@contextlib.contextmanager
+def _honour_offline_env() -> Iterator[None]:
+    """Make offline variables set after import take effect for one call, then restore."""
+    if not offline_requested():
+        yield
+        return
+    import datasets.config as ds_config
+    import huggingface_hub.constants as hub_constants
+
+    saved = (ds_config.HF_HUB_OFFLINE, ds_config.HF_DATASETS_OFFLINE, hub_constants.HF_HUB_OFFLINE)
+    ds_config.HF_HUB_OFFLINE = ds_config.HF_DATASETS_OFFLINE = hub_constants.HF_HUB_OFFLINE = True
+    try:
+        yield
+    finally:
+        ds_config.HF_HUB_OFFLINE, ds_config.HF_DATASETS_OFFLINE, hub_constants.HF_HUB_OFFLINE = saved
+
+
+def _exception_chain(exc: BaseException) -> list[BaseException]:
+    chain, seen = [], set()
+    while exc is not None and id(exc) not in seen:
+        chain.append(exc)
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return chain
+
+
+def _one_line(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= _MAX_REASON else text[: _MAX_REASON - 3] + "..."
+
+
+def hub_failure_reason(exc: BaseException) -> str:
+    """A short guess at why loading failed: offline?, not found, gated, bad config or split.
+
+    >>> hub_failure_reason(ConnectionError("Couldn't reach 'x/y' on the Hub (OfflineModeIsEnabled)"))
+    'offline?'
+    """
+    chain = _exception_chain(exc)
+    names = " ".join(type(e).__name__ for e in chain)
+    text = " ".join(str(e) for e in chain).lower()
+    if "Gated" in names or "gated" in text:
+        return "gated: accept its terms on huggingface.co, then log in with `hf auth login`"
+    if "builderconfig" in text or "config name is missing" in text:
+        return "unknown config; set the config name"
+    if "unknown split" in text or ("split" in text and "should be one of" in text):
+        return "unknown split; set the split"
+    if "Offline" in names or "offline" in text or "couldn't reach" in text or "ConnectionError" in names:
+        return "offline?"
+    if "NotFound" in names or "doesn't exist" in text or "not found" in text:
+        return "not found"
+    return type(exc).__name__
+
+
+def load_dataset_records(
+    name: str, *, split: str, config: str | None = None, what: str = "the Hugging Face hub"
+) -> list[dict[str, Any]]:
+    """``datasets.load_dataset(name, name=config, split=split)`` as a list of dicts.
+
+    ``what`` names where the data was looked for, for the message (a folder, or the hub).
+    Raises :class:`UserError` with the reason in one line on any failure.
+    """
+    try:
+        import datasets
+    except ImportError as exc:  # pragma: no cover - datasets is a dependency
+        raise UserError(f"reading {name!r} needs the `datasets` package: pip install datasets") from exc
+    try:
+        with _honour_offline_env():
+            dataset = datasets.load_dataset(name, name=config, split=split)
+    except UserError:
+        raise
+    except Exception as exc:  # the hub fails in many ways, all of them the user's to fix
+        where = f" (config {config!r}, split {split!r})" if config else f" (split {split!r})"
+        raise UserError(
+            f"could not load {name!r}{where} from {what} ({hub_failure_reason(exc)}): {_one_line(str(exc))}"
+        ) from exc
+    if isinstance(dataset, datasets.DatasetDict):  # pragma: no cover - split is always given
+        raise UserError(f"{name!r}: choose a split among {', '.join(dataset)}")
+    return dataset.to_list()

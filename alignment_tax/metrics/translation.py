@@ -1,0 +1,102 @@
+"""BLEU-4 and chrF with sacrebleu, tokenised for the target language.
+
+sacrebleu's default ``13a`` tokenizer leaves Chinese as one token per sentence (BLEU ≈ 0), so
+Chinese targets use its ``zh`` tokenizer. sacrebleu has no Tibetan tokenizer: Tibetan targets
+are segmented into syllables first (see :mod:`alignment_tax.metrics.segmentation`) and scored
+with ``tokenize="none"``. chrF works on characters and needs no segmentation. Every score
+carries sacrebleu's signature, which is what makes a BLEU number comparable with another.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sacrebleu.metrics import BLEU, CHRF
+
+from alignment_tax.data.normalize import normalize_text
+from alignment_tax.errors import UserError
+from alignment_tax.metrics.scripts import HAN, TIBETAN, script_for
+from alignment_tax.metrics.segmentation import segment_for_bleu
+
+
+@dataclass(frozen=True)
+class CorpusScore:
+    score: float
+    signature: str
+
+
+def _bleu_tokenizer(target_lang: str) -> str:
+    script = script_for(target_lang)
+    if script is HAN:
+        return "zh"
+    if script is TIBETAN:
+        return "none"
+    return "13a"
+
+
+def _prepare(texts: list[str], target_lang: str) -> list[str]:
+    texts = [normalize_text(text) for text in texts]
+    if script_for(target_lang) is TIBETAN:
+        return [segment_for_bleu(text) for text in texts]
+    return texts
+
+
+def _check_lengths(predictions: list[str], references: list[str]) -> None:
+    if len(predictions) != len(references):
+        raise UserError(f"{len(predictions)} predictions but {len(references)} references")
+
+
+def _bleu_signature(metric: BLEU, target_lang: str) -> str:
+    signature = str(metric.get_signature())
+    if script_for(target_lang) is TIBETAN:
+        # tok:none alone would hide that the text was segmented before scoring.
+        signature += "|pre:bo-syllables"
+    return signature
+
+
+def _bleu(target_lang: str, sentence_level: bool) -> BLEU:
+    # Sentence BLEU needs smoothing or any sentence without a 4-gram match is 0; "exp" is
+    # sacrebleu's default for sentence_bleu.
+    return BLEU(tokenize=_bleu_tokenizer(target_lang), effective_order=sentence_level)
+
+
+def corpus_bleu(predictions: list[str], references: list[str], target_lang: str = "zh") -> CorpusScore:
+    """Corpus BLEU-4 on 0–100 with one reference per prediction.
+
+    >>> round(corpus_bleu(["我爱北京天安门"], ["我爱北京天安门"], "zh").score, 6)
+    100.0
+    """
+    _check_lengths(predictions, references)
+    metric = _bleu(target_lang, sentence_level=False)
+    result = metric.corpus_score(_prepare(predictions, target_lang), [_prepare(references, target_lang)])
+    return CorpusScore(result.score, _bleu_signature(metric, target_lang))
+
+
+def sentence_bleu(predictions: list[str], references: list[str], target_lang: str = "zh") -> list[float]:
+    """Per-item smoothed sentence BLEU on 0–100 (for per-item records and bootstraps)."""
+    _check_lengths(predictions, references)
+    metric = _bleu(target_lang, sentence_level=True)
+    prepared = zip(_prepare(predictions, target_lang), _prepare(references, target_lang))
+    return [metric.sentence_score(prediction, [reference]).score for prediction, reference in prepared]
+
+
+def corpus_chrf(predictions: list[str], references: list[str], target_lang: str = "zh") -> CorpusScore:
+    """Corpus chrF (character 6-grams, β = 2) on 0–100."""
+    _check_lengths(predictions, references)
+    script_for(target_lang)
+    metric = CHRF()
+    texts = [normalize_text(text) for text in predictions]
+    refs = [normalize_text(text) for text in references]
+    result = metric.corpus_score(texts, [refs])
+    return CorpusScore(result.score, str(metric.get_signature()))
+
+
+def sentence_chrf(predictions: list[str], references: list[str], target_lang: str = "zh") -> list[float]:
+    """Per-item chrF on 0–100."""
+    _check_lengths(predictions, references)
+    script_for(target_lang)
+    metric = CHRF()
+    return [
+        metric.sentence_score(normalize_text(p), [normalize_text(r)]).score
+        for p, r in zip(predictions, references)
+    ]

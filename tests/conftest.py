@@ -1,0 +1,31 @@
+"""Session fixtures: the real data beside the project and tiny models built once per session."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("ALIGNMENT_TAX_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """``../shared/data``: real CMRC 2018, Tibetan–Chinese pairs and Tibetan passages."""
+    if not (SHARED_DATA / "cmrc2018" / "cmrc2018_dev.json").exists():
+        pytest.skip(f"real data not found at {SHARED_DATA}")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def tiny_lm_dir(tmp_path_factory) -> Path:
+    from alignment_tax.models.tiny import build_tiny_model
+
+    return build_tiny_model(tmp_path_factory.mktemp("tiny-lm"), kind="lm", size="tiny", seed=0)
+
+
+@pytest.fixture(scope="session")
+def tiny_embedder_dir(tmp_path_factory) -> Path:
+    from alignment_tax.models.tiny import build_tiny_model
+
+    return build_tiny_model(tmp_path_factory.mktemp("tiny-embedder"), kind="embedder", size="tiny", seed=0)

@@ -1,0 +1,48 @@
+"""Percentile summaries and the paired bootstrap."""
+
+import numpy as np
+import pytest
+
+from alignment_tax.errors import UserError
+from alignment_tax.metrics.stats import paired_bootstrap, percentile_summary
+
+
+def test_percentiles_by_hand_with_linear_interpolation():
+    # Positions (n-1)·q: p50 → 4.5 between 5 and 6; p90 → 8.1; p99 → 8.91.
+    summary = percentile_summary(list(range(1, 11)))
+    assert summary == {"mean": 5.5, "p50": 5.5, "p90": pytest.approx(9.1), "p99": pytest.approx(9.91), "n": 10}
+
+
+def test_single_value_and_empty():
+    assert percentile_summary([0.25])["p99"] == 0.25
+    with pytest.raises(UserError):
+        percentile_summary([])
+
+
+def test_paired_bootstrap_recovers_a_shift():
+    rng = np.random.default_rng(1)
+    baseline = rng.normal(0, 1, 300)
+    candidate = baseline + 0.5 + rng.normal(0, 0.1, 300)
+    result = paired_bootstrap(candidate, baseline, seed=3)
+    assert result["difference"] == pytest.approx(np.mean(candidate - baseline))
+    assert result["ci_low"] < 0.5 < result["ci_high"]
+    assert result["ci_high"] - result["ci_low"] < 0.05  # pairing removes the between-item spread
+    assert result["p_value"] == 0.0
+
+
+def test_paired_bootstrap_is_seeded_and_accepts_corpus_statistics():
+    a, b = [1.0, 0.0, 1.0, 1.0, 0.0, 1.0], [0.0, 0.0, 1.0, 0.0, 0.0, 1.0]
+    first = paired_bootstrap(a, b, seed=7, n_resamples=500)
+    assert first == paired_bootstrap(a, b, seed=7, n_resamples=500)
+    ratio = paired_bootstrap(a, b, statistic=lambda x, y: x.sum() / max(y.sum(), 1), n_resamples=200)
+    assert ratio["difference"] == pytest.approx(2.0)
+
+
+def test_no_difference_gives_a_point_interval_and_p_one():
+    result = paired_bootstrap([1, 2, 3], [1, 2, 3])
+    assert (result["difference"], result["ci_low"], result["ci_high"], result["p_value"]) == (0, 0, 0, 1)
+
+
+def test_unpaired_lengths_are_rejected():
+    with pytest.raises(UserError):
+        paired_bootstrap([1, 2], [1, 2, 3])

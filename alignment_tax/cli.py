@@ -11,6 +11,8 @@ import argparse
 import json
 import os
 import sys
+import warnings
+from pathlib import Path
 from collections.abc import Callable, Sequence
 
 from alignment_tax import __version__
@@ -51,6 +53,88 @@ def _score_generation(args: argparse.Namespace) -> None:
         items_path=args.items,
     )
     _print_json(result)
+
+
+def _parse_data_overrides(pairs: list[str]) -> dict[str, str]:
+    overrides = {}
+    for pair in pairs:
+        task, sep, source = pair.partition("=")
+        if not sep or not task or not source:
+            raise UserError(f"--data expects TASK=PATH_OR_ID, got {pair!r}")
+        overrides[task.strip()] = source.strip()
+    return overrides
+
+
+def _parse_batch_size(value: str) -> int | str:
+    if value == "auto" or value.startswith("auto:"):
+        return value
+    try:
+        size = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer or 'auto', got {value!r}") from None
+    if size < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer or 'auto', got {value!r}")
+    return size
+
+
+def _evaluate(args: argparse.Namespace) -> None:
+    from alignment_tax.evaluation.evaluate import EvaluateOptions, evaluate
+
+    tasks = [task.strip() for task in args.tasks.split(",") if task.strip()]
+    if not tasks:
+        raise UserError("--tasks is empty; name at least one task")
+    options = EvaluateOptions(
+        tasks=tasks,
+        output=args.output,
+        model=args.model,
+        adapter=args.adapter,
+        base=args.base,
+        limit=args.limit,
+        batch_size=args.batch_size,
+        device=args.device,
+        dtype=args.dtype,
+        embedder=args.embedder,
+        data_dir=args.data_dir,
+        data=_parse_data_overrides(args.data),
+        seed=args.seed,
+        enable_thinking=args.enable_thinking,
+    )
+    results = evaluate(options)
+    summary = {"results": str(Path(args.output) / "results.json"), "tasks": results["tasks"]}
+    if results.get("tax"):
+        summary["tax"] = results["tax"]
+    _print_json(summary)
+
+
+def _add_evaluate(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "evaluate",
+        help="score a checkpoint (full or LoRA) on target tasks and the tax",
+        description="Run the package's lm-eval tasks (cmrc2018, bo_zh_mt, zh_bo_mt, bo_headline) and any "
+        "built-in lm-eval task; write results.json and samples/<task>.jsonl under --output.",
+    )
+    parser.add_argument("--model", help="model folder or hub id (default: the adapter's base model)")
+    parser.add_argument("--adapter", help="PEFT (LoRA) adapter folder to put on --model")
+    parser.add_argument(
+        "--base", nargs="?", const="auto", default=None,
+        help="also evaluate the base model and report the tax (candidate − base); with an adapter and no "
+        "value, the adapter is disabled instead of loading a second copy",
+    )  # fmt: skip
+    parser.add_argument("--tasks", required=True, help="comma-separated task names")
+    parser.add_argument("--limit", type=int, help="evaluate only the first N items of each task")
+    parser.add_argument("--batch-size", type=_parse_batch_size, default=8, help="N or auto (default 8)")
+    parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    parser.add_argument("--dtype", choices=["auto", "float32", "bfloat16", "float16"], default="auto")
+    parser.add_argument("--embedder", help="sentence-transformers model for the similarity metric")
+    parser.add_argument("--data-dir", help="offline data folder laid out like shared/data")
+    parser.add_argument(
+        "--data", action="append", default=[], metavar="TASK=PATH_OR_ID",
+        help="this task's data from a file or hub id (repeatable)",
+    )  # fmt: skip
+    parser.add_argument("--seed", type=int, default=1234)
+    parser.add_argument("--enable-thinking", action="store_true", help="let thinking models think (off by default)")
+    parser.add_argument("--output", required=True, help="output folder")
+    parser.set_defaults(handler=_evaluate)
 
 
 def _add_make_tiny_model(commands: argparse._SubParsersAction) -> None:
@@ -96,7 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=PROG, description="Measure what adapting an LLM cost it elsewhere.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for add in (_add_make_tiny_model, _add_score):
+    for add in (_add_evaluate, _add_make_tiny_model, _add_score):
         add(commands)
     return parser
 
@@ -107,6 +191,9 @@ def _quiet_libraries() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    # Deprecation notices inside transformers/lm-eval are for their own callers, not our users.
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

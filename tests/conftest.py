@@ -29,3 +29,10 @@ def tiny_embedder_dir(tmp_path_factory) -> Path:
     from alignment_tax.models.tiny import build_tiny_model
 
     return build_tiny_model(tmp_path_factory.mktemp("tiny-embedder"), kind="embedder", size="tiny", seed=0)
+
+
+@pytest.fixture(scope="session")
+def tiny_adapter_dir(tiny_lm_dir, tmp_path_factory) -> Path:
+    from alignment_tax.models.tiny_adapter import build_tiny_adapter
+
+    return build_tiny_adapter(tiny_lm_dir, tmp_path_factory.mktemp("tiny-adapter"), rank=4, seed=0)

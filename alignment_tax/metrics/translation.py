@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 from sacrebleu.metrics import BLEU, CHRF
 
 from alignment_tax.data.normalize import normalize_text
@@ -100,3 +101,59 @@ def sentence_chrf(predictions: list[str], references: list[str], target_lang: st
         metric.sentence_score(normalize_text(p), [normalize_text(r)]).score
         for p, r in zip(predictions, references)
     ]
+
+
+def corpus_statistics(
+    metric_name: str, predictions: list[str], references: list[str], target_lang: str = "zh"
+) -> tuple[object, np.ndarray]:
+    """Per-sentence sufficient statistics of corpus BLEU or chrF, and the metric to score them.
+
+    A corpus score is a function of the *summed* statistics, so a bootstrap resamples rows of
+    this array and sums them instead of re-tokenising every sentence on every resample.
+    """
+    _check_lengths(predictions, references)
+    if metric_name == "bleu":
+        metric = _bleu(target_lang, sentence_level=False)
+        hypotheses, refs = _prepare(predictions, target_lang), _prepare(references, target_lang)
+    elif metric_name == "chrf":
+        script_for(target_lang)
+        metric = CHRF()
+        hypotheses = [normalize_text(text) for text in predictions]
+        refs = [normalize_text(text) for text in references]
+    else:
+        raise ValueError(f"no corpus statistics for {metric_name!r}")
+    stats = np.asarray(metric._extract_corpus_statistics(hypotheses, [refs]), dtype=np.float64)
+    return metric, stats
+
+
+def score_from_statistics(metric: object, summed: np.ndarray) -> float:
+    """The corpus score of summed :func:`corpus_statistics` rows."""
+    values = [int(round(value)) for value in summed]
+    return float(metric._compute_score_from_stats(values).score)
+
+
+def corpus_bootstrap_stderr(
+    metric_name: str,
+    predictions: list[str],
+    references: list[str],
+    target_lang: str = "zh",
+    n_resamples: int = 1000,
+    seed: int = 0,
+) -> float:
+    """Standard error of corpus BLEU/chrF: the std of its scores over resampled corpora."""
+    if len(predictions) < 2:
+        return float("nan")
+    metric, stats = corpus_statistics(metric_name, predictions, references, target_lang)
+    rng = np.random.default_rng(seed)
+    indices = rng.integers(0, len(stats), size=(n_resamples, len(stats)))
+    scores = [score_from_statistics(metric, stats[row].sum(axis=0)) for row in indices]
+    return float(np.std(scores, ddof=1))
+
+
+def signatures_for(target_lang: str) -> dict[str, str]:
+    """The sacrebleu signatures that corpus BLEU and chrF carry for ``target_lang``."""
+    # A signature records the number of references, which sacrebleu learns from a scoring call.
+    return {
+        "bleu": corpus_bleu(["x"], ["x"], target_lang).signature,
+        "chrf": corpus_chrf(["x"], ["x"], target_lang).signature,
+    }

@@ -2,28 +2,156 @@
 
 from __future__ import annotations
 
+import json
+import re
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from alignment_tax.errors import UserError
+
+DEVICES = ("auto", "cpu", "cuda")
+DTYPES = ("auto", "float32", "bfloat16", "float16")
 
 
 def _looks_local(name: str) -> bool:
     return name.startswith((".", "/", "~")) or Path(name).expanduser().exists()
 
 
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def _require_local(name: str, what: str) -> None:
+    if _looks_local(name) and not Path(name).expanduser().exists():
+        raise UserError(f"{what} not found: {name}")
+
+
 def load_embedder(name_or_path: str, device: str | None = None):
     """A sentence-transformers model from a folder or a hub id."""
     from sentence_transformers import SentenceTransformer
 
+    _require_local(name_or_path, "embedder")
     path = Path(name_or_path).expanduser()
-    if _looks_local(name_or_path) and not path.exists():
-        raise UserError(f"embedder not found: {name_or_path}")
     try:
         return SentenceTransformer(str(path) if path.exists() else name_or_path, device=device)
     except OSError as error:
         raise UserError(f"could not load embedder {name_or_path!r}: {_first_line(error)}") from error
 
 
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
+def resolve_device(device: str) -> str:
+    import torch
+
+    if device not in DEVICES:
+        raise UserError(f"unknown device {device!r}; choose one of {', '.join(DEVICES)}")
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise UserError("--device cuda was asked for, but torch sees no CUDA device")
+    return device
+
+
+def resolve_dtype(dtype: str, device: str) -> str:
+    """``auto`` is bfloat16 on a GPU that supports it and float32 elsewhere.
+
+    bfloat16 on CPU is slow and silently changes results (autocast), so it is never chosen
+    automatically there.
+    """
+    import torch
+
+    if dtype not in DTYPES:
+        raise UserError(f"unknown dtype {dtype!r}; choose one of {', '.join(DTYPES)}")
+    if dtype != "auto":
+        return dtype
+    if device == "cuda" and torch.cuda.is_bf16_supported():
+        return "bfloat16"
+    return "float32"
+
+
+def adapter_base(adapter: str) -> str:
+    """The base model an adapter names in its ``adapter_config.json``."""
+    config_path = Path(adapter).expanduser() / "adapter_config.json"
+    if not Path(adapter).expanduser().exists():
+        raise UserError(f"adapter not found: {adapter}")
+    if not config_path.exists():
+        raise UserError(f"{adapter}: not a PEFT adapter folder (no adapter_config.json)")
+    try:
+        base = json.loads(config_path.read_text(encoding="utf-8")).get("base_model_name_or_path")
+    except json.JSONDecodeError as error:
+        raise UserError(f"{config_path}: invalid JSON: {error}") from error
+    if not base:
+        raise UserError(f"{config_path}: no base_model_name_or_path; pass --model with the base model")
+    return base
+
+
+@dataclass
+class LoadedModel:
+    """A causal LM ready to evaluate: ``model`` is a ``PeftModel`` when ``adapter`` is set."""
+
+    model: Any
+    tokenizer: Any
+    name: str
+    adapter: str | None
+    device: str
+    dtype: str
+
+    @property
+    def has_adapter(self) -> bool:
+        return self.adapter is not None
+
+
+def load_causal_lm(name_or_path: str, device: str = "cpu", dtype: str = "float32"):
+    """``AutoModelForCausalLM`` and ``AutoTokenizer`` from a folder or hub id, in eval mode."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    _require_local(name_or_path, "model")
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(name_or_path)
+        model = AutoModelForCausalLM.from_pretrained(name_or_path, dtype=getattr(torch, dtype))
+    except (OSError, ValueError) as error:
+        raise UserError(f"could not load model {name_or_path!r}: {_first_line(error)}") from error
+    model.to(device).eval()
+    return model, tokenizer
+
+
+_SHAPE = r"(torch\.Size\(\[[^\]]*\]\)|\S+)"
+_SIZE_MISMATCH = re.compile(
+    rf"size mismatch for ([^:]+): copying a param with shape {_SHAPE} from checkpoint, "
+    rf"the shape in current model is {_SHAPE}"
+)
+
+
+def _adapter_mismatch(error: Exception) -> str:
+    text = str(error)
+    match = _SIZE_MISMATCH.search(text)
+    if match:
+        name, theirs, ours = match.groups()
+        return f"{name.strip()} has shape {theirs} in the adapter but {ours} in the base"
+    return _first_line(error)
+
+
+def attach_adapter(model: Any, adapter: str, base_name: str) -> Any:
+    """Wrap ``model`` in the PEFT adapter at ``adapter``, saying what differs when it does not fit."""
+    from peft import PeftModel
+
+    try:
+        return PeftModel.from_pretrained(model, adapter, is_trainable=False).eval()
+    except (RuntimeError, ValueError, KeyError) as error:
+        raise UserError(f"adapter {adapter} does not fit base {base_name}: {_adapter_mismatch(error)}") from error
+
+
+def load_for_evaluation(model: str | None, adapter: str | None, device: str, dtype: str) -> LoadedModel:
+    """A full checkpoint, or a base plus a LoRA adapter (base defaults to the adapter's own)."""
+    if model is None and adapter is None:
+        raise UserError("give --model, --adapter, or both")
+    name = model or adapter_base(adapter)
+    if adapter is not None:
+        adapter_base(adapter)  # fail early on a missing or malformed adapter folder
+    device = resolve_device(device)
+    dtype = resolve_dtype(dtype, device)
+    network, tokenizer = load_causal_lm(name, device, dtype)
+    if adapter is not None:
+        network = attach_adapter(network, adapter, name)
+    return LoadedModel(network, tokenizer, name, adapter, device, dtype)

@@ -1,0 +1,204 @@
+"""``alignment-tax evaluate``: score a checkpoint (and its base) on the target tasks and the tax.
+
+Order of work, chosen so that nothing computed is lost: tasks and data are checked before any
+model loads; the base is evaluated (or reused) first and written to its own folder; every
+generation is stored as it is made, so a rerun with the same arguments resumes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from alignment_tax.errors import UserError
+from alignment_tax.evaluation import provenance
+from alignment_tax.evaluation.generation_cache import GenerationCache
+from alignment_tax.evaluation.lm_eval_run import RoleRun, run_role
+from alignment_tax.models.loading import LoadedModel, load_causal_lm, load_embedder, load_for_evaluation
+
+AUTO_BASE = "auto"
+BASE_RUNS_DIR = "_base"
+
+
+@dataclass
+class EvaluateOptions:
+    tasks: list[str]
+    output: str
+    model: str | None = None
+    adapter: str | None = None
+    base: str | None = None  # None: no base; "auto": the adapter's base; else a model path or id
+    limit: int | None = None
+    batch_size: int | str = 8
+    device: str = "auto"
+    dtype: str = "auto"
+    embedder: str | None = None
+    data_dir: str | None = None
+    data: dict[str, str] = field(default_factory=dict)
+    seed: int = 1234
+    enable_thinking: bool = False
+    bootstrap_iters: int = 1000
+
+
+def _task_metadata(options: EvaluateOptions) -> dict[str, Any]:
+    metadata: dict[str, Any] = {"data": dict(options.data)}
+    if options.data_dir:
+        if not Path(options.data_dir).is_dir():
+            raise UserError(f"data folder not found: {options.data_dir}")
+        metadata["data_dir"] = str(Path(options.data_dir).resolve())
+    return metadata
+
+
+def _scoring_settings(options: EvaluateOptions, loaded: LoadedModel, data_hashes: dict) -> dict[str, Any]:
+    """Everything besides the model's weights that changes a score: the base-reuse key."""
+    return {
+        "tasks": sorted(options.tasks),
+        "data": data_hashes,
+        "limit": options.limit,
+        "dtype": loaded.dtype,
+        "seed": options.seed,
+        "enable_thinking": options.enable_thinking,
+        "embedder": provenance.model_identity(options.embedder),
+        "version": provenance.versions()["alignment-tax"],
+    }
+
+
+def _write_run(folder: Path, payload: dict[str, Any], run: RoleRun) -> None:
+    samples_dir = folder / "samples"
+    samples_dir.mkdir(parents=True, exist_ok=True)
+    for task, scores in run.scores.items():
+        with (samples_dir / f"{task}.jsonl").open("w", encoding="utf-8") as handle:
+            for item in scores.items:
+                handle.write(json.dumps(item, ensure_ascii=False, default=str) + "\n")
+    payload["samples"] = {task: f"samples/{task}.jsonl" for task in run.scores}
+    temporary = folder / "results.json.tmp"
+    temporary.write_text(json.dumps(payload, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
+    temporary.replace(folder / "results.json")  # a reader never sees half a file
+
+
+def _tasks_payload(run: RoleRun) -> dict[str, dict[str, float]]:
+    return {task: scores.metrics for task, scores in run.scores.items()}
+
+
+def compute_tax(candidate: dict[str, dict[str, float]], base: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+    """Candidate − base for every metric both have (standard errors excluded)."""
+    tax: dict[str, dict[str, float]] = {}
+    for task, metrics in candidate.items():
+        shared = {
+            name: value - base[task][name]
+            for name, value in metrics.items()
+            if not name.endswith("_stderr") and name in base.get(task, {})
+        }
+        if shared:
+            tax[task] = shared
+    return tax
+
+
+class _Evaluation:
+    def __init__(self, options: EvaluateOptions):
+        self.options = options
+        self.output = Path(options.output)
+        self.started = provenance.now()
+
+    def run(self) -> dict[str, Any]:
+        from alignment_tax.tasks.registry import resolve_tasks
+
+        options = self.options
+        metadata = _task_metadata(options)
+        self.task_manager, self.task_names = resolve_tasks(options.tasks, metadata)
+        from alignment_tax.evaluation.lm_eval_run import task_data_hashes
+
+        self.data_hashes = task_data_hashes(self.task_names, self.task_manager)
+        self.output.mkdir(parents=True, exist_ok=True)
+        loaded = load_for_evaluation(options.model, options.adapter, options.device, options.dtype)
+        self.encoder = load_embedder(options.embedder, device=loaded.device) if options.embedder else None
+        self.settings = _scoring_settings(options, loaded, self.data_hashes)
+        base_summary = self._base(loaded) if options.base is not None else None
+        fingerprint = self._generation_fingerprint(loaded.name, loaded.adapter, loaded)
+        candidate = self._run_role(loaded.model, loaded, self.output / "cache" / "candidate.sqlite", fingerprint)
+        payload = self._payload(loaded.name, loaded.adapter, loaded, candidate)
+        payload["base"] = base_summary
+        if base_summary is not None:
+            payload["tax"] = compute_tax(payload["tasks"], base_summary.pop("tasks"))
+        self._finish(payload)
+        _write_run(self.output, payload, candidate)
+        return payload
+
+    def _generation_fingerprint(self, name: str, adapter: str | None, loaded: LoadedModel) -> str:
+        """What decides a response besides the request itself (which keys each cached entry)."""
+        return provenance.content_key(
+            {
+                "model": provenance.model_identity(name),
+                "adapter": provenance.model_identity(adapter),
+                "dtype": loaded.dtype,
+                "seed": self.options.seed,
+                "enable_thinking": self.options.enable_thinking,
+            }
+        )
+
+    def _run_role(self, network: Any, loaded: LoadedModel, cache_path: Path, fingerprint: str) -> RoleRun:
+        cache = GenerationCache(cache_path, fingerprint)
+        try:
+            return run_role(
+                network, loaded.tokenizer, loaded.device, cache,
+                self.task_names, self.task_manager, self.options, self.encoder,
+            )  # fmt: skip
+        finally:
+            cache.close()
+
+    def _base(self, loaded: LoadedModel) -> dict[str, Any]:
+        options = self.options
+        via_adapter = loaded.has_adapter and options.base in (AUTO_BASE, loaded.name)
+        if options.base == AUTO_BASE and not loaded.has_adapter:
+            raise UserError("--base needs a model path or id when --model is a full checkpoint (no --adapter)")
+        base_name = loaded.name if via_adapter else options.base
+        key = provenance.content_key({"base": provenance.model_identity(base_name), **self.settings})
+        folder = self.output.resolve().parent / BASE_RUNS_DIR / key
+        summary = {"model": base_name, "via": "disabled adapter" if via_adapter else "separate load", "results": str(folder / "results.json"), "key": key}
+        existing = folder / "results.json"
+        if existing.exists():
+            previous = json.loads(existing.read_text(encoding="utf-8"))
+            logging.getLogger(__name__).info("reusing base results from %s", existing)
+            return {**summary, "reused": True, "tasks": previous["tasks"]}
+        if via_adapter:
+            with loaded.model.disable_adapter():
+                fingerprint = self._generation_fingerprint(base_name, None, loaded)
+                run = self._run_role(loaded.model, loaded, folder / "cache.sqlite", fingerprint)
+            base_loaded = loaded
+        else:
+            network, tokenizer = load_causal_lm(base_name, loaded.device, loaded.dtype)
+            base_loaded = LoadedModel(network, tokenizer, base_name, None, loaded.device, loaded.dtype)
+            fingerprint = self._generation_fingerprint(base_name, None, base_loaded)
+            run = self._run_role(network, base_loaded, folder / "cache.sqlite", fingerprint)
+            del network
+        payload = self._payload(base_name, None, base_loaded, run)
+        self._finish(payload)
+        _write_run(folder, payload, run)
+        return {**summary, "reused": False, "tasks": payload["tasks"]}
+
+    def _payload(self, name: str, adapter: str | None, loaded: LoadedModel, run: RoleRun) -> dict[str, Any]:
+        config = asdict(self.options)
+        config.update(device=loaded.device, dtype=loaded.dtype, generation=run.generation, lm_eval=run.lm_eval_config)
+        return {
+            "model": name,
+            "adapter": adapter,
+            "base": None,
+            "tasks": _tasks_payload(run),
+            "tax": None,
+            "signatures": run.signatures,
+            "config": config,
+            "data": self.data_hashes,
+            "seed": self.options.seed,
+            "started": self.started,
+        }
+
+    def _finish(self, payload: dict[str, Any]) -> None:
+        payload["versions"] = provenance.versions()
+        payload["finished"] = provenance.now()
+
+
+def evaluate(options: EvaluateOptions) -> dict[str, Any]:
+    """Run the evaluation and write ``results.json`` and ``samples/`` under ``options.output``."""
+    return _Evaluation(options).run()

@@ -1,0 +1,123 @@
+"""One model through lm-eval: the package's tasks and any built-in task, in one call."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from alignment_tax.data.hashing import records_sha256
+from alignment_tax.errors import UserError
+from alignment_tax.evaluation.generation_cache import GenerationCache, resumable
+from alignment_tax.evaluation.task_results import (
+    TARGET_LANGUAGE,
+    TaskScores,
+    score_other_task,
+    score_own_task,
+)
+from alignment_tax.metrics.translation import signatures_for
+
+
+@dataclass
+class RoleRun:
+    scores: dict[str, TaskScores]
+    generation: dict[str, Any] = field(default_factory=dict)
+    signatures: dict[str, dict[str, str]] = field(default_factory=dict)
+    lm_eval_config: dict[str, Any] = field(default_factory=dict)
+
+
+def _quiet_lm_eval() -> None:
+    logging.getLogger("lm_eval").setLevel(logging.WARNING)
+    # It warns that a model object (not a name) was passed: that is how this harness works.
+    logging.getLogger("lm_eval.models.huggingface").setLevel(logging.ERROR)
+
+
+def _leaf_tasks(task_dict: dict) -> dict[str, Any]:
+    """``{name: Task}`` for every task in a (possibly nested) lm-eval task dict."""
+    leaves: dict[str, Any] = {}
+    for key, value in task_dict.items():
+        if isinstance(value, dict):
+            leaves.update(_leaf_tasks(value))
+        elif value is not None:
+            leaves[getattr(key, "group_name", key) if not isinstance(key, str) else key] = value
+    return leaves
+
+
+def task_data_hashes(task_names: list[str], task_manager: Any) -> dict[str, dict[str, Any]]:
+    """For each task, the hash and size of the documents it evaluates (before ``--limit``)."""
+    from lm_eval.tasks import get_task_dict
+
+    _quiet_lm_eval()
+    hashes = {}
+    for name, task in _leaf_tasks(get_task_dict(task_names, task_manager)).items():
+        docs = list(task.eval_docs)
+        hashes[task.config.task or name] = {"sha256": records_sha256(docs), "n_docs": len(docs)}
+    return hashes
+
+
+def _build_lm(network: Any, tokenizer: Any, device: str, cache: GenerationCache, options: Any) -> Any:
+    from lm_eval.models.huggingface import HFLM
+
+    if getattr(tokenizer, "chat_template", None) is None:
+        raise UserError("the model's tokenizer has no chat template; the tasks send instructions as chat turns")
+    lm = resumable(HFLM)(
+        pretrained=network,
+        tokenizer=tokenizer,
+        batch_size=options.batch_size,
+        device=device,
+        enable_thinking=options.enable_thinking,
+        think_end_token="</think>",
+    )
+    lm.attach_cache(cache)
+    return lm
+
+
+def run_role(
+    network: Any,
+    tokenizer: Any,
+    device: str,
+    cache: GenerationCache,
+    task_names: list[str],
+    task_manager: Any,
+    options: Any,
+    encoder: Any,
+) -> RoleRun:
+    """Evaluate one model (or one adapter state) on every task; responses go through ``cache``."""
+    from lm_eval import simple_evaluate
+
+    _quiet_lm_eval()
+    from alignment_tax.tasks.registry import OUR_TASKS
+
+    lm = _build_lm(network, tokenizer, device, cache, options)
+    raw = simple_evaluate(
+        model=lm,
+        tasks=task_names,
+        task_manager=task_manager,
+        limit=options.limit,
+        log_samples=True,
+        apply_chat_template=True,
+        bootstrap_iters=options.bootstrap_iters,
+        random_seed=options.seed,
+        numpy_random_seed=options.seed,
+        torch_random_seed=options.seed,
+        fewshot_random_seed=options.seed,
+    )
+    samples = raw.get("samples", {})
+    run = RoleRun(scores={}, lm_eval_config=_plain_config(raw.get("config", {})))
+    for task, task_result in raw["results"].items():
+        task_samples = samples.get(task, [])
+        if task in OUR_TASKS:
+            run.scores[task] = score_own_task(task, task_result, task_samples, encoder, options.seed)
+        else:
+            run.scores[task] = score_other_task(task_result, task_samples)
+        task_config = raw.get("configs", {}).get(task, {})
+        if "generation_kwargs" in task_config:
+            run.generation[task] = task_config["generation_kwargs"]
+        if task in TARGET_LANGUAGE and "bleu" in run.scores[task].metrics:
+            run.signatures[task] = signatures_for(TARGET_LANGUAGE[task])
+    return run
+
+
+def _plain_config(config: dict[str, Any]) -> dict[str, Any]:
+    keep = ("batch_size", "batch_sizes", "device", "limit", "bootstrap_iters", "random_seed", "numpy_seed", "torch_seed", "fewshot_seed")
+    return {key: config[key] for key in keep if key in config}

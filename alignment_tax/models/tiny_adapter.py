@@ -1,0 +1,30 @@
+"""A random LoRA adapter on a tiny model, for tests, benchmarks and the demo.
+
+PEFT initialises LoRA's B matrix to zero, so a fresh adapter changes nothing; this one starts
+from random A and B so that "candidate minus base" is a real, non-zero difference.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+
+
+def build_tiny_adapter(base_dir: str | Path, out_dir: str | Path, rank: int = 8, seed: int = 0) -> Path:
+    """Save a LoRA adapter (random A and B, all linear projections) for the model in ``base_dir``."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    out = Path(out_dir)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        base = AutoModelForCausalLM.from_pretrained(base_dir)
+        config = LoraConfig(
+            r=rank, lora_alpha=2 * rank, lora_dropout=0.0,
+            target_modules=list(LORA_TARGETS), init_lora_weights=False, task_type="CAUSAL_LM",
+        )  # fmt: skip
+        model = get_peft_model(base, config)
+        model.save_pretrained(out)
+    return out

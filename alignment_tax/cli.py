@@ -29,10 +29,18 @@ def _print_json(payload: dict, compact: bool = False) -> None:
 
 
 def _make_tiny_model(args: argparse.Namespace) -> None:
+    if args.kind == "adapter":
+        from alignment_tax.models.tiny_adapter import build_tiny_adapter
+
+        if not args.base_model:
+            raise UserError("--kind adapter needs --base-model (a model folder, e.g. one made by make-tiny-model)")
+        if not Path(args.base_model).is_dir():
+            raise UserError(f"base model not found: {args.base_model}")
+        print(build_tiny_adapter(args.base_model, args.out, seed=args.seed))
+        return
     from alignment_tax.models.tiny import build_tiny_model
 
-    out = build_tiny_model(args.out, kind=args.kind, size=args.size, seed=args.seed)
-    print(out)
+    print(build_tiny_model(args.out, kind=args.kind, size=args.size, seed=args.seed))
 
 
 def _score_cmrc(args: argparse.Namespace) -> None:
@@ -145,7 +153,11 @@ def _add_make_tiny_model(commands: argparse._SubParsersAction) -> None:
         "the Chinese and Tibetan text shipped with the package.",
     )
     parser.add_argument("out", help="output folder")
-    parser.add_argument("--kind", choices=["lm", "embedder"], default="lm")
+    parser.add_argument(
+        "--kind", choices=["lm", "embedder", "adapter"], default="lm",
+        help="adapter: a random LoRA adapter (all linear projections) on --base-model",
+    )  # fmt: skip
+    parser.add_argument("--base-model", help="with --kind adapter: the model folder the adapter is for")
     parser.add_argument("--size", choices=["tiny", "small"], default="tiny", help="tiny ≈0.3M, small ≈27M parameters")
     parser.add_argument("--seed", type=int, default=0)
     parser.set_defaults(handler=_make_tiny_model)

@@ -110,3 +110,11 @@ def test_make_tiny_model_prints_its_folder(tmp_path):
     assert completed.returncode == 0, completed.stderr
     assert completed.stdout.strip() == str(tmp_path / "lm")
     assert (tmp_path / "lm" / "config.json").exists()
+
+
+def test_make_tiny_adapter_needs_a_base_model(tmp_path, tiny_lm_dir):
+    assert main(["make-tiny-model", str(tmp_path / "a"), "--kind", "adapter"]) == 2
+    assert main(["make-tiny-model", str(tmp_path / "a"), "--kind", "adapter", "--base-model", str(tmp_path / "no")]) == 2
+    assert main(["make-tiny-model", str(tmp_path / "a"), "--kind", "adapter", "--base-model", str(tiny_lm_dir)]) == 0
+    config = json.loads((tmp_path / "a" / "adapter_config.json").read_text(encoding="utf-8"))
+    assert config["base_model_name_or_path"] == str(tiny_lm_dir) and config["r"] == 8

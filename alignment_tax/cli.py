@@ -106,11 +106,15 @@ def _evaluate(args: argparse.Namespace) -> None:
         data=_parse_data_overrides(args.data),
         seed=args.seed,
         enable_thinking=args.enable_thinking,
+        drift_corpus=args.drift_corpus,
+        drift_window=args.drift_window,
+        drift_stride=args.drift_stride,
     )
     results = evaluate(options)
     summary = {"results": str(Path(args.output) / "results.json"), "tasks": results["tasks"]}
-    if results.get("tax"):
-        summary["tax"] = results["tax"]
+    for key in ("tax", "drift"):
+        if results.get(key):
+            summary[key] = results[key]
     _print_json(summary)
 
 
@@ -118,8 +122,9 @@ def _add_evaluate(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "evaluate",
         help="score a checkpoint (full or LoRA) on target tasks and the tax",
-        description="Run the package's lm-eval tasks (cmrc2018, bo_zh_mt, zh_bo_mt, bo_headline) and any "
-        "built-in lm-eval task; write results.json and samples/<task>.jsonl under --output.",
+        description="Run the package's lm-eval tasks (cmrc2018, bo_zh_mt, zh_bo_mt, bo_headline), any "
+        "built-in lm-eval task, and `drift` (per-token NLL and KL to the base); write results.json and "
+        "samples/<task>.jsonl under --output.",
     )
     parser.add_argument("--model", help="model folder or hub id (default: the adapter's base model)")
     parser.add_argument("--adapter", help="PEFT (LoRA) adapter folder to put on --model")
@@ -139,6 +144,12 @@ def _add_evaluate(commands: argparse._SubParsersAction) -> None:
         "--data", action="append", default=[], metavar="TASK=PATH_OR_ID",
         help="this task's data from a file or hub id (repeatable)",
     )  # fmt: skip
+    parser.add_argument(
+        "--drift-corpus", metavar="FILE_OR_ID",
+        help="texts for the drift task (default: CMRC 2018 dev passages, deduplicated)",
+    )  # fmt: skip
+    parser.add_argument("--drift-window", type=int, help="tokens per drift window (default: the model's context)")
+    parser.add_argument("--drift-stride", type=int, help="new tokens per window past the first (default: half the window)")
     parser.add_argument("--seed", type=int, default=1234)
     parser.add_argument("--enable-thinking", action="store_true", help="let thinking models think (off by default)")
     parser.add_argument("--output", required=True, help="output folder")

@@ -40,6 +40,31 @@ class EvaluateOptions:
     seed: int = 1234
     enable_thinking: bool = False
     bootstrap_iters: int = 1000
+    drift_corpus: str | None = None  # default: CMRC 2018 dev passages, deduplicated
+    drift_window: int | None = None  # default: the model's context length
+    drift_stride: int | None = None  # default: half the window
+
+
+DRIFT = "drift"
+DRIFT_HUB_FIELD = "context"
+
+
+def _load_drift_corpus(options: EvaluateOptions) -> tuple[str, list[str], str]:
+    """(where from, texts after --limit, sha256 of those texts), checked before any model loads."""
+    from alignment_tax.data import CMRC_HUB, DataDir, load_corpus, records_sha256
+
+    if options.drift_corpus:
+        source, split = options.drift_corpus, "train"
+    elif options.data_dir:
+        source, split = str(DataDir(options.data_dir).require("cmrc_dev")), "validation"
+    else:
+        source, split = CMRC_HUB.id, CMRC_HUB.split
+    texts = load_corpus(source, field=DRIFT_HUB_FIELD if source == CMRC_HUB.id else "text", split=split, dedupe=True)
+    if options.limit is not None:
+        texts = texts[: options.limit]
+    if not texts:
+        raise UserError(f"the drift corpus {source} is empty")
+    return source, texts, records_sha256(texts)
 
 
 def _task_metadata(options: EvaluateOptions) -> dict[str, Any]:
@@ -107,10 +132,16 @@ class _Evaluation:
 
         options = self.options
         metadata = _task_metadata(options)
-        self.task_manager, self.task_names = resolve_tasks(options.tasks, metadata)
+        if DRIFT in options.tasks and options.adapter is None and options.base in (None, AUTO_BASE):
+            raise UserError("drift compares a candidate with its base: give --adapter, or --base for a full checkpoint")
+        lm_eval_tasks = [task for task in options.tasks if task != DRIFT]
+        self.task_manager, self.task_names = resolve_tasks(lm_eval_tasks, metadata) if lm_eval_tasks else (None, [])
         from alignment_tax.evaluation.lm_eval_run import task_data_hashes
 
-        self.data_hashes = task_data_hashes(self.task_names, self.task_manager)
+        self.data_hashes = task_data_hashes(self.task_names, self.task_manager) if self.task_names else {}
+        drift_corpus = _load_drift_corpus(options) if DRIFT in options.tasks else None
+        if drift_corpus is not None:
+            self.data_hashes[DRIFT] = {"source": drift_corpus[0], "sha256": drift_corpus[2], "n_docs": len(drift_corpus[1])}
         self.output.mkdir(parents=True, exist_ok=True)
         loaded = load_for_evaluation(options.model, options.adapter, options.device, options.dtype)
         self.encoder = load_embedder(options.embedder, device=loaded.device) if options.embedder else None
@@ -122,9 +153,34 @@ class _Evaluation:
         payload["base"] = base_summary
         if base_summary is not None:
             payload["tax"] = compute_tax(payload["tasks"], base_summary.pop("tasks"))
+        if drift_corpus is not None:
+            payload["drift"] = self._drift(loaded, drift_corpus)
         self._finish(payload)
         _write_run(self.output, payload, candidate)
         return payload
+
+    def _drift(self, loaded: LoadedModel, corpus: tuple[str, list[str], str]) -> dict[str, Any]:
+        from alignment_tax.evaluation.drift import check_same_tokenizer, token_drift
+        from alignment_tax.evaluation.drift_results import summarize_drift, write_drift_files
+
+        source, texts, sha256 = corpus
+        base_model = None
+        if not loaded.has_adapter:
+            # A full fine-tune: the only case that holds two copies of the weights.
+            base_model, base_tokenizer = load_causal_lm(self.options.base, loaded.device, loaded.dtype)
+            check_same_tokenizer(loaded.tokenizer, base_tokenizer)
+        drift = token_drift(
+            loaded.model, loaded.tokenizer, texts, base_model=base_model,
+            batch_size=self.options.batch_size if isinstance(self.options.batch_size, int) else 8,
+            window=self.options.drift_window, stride=self.options.drift_stride, progress=True,
+        )  # fmt: skip
+        summary = summarize_drift(drift)
+        summary.update(
+            corpus={"source": source, "sha256": sha256, "n_texts": len(texts)},
+            base="disabled adapter" if base_model is None else self.options.base,
+            files=write_drift_files(self.output, drift),
+        )
+        return summary
 
     def _generation_fingerprint(self, name: str, adapter: str | None, loaded: LoadedModel) -> str:
         """What decides a response besides the request itself (which keys each cached entry)."""

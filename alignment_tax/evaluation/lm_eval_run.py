@@ -85,6 +85,8 @@ def run_role(
     """Evaluate one model (or one adapter state) on every task; responses go through ``cache``."""
     from lm_eval import simple_evaluate
 
+    if not task_names:
+        return RoleRun(scores={})
     _quiet_lm_eval()
     from alignment_tax.tasks.registry import OUR_TASKS
 

@@ -1,0 +1,229 @@
+"""Out-of-distribution drift: per-token NLL under the candidate and the base, and KL between them.
+
+For every scored token of a corpus the candidate's NLL, the base's NLL and KL(candidate ‖ base)
+over the full vocabulary, in float32. Each text is tokenised without special tokens and every
+token after the first is scored exactly once; a text longer than the window is split into
+windows with a stride, each window scoring only the tokens the previous one did not reach.
+
+Work is batch by batch and, along the sequence, chunk by chunk: the backbone's hidden states
+are computed once per model and the LM head is applied to a slice at a time, so neither model's
+logits for a whole batch (vocabulary × length) are ever held, let alone the corpus's.
+"""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from alignment_tax.errors import UserError
+
+# Elements of one float32 logits slice (batch × positions × vocabulary): about 64 MB.
+DEFAULT_CHUNK_ELEMENTS = 16 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Window:
+    text_index: int
+    begin: int  # where the window starts in its text
+    token_ids: list[int]
+    first_scored: int  # positions first_scored..len-1 of this window are scored
+
+    @property
+    def n_scored(self) -> int:
+        return len(self.token_ids) - self.first_scored
+
+
+@dataclass
+class TokenDrift:
+    """Per-token values, aligned: token ``i`` belongs to text ``text_index[i]``."""
+
+    nll: np.ndarray
+    base_nll: np.ndarray
+    kl: np.ndarray
+    text_index: np.ndarray
+    position: np.ndarray  # the token's position in its text
+
+    @property
+    def n_tokens(self) -> int:
+        return int(self.nll.size)
+
+
+def plan_windows(token_ids: list[list[int]], window: int, stride: int | None = None) -> list[Window]:
+    """Windows that score every token after the first of each text exactly once.
+
+    A text that fits is one window. A longer one advances by ``stride`` (default half the
+    window) new tokens at a time; each window ends at the last token it scores and reaches back
+    a full window, so every scored token has at least ``window - stride`` tokens of context.
+
+    >>> [(w.begin, w.token_ids, w.first_scored) for w in plan_windows([[1, 2, 3, 4, 5, 6]], window=4, stride=2)]
+    [(0, [1, 2, 3, 4], 1), (2, [3, 4, 5, 6], 2)]
+    """
+    if window < 2:
+        raise UserError(f"the drift window must hold at least 2 tokens, got {window}")
+    stride = stride or max(1, window // 2)
+    if not 1 <= stride <= window - 1:
+        raise UserError(f"the drift stride must be between 1 and window - 1 ({window - 1}), got {stride}")
+    windows = []
+    for text_index, ids in enumerate(token_ids):
+        if len(ids) < 2:
+            continue
+        scored_until = 1  # the first token has no context and is never scored
+        end = min(window, len(ids))
+        while True:
+            # Each window ends at the last token it scores and reaches back a full window.
+            begin = max(0, end - window)
+            windows.append(Window(text_index, begin, ids[begin:end], scored_until - begin))
+            if end == len(ids):
+                break
+            scored_until, end = end, min(end + stride, len(ids))
+    return windows
+
+
+def _causal_lm(model: Any) -> Any:
+    """The transformers causal LM inside a PEFT wrapper (or the model itself)."""
+    return model.get_base_model() if hasattr(model, "get_base_model") else model
+
+
+def _backbone_and_head(model: Any) -> tuple[Any, Any]:
+    causal_lm = _causal_lm(model)
+    return getattr(causal_lm, causal_lm.base_model_prefix), causal_lm.get_output_embeddings()
+
+
+def _batch_tensors(windows: list[Window], pad_id: int, padding_side: str, device: str):
+    length = max(len(w.token_ids) for w in windows)
+    input_ids = torch.full((len(windows), length), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(windows), length), dtype=torch.long)
+    offsets = []
+    for row, w in enumerate(windows):
+        offset = length - len(w.token_ids) if padding_side == "left" else 0
+        input_ids[row, offset : offset + len(w.token_ids)] = torch.tensor(w.token_ids)
+        mask[row, offset : offset + len(w.token_ids)] = 1
+        offsets.append(offset)
+    # Explicit positions make left and right padding give the same values per token.
+    positions = (mask.cumsum(dim=1) - 1).clamp(min=0)
+    return input_ids.to(device), mask.to(device), positions.to(device), offsets
+
+
+def _hidden_states(backbone: Any, input_ids, mask, positions):
+    return backbone(input_ids=input_ids, attention_mask=mask, position_ids=positions).last_hidden_state
+
+
+def _score_batch(model, base_model, windows, pad_id, padding_side, chunk_elements):
+    device = next(model.parameters()).device
+    input_ids, mask, positions, offsets = _batch_tensors(windows, pad_id, padding_side, device)
+    backbone, head = _backbone_and_head(model)
+    hidden = _hidden_states(backbone, input_ids, mask, positions)
+    if base_model is None:  # the same weights with the adapter off
+        with model.disable_adapter():
+            base_hidden = _hidden_states(backbone, input_ids, mask, positions)
+        base_head = head
+    else:
+        base_backbone, base_head = _backbone_and_head(base_model)
+        base_hidden = _hidden_states(base_backbone, input_ids, mask, positions)
+
+    # Logits at position q predict the token at q + 1; select the scored ones per row.
+    scored = torch.zeros_like(mask, dtype=torch.bool)
+    for row, (w, offset) in enumerate(zip(windows, offsets)):
+        scored[row, offset + w.first_scored - 1 : offset + len(w.token_ids) - 1] = True
+    targets = torch.roll(input_ids, shifts=-1, dims=1)
+
+    vocab = head.weight.shape[0]
+    step = max(1, chunk_elements // max(1, len(windows) * vocab))
+    nll, base_nll, kl = [], [], []
+    for start in range(0, input_ids.shape[1], step):
+        part = slice(start, start + step)
+        keep = scored[:, part]
+        if not keep.any():
+            continue
+        logp = torch.log_softmax(head(hidden[:, part][keep]).float(), dim=-1)
+        base_logp = torch.log_softmax(base_head(base_hidden[:, part][keep]).float(), dim=-1)
+        target = targets[:, part][keep].unsqueeze(-1)
+        nll.append(-logp.gather(-1, target).squeeze(-1))
+        base_nll.append(-base_logp.gather(-1, target).squeeze(-1))
+        kl.append((logp.exp() * (logp - base_logp)).sum(-1).clamp(min=0.0))
+    # Row-major selection above returns tokens in (row, position) order within each chunk;
+    # reorder to (row, position) across chunks.
+    rows = torch.cat([scored[:, start : start + step].nonzero()[:, 0] for start in range(0, input_ids.shape[1], step)])
+    order = torch.argsort(rows, stable=True)
+    return [torch.cat(values)[order].cpu().numpy() for values in (nll, base_nll, kl)]
+
+
+def _token_positions(windows: list[Window]) -> tuple[np.ndarray, np.ndarray]:
+    text_index, position = [], []
+    for w in windows:
+        text_index.extend([w.text_index] * w.n_scored)
+        position.extend(range(w.begin + w.first_scored, w.begin + len(w.token_ids)))
+    return np.asarray(text_index, dtype=np.int32), np.asarray(position, dtype=np.int32)
+
+
+def tokenize_corpus(tokenizer: Any, texts: list[str]) -> list[list[int]]:
+    return [tokenizer(text, add_special_tokens=False)["input_ids"] for text in texts]
+
+
+def model_window(model: Any, tokenizer: Any) -> int:
+    """The longest window the model takes: its position limit, capped by the tokenizer's."""
+    limit = getattr(_causal_lm(model).config, "max_position_embeddings", None) or 2048
+    tokenizer_limit = getattr(tokenizer, "model_max_length", None)
+    if tokenizer_limit and tokenizer_limit < 10**8:
+        limit = min(limit, tokenizer_limit)
+    return int(limit)
+
+
+@torch.no_grad()
+def token_drift(
+    model: Any,
+    tokenizer: Any,
+    texts: list[str],
+    base_model: Any | None = None,
+    batch_size: int = 8,
+    window: int | None = None,
+    stride: int | None = None,
+    padding_side: str = "right",
+    chunk_elements: int = DEFAULT_CHUNK_ELEMENTS,
+    progress: bool = False,
+) -> TokenDrift:
+    """Per-token NLL (candidate and base) and KL(candidate ‖ base) over ``texts``.
+
+    ``model`` is a PEFT model whose disabled adapter is the base, unless ``base_model`` is
+    given (a full fine-tune against its base; their tokenizers must be identical).
+    """
+    if not texts:
+        raise UserError("the drift corpus is empty")
+    if base_model is None and not hasattr(model, "disable_adapter"):
+        raise UserError("drift needs a base: evaluate an --adapter, or give --base for a full checkpoint")
+    token_ids = tokenize_corpus(tokenizer, texts)
+    windows = plan_windows(token_ids, window or model_window(model, tokenizer), stride)
+    if not windows:
+        raise UserError("no text in the drift corpus has two or more tokens")
+    # Longest first keeps padding low; values do not depend on the order (tested).
+    order = sorted(range(len(windows)), key=lambda i: -len(windows[i].token_ids))
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    results: dict[int, list[np.ndarray]] = {}
+    batches = range(0, len(order), batch_size)
+    if progress:
+        from tqdm import tqdm
+
+        batches = tqdm(batches, desc="drift", unit="batch")
+    for start in batches:
+        chosen = order[start : start + batch_size]
+        values = _score_batch(model, base_model, [windows[i] for i in chosen], pad_id, padding_side, chunk_elements)
+        cursor = 0
+        for i in chosen:
+            results[i] = [array[cursor : cursor + windows[i].n_scored] for array in values]
+            cursor += windows[i].n_scored
+    nll, base_nll, kl = (np.concatenate([results[i][k] for i in range(len(windows))]) for k in range(3))
+    text_index, position = _token_positions(windows)
+    return TokenDrift(nll.astype(np.float32), base_nll.astype(np.float32), kl.astype(np.float32), text_index, position)
+
+
+def check_same_tokenizer(candidate: Any, base: Any) -> None:
+    """Drift compares distributions token by token: both vocabularies must be identical."""
+    if candidate.get_vocab() != base.get_vocab():
+        raise UserError("the candidate's and the base's tokenizers differ (vocabularies are not identical)")
+    probe = "Tibetan བོད་ཡིག Chinese 中文 123"
+    if candidate(probe, add_special_tokens=False)["input_ids"] != base(probe, add_special_tokens=False)["input_ids"]:
+        raise UserError("the candidate's and the base's tokenizers differ (they split the same text differently)")

@@ -1,0 +1,73 @@
+"""Drift summaries for results.json, and the per-token and per-text files beside it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from alignment_tax.evaluation.drift import TokenDrift
+from alignment_tax.metrics.stats import percentile_summary
+
+TOKENS_FILE = "drift_tokens.npz"
+TEXTS_FILE = "drift_texts.jsonl"
+STATISTICS = ("mean", "p50", "p90", "p99")
+
+
+def _statistics(values: np.ndarray) -> dict[str, float]:
+    summary = percentile_summary(values)
+    return {name: summary[name] for name in STATISTICS}
+
+
+def summarize_drift(drift: TokenDrift) -> dict[str, Any]:
+    """Pooled statistics over all scored tokens; ``delta_nll`` is candidate − base per statistic.
+
+    The reference study reports exactly these: mean and p90 NLL shifts and KL percentiles.
+    """
+    nll = _statistics(drift.nll)
+    base_nll = _statistics(drift.base_nll)
+    return {
+        "nll": nll,
+        "base_nll": base_nll,
+        "delta_nll": {name: nll[name] - base_nll[name] for name in STATISTICS},
+        "kl": _statistics(drift.kl),
+        "n_tokens": drift.n_tokens,
+        "n_texts": int(np.unique(drift.text_index).size),
+    }
+
+
+def per_text_means(drift: TokenDrift) -> list[dict[str, float]]:
+    rows = []
+    for text_index in np.unique(drift.text_index):
+        chosen = drift.text_index == text_index
+        rows.append(
+            {
+                "text_index": int(text_index),
+                "n_tokens": int(chosen.sum()),
+                "nll": float(drift.nll[chosen].mean()),
+                "base_nll": float(drift.base_nll[chosen].mean()),
+                "kl": float(drift.kl[chosen].mean()),
+            }
+        )
+    return rows
+
+
+def write_drift_files(folder: Path, drift: TokenDrift) -> dict[str, str]:
+    """The per-token arrays (compressed, for plots) and the per-text means."""
+    folder.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(
+        folder / TOKENS_FILE,
+        nll=drift.nll, base_nll=drift.base_nll, kl=drift.kl,
+        text_index=drift.text_index, position=drift.position,
+    )  # fmt: skip
+    with (folder / TEXTS_FILE).open("w", encoding="utf-8") as handle:
+        for row in per_text_means(drift):
+            handle.write(json.dumps(row) + "\n")
+    return {"tokens": TOKENS_FILE, "texts": TEXTS_FILE}
+
+
+def load_token_drift(path: str | Path) -> TokenDrift:
+    with np.load(path) as arrays:
+        return TokenDrift(**{name: arrays[name] for name in ("nll", "base_nll", "kl", "text_index", "position")})

@@ -1,0 +1,168 @@
+"""Drift pass against bare forward passes: time and peak memory, measured in one run.
+
+Model: the `small` tiny model (~27M parameters) with a rank-64 LoRA adapter on every linear
+projection (the reference study's shape), over the first N deduplicated CMRC 2018 dev passages.
+
+* time: for each batch (the drift pass's own batches: same windows, order and padding), two
+  bare forward passes (candidate, then base with the adapter disabled; no_grad; full logits)
+  and the drift pass, timed back to back so that load on the machine hits both alike. The
+  ratio is drift / bare (target: at most 1.10).
+* memory: two fresh processes, one running the drift pass over the corpus, one running bare
+  forward passes of the base over the same batches; each samples its resident memory every
+  millisecond. The ratio is the drift process's peak over the bare one's (target: at most
+  1.15); the increase over the memory held before the pass is printed too.
+
+Usage: python bench/drift.py [--passages 200] [--batch-size 8] [--data-dir ../shared/data]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import torch
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def resident_bytes() -> int:
+    with open("/proc/self/statm") as handle:
+        return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+class PeakMemory:
+    """Samples resident memory in a thread; CPU tensors have no allocator counter to read."""
+
+    def __enter__(self):
+        self.before = resident_bytes()
+        self.peak = self.before
+        self._running = True
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def _sample(self):
+        while self._running:
+            self.peak = max(self.peak, resident_bytes())
+            time.sleep(0.001)
+
+    def __exit__(self, *exc):
+        self._running = False
+        self._thread.join()
+        self.peak = max(self.peak, resident_bytes())
+
+
+def prepare(work: Path, passages: int, data_dir: str):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from peft import PeftModel
+
+    from alignment_tax.data import load_corpus
+    from alignment_tax.models.tiny import build_tiny_model
+    from alignment_tax.models.tiny_adapter import build_tiny_adapter
+
+    model_dir = work / "small"
+    if not (model_dir / "config.json").exists():
+        build_tiny_model(model_dir, size="small", seed=0)
+        build_tiny_adapter(model_dir, work / "adapter", rank=64, seed=0)
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(model_dir), work / "adapter").eval()
+    texts = load_corpus(Path(data_dir) / "cmrc2018" / "cmrc2018_dev.json", dedupe=True)[:passages]
+    return model, tokenizer, texts
+
+
+def batches_of(tokenizer, texts, batch_size):
+    from alignment_tax.evaluation.drift import model_window, plan_windows, tokenize_corpus
+
+    windows = plan_windows(tokenize_corpus(tokenizer, texts), 2048)
+    order = sorted(range(len(windows)), key=lambda i: -len(windows[i].token_ids))
+    return [[windows[i] for i in order[start : start + batch_size]] for start in range(0, len(order), batch_size)]
+
+
+def bare_forward(model, tokenizer, batch, with_adapter: bool):
+    from alignment_tax.evaluation.drift import _batch_tensors
+
+    input_ids, mask, positions, _ = _batch_tensors(batch, tokenizer.pad_token_id, "right", "cpu")
+    if with_adapter:
+        return model(input_ids=input_ids, attention_mask=mask, position_ids=positions).logits
+    with model.disable_adapter():
+        return model(input_ids=input_ids, attention_mask=mask, position_ids=positions).logits
+
+
+def time_ratio(work: Path, args) -> None:
+    from alignment_tax.evaluation.drift import _score_batch
+
+    model, tokenizer, texts = prepare(work, args.passages, args.data_dir)
+    batches = batches_of(tokenizer, texts, args.batch_size)
+    bare_seconds = drift_seconds = 0.0
+    tokens = 0
+    with torch.no_grad():
+        bare_forward(model, tokenizer, batches[-1], True)  # warm-up
+        for batch in batches:
+            start = time.perf_counter()
+            bare_forward(model, tokenizer, batch, True)
+            bare_forward(model, tokenizer, batch, False)
+            middle = time.perf_counter()
+            _score_batch(model, None, batch, tokenizer.pad_token_id, "right", 16 * 1024 * 1024)
+            drift_seconds += time.perf_counter() - middle
+            bare_seconds += middle - start
+            tokens += sum(len(w.token_ids) for w in batch)
+    print(f"passages: {len(texts)}, tokens: {tokens}, batches of {args.batch_size}: {len(batches)}")
+    print(f"two bare forward passes: {bare_seconds:.1f} s; drift pass: {drift_seconds:.1f} s")
+    print(f"time ratio drift / (base + candidate forward): {drift_seconds / bare_seconds:.3f} (target <= 1.10)")
+
+
+def memory_child(work: Path, args) -> None:
+    from alignment_tax.evaluation.drift import token_drift
+
+    model, tokenizer, texts = prepare(work, args.passages, args.data_dir)
+    batches = batches_of(tokenizer, texts, args.batch_size)
+    with torch.no_grad(), PeakMemory() as memory:
+        if args.child == "drift":
+            token_drift(model, tokenizer, texts, batch_size=args.batch_size, window=2048)
+        else:
+            for batch in batches:
+                bare_forward(model, tokenizer, batch, False)
+    print(json.dumps({"before": memory.before, "peak": memory.peak}))
+
+
+def memory_ratio(work: Path, args) -> None:
+    results = {}
+    for child in ("bare", "drift"):
+        command = [sys.executable, __file__, "--child", child, "--work", str(work)]
+        command += ["--passages", str(args.passages), "--batch-size", str(args.batch_size), "--data-dir", args.data_dir]
+        output = subprocess.run(command, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
+        results[child] = json.loads(output)
+    bare, drift = results["bare"], results["drift"]
+    mib = 1024 * 1024
+    print(f"peak resident memory: bare forward of the base {bare['peak'] / mib:.0f} MiB, drift with adapter {drift['peak'] / mib:.0f} MiB")
+    print(f"memory ratio drift / bare forward: {drift['peak'] / bare['peak']:.3f} (target <= 1.15)")
+    bare_growth, drift_growth = bare["peak"] - bare["before"], drift["peak"] - drift["before"]
+    print(f"growth over the loaded model during the pass: bare {bare_growth / mib:.0f} MiB, drift {drift_growth / mib:.0f} MiB")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--passages", type=int, default=200)
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--data-dir", default=str(SHARED))
+    parser.add_argument("--child", choices=["bare", "drift"], help=argparse.SUPPRESS)
+    parser.add_argument("--work", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    work = Path(args.work or tempfile.mkdtemp(prefix="bench-drift-"))
+    if args.child:
+        memory_child(work, args)
+        return
+    time_ratio(work, args)
+    memory_ratio(work, args)
+
+
+if __name__ == "__main__":
+    main()

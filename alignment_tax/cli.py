@@ -63,13 +63,21 @@ def _score_generation(args: argparse.Namespace) -> None:
     _print_json(result)
 
 
-def _parse_data_overrides(pairs: list[str]) -> dict[str, str]:
-    overrides = {}
+def _parse_data_overrides(pairs: list[str]) -> dict[str, str | dict]:
+    """``TASK=PATH_OR_ID``, or ``TASK={"path": ..., "split": ..., "<x>_column": ...}`` as JSON."""
+    overrides: dict[str, str | dict] = {}
     for pair in pairs:
         task, sep, source = pair.partition("=")
+        source = source.strip()
         if not sep or not task or not source:
-            raise UserError(f"--data expects TASK=PATH_OR_ID, got {pair!r}")
-        overrides[task.strip()] = source.strip()
+            raise UserError(f"--data expects TASK=PATH_OR_ID or TASK=JSON, got {pair!r}")
+        if source.startswith("{"):
+            try:
+                overrides[task.strip()] = json.loads(source)
+            except json.JSONDecodeError as error:
+                raise UserError(f"--data {task}: invalid JSON ({error})") from None
+        else:
+            overrides[task.strip()] = source
     return overrides
 
 
@@ -142,7 +150,8 @@ def _add_evaluate(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--data-dir", help="offline data folder laid out like shared/data")
     parser.add_argument(
         "--data", action="append", default=[], metavar="TASK=PATH_OR_ID",
-        help="this task's data from a file or hub id (repeatable)",
+        help="this task's data from a file or hub id (repeatable); or TASK={\"path\": ID, \"split\": ..., "
+        "\"config\": ..., \"article_column\": ...} to also set the split, config or columns",
     )  # fmt: skip
     parser.add_argument(
         "--drift-corpus", metavar="FILE_OR_ID",

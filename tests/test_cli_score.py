@@ -118,3 +118,14 @@ def test_make_tiny_adapter_needs_a_base_model(tmp_path, tiny_lm_dir):
     assert main(["make-tiny-model", str(tmp_path / "a"), "--kind", "adapter", "--base-model", str(tiny_lm_dir)]) == 0
     config = json.loads((tmp_path / "a" / "adapter_config.json").read_text(encoding="utf-8"))
     assert config["base_model_name_or_path"] == str(tiny_lm_dir) and config["r"] == 8
+
+
+def test_data_overrides_accept_paths_and_json():
+    from alignment_tax.cli import _parse_data_overrides
+    from alignment_tax.errors import UserError
+
+    parsed = _parse_data_overrides(["bo_zh_mt=pairs.jsonl", 'bo_headline={"path": "x/y", "article_column": "body"}'])
+    assert parsed == {"bo_zh_mt": "pairs.jsonl", "bo_headline": {"path": "x/y", "article_column": "body"}}
+    for bad in ("bo_zh_mt", "bo_zh_mt=", "bo_headline={oops"):
+        with pytest.raises(UserError):
+            _parse_data_overrides([bad])

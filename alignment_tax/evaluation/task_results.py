@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from alignment_tax.metrics.similarity import Encoder, pairwise_cosine
+from alignment_tax.tasks.scoring import clean_prediction
 from alignment_tax.metrics.translation import corpus_bootstrap_stderr, sentence_bleu, sentence_chrf
 
 CORPUS_METRICS = {"bleu": sentence_bleu, "chrf": sentence_chrf}
@@ -111,7 +112,13 @@ def score_own_task(
     aggregates = {name: value for name, value in lm_eval_metrics(task_result).items() if not name.endswith("_stderr")}
     names = list(aggregates)
     items = [item_record(sample, names) for sample in sorted(samples, key=lambda s: s.get("doc_id", 0))]
-    outputs = [str(item["output"] or "") for item in items]
+    for item in items:
+        # Records show what was scored; the raw generation is kept only where cleaning changed it.
+        cleaned = clean_prediction(item["output"] or "")
+        if cleaned != item["output"]:
+            item["raw_output"] = item["output"]
+        item["output"] = cleaned
+    outputs = [item["output"] for item in items]
     references = [item["reference"] for item in items]
     target_lang = TARGET_LANGUAGE.get(task)
     scores = TaskScores(items=items)

@@ -212,7 +212,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=PROG, description="Measure what adapting an LLM cost it elsewhere.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for add in (_add_evaluate, _add_make_tiny_model, _add_score):
+    from alignment_tax.judge.commands import register as add_judge
+
+    for add in (_add_evaluate, add_judge, _add_make_tiny_model, _add_score):
         add(commands)
     return parser
 

@@ -1,0 +1,81 @@
+"""What a judge backend raises, and how long to wait before trying a call again.
+
+Backends translate their own failures into three exceptions so that one retry loop (in
+:mod:`alignment_tax.judge.runner`) counts every request the server sees, whatever the backend:
+
+* :class:`RetryableError`: 429, 408/409, 5xx, timeouts, dropped connections. Retried with
+  exponential backoff and jitter, or after exactly the server's ``Retry-After``.
+* :class:`SendAgain`: the request was rejected for an optional feature (JSON mode, say) that
+  the backend has now switched off; sent again at once, and not counted as a failure.
+* :class:`FatalJudgeError`: the endpoint refuses the call (bad key, unknown model, ...);
+  the run stops, keeping every verdict obtained so far.
+
+>>> policy = RetryPolicy(base_delay=0.5, max_delay=8.0)
+>>> [round(policy.backoff(n, jitter=1.0), 2) for n in (1, 2, 3, 6)]
+[0.5, 1.0, 2.0, 8.0]
+>>> parse_retry_after({"retry-after": "2"}), parse_retry_after({"retry-after-ms": "150"})
+(2.0, 0.15)
+"""
+
+from __future__ import annotations
+
+import email.utils
+import random
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+
+class RetryableError(Exception):
+    def __init__(self, message: str, retry_after: float | None = None):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class SendAgain(Exception):
+    """Send the same request again now: the backend changed what it sends."""
+
+
+class FatalJudgeError(Exception):
+    """The endpoint refuses calls; retrying will not help."""
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    # Tries of one request, the first included, while no other call succeeds: a server that
+    # answers nothing is given up on after this many; one that answers others (rate limits,
+    # a flaky replica) is retried up to `max_attempts * 4` times, so a long run survives it.
+    max_attempts: int = 6
+    base_delay: float = 0.5  # seconds before the first retry, doubled for each further one
+    max_delay: float = 30.0
+    max_retry_after: float = 300.0  # a server asking for longer than this is treated as refusing
+
+    def backoff(self, failures: int, jitter: float | None = None) -> float:
+        """Seconds to wait after the ``failures``-th consecutive failure of one request.
+
+        The jitter (75–100% of the nominal delay) keeps concurrent callers that failed
+        together from retrying in lockstep.
+        """
+        nominal = min(self.max_delay, self.base_delay * 2 ** (failures - 1))
+        return nominal * (0.75 + 0.25 * random.random() if jitter is None else jitter)
+
+
+def parse_retry_after(headers: Mapping[str, str] | None) -> float | None:
+    """Seconds from ``Retry-After-Ms`` or ``Retry-After`` (seconds or an HTTP date), if given."""
+    if not headers:
+        return None
+    for name, scale in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
+        value = headers.get(name)
+        if value is None:
+            continue
+        try:
+            return max(0.0, float(value) / scale)
+        except ValueError:
+            pass
+        if name == "retry-after":
+            try:
+                when = email.utils.parsedate_to_datetime(value)
+            except (TypeError, ValueError):
+                return None
+            return max(0.0, when.timestamp() - time.time())
+    return None

@@ -1,0 +1,65 @@
+"""The offline judge, `--judge-model hf:PATH`, end to end on the tiny local Qwen3 model (no server)."""
+
+import argparse
+import json
+import sys
+
+import pytest
+
+from alignment_tax.errors import UserError
+from alignment_tax.judge.commands import register
+
+
+def judge_cli(*argv) -> int:
+    parser = argparse.ArgumentParser(prog="alignment-tax")
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["judge", *map(str, argv)])
+    try:
+        args.handler(args)
+    except UserError as error:
+        print(f"alignment-tax: error: {error}", file=sys.stderr)
+        return error.exit_code
+    return 0
+
+
+def write_headline_runs(root, n=4):
+    for name, prefix in (("rl", "བཀྲ་ཤིས་"), ("sft", "")):
+        samples = root / name / "samples"
+        samples.mkdir(parents=True)
+        rows = [
+            {"id": i, "source": "ཆབ་སྲིད་ཀྱི་གནས་ཚུལ། " * (i + 1), "output": f"{prefix}གསར་འགྱུར་{i}", "reference": "ཁ་བྱང"}
+            for i in range(n)
+        ]
+        lines = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+        (samples / "bo_headline.jsonl").write_text(lines, encoding="utf-8")
+    return root / "rl", root / "sft"
+
+
+@pytest.mark.slow
+def test_the_hf_judge_scores_verdict_tokens_end_to_end(tiny_lm_dir, tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)  # no key, no server
+    rl, sft = write_headline_runs(tmp_path)
+    argv = ["--a", rl, "--b", sft, "--task", "bo_headline", "--judge-model", f"hf:{tiny_lm_dir}",
+            "--output", tmp_path / "judge" / "rl_vs_sft.json"]  # fmt: skip
+    assert judge_cli(*argv) == 0
+    result = json.loads((tmp_path / "judge" / "rl_vs_sft.json").read_text(encoding="utf-8"))
+    assert result["judge"]["model"].startswith(f"hf:{tiny_lm_dir.resolve()}#")
+    assert result["judge"]["template"] == "headline@1" and result["complete"]
+    assert result["n_pairs"] == result["n_valid"] == 4 and result["calls"]["made"] == 8
+    assert result["wins"] + result["ties"] + result["losses"] == 4 and 0 <= result["position_consistency"] <= 1
+    records = [json.loads(line) for line in open(result["records"], encoding="utf-8")]
+    for judgement in (j for r in records for j in r["judgements"]):
+        assert judgement["verdict"] in ("first", "second", "tie")
+        assert judgement["reason"].startswith("log-probabilities: first=")
+    capsys.readouterr()
+    assert judge_cli(*argv) == 0  # a rerun: every verdict from the cache, same numbers
+    again = json.loads((tmp_path / "judge" / "rl_vs_sft.json").read_text(encoding="utf-8"))
+    assert again["calls"]["made"] == 0 and again["wins"] == result["wins"] and again["ties"] == result["ties"]
+
+
+def test_a_missing_hf_judge_is_one_line(tmp_path, capsys):
+    rl, sft = write_headline_runs(tmp_path, n=1)
+    code = judge_cli("--a", rl, "--b", sft, "--task", "bo_headline", "--judge-model", f"hf:{tmp_path / 'nope'}",
+                     "--output", tmp_path / "j.json")  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "judge model not found" in err

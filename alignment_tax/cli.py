@@ -81,6 +81,16 @@ def _parse_data_overrides(pairs: list[str]) -> dict[str, str | dict]:
     return overrides
 
 
+def _data_overrides(args: argparse.Namespace) -> dict[str, str | dict]:
+    overrides: dict[str, str | dict] = {}
+    if args.samples:
+        from alignment_tax.data.samples import evaluation_data
+
+        overrides.update(evaluation_data())
+    overrides.update(_parse_data_overrides(args.data))
+    return overrides
+
+
 def _parse_batch_size(value: str) -> int | str:
     if value == "auto" or value.startswith("auto:"):
         return value
@@ -111,7 +121,7 @@ def _evaluate(args: argparse.Namespace) -> None:
         dtype=args.dtype,
         embedder=args.embedder,
         data_dir=args.data_dir,
-        data=_parse_data_overrides(args.data),
+        data=_data_overrides(args),
         seed=args.seed,
         enable_thinking=args.enable_thinking,
         drift_corpus=args.drift_corpus,
@@ -152,6 +162,10 @@ def _add_evaluate(commands: argparse._SubParsersAction) -> None:
         "--data", action="append", default=[], metavar="TASK=PATH_OR_ID",
         help="this task's data from a file or hub id (repeatable); or TASK={\"path\": ID, \"split\": ..., "
         "\"config\": ..., \"article_column\": ...} to also set the split, config or columns",
+    )  # fmt: skip
+    parser.add_argument(
+        "--samples", action="store_true",
+        help="use the sample data bundled with the package for every task (a smoke test, offline)",
     )  # fmt: skip
     parser.add_argument(
         "--drift-corpus", metavar="FILE_OR_ID",
@@ -213,8 +227,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     from alignment_tax.judge.commands import register as add_judge
+    from alignment_tax.reports.commands import register as add_report
 
-    for add in (_add_evaluate, add_judge, _add_make_tiny_model, _add_score):
+    for add in (_add_evaluate, add_judge, add_report, _add_make_tiny_model, _add_score):
         add(commands)
     return parser
 

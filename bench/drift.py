@@ -96,7 +96,7 @@ def bare_forward(model, tokenizer, batch, with_adapter: bool):
 
 
 def time_ratio(work: Path, args) -> None:
-    from alignment_tax.evaluation.drift import _score_batch
+    from alignment_tax.evaluation.drift import DEFAULT_CHUNK_ELEMENTS, _score_batch
 
     model, tokenizer, texts = prepare(work, args.passages, args.data_dir)
     batches = batches_of(tokenizer, texts, args.batch_size)
@@ -109,7 +109,7 @@ def time_ratio(work: Path, args) -> None:
             bare_forward(model, tokenizer, batch, True)
             bare_forward(model, tokenizer, batch, False)
             middle = time.perf_counter()
-            _score_batch(model, None, batch, tokenizer.pad_token_id, "right", 16 * 1024 * 1024)
+            _score_batch(model, None, batch, tokenizer.pad_token_id, "right", DEFAULT_CHUNK_ELEMENTS)
             drift_seconds += time.perf_counter() - middle
             bare_seconds += middle - start
             tokens += sum(len(w.token_ids) for w in batch)
@@ -152,6 +152,7 @@ def main() -> None:
     parser.add_argument("--passages", type=int, default=200)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--data-dir", default=str(SHARED))
+    parser.add_argument("--only", choices=["time", "memory"], help="run one of the two measurements")
     parser.add_argument("--child", choices=["bare", "drift"], help=argparse.SUPPRESS)
     parser.add_argument("--work", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -160,8 +161,10 @@ def main() -> None:
     if args.child:
         memory_child(work, args)
         return
-    time_ratio(work, args)
-    memory_ratio(work, args)
+    if args.only != "memory":
+        time_ratio(work, args)
+    if args.only != "time":
+        memory_ratio(work, args)
 
 
 if __name__ == "__main__":

@@ -40,7 +40,7 @@ class EvaluateOptions:
     seed: int = 1234
     enable_thinking: bool = False
     bootstrap_iters: int = 1000
-    drift_corpus: str | None = None  # default: CMRC 2018 dev passages, deduplicated
+    drift_corpus: str | None = None  # default: the CMRC 2018 passages in use, deduplicated
     drift_window: int | None = None  # default: the model's context length
     drift_stride: int | None = None  # default: half the window
 
@@ -53,13 +53,19 @@ def _load_drift_corpus(options: EvaluateOptions) -> tuple[str, list[str], str]:
     """(where from, texts after --limit, sha256 of those texts), checked before any model loads."""
     from alignment_tax.data import CMRC_HUB, DataDir, load_corpus, records_sha256
 
+    cmrc_override = options.data.get("cmrc2018")
+    if isinstance(cmrc_override, dict):
+        cmrc_override = cmrc_override.get("path")
     if options.drift_corpus:
         source, split = options.drift_corpus, "train"
+    elif cmrc_override:  # the CMRC passages this run already uses
+        source, split = str(cmrc_override), "validation"
     elif options.data_dir:
         source, split = str(DataDir(options.data_dir).require("cmrc_dev")), "validation"
     else:
         source, split = CMRC_HUB.id, CMRC_HUB.split
-    texts = load_corpus(source, field=DRIFT_HUB_FIELD if source == CMRC_HUB.id else "text", split=split, dedupe=True)
+    field = DRIFT_HUB_FIELD if source in (CMRC_HUB.id, cmrc_override) else "text"
+    texts = load_corpus(source, field=field, split=split, dedupe=True)
     if options.limit is not None:
         texts = texts[: options.limit]
     if not texts:

@@ -1,0 +1,78 @@
+"""``alignment-tax report``: runs (and judge files) in, one HTML or Markdown report out.
+
+>>> build_report(["runs/eval/sft", "runs/eval/rl"], out="report.html",
+...              baseline="sft", judge_files=["runs/judge/rl_vs_sft.json"])   # doctest: +SKIP
+{'report': 'report.html', 'format': 'html', 'plots': [], ...}
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alignment_tax.errors import UserError
+from alignment_tax.reports.content import Report, assemble
+
+HTML_SUFFIXES = (".html", ".htm")
+MARKDOWN_SUFFIXES = (".md", ".markdown")
+
+
+def output_format(out: str | Path) -> str:
+    suffix = Path(out).suffix.lower()
+    if suffix in HTML_SUFFIXES:
+        return "html"
+    if suffix in MARKDOWN_SUFFIXES:
+        return "markdown"
+    raise UserError(f"--out must end in .html or .md (the format is taken from it), got {out}")
+
+
+def plots_folder(out: Path) -> Path:
+    """Where a Markdown report's plots go: ``<stem>_files/`` beside it."""
+    return out.with_name(f"{out.stem}_files")
+
+
+def _write(path: Path, text: str) -> None:
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(text, encoding="utf-8")
+    temporary.replace(path)  # a reader never sees half a report
+
+
+def write_report(report: Report, out: str | Path) -> dict:
+    """Render ``report`` to ``out`` (HTML or Markdown by its suffix) and say what was written."""
+    out = Path(out)
+    kind = output_format(out)
+    if out.is_dir():
+        raise UserError(f"--out {out} is a folder; give a file name ending in .html or .md")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    written_plots: list[str] = []
+    if kind == "html":
+        from alignment_tax.reports.html_report import render
+
+        _write(out, render(report))
+    else:
+        from alignment_tax.reports.markdown_report import render
+
+        folder = plots_folder(out)
+        text, plots = render(report, folder.name)
+        if plots:
+            folder.mkdir(exist_ok=True)
+            for name, svg in plots.items():
+                _write(folder / name, svg)
+                written_plots.append(str(folder / name))
+        _write(out, text)
+    return {
+        "report": str(out),
+        "format": kind,
+        "plots": written_plots,
+        "runs": [run.name for run in report.runs],
+        "baseline": report.baseline.name,
+        "tasks": report.tasks,
+        "judgements": len(report.judgements),
+        "not_compared": report.flags,
+    }
+
+
+def build_report(run_dirs: list[str | Path], out: str | Path, baseline: str | None = None,
+                 judge_files: list[str | Path] = ()) -> dict:  # fmt: skip
+    """Load and check the runs, compute every comparison, and write the report."""
+    output_format(out)  # a wrong suffix fails before any work
+    return write_report(assemble(run_dirs, baseline=baseline, judge_files=judge_files), out)

@@ -1,0 +1,49 @@
+"""The ``report`` subcommand: flags to :func:`~alignment_tax.reports.build.build_report`.
+
+Wire it into the CLI's subparsers with ``register(commands)``::
+
+    commands = parser.add_subparsers(dest="command", required=True)
+    from alignment_tax.reports.commands import register
+    register(commands)      # adds `report`, whose handler is args.handler(args)
+
+The handler prints what it wrote as JSON on stdout. Errors are
+:class:`~alignment_tax.errors.UserError`, which the CLI prints as one line with exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def _report(args: argparse.Namespace) -> None:
+    from alignment_tax.reports.build import build_report
+
+    summary = build_report(args.runs, out=args.out, baseline=args.baseline, judge_files=args.judge or [])
+    print(json.dumps(summary, ensure_ascii=False, indent=2))
+
+
+def register(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Add the ``report`` subcommand to ``commands`` (the result of ``add_subparsers``)."""
+    parser = commands.add_parser(
+        "report",
+        help="compare evaluated runs in one HTML or Markdown report (tables, intervals, plots, items)",
+        description="Compare `evaluate` output folders: a headline table in the shape of the reference "
+        "study's Table 3 (task metric, similarity, CMRC Avg/F1, judge win %) with gap rows against the "
+        "baseline run and deltas against the base model; paired bootstrap intervals and tests for every "
+        "difference; tax-vs-gain, drift, judge and training plots; and an item browser with flips. "
+        "--out report.html writes one self-contained page; --out report.md writes Markdown with its "
+        "plots as SVG files in report_files/ beside it.",
+    )
+    parser.add_argument("runs", nargs="+", metavar="RUN_DIR", help="`alignment-tax evaluate` output folders")
+    parser.add_argument(
+        "--baseline", metavar="NAME",
+        help="the run the gap rows compare against: its folder name or path (default: the first run)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--judge", nargs="+", action="extend", metavar="FILE",
+        help="`alignment-tax judge` summary JSON files comparing two of the runs (or a run and its base); repeatable",
+    )  # fmt: skip
+    parser.add_argument("--out", required=True, metavar="report.html|report.md", help="the report to write; the format follows the suffix")
+    parser.set_defaults(handler=_report)
+    return parser

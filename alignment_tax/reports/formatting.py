@@ -1,0 +1,123 @@
+"""Names and number formats shared by the HTML and Markdown reports.
+
+Metrics on 0–100 (CMRC, BLEU, chrF, ROUGE) get two decimals, metrics on 0–1 (similarity,
+language consistency, accuracy) and drift four, as in the reference study's tables.
+"""
+
+from __future__ import annotations
+
+import math
+
+from alignment_tax.reports.comparisons import TARGET_LANGUAGE, Difference
+
+PERCENT_METRICS = frozenset({"em", "f1", "average", "bleu", "chrf", "rouge_1", "rouge_2", "rouge_l"})
+METRIC_LABELS = {
+    "bleu": "BLEU", "chrf": "chrF", "rouge_1": "ROUGE-1", "rouge_2": "ROUGE-2", "rouge_l": "ROUGE-L",
+    "similarity": "Similarity", "lang_consistency": "Lang. consistency", "em": "EM", "f1": "F1",
+    "average": "Avg", "acc": "Acc", "acc_norm": "Acc (norm)", "exact_match": "Exact match",
+    "kl": "KL", "nll": "NLL", "delta_nll": "ΔNLL",
+}  # fmt: skip
+TASK_TITLES = {
+    "bo_zh_mt": "Tibetan → Chinese translation",
+    "zh_bo_mt": "Chinese → Tibetan translation",
+    "bo_headline": "Tibetan headline generation",
+    "cmrc2018": "CMRC 2018 (Chinese reading comprehension)",
+    "drift": "Drift from the base (per-token NLL and KL on the drift corpus)",
+}
+TASK_SHORT = {"cmrc2018": "CMRC"}
+PRIMARY = {"bo_zh_mt": "bleu", "zh_bo_mt": "bleu", "bo_headline": "rouge_l", "cmrc2018": "average"}
+PRIMARY_PREFERENCE = ("acc", "acc_norm", "exact_match", "average", "f1", "em")
+# Lower is better for these (drift); every task metric is higher-is-better.
+LOWER_IS_BETTER = frozenset({"kl", "nll", "delta_nll"})
+
+
+def is_target_task(task: str) -> bool:
+    """A target-language (Tibetan) task; every other task measures the tax."""
+    lowered = task.lower()
+    return task in TARGET_LANGUAGE or lowered.startswith("bo_") or "bod" in lowered or "tibt" in lowered
+
+
+def primary_metric(task: str, metrics: dict[str, float] | list[str]) -> str | None:
+    names = list(metrics)
+    if task in PRIMARY and PRIMARY[task] in names:
+        return PRIMARY[task]
+    for name in PRIMARY_PREFERENCE:
+        if name in names:
+            return name
+    plain = [name for name in names if "," not in name] or names
+    return plain[0] if plain else None
+
+
+def metric_label(metric: str) -> str:
+    name, _, filter_name = metric.partition(",")
+    label = METRIC_LABELS.get(name, name)
+    return f"{label} ({filter_name})" if filter_name else label
+
+
+def column_label(task: str, metric: str) -> str:
+    """``CMRC Avg``, ``cmmlu Acc``: a tax column's header."""
+    return f"{TASK_SHORT.get(task, task)} {metric_label(metric)}"
+
+
+def task_title(task: str) -> str:
+    return TASK_TITLES.get(task, task)
+
+
+def _decimals(metric: str) -> int:
+    return 2 if metric.split(",")[0] in PERCENT_METRICS else 4
+
+
+def value(metric: str, number: float | None) -> str:
+    if number is None or not math.isfinite(number):
+        return "—"
+    return f"{number:.{_decimals(metric)}f}"
+
+
+def signed(metric: str, number: float | None) -> str:
+    if number is None or not math.isfinite(number):
+        return "—"
+    text = f"{number:+.{_decimals(metric)}f}"
+    return text.replace("-", "−")
+
+
+def interval(metric: str, ci: tuple[float, float] | None) -> str:
+    if ci is None:
+        return ""
+    return f"[{signed(metric, ci[0])}, {signed(metric, ci[1])}]"
+
+
+def points(number: float | None) -> str:
+    """A difference of percentages, in points: ``+12.5``, ``−3.0``."""
+    return "—" if number is None else f"{number:+.1f}".replace("-", "−")
+
+
+def p_value(p: float | None) -> str:
+    if p is None:
+        return "—"
+    if p < 0.001:
+        return "p < 0.001"
+    return f"p = {p:.3f}"
+
+
+def percent(number: float | None) -> str:
+    return "—" if number is None else f"{number:.1f}"
+
+
+def direction(diff: Difference | None) -> str:
+    """``better``/``worse`` when the interval excludes 0, else ``unclear``; ``flagged`` when not compared."""
+    if diff is None:
+        return "none"
+    if not diff.comparable:
+        return "flagged" if diff.flag else "none"
+    if not diff.significant:
+        return "unclear"
+    up = diff.ci[0] > 0
+    return "worse" if up == (diff.metric in LOWER_IS_BETTER) else "better"
+
+
+def difference_text(diff: Difference) -> str:
+    """``+1.20 [+0.40, +2.00]`` or ``not compared: <why>``."""
+    if diff.flag and diff.difference is None:
+        return f"not compared: {diff.flag}"
+    main = signed(diff.metric, diff.difference)
+    return f"{main} {interval(diff.metric, diff.ci)}".strip()

@@ -1,0 +1,148 @@
+"""The report as one self-contained HTML file: inline CSS, inline SVG, one inline script.
+
+The page is rendered by jinja2 with autoescaping on, so every piece of text from a run (model
+outputs, inputs, references, folder names) is escaped; the only markup inserted unescaped is
+the SVG this package draws (whose text is escaped by :mod:`alignment_tax.reports.svg`). A
+Content-Security-Policy in the page allows no network access at all and only the page's own
+script, by its hash: even text that escaped escaping could not run.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from importlib.resources import files
+from typing import Any
+
+import jinja2
+from markupsafe import Markup, escape
+
+from alignment_tax.reports import formatting as fmt
+from alignment_tax.reports.content import Report
+from alignment_tax.reports.textsafe import visible
+
+TEMPLATE = "report.html.jinja"
+
+# The item browser's filter: which rows to show for the chosen task, flip kind, run and text.
+SCRIPT = """
+(function () {
+  "use strict";
+  var task = document.getElementById("item-task");
+  var kind = document.getElementById("item-kind");
+  var run = document.getElementById("item-run");
+  var query = document.getElementById("item-query");
+  var count = document.getElementById("item-count");
+  if (!task) { return; }
+  function matches(row, k, r, q) {
+    if (k !== "all") {
+      var tokens = (row.getAttribute("data-flips") || "").split(" ");
+      var hit = tokens.some(function (t) {
+        if (!t) { return false; }
+        var parts = t.split(":");
+        return (k === "any" || parts[0] === k) && (r === "any" || parts[1] === r);
+      });
+      if (!hit) { return false; }
+    }
+    return !q || row.textContent.toLowerCase().indexOf(q) !== -1;
+  }
+  function update() {
+    var shown = 0, total = 0;
+    var q = query.value.trim().toLowerCase();
+    document.querySelectorAll(".items-task").forEach(function (block) {
+      var active = block.getAttribute("data-task") === task.value;
+      block.hidden = !active;
+      if (!active) { return; }
+      block.querySelectorAll("tbody tr").forEach(function (row) {
+        var ok = matches(row, kind.value, run.value, q);
+        row.hidden = !ok;
+        total += 1;
+        if (ok) { shown += 1; }
+      });
+    });
+    count.textContent = shown + " of " + total + " items shown";
+  }
+  [task, kind, run].forEach(function (el) { el.addEventListener("change", update); });
+  query.addEventListener("input", update);
+  update();
+})();
+"""
+
+
+def script_hash(script: str = SCRIPT) -> str:
+    return "sha256-" + base64.b64encode(hashlib.sha256(script.encode("utf-8")).digest()).decode("ascii")
+
+
+def content_security_policy() -> str:
+    return (
+        "default-src 'none'; style-src 'unsafe-inline'; "
+        f"script-src '{script_hash()}'; base-uri 'none'; form-action 'none'"
+    )
+
+
+def show(value: Any) -> Markup:
+    """Any value from a run as escaped, visible text; dicts as labelled fields, lists joined."""
+    if value is None:
+        return Markup('<span class="none">(none)</span>')
+    if isinstance(value, dict):
+        parts = [
+            Markup('<div class="field"><span class="key">{}</span> {}</div>').format(visible(key), show(item))
+            for key, item in value.items()
+        ]
+        return Markup("").join(parts)
+    if isinstance(value, (list, tuple)):
+        unique = list(dict.fromkeys(v if isinstance(v, str) else json.dumps(v, ensure_ascii=False, default=str) for v in value))
+        return Markup('<span class="sep"> | </span>').join(escape(visible(v)) for v in unique)
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+    if text == "":
+        return Markup('<span class="none">(empty)</span>')
+    return escape(visible(text))
+
+
+def _diff_title(diff) -> str:
+    if diff is None:
+        return ""
+    parts = [f"{diff.a.name} − {diff.b.name} on {diff.task} {diff.metric}"]
+    if diff.flag:
+        parts.append(f"not compared: {diff.flag}")
+    if diff.ci:
+        parts.append(f"95% CI {fmt.interval(diff.metric, diff.ci)}, bootstrap {fmt.p_value(diff.p_value)}, n = {diff.n}")
+    if diff.flips:
+        parts.append(f"McNemar: {diff.flips.lost} lost, {diff.flips.gained} gained, {fmt.p_value(diff.flips.p_value)}")
+    return "; ".join(parts)
+
+
+def _environment() -> jinja2.Environment:
+    environment = jinja2.Environment(
+        loader=jinja2.FunctionLoader(lambda name: files("alignment_tax.reports").joinpath(name).read_text(encoding="utf-8")),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    environment.filters.update(
+        show=show,
+        value=lambda number, metric: fmt.value(metric, number),
+        signed=lambda number, metric: fmt.signed(metric, number),
+        interval=lambda ci, metric: fmt.interval(metric, ci),
+        pvalue=fmt.p_value,
+        percent=fmt.percent,
+        direction=fmt.direction,
+        diff_title=_diff_title,
+        metric_label=fmt.metric_label,
+        task_title=fmt.task_title,
+    )
+    return environment
+
+
+def render(report: Report) -> str:
+    """The whole page."""
+    template = _environment().get_template(TEMPLATE)
+    return template.render(
+        report=report,
+        fmt=fmt,
+        script=Markup(SCRIPT),
+        csp=Markup(content_security_policy()),
+        flip_kinds=[("any", "any flip"), ("lost", "lost: base right → run wrong"), ("gained", "gained: base wrong → run right"),
+                    ("worse", "worse than base (task metric)"), ("better", "better than base (task metric)")],  # fmt: skip
+    )

@@ -1,0 +1,159 @@
+"""The item browser's data: each task's items across runs, side by side, with their flips.
+
+A *flip* compares a run with its own base on one item. Where the task has a binary per-item
+metric (CMRC EM, accuracy) it is right/wrong: ``lost`` (the base right, the run wrong) or
+``gained`` (the reverse). Otherwise (BLEU, ROUGE, ...) it is ``worse``/``better`` on the task
+metric. Items with any flip come first when a task has more than :data:`MAX_ITEMS` items.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from alignment_tax.reports.comparisons import as_number, is_binary
+from alignment_tax.reports.formatting import primary_metric
+from alignment_tax.reports.judges import Judgement
+from alignment_tax.reports.runs import Run, all_runs
+
+MAX_ITEMS = 1000
+BINARY_PREFERENCE = ("em", "acc", "exact_match")
+SKIP_FIELDS = frozenset({"id", "source", "input", "output", "reference", "doc", "target", "arguments"})
+EPSILON = 1e-9
+
+
+@dataclass
+class Output:
+    text: Any
+    metrics: dict[str, float]
+    status: str | None = None  # lost | gained | worse | better | None (same, or no base)
+
+
+@dataclass
+class Item:
+    id: str
+    source: Any
+    reference: Any
+    outputs: dict[int, Output]  # column index -> output
+    judge: list[str] = field(default_factory=list)  # "a ≻ b", "tie", per judgement on this task
+
+    @property
+    def statuses(self) -> set[str]:
+        return {output.status for output in self.outputs.values() if output.status}
+
+    def runs_with(self, status: str) -> list[int]:
+        return [index for index, output in self.outputs.items() if output.status == status]
+
+
+@dataclass
+class TaskItems:
+    task: str
+    columns: list[Run]  # bases first, then runs
+    flip_metric: str | None
+    binary: bool
+    items: list[Item]
+    n_total: int
+    counts: dict[str, dict[str, int]]  # run name -> status -> count
+    notes: list[str]
+
+
+def _values(rows: list[dict], metric: str) -> list[float | None]:
+    return [as_number(row.get(metric.split(",")[0])) for row in rows]
+
+
+def flip_rule(task: str, runs: list[Run]) -> tuple[str | None, bool]:
+    """The metric a flip is judged on, and whether it is right/wrong (binary)."""
+    rows = [row for run in runs for row in (run.samples(task) or [])]
+    names = list(next((run.metrics[task] for run in runs if task in run.metrics), {}))
+    for name in (*BINARY_PREFERENCE, primary_metric(task, names)):
+        if name is None:
+            continue
+        values = _values(rows, name)
+        if values and all(value is not None for value in values) and is_binary(np.asarray(values)):
+            return name, True
+    primary = primary_metric(task, names)
+    return primary, False
+
+
+def _status(run_value: float | None, base_value: float | None, binary: bool, top: float) -> str | None:
+    if run_value is None or base_value is None:
+        return None
+    if binary:
+        if base_value >= top and run_value < top:
+            return "lost"
+        if run_value >= top and base_value < top:
+            return "gained"
+        return None
+    if run_value < base_value - EPSILON:
+        return "worse"
+    if run_value > base_value + EPSILON:
+        return "better"
+    return None
+
+
+def _judge_label(judgement: Judgement, outcome: str) -> str:
+    if outcome == "a":
+        return f"{judgement.a.name} ≻ {judgement.b.name}"
+    if outcome == "b":
+        return f"{judgement.b.name} ≻ {judgement.a.name}"
+    return f"{judgement.a.name} vs {judgement.b.name}: {outcome}"
+
+
+def task_items(task: str, runs: list[Run], judgements: list[Judgement], max_items: int = MAX_ITEMS) -> TaskItems | None:
+    columns = [run for run in all_runs(runs) if run.samples(task) is not None]
+    if not columns:
+        return None
+    metric, binary = flip_rule(task, columns)
+    metric_field = metric.split(",")[0] if metric else None
+    by_run = [{row["id"]: row for row in run.samples(task)} for run in columns]
+    order: list[str] = []
+    seen: set[str] = set()
+    for rows in by_run:
+        for item_id in rows:
+            if item_id not in seen:
+                seen.add(item_id)
+                order.append(item_id)
+    values = [as_number(row.get(metric_field)) for rows in by_run for row in rows.values()] if metric_field else []
+    top = max([v for v in values if v is not None] or [1.0])
+    top = 100.0 if top > 1.0 else 1.0
+    notes = []
+    ids_first = set(by_run[0])
+    for run, rows in zip(columns, by_run):
+        if set(rows) != ids_first:
+            notes.append(f"{run.name} was scored on different items ({len(rows)}); its cells are empty where it lacks an item")
+    items = []
+    counts: dict[str, dict[str, int]] = {run.name: {} for run in columns if not run.is_base}
+    for item_id in order:
+        first = next(rows[item_id] for rows in by_run if item_id in rows)
+        outputs = {}
+        for index, (run, rows) in enumerate(zip(columns, by_run)):
+            row = rows.get(item_id)
+            if row is None:
+                continue
+            metrics = {k: v for k, v in row.items() if k not in SKIP_FIELDS and as_number(v) is not None and not isinstance(v, bool)}
+            status = None
+            if not run.is_base and run.base is not None and run.base in columns and metric_field:
+                base_row = by_run[columns.index(run.base)].get(item_id)
+                if base_row is not None:
+                    status = _status(as_number(row.get(metric_field)), as_number(base_row.get(metric_field)), binary, top)
+            if status:
+                counts[run.name][status] = counts[run.name].get(status, 0) + 1
+            outputs[index] = Output(row.get("output"), metrics, status)
+        judged = [
+            _judge_label(judgement, judgement.outcomes[item_id])
+            for judgement in judgements
+            if judgement.task == task and item_id in judgement.outcomes
+        ]
+        items.append(Item(item_id, first.get("source", first.get("input")), first.get("reference"), outputs, judged))
+    order_of = {status: index for index, status in enumerate(("lost", "gained", "worse", "better"))}
+    counts = {name: dict(sorted(c.items(), key=lambda kv: order_of.get(kv[0], 9))) for name, c in counts.items()}
+    n_total = len(items)
+    if n_total > max_items:
+        flipped = [item for item in items if item.statuses]
+        rest = [item for item in items if not item.statuses]
+        keep = {id(item) for item in (flipped + rest)[:max_items]}
+        items = [item for item in items if id(item) in keep]
+        notes.append(f"showing {len(items)} of {n_total} items: every item with a flip first, then the rest in order")
+    return TaskItems(task, columns, metric, binary, items, n_total, counts, notes)

@@ -1,0 +1,179 @@
+"""The report as GitHub-flavoured Markdown, with its plots as ``.svg`` files in a folder beside it.
+
+Every piece of text from a run goes through :func:`~alignment_tax.reports.textsafe.markdown_text`
+(Markdown and HTML characters as entities), so it renders as the literal text. Significant
+differences carry ↑ (better) or ↓ (worse); the rest of the styling is the HTML report's.
+"""
+
+from __future__ import annotations
+
+from alignment_tax.reports import formatting as fmt
+from alignment_tax.reports.comparisons import Difference
+from alignment_tax.reports.content import Report
+from alignment_tax.reports.headline import Cell
+from alignment_tax.reports.textsafe import markdown_text as md
+
+FLIPS_SHOWN = 20
+TEXT_LIMIT = 300
+ARROWS = {"better": " ↑", "worse": " ↓"}
+
+
+def txt(value: object, limit: int | None = None) -> str:
+    """Any value from a run as literal Markdown text: dicts as ``key: value`` fields, lists joined."""
+    if value is None:
+        return "—"
+    if isinstance(value, dict):
+        value = " · ".join(f"{key}: {item}" for key, item in value.items())
+    elif isinstance(value, (list, tuple)):
+        value = " | ".join(dict.fromkeys(str(item) for item in value))
+    return md(value, limit) if str(value) != "" else "(empty)"
+
+
+def _diff(diff: Difference | None, with_p: bool = False) -> str:
+    if diff is None:
+        return "—"
+    if diff.flag and diff.difference is None:
+        return f"not compared ({md(diff.flag)})"
+    text = fmt.difference_text(diff)
+    if diff.ci and with_p:
+        text += f", {fmt.p_value(diff.p_value)}"
+    elif diff.flag:
+        text += f" ({md(diff.flag)})"
+    text += ARROWS.get(fmt.direction(diff), "")
+    return f"**{text}**" if diff.significant else text
+
+
+def _table(header: list[str], rows: list[list[str]], align: str = "r") -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(":---" if i == 0 or align == "l" else "---:" for i in range(len(header))) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return lines + [""]
+
+
+def _cell(cell: Cell, role: str) -> str:
+    if cell.metric is None:
+        if not cell.judge:
+            return "—"
+        if role == "gap":
+            parts = []
+            for e in cell.judge:
+                ci = f" [{fmt.points(e.ci[0])}, {fmt.points(e.ci[1])}]" if e.ci else ""
+                parts.append(f"{fmt.points(e.gap)}{ci}, {fmt.p_value(e.p_value)}" if e.gap is not None else "—")
+            return "; ".join(parts)
+        return "; ".join(f"{fmt.percent(e.pct)} (vs {md(e.other)})" for e in cell.judge)
+    if role == "gap":
+        return _diff(cell.diff, with_p=True)
+    value = fmt.value(cell.metric, cell.value)
+    return f"{value} (Δ {_diff(cell.diff)})" if cell.diff is not None else value
+
+
+def _image(plot, folder: str) -> list[str]:
+    lines = [f"![{md(plot.title)}]({folder}/{plot.name}.svg)", ""]
+    return lines + ([f"*{md(plot.caption)}*", ""] if plot.caption else [])
+
+
+def render(report: Report, plots_folder: str) -> tuple[str, dict[str, str]]:
+    """The Markdown text and the plots to write beside it ({file name: SVG text})."""
+    out: list[str] = ["# Alignment tax report", ""]
+    names = ", ".join(f"**{md(run.name)}**" + (" (baseline)" if run is report.baseline else "") for run in report.runs)
+    out += [f"Runs: {names}. Δ is a run minus its base model" + ("; gap rows are a run minus the baseline." if len(report.runs) > 1 else "."),
+            "Intervals are paired bootstrap 95% intervals; **bold** with ↑ (better) or ↓ (worse) when they exclude zero.", ""]  # fmt: skip
+    if report.flags:
+        out += ["## Flagged", "", "No interval is computed for these differences; runs scored on different items are not compared at all.", "",
+                *[f"- {md(flag)}" for flag in report.flags], ""]  # fmt: skip
+
+    out += ["## At a glance: each run against its base", ""]
+    header = ["Run", *[md(label) for label, _, _ in report.glance.columns]]
+    out += _table(header, [[md(run.name), *[_diff(d) for d in cells]] for run, cells in report.glance.rows])
+
+    out += ["## Headline table", "", "In the shape of the reference study's Table 3.", ""]
+    for section in report.sections:
+        title = f"Task: {md(section.title)} (`{section.task}`)" if section.task else md(section.title)
+        items = f", {section.n_items} items" if section.n_items else ""
+        out += [f"### {title}{items}", ""]
+        rows = []
+        for row in section.rows:
+            label = f"**{md(row.label)}**" if row.role in ("gap", "baseline") else md(row.label)
+            rows.append([label, *[_cell(cell, row.role) for cell in row.cells]])
+        out += _table(["Model", *[md(column.label) for column in section.columns]], rows)
+
+    files: dict[str, str] = {}
+
+    def images(section: str) -> list[str]:
+        lines = []
+        for plot in report.plots.get(section, []):
+            files[f"{plot.name}.svg"] = plot.svg
+            lines += _image(plot, plots_folder)
+        return lines
+
+    out += ["## Tax against gain", "", *(images("tradeoff") or ["Needs a target task and a tax task in runs evaluated with `--base`.", ""])]
+
+    out += ["## Every difference, with its uncertainty", "",
+            "Paired bootstrap, 2,000 resamples, seeded (corpus BLEU/chrF: the corpus score resampled); two-sided bootstrap p. "
+            "McNemar: exact test on the items a binary metric flips. Not corrected for multiple comparisons.", ""]  # fmt: skip
+    for task, diffs in report.comparisons.items():
+        out += [f"### {md(fmt.task_title(task))} (`{task}`)", ""]
+        rows = []
+        for d in diffs:
+            mcnemar = f"{d.flips.lost} / {d.flips.gained}, {fmt.p_value(d.flips.p_value)}" if d.flips else "—"
+            rows.append([f"{md(d.a.name)} − {md(d.b.name)}", md(fmt.metric_label(d.metric)), str(d.n or "—"),
+                         fmt.value(d.metric, d.value_a), fmt.value(d.metric, d.value_b), _diff(d),
+                         fmt.p_value(d.p_value) if d.ci else "—", mcnemar])  # fmt: skip
+        out += _table(["Comparison", "Metric", "n", "first", "second", "Δ [95% CI]", "bootstrap p", "McNemar lost / gained, p"], rows)
+
+    if report.drift_rows:
+        out += ["## Drift from the base", "", "Per-token NLL and KL(run ‖ base) on the drift corpus; lower is closer to the base.", ""]
+        rows = []
+        for r in report.drift_rows:
+            s = r.stats
+            rows.append([md(r.run.name), str(r.n_tokens or "—"), fmt.value("nll", s["nll"]["mean"]), fmt.value("nll", s["nll"]["p90"]),
+                         fmt.value("nll", s["base_nll"]["mean"]), _diff(r.delta_nll), fmt.signed("nll", s["delta_nll"]["p90"]),
+                         _diff(r.kl), fmt.value("kl", s["kl"]["p50"]), fmt.value("kl", s["kl"]["p90"]), fmt.value("kl", s["kl"]["p99"])])  # fmt: skip
+        out += _table(["Run", "tokens", "NLL mean", "NLL p90", "base NLL mean", "ΔNLL mean", "ΔNLL p90", "KL mean", "KL p50", "KL p90", "KL p99"], rows)
+        if report.drift_gaps:
+            out += _table(["Gap", "Δ [95% CI], p"], [[f"{md(d.a.name)} vs {md(d.b.name)}: {fmt.metric_label(d.metric)} mean", _diff(d, with_p=True)] for d in report.drift_gaps])
+        out += images("drift")
+
+    if report.judgements:
+        out += ["## LLM judge", ""]
+        rows = []
+        for j in report.judgements:
+            ci = j.win_rate_interval()
+            rate = f"{100 * (j.wins + 0.5 * j.ties) / j.n_valid:.1f}" + (f" [{100 * ci[0]:.1f}, {100 * ci[1]:.1f}]" if ci else "") if j.n_valid else "—"
+            rows.append([md(j.task), md(j.a.name), md(j.b.name), str(j.n_valid), str(j.wins), str(j.ties), str(j.losses),
+                         fmt.percent(j.pct("a")), fmt.percent(j.pct("b")), rate, fmt.p_value(j.p_value)])  # fmt: skip
+        out += _table(["Task", "A", "B", "valid", "A wins", "ties", "B wins", "A win %", "B win %", "A win rate [95% CI]", "sign test p"], rows)
+        out += images("judge")
+
+    if report.plots.get("training"):
+        out += ["## Training curves", "", *images("training")]
+
+    if report.items:
+        out += ["## Flips", "", "Items a run got wrong (or scored worse on) where its base did not; the HTML report has the full item browser.", ""]
+        for t in report.items:
+            out += [f"### {md(fmt.task_title(t.task))} (`{t.task}`)", ""]
+            counts = "; ".join(f"{md(name)}: " + (", ".join(f"{n} {status}" for status, n in c.items()) or "no flips") for name, c in t.counts.items())
+            out += [f"Flips judged on {fmt.metric_label(t.flip_metric) if t.flip_metric else '—'}. {counts}.", ""]
+            for index, run in enumerate(t.columns):
+                if run.is_base or run.base is None or run.base not in t.columns:
+                    continue
+                status = "lost" if t.binary else "worse"
+                flipped = [item for item in t.items if item.outputs.get(index) and item.outputs[index].status == status][:FLIPS_SHOWN]
+                if not flipped:
+                    continue
+                base_index = t.columns.index(run.base)
+                out += [f"**{md(run.name)}**, {status} against {md(run.base.name)} (first {len(flipped)}):", ""]
+                rows = [[txt(item.id), txt(item.source, TEXT_LIMIT), txt(item.reference, TEXT_LIMIT),
+                         txt(item.outputs[base_index].text if base_index in item.outputs else None, TEXT_LIMIT),
+                         txt(item.outputs[index].text, TEXT_LIMIT)] for item in flipped]  # fmt: skip
+                out += _table(["id", "input", "reference", md(run.base.name), md(run.name)], rows, align="l")
+
+    out += ["## Runs", ""]
+    rows = []
+    for run in report.shown:
+        base = run.results.get("base") if isinstance(run.results.get("base"), dict) else {}
+        rows.append([md(run.name), txt(run.path), txt(run.results.get("model")), txt(run.results.get("adapter")),
+                     md(run.base.name) + (f" ({md(base.get('key'))})" if base.get("key") else "") if run.base else "—",
+                     ", ".join(md(t) for t in run.tasks)])  # fmt: skip
+    out += _table(["Name", "Folder", "Model", "Adapter", "Base", "Tasks"], rows, align="l")
+    out += [f"*Generated by alignment-tax {report.version} at {report.generated}.*", ""]
+    return "\n".join(out), files

@@ -1,0 +1,168 @@
+"""The report's plots as standalone SVG strings.
+
+* :func:`tax_gain`: x = Δ CMRC Avg against the base (the tax), y = the task metric's gain, one
+  point per run (the base at the origin), 95% whiskers on both axes, and the Pareto front.
+* :func:`cdf`: empirical CDFs of per-token values (KL, NLL), one line per run.
+* :func:`judge_bars`: win / tie / loss shares of each judged pair, with the win-rate interval.
+* :func:`curves`: a training-log series against step, one line per run.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from alignment_tax.reports.svg import BASE_COLOR, Frame, document, padded, shorten, text
+
+CDF_POINTS = 200
+
+
+@dataclass
+class TradeoffPoint:
+    label: str
+    x: float
+    y: float
+    color: str
+    x_ci: tuple[float, float] | None = None
+    y_ci: tuple[float, float] | None = None
+    is_base: bool = False
+
+
+def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
+    """Indices of the points no other point beats on both axes (higher is better), by x."""
+    front = []
+    for i, (x, y) in enumerate(points):
+        dominated = any(
+            (ox >= x and oy >= y) and (ox > x or oy > y) for j, (ox, oy) in enumerate(points) if j != i
+        )
+        if not dominated:
+            front.append(i)
+    return sorted(front, key=lambda i: (points[i][0], -points[i][1]))
+
+
+def tax_gain(points: list[TradeoffPoint], title: str, x_label: str, y_label: str) -> str:
+    xs = [p.x for p in points] + [v for p in points if p.x_ci for v in p.x_ci]
+    ys = [p.y for p in points] + [v for p in points if p.y_ci for v in p.y_ci]
+    frame = Frame(title, x_label, y_label, padded(xs, include_zero=True, pad=0.1), padded(ys, include_zero=True, pad=0.1))
+    frame.line(0, frame.y0, 0, frame.y1, "#bbb", dash="3 3")
+    frame.line(frame.x0, 0, frame.x1, 0, "#bbb", dash="3 3")
+    front = pareto_front([(p.x, p.y) for p in points])
+    if len(front) > 1:
+        steps = []
+        for index in front:
+            point = points[index]
+            if steps:
+                steps.append((steps[-1][0], point.y))  # the front as a staircase: its dominated region
+            steps.append((point.x, point.y))
+        frame.path(steps, "#f0a030", width=2, dash="6 3")
+        frame.add_legend("Pareto front", "#f0a030", "dashed")
+    for point in points:
+        if point.x_ci:
+            frame.line(frame.clamp_x(point.x_ci[0]), point.y, frame.clamp_x(point.x_ci[1]), point.y, point.color, 1.5)
+        if point.y_ci:
+            frame.line(point.x, frame.clamp_y(point.y_ci[0]), point.x, frame.clamp_y(point.y_ci[1]), point.color, 1.5)
+    for index, point in enumerate(points):
+        tip = f"{point.label}: x {point.x:+.4g}, y {point.y:+.4g}" + (" (Pareto front)" if index in front else "")
+        frame.point(point.x, point.y, point.color, shorten(point.label, 18), hollow=point.is_base, tip=tip)
+        frame.add_legend(point.label, point.color, "hollow" if point.is_base else "point")
+    return frame.svg(f"{y_label} against {x_label}; up and right is better; whiskers are 95% paired bootstrap intervals")
+
+
+def _quantile_curve(values: np.ndarray, upper: float) -> list[tuple[float, float]]:
+    values = np.sort(values[np.isfinite(values)])
+    if values.size == 0:
+        return []
+    levels = np.linspace(0.0, 1.0, CDF_POINTS)
+    xs = np.quantile(values, levels)
+    return [(float(min(x, upper)), float(level)) for x, level in zip(xs, levels) if x <= upper] + (
+        [(upper, float(np.mean(values <= upper)))] if xs[-1] > upper else []
+    )
+
+
+def cdf(series: list[tuple[str, np.ndarray, str, bool]], title: str, x_label: str, clip: float = 99.5) -> str:
+    """``series``: (label, values, color, dashed). The x axis ends at the ``clip`` percentile of all values."""
+    pooled = np.concatenate([values[np.isfinite(values)] for _, values, _, _ in series]) if series else np.zeros(1)
+    low = float(np.min(pooled)) if pooled.size else 0.0
+    upper = float(np.percentile(pooled, clip)) if pooled.size else 1.0
+    frame = Frame(title, f"{x_label} (axis cut at p{clip:g})", "share of tokens ≤ x", padded([low, upper], pad=0.02), (0.0, 1.0))
+    for label, values, colour, dashed in series:
+        frame.path(_quantile_curve(values, upper), colour, width=2, dash="5 3" if dashed else "")
+        frame.add_legend(label, colour, "dashed" if dashed else "line")
+    return frame.svg(f"Empirical CDF of per-token {x_label}; further left is closer to the base")
+
+
+@dataclass
+class JudgeBar:
+    label_a: str
+    label_b: str
+    task: str
+    wins: int
+    ties: int
+    losses: int
+    win_rate: float | None
+    ci: tuple[float, float] | None
+    p_value: float | None
+
+
+def judge_bars(bars: list[JudgeBar], colors: tuple[str, str, str] = ("#2b8cbe", "#cccccc", "#e6550d")) -> str:
+    """One stacked bar per judged pair: A wins | ties | B wins, with A's win rate and its 95% interval."""
+    width, left, right, row = 720, 200, 150, 46
+    height = 60 + row * len(bars) + 30
+    plot = width - left - right
+    parts = [f'<text x="12" y="20" font-size="13" font-weight="600" fill="#111">LLM judge: wins, ties and losses per pair</text>']
+    for tick in (0, 25, 50, 75, 100):
+        x = left + plot * tick / 100
+        parts.append(f'<line x1="{x:.1f}" y1="34" x2="{x:.1f}" y2="{height - 30}" stroke="#eee"/>')
+        parts.append(f'<text x="{x:.1f}" y="{height - 14}" font-size="11" text-anchor="middle" fill="#444">{tick}%</text>')
+    for index, bar in enumerate(bars):
+        y = 44 + index * row
+        n = bar.wins + bar.ties + bar.losses
+        parts.append(f'<text x="{left - 8}" y="{y + 12}" font-size="11" text-anchor="end" fill="#222">{text(shorten(bar.label_a, 14))} vs {text(shorten(bar.label_b, 14))}</text>')
+        parts.append(f'<text x="{left - 8}" y="{y + 26}" font-size="10" text-anchor="end" fill="#666">{text(bar.task)}, n = {n}</text>')
+        x = float(left)
+        for count, colour, name in ((bar.wins, colors[0], bar.label_a + " wins"), (bar.ties, colors[1], "ties"), (bar.losses, colors[2], bar.label_b + " wins")):
+            share = count / n if n else 0.0
+            parts.append(
+                f'<rect x="{x:.1f}" y="{y}" width="{plot * share:.1f}" height="26" fill="{colour}">'
+                f"<title>{text(name)}: {count} ({100 * share:.1f}%)</title></rect>"
+            )
+            if share >= 0.08:
+                parts.append(f'<text x="{x + plot * share / 2:.1f}" y="{y + 17}" font-size="11" text-anchor="middle" fill="#111">{100 * share:.0f}%</text>')
+            x += plot * share
+        if bar.win_rate is not None:
+            wx = left + plot * bar.win_rate
+            if bar.ci:
+                lo, hi = (left + plot * v for v in bar.ci)
+                parts.append(f'<line x1="{lo:.1f}" y1="{y + 32}" x2="{hi:.1f}" y2="{y + 32}" stroke="#111" stroke-width="1.5"/>')
+                parts += [f'<line x1="{v:.1f}" y1="{y + 29}" x2="{v:.1f}" y2="{y + 35}" stroke="#111"/>' for v in (lo, hi)]
+            parts.append(f'<circle cx="{wx:.1f}" cy="{y + 32}" r="3" fill="#111"/>')
+            p = f", p = {bar.p_value:.3g}" if bar.p_value is not None else ""
+            parts.append(f'<text x="{left + plot + 8}" y="{y + 17}" font-size="11" fill="#222">win rate {100 * bar.win_rate:.1f}%{p}</text>')
+    legend = ((colors[0], "A wins"), (colors[1], "tie"), (colors[2], "B wins"))
+    for index, (colour, name) in enumerate(legend):
+        x = width - 220 + 70 * index
+        parts.append(f'<rect x="{x}" y="11" width="10" height="10" fill="{colour}"/>'
+                     f'<text x="{x + 14}" y="20" font-size="10" fill="#222">{name}</text>')  # fmt: skip
+    return document(width, height, "LLM judge: wins, ties and losses", "".join(parts),
+                    "Stacked bars: share of valid pairs A wins, ties, B wins; dot and whisker: A's win rate (wins + ties/2) with its 95% interval")  # fmt: skip
+
+
+def curves(series: list[tuple[str, list[float], list[float], str]], title: str, y_label: str) -> str:
+    """``series``: (label, steps, values, color)."""
+    xs = [x for _, steps, _, _ in series for x in steps]
+    ys = [y for _, _, values, _ in series for y in values if math.isfinite(y)]
+    frame = Frame(title, "step", y_label, padded(xs, pad=0.0), padded(ys), width=420, height=260, right=110)
+    for label, steps, values, colour in series:
+        points = [(x, y) for x, y in zip(steps, values) if math.isfinite(y)]
+        frame.path(points, colour, width=1.5)
+        if len(points) == 1:
+            frame.point(*points[0], colour)
+        frame.add_legend(label, colour)
+    return frame.svg(f"{y_label} against training step")
+
+
+def base_color() -> str:
+    return BASE_COLOR

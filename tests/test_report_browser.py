@@ -1,0 +1,249 @@
+"""The HTML report in a real browser: headless Chromium loads it, logs no console error, runs
+nothing from the runs' text, filters items, and takes a screenshot.
+
+Chromium is driven over the Chrome DevTools protocol with a minimal WebSocket client from the
+standard library (no Selenium or Playwright). Skipped when ``chromium`` is not installed
+(Debian: ``apt-get install -y chromium``).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import socket
+import struct
+import subprocess
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from alignment_tax.reports.build import build_report
+from test_report_helpers import INJECTION, make_study
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (Debian: apt-get install -y chromium)")
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--disable-extensions", "--mute-audio"]  # fmt: skip
+TIMEOUT = 30
+
+
+class DevTools:
+    """One page target over the Chrome DevTools protocol (RFC 6455 client frames, masked)."""
+
+    def __init__(self, url: str):
+        parsed = urllib.parse.urlparse(url)
+        self.sock = socket.create_connection((parsed.hostname, parsed.port), timeout=TIMEOUT)
+        key = base64.b64encode(os.urandom(16)).decode()
+        self.sock.sendall(
+            (f"GET {parsed.path} HTTP/1.1\r\nHost: {parsed.hostname}:{parsed.port}\r\nUpgrade: websocket\r\n"
+             f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode()
+        )  # fmt: skip
+        response = b""
+        while b"\r\n\r\n" not in response:
+            chunk = self.sock.recv(4096)
+            if not chunk:
+                raise ConnectionError("DevTools closed the connection during the handshake")
+            response += chunk
+        if b" 101 " not in response.split(b"\r\n", 1)[0]:
+            raise ConnectionError(f"DevTools refused the WebSocket: {response[:200]!r}")
+        self.buffer = response.split(b"\r\n\r\n", 1)[1]
+        self.next_id = 0
+        self.events: list[dict] = []
+
+    def _read(self, n: int) -> bytes:
+        while len(self.buffer) < n:
+            chunk = self.sock.recv(1 << 16)
+            if not chunk:
+                raise ConnectionError("DevTools closed the connection")
+            self.buffer += chunk
+        data, self.buffer = self.buffer[:n], self.buffer[n:]
+        return data
+
+    def _send_frame(self, opcode: int, payload: bytes) -> None:
+        header = bytes([0x80 | opcode])
+        n = len(payload)
+        if n < 126:
+            header += bytes([0x80 | n])
+        elif n < 1 << 16:
+            header += bytes([0x80 | 126]) + struct.pack(">H", n)
+        else:
+            header += bytes([0x80 | 127]) + struct.pack(">Q", n)
+        mask = os.urandom(4)
+        self.sock.sendall(header + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
+
+    def _message(self) -> dict:
+        parts = []
+        while True:
+            first, second = self._read(2)
+            n = second & 0x7F
+            if n == 126:
+                n = struct.unpack(">H", self._read(2))[0]
+            elif n == 127:
+                n = struct.unpack(">Q", self._read(8))[0]
+            payload = self._read(n)
+            opcode = first & 0x0F
+            if opcode == 0x9:  # ping
+                self._send_frame(0xA, payload)
+                continue
+            if opcode == 0x8:
+                raise ConnectionError("DevTools closed the WebSocket")
+            parts.append(payload)
+            if first & 0x80:
+                return json.loads(b"".join(parts).decode("utf-8"))
+
+    def call(self, method: str, **params) -> dict:
+        self.next_id += 1
+        self._send_frame(0x1, json.dumps({"id": self.next_id, "method": method, "params": params}).encode())
+        while True:
+            message = self._message()
+            if message.get("id") == self.next_id:
+                if "error" in message:
+                    raise RuntimeError(f"{method}: {message['error']}")
+                return message.get("result", {})
+            self.events.append(message)
+
+    def wait_for(self, method: str, timeout: float = TIMEOUT) -> dict:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for event in self.events:
+                if event.get("method") == method:
+                    return event
+            self.events.append(self._message())
+        raise TimeoutError(f"no {method} within {timeout} s")
+
+    def evaluate(self, expression: str):
+        result = self.call("Runtime.evaluate", expression=expression, returnByValue=True)
+        if "exceptionDetails" in result:
+            raise RuntimeError(f"{expression}: {result['exceptionDetails']}")
+        return result["result"].get("value")
+
+    def drain(self, seconds: float) -> None:
+        self.sock.settimeout(seconds)
+        try:
+            while True:
+                self.events.append(self._message())
+        except (socket.timeout, TimeoutError):
+            pass
+        finally:
+            self.sock.settimeout(TIMEOUT)
+
+    def problems(self) -> list[str]:
+        """Console errors and warnings, uncaught exceptions, and browser log errors (CSP violations, failed loads)."""
+        found = []
+        for event in self.events:
+            method, params = event.get("method"), event.get("params", {})
+            if method == "Runtime.exceptionThrown":
+                found.append(f"exception: {params['exceptionDetails'].get('text')} {params['exceptionDetails'].get('exception', {}).get('description', '')}")
+            elif method == "Runtime.consoleAPICalled" and params.get("type") in ("error", "assert", "warning"):
+                found.append(f"console.{params['type']}: {[a.get('value', a.get('description')) for a in params.get('args', [])]}")
+            elif method == "Log.entryAdded" and params["entry"].get("level") in ("error", "warning"):
+                found.append(f"log {params['entry'].get('source')}: {params['entry'].get('text')}")
+        return found
+
+
+@pytest.fixture
+def browser(tmp_path):
+    """A headless Chromium with remote debugging; yields a connected page."""
+    profile = tmp_path / "profile"
+    log = (tmp_path / "chromium.log").open("w")
+    process = subprocess.Popen([CHROMIUM, *FLAGS, f"--user-data-dir={profile}", "--remote-debugging-port=0", "about:blank"],
+                               stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+    try:
+        port_file = profile / "DevToolsActivePort"
+        deadline = time.monotonic() + TIMEOUT
+        while not (port_file.exists() and port_file.read_text().strip()):
+            if process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"chromium did not start: {(tmp_path / 'chromium.log').read_text()[-2000:]}")
+            time.sleep(0.1)
+        port = int(port_file.read_text().split()[0])
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=TIMEOUT) as response:
+            pages = [t for t in json.load(response) if t.get("type") == "page"]
+        page = DevTools(pages[0]["webSocketDebuggerUrl"])
+        for domain in ("Runtime.enable", "Log.enable", "Page.enable"):
+            page.call(domain)
+        page.call("Emulation.setDeviceMetricsOverride", width=1400, height=2000, deviceScaleFactor=1, mobile=False)
+        yield page
+        page.sock.close()
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+
+
+def load(page: DevTools, path: Path) -> None:
+    page.events.clear()
+    page.call("Page.navigate", url=path.resolve().as_uri())
+    page.wait_for("Page.loadEventFired")
+    page.drain(0.5)
+
+
+@pytest.fixture(scope="module")
+def injected_report(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("browser")
+    paths = make_study(root, n_items=24, inject=True)
+    out = root / "report.html"
+    build_report([paths["sft"], paths["rl"]], out=out, judge_files=[paths["judge"]])
+    return out
+
+
+def test_report_loads_without_console_errors_and_the_injection_stays_text(browser, injected_report, tmp_path):
+    load(browser, injected_report)
+    assert browser.problems() == []
+    assert browser.evaluate("typeof window.__pwned") == "undefined"
+    # The page has exactly its own script, and no element from the runs' text.
+    assert browser.evaluate("document.scripts.length") == 1
+    assert browser.evaluate("document.querySelectorAll('img').length") == 0
+    assert browser.evaluate(f"document.body.textContent.includes({json.dumps(INJECTION)})")
+    assert browser.evaluate("document.querySelectorAll('svg').length") >= 6
+    shot = browser.call("Page.captureScreenshot", format="png", captureBeyondViewport=False)
+    png = base64.b64decode(shot["data"])
+    (tmp_path / "report.png").write_bytes(png)
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 20_000
+
+
+def test_item_browser_filters_to_flips(browser, injected_report):
+    load(browser, injected_report)
+    count = "document.getElementById('item-count').textContent"
+    assert browser.evaluate(count) == "24 of 24 items shown"  # cmrc2018 is the first task
+    browser.evaluate("var k = document.getElementById('item-kind'); k.value = 'lost'; k.dispatchEvent(new Event('change'))")
+    lost = browser.evaluate("document.querySelectorAll('.items-task:not([hidden]) tbody tr:not([hidden])').length")
+    expected = browser.evaluate("document.querySelectorAll('.items-task[data-task=cmrc2018] tbody tr[data-flips*=\"lost:\"]').length")
+    assert browser.evaluate(count) == f"{lost} of 24 items shown" and lost == expected and lost > 0
+    browser.evaluate("var t = document.getElementById('item-task'); t.value = 'bo_zh_mt'; t.dispatchEvent(new Event('change'))")
+    assert browser.evaluate("document.querySelector('.items-task[data-task=cmrc2018]').hidden")
+    browser.evaluate("var q = document.getElementById('item-query'); q.value = 'bo_3'; "
+                     "var k = document.getElementById('item-kind'); k.value = 'all'; k.dispatchEvent(new Event('change')); "
+                     "q.dispatchEvent(new Event('input'))")  # fmt: skip
+    assert browser.evaluate(count) == "1 of 24 items shown"
+    assert browser.problems() == []
+
+
+def test_screenshot_from_the_command_line(injected_report, tmp_path):
+    """The plain `chromium --screenshot` CI can run by hand, as the issue describes it."""
+    png = tmp_path / "shot.png"
+    result = subprocess.run(
+        [CHROMIUM, *FLAGS, f"--user-data-dir={tmp_path / 'profile'}", f"--screenshot={png}", "--window-size=1400,2000",
+         injected_report.resolve().as_uri()],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert png.exists(), result.stderr[-2000:]
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000
+    assert "Uncaught" not in result.stderr
+
+
+def test_dumped_dom_keeps_the_injection_as_text(injected_report, tmp_path):
+    result = subprocess.run(
+        [CHROMIUM, *FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom", injected_report.resolve().as_uri()],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    dom = result.stdout
+    assert "&lt;script&gt;window.__pwned = 1&lt;/script&gt;" in dom
+    assert "<script>window.__pwned" not in dom and "<img src" not in dom

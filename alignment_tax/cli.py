@@ -227,9 +227,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     from alignment_tax.judge.commands import register as add_judge
+    from alignment_tax.experiments.commands import register as add_experiments
     from alignment_tax.reports.commands import register as add_report
+    from alignment_tax.trainers.commands import register as add_training
 
-    for add in (_add_evaluate, add_judge, add_report, _add_make_tiny_model, _add_score):
+    for add in (
+        _add_evaluate, add_training, add_judge, add_report, add_experiments, _add_make_tiny_model, _add_score,
+    ):  # fmt: skip
         add(commands)
     return parser
 

@@ -12,7 +12,6 @@ logits for a whole batch (vocabulary × length) are ever held, let alone the cor
 
 from __future__ import annotations
 
-from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 

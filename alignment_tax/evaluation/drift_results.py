@@ -71,3 +71,10 @@ def write_drift_files(folder: Path, drift: TokenDrift) -> dict[str, str]:
 def load_token_drift(path: str | Path) -> TokenDrift:
     with np.load(path) as arrays:
         return TokenDrift(**{name: arrays[name] for name in ("nll", "base_nll", "kl", "text_index", "position")})
+
+
+def measure_drift(model, tokenizer, texts, batch_size: int = 8, max_length: int | None = None) -> dict[str, Any]:
+    """:func:`summarize_drift` of :func:`~alignment_tax.evaluation.drift.token_drift`: one call for callbacks."""
+    from alignment_tax.evaluation.drift import token_drift
+
+    return summarize_drift(token_drift(model, tokenizer, list(texts), batch_size=batch_size, window=max_length))

@@ -127,8 +127,8 @@ def _tradeoff_plots(report_runs: list[Run], tasks: list[str], comparator: Compar
         x_label = f"Δ {'CMRC Avg' if tax_task == 'cmrc2018' else tax_task + ' ' + metric_label(x_metric)} vs base (the tax)"
         y_label = f"Δ {metric_label(y_metric)} vs base (the gain)"
         svg = plots.tax_gain(points, f"Tax against gain: {task}", x_label, y_label)
-        caption = (f"One point per run; the base at the origin. Whiskers: 95% paired bootstrap intervals. "
-                   f"The dashed staircase is the Pareto front (no run beats it on both axes); up and right is better.")  # fmt: skip
+        caption = ("One point per run; the base at the origin. Whiskers: 95% paired bootstrap intervals. "
+                   "The dashed staircase is the Pareto front (no run beats it on both axes); up and right is better.")  # fmt: skip
         result.append(Plot(f"tax_gain_{task}", f"Tax against gain: {task_title(task)}", svg, caption))
     return result
 

@@ -112,7 +112,7 @@ def judge_bars(bars: list[JudgeBar], colors: tuple[str, str, str] = ("#2b8cbe", 
     width, left, right, row = 720, 200, 150, 46
     height = 60 + row * len(bars) + 30
     plot = width - left - right
-    parts = [f'<text x="12" y="20" font-size="13" font-weight="600" fill="#111">LLM judge: wins, ties and losses per pair</text>']
+    parts = ['<text x="12" y="20" font-size="13" font-weight="600" fill="#111">LLM judge: wins, ties and losses per pair</text>']
     for tick in (0, 25, 50, 75, 100):
         x = left + plot * tick / 100
         parts.append(f'<line x1="{x:.1f}" y1="34" x2="{x:.1f}" y2="{height - 30}" stroke="#eee"/>')

@@ -1,0 +1,49 @@
+"""The `run` and `demo` subcommands."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+DEMO_SPEC = Path(__file__).resolve().parent / "specs" / "demo.yaml"
+DEMO_NOTE = (
+    "The demo's models are tiny and random and train for a few steps: their numbers show the "
+    "pipeline working end to end, not the merit of SFT or RL."
+)
+
+
+def _run(args: argparse.Namespace) -> None:
+    from alignment_tax.experiments.runner import run_experiment
+    from alignment_tax.experiments.spec import load_spec
+
+    print(json.dumps(run_experiment(load_spec(args.spec, output=args.out)), indent=2, ensure_ascii=False))
+
+
+def _demo(args: argparse.Namespace) -> None:
+    from alignment_tax.experiments.runner import run_experiment
+    from alignment_tax.experiments.spec import load_spec
+
+    summary = run_experiment(load_spec(DEMO_SPEC, output=args.out))
+    print(json.dumps(summary, indent=2, ensure_ascii=False))
+    print(f"\n{DEMO_NOTE}\nReports: {', '.join(summary['reports'])}", file=sys.stderr)
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    run = commands.add_parser(
+        "run",
+        help="run an experiment spec (train, evaluate, judge, report); finished stages are skipped",
+        description="Stages are cached by the content of their inputs: a rerun skips what is done, a changed "
+        "input reruns what depends on it, an interrupted run resumes. Specs: configs/experiments/.",
+    )
+    run.add_argument("spec", help="experiment YAML")
+    run.add_argument("--out", help="output folder (default: the spec's `output`)")
+    run.set_defaults(handler=_run)
+
+    demo = commands.add_parser(
+        "demo",
+        help="the whole study in miniature, offline: tiny models, SFT, GRPO, evaluate, judge, report",
+    )
+    demo.add_argument("--out", default="runs/demo", help="output folder (default runs/demo)")
+    demo.set_defaults(handler=_demo)

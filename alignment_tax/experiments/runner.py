@@ -1,0 +1,203 @@
+"""Running a spec: every stage cached by the content of its inputs.
+
+A stage's key hashes its own settings and the keys of everything it reads (model weights, data
+files, earlier stages), so a rerun skips what is done, a changed input reruns exactly the
+stages downstream of it, and an interrupted stage starts again in place (training resumes from
+its last checkpoint, evaluation from its generation cache, the judge from its verdict cache).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from alignment_tax.data.hashing import file_sha256
+from alignment_tax.evaluation import provenance
+from alignment_tax.experiments.spec import SAMPLES_PREFIX, Spec
+
+DONE_FILE = "stage.json"
+PENDING_FILE = "stage.pending.json"
+
+
+def _log(message: str) -> None:
+    print(f"[run] {message}", file=sys.stderr, flush=True)
+
+
+def run_stage(folder: Path, payload: dict[str, Any], work: Callable[[Path], dict[str, Any]]) -> tuple[str, dict]:
+    """Run ``work(folder)`` unless a finished stage with the same key is there; return (key, summary)."""
+    key = provenance.content_key({**payload, "alignment_tax": provenance.versions()["alignment-tax"]})
+    done, pending = folder / DONE_FILE, folder / PENDING_FILE
+    if done.exists():
+        record = json.loads(done.read_text(encoding="utf-8"))
+        if record.get("key") == key:
+            _log(f"{folder.name}: done, skipped (key {key})")
+            return key, record["summary"]
+    stale = (done.exists() or pending.exists()) and _stored_key(done, pending) != key
+    if stale:  # its inputs changed: what is there belongs to another stage
+        _log(f"{folder.name}: inputs changed, starting over")
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    pending.write_text(json.dumps({"key": key}), encoding="utf-8")
+    _log(f"{folder.name}: running (key {key})")
+    summary = work(folder)
+    done.write_text(json.dumps({"key": key, "summary": summary, "finished": provenance.now()}, default=str), encoding="utf-8")
+    pending.unlink(missing_ok=True)
+    return key, summary
+
+
+def _stored_key(done: Path, pending: Path) -> str | None:
+    for path in (done, pending):
+        if path.exists():
+            return json.loads(path.read_text(encoding="utf-8")).get("key")
+    return None
+
+
+class Runner:
+    def __init__(self, spec: Spec):
+        self.spec = spec
+        self.out = spec.output
+        self.keys: dict[str, str] = {}
+        self.paths: dict[str, str] = {}  # model or stage name → what later stages load
+        self.evaluations: dict[str, Path] = {}
+        self.judgements: list[str] = []
+
+    def run(self) -> dict[str, Any]:
+        for name, model in self.spec.models.items():
+            self._model(name, model)
+        data_keys = {name: self._data_key(source) for name, source in self.spec.data.items()}
+        for name, stage in self.spec.train.items():
+            self._train(name, stage, data_keys)
+        if self.spec.evaluate:
+            self._evaluate()
+        for pair in self.spec.judge.get("pairs", []):
+            self._judge(pair)
+        reports = self._report() if self.evaluations else []
+        return {
+            "output": str(self.out),
+            "stages": self.keys,
+            "evaluations": {name: str(path) for name, path in self.evaluations.items()},
+            "judgements": self.judgements,
+            "reports": reports,
+        }
+
+    # -- inputs ---------------------------------------------------------------------------
+    def _model(self, name: str, model: dict[str, Any]) -> None:
+        if "path" in model:
+            self.paths[name] = str(model["path"])
+            self.keys[name] = provenance.content_key(provenance.model_identity(model["path"]))
+            return
+        from alignment_tax.models.tiny import build_tiny_model
+
+        tiny = {"kind": "lm", "size": "tiny", "seed": 0, **(model["tiny"] or {})}
+        folder = self.out / "models" / name
+        key, _ = run_stage(folder, {"tiny": tiny}, lambda f: {"path": str(build_tiny_model(f / "model", **tiny))})
+        self.keys[name], self.paths[name] = key, str(folder / "model")
+
+    def data_path(self, source: str) -> str:
+        if source.startswith(SAMPLES_PREFIX):
+            from alignment_tax.data import samples
+
+            return str(getattr(samples, source[len(SAMPLES_PREFIX) :].upper()))
+        return source
+
+    def _data_key(self, source: str) -> str:
+        path = Path(self.data_path(source))
+        return file_sha256(path) if path.is_file() else source
+
+    # -- stages ---------------------------------------------------------------------------
+    def _train(self, name: str, stage: dict[str, Any], data_keys: dict[str, str]) -> None:
+        from alignment_tax.trainers import load_config, train
+
+        config_file = stage.get("config")
+        if config_file and self.spec.source and not Path(config_file).is_absolute():
+            config_file = str((self.spec.source.parent / config_file).resolve())
+        overrides = [f"{key}={json.dumps(value)}" for key, value in (stage.get("set") or {}).items()]
+        config = load_config(stage["method"], config_file, overrides, task=stage.get("task"), max_steps=stage.get("max_steps"))
+        inputs = {role: self.keys.get(stage.get(role)) for role in ("model", "adapter", "embedder")}
+        payload = {"config": config, "inputs": inputs, "data": data_keys[stage["train_data"]]}
+
+        def work(folder: Path) -> dict[str, Any]:
+            return train(
+                config, model=self.paths.get(stage.get("model")), adapter=self.paths.get(stage.get("adapter")),
+                train_data=self.data_path(self.spec.data[stage["train_data"]]), output=str(folder),
+                embedder=self.paths.get(stage.get("embedder")),
+            )  # fmt: skip
+
+        key, summary = run_stage(self.out / "train" / name, payload, work)
+        self.keys[name] = key
+        self.paths[name] = summary.get("adapter") or summary.get("embedder") or str(self.out / "train" / name)
+
+    def _evaluate(self) -> None:
+        from alignment_tax.data.samples import evaluation_data
+        from alignment_tax.evaluation.evaluate import EvaluateOptions, evaluate
+
+        settings = dict(self.spec.evaluate.get("options") or {})
+        data = dict(evaluation_data()) if settings.pop("samples", False) else {}
+        data.update(settings.pop("data", None) or {})
+        embedder = settings.pop("embedder", None)
+        tasks = list(self.spec.evaluate["tasks"])
+        for run in self.spec.evaluate.get("runs", []):
+            is_stage = run in self.spec.train
+            options = EvaluateOptions(
+                tasks=tasks, output="", data=data, embedder=self.paths.get(embedder),
+                model=self.paths.get(self.spec.train[run].get("model")) if is_stage else self.paths[run],
+                adapter=self.paths[run] if is_stage else None,
+                base="auto" if is_stage else self.paths.get("base"),
+                **settings,
+            )  # fmt: skip
+            payload = {"run": self.keys[run], "tasks": tasks, "data": data, "settings": settings,
+                       "embedder": self.keys.get(embedder)}  # fmt: skip
+
+            def work(folder: Path, options: EvaluateOptions = options) -> dict[str, Any]:
+                options.output = str(folder)
+                results = evaluate(options)
+                return {"results": str(folder / "results.json"), "base": (results.get("base") or {}).get("results")}
+
+            key, summary = run_stage(self.out / "eval" / run, payload, work)
+            self.keys[f"eval:{run}"] = key
+            self.evaluations[run] = self.out / "eval" / run
+            if summary.get("base") and "base" not in self.evaluations:
+                self.evaluations["base"] = Path(summary["base"]).parent
+
+    def _judge(self, pair: dict[str, str]) -> None:
+        from alignment_tax.judge.pipeline import JudgeOptions, run_judge
+
+        judge_model = str(self.spec.judge.get("judge_model", "gpt-5.2"))
+        if judge_model.startswith("hf:") and judge_model[3:] in self.paths:
+            judge_model = f"hf:{self.paths[judge_model[3:]]}"  # a model named in the spec
+        settings = dict(self.spec.judge.get("options") or {})
+        name = f"{pair['a']}_vs_{pair['b']}_{pair['task']}"
+        payload = {"pair": pair, "judge_model": judge_model, "settings": settings,
+                   "runs": [self.keys.get(f"eval:{pair['a']}"), self.keys.get(f"eval:{pair['b']}"), str(self.evaluations.get("base"))]}  # fmt: skip
+
+        def work(folder: Path) -> dict[str, Any]:
+            options = JudgeOptions(
+                run_a=str(self.evaluations[pair["a"]]), run_b=str(self.evaluations[pair["b"]]), task=pair["task"],
+                output=str(folder / "judge.json"), judge_model=judge_model, **settings,
+            )  # fmt: skip
+            result = run_judge(options)
+            return {"output": str(folder / "judge.json"), "win_rate": result.get("win_rate")}
+
+        key, summary = run_stage(self.out / "judge" / name, payload, work)
+        self.keys[f"judge:{name}"] = key
+        self.judgements.append(summary["output"])
+
+    def _report(self) -> list[str]:
+        from alignment_tax.reports.build import build_report
+
+        runs = [str(path) for name, path in self.evaluations.items() if name != "base"]
+        baseline = self.spec.report.get("baseline")
+        written = []
+        for suffix in self.spec.report.get("formats", ["html", "md"]):
+            out = self.out / f"report.{suffix}"
+            build_report(runs, out, baseline=baseline, judge_files=self.judgements)
+            written.append(str(out))
+        return written
+
+
+def run_experiment(spec: Spec) -> dict[str, Any]:
+    return Runner(spec).run()

@@ -1,0 +1,157 @@
+"""Experiment specs: models, data, training stages, evaluations, judge pairs and the report.
+
+A spec is YAML (see ``configs/experiments/``)::
+
+    name: exp2-strong-sft-vs-rl
+    output: runs/exp2
+    models:            # name → {path: PATH_OR_ID} | {tiny: {kind, size, seed}}
+      base: {path: Qwen/Qwen3-4B-Instruct-2507}
+      embedder: {path: runs/embedder/embedder}
+    data:              # name → a path or hub id, or "samples:<name>" for the bundled samples
+      mt_train: data/bo_zh_train.jsonl
+    train:             # name → a training stage, run in order; inputs are names above
+      sft_cold_start: {method: sft, model: base, train_data: mt_train, set: {data.limit: 5000}}
+      grpo: {method: grpo, model: base, adapter: sft_cold_start, embedder: embedder, train_data: mt_train}
+    evaluate:          # every listed run against its base, one `evaluate` each
+      runs: [sft_cold_start, grpo]
+      tasks: [cmrc2018, bo_zh_mt, drift]
+      options: {limit: null, data_dir: null, samples: false, embedder: embedder, data: {}}
+    judge:             # blind pairwise comparisons of evaluated runs
+      judge_model: gpt-5.2
+      options: {base_url: null, api_key_env: OPENAI_API_KEY, limit: null}
+      pairs: [{a: grpo, b: sft_cold_start, task: bo_zh_mt}]
+    report: {baseline: sft_cold_start, formats: [html, md]}
+
+Everything is checked when the spec is read, before anything runs; a mistake is one line
+naming the key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from alignment_tax.errors import UserError
+
+TOP_KEYS = {"name", "output", "models", "data", "train", "evaluate", "judge", "report"}
+TRAIN_KEYS = {"method", "model", "adapter", "embedder", "train_data", "config", "set", "task", "max_steps"}
+EVALUATE_KEYS = {"runs", "tasks", "options", "include_base"}
+EVALUATE_OPTION_KEYS = {
+    "limit", "batch_size", "device", "dtype", "embedder", "data_dir", "data", "samples", "seed",
+    "enable_thinking", "drift_corpus", "drift_window", "drift_stride",
+}  # fmt: skip
+JUDGE_KEYS = {"judge_model", "options", "pairs"}
+REPORT_KEYS = {"baseline", "formats"}
+SAMPLES_PREFIX = "samples:"
+
+
+@dataclass
+class Spec:
+    name: str
+    output: Path
+    models: dict[str, dict[str, Any]]
+    data: dict[str, str]
+    train: dict[str, dict[str, Any]]
+    evaluate: dict[str, Any] = field(default_factory=dict)
+    judge: dict[str, Any] = field(default_factory=dict)
+    report: dict[str, Any] = field(default_factory=dict)
+    source: Path | None = None
+
+
+def _mapping(value: Any, where: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise UserError(f"{where} should be a mapping, got {type(value).__name__}")
+    return value
+
+
+def _check_keys(value: dict[str, Any], allowed: set[str], where: str) -> None:
+    unknown = sorted(set(value) - allowed)
+    if unknown:
+        raise UserError(f"{where}: unknown key(s) {', '.join(unknown)}; valid: {', '.join(sorted(allowed))}")
+
+
+def _check_model(name: str, model: dict[str, Any]) -> None:
+    if set(model) not in ({"path"}, {"tiny"}):
+        raise UserError(f"models.{name} should be {{path: PATH_OR_ID}} or {{tiny: {{kind, size, seed}}}}")
+    if "tiny" in model:
+        _check_keys(_mapping(model["tiny"], f"models.{name}.tiny"), {"kind", "size", "seed"}, f"models.{name}.tiny")
+
+
+def _require_name(value: Any, known: dict, where: str, what: str) -> None:
+    if value is not None and value not in known:
+        raise UserError(f"{where}: {value!r} is not a defined {what} ({', '.join(known) or 'none defined'})")
+
+
+def _check_train(spec: Spec) -> None:
+    from alignment_tax.trainers.config import METHODS
+
+    for name, stage in spec.train.items():
+        where = f"train.{name}"
+        _check_keys(_mapping(stage, where), TRAIN_KEYS, where)
+        if stage.get("method") not in METHODS:
+            raise UserError(f"{where}.method should be one of {', '.join(METHODS)}, got {stage.get('method')!r}")
+        _require_name(stage.get("model"), spec.models, f"{where}.model", "model")
+        _require_name(stage.get("embedder"), spec.models | spec.train, f"{where}.embedder", "model or stage")
+        earlier = dict(list(spec.train.items())[: list(spec.train).index(name)])
+        _require_name(stage.get("adapter"), earlier, f"{where}.adapter", "earlier training stage")
+        if stage.get("train_data") not in spec.data:
+            raise UserError(f"{where}.train_data: {stage.get('train_data')!r} is not defined under data")
+
+
+def _check_evaluate(spec: Spec) -> None:
+    evaluate = spec.evaluate
+    _check_keys(evaluate, EVALUATE_KEYS, "evaluate")
+    if evaluate and not evaluate.get("tasks"):
+        raise UserError("evaluate.tasks: name at least one task")
+    for run in evaluate.get("runs", []):
+        _require_name(run, spec.train | spec.models, "evaluate.runs", "training stage or model")
+    options = _mapping(evaluate.get("options"), "evaluate.options")
+    _check_keys(options, EVALUATE_OPTION_KEYS, "evaluate.options")
+    _require_name(options.get("embedder"), spec.models | spec.train, "evaluate.options.embedder", "model or stage")
+
+
+def _check_judge(spec: Spec) -> None:
+    _check_keys(spec.judge, JUDGE_KEYS, "judge")
+    evaluated = set(spec.evaluate.get("runs", [])) | ({"base"} if spec.evaluate.get("include_base", True) else set())
+    for index, pair in enumerate(spec.judge.get("pairs", [])):
+        where = f"judge.pairs[{index}]"
+        _check_keys(_mapping(pair, where), {"a", "b", "task"}, where)
+        for side in ("a", "b"):
+            if pair.get(side) not in evaluated:
+                raise UserError(f"{where}.{side}: {pair.get(side)!r} is not an evaluated run ({', '.join(sorted(evaluated))})")
+
+
+def load_spec(path: str | Path, output: str | None = None) -> Spec:
+    """Read and check a spec; ``output`` overrides the spec's own output folder."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"experiment spec not found: {path}")
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        raise UserError(f"{path}: invalid YAML: {str(error).splitlines()[0]}") from None
+    document = _mapping(document, str(path))
+    _check_keys(document, TOP_KEYS, str(path))
+    spec = Spec(
+        name=str(document.get("name") or path.stem),
+        output=Path(output or document.get("output") or f"runs/{path.stem}"),
+        models=_mapping(document.get("models"), "models"),
+        data={key: str(value) for key, value in _mapping(document.get("data"), "data").items()},
+        train=_mapping(document.get("train"), "train"),
+        evaluate=_mapping(document.get("evaluate"), "evaluate"),
+        judge=_mapping(document.get("judge"), "judge"),
+        report=_mapping(document.get("report"), "report"),
+        source=path,
+    )
+    for name, model in spec.models.items():
+        _check_model(name, _mapping(model, f"models.{name}"))
+    _check_train(spec)
+    _check_evaluate(spec)
+    _check_judge(spec)
+    _check_keys(spec.report, REPORT_KEYS, "report")
+    return spec

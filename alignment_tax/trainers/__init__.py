@@ -1,0 +1,59 @@
+"""Training the paper's two adaptation methods, and the reward's embedder, over TRL and sentence-transformers.
+
+::
+
+    from alignment_tax.trainers import load_config, train
+    config = load_config("grpo", "configs/paper/grpo.yaml", ["training.max_steps=100"])
+    train(config, model="Qwen/Qwen3-4B-Instruct-2507", adapter="runs/sft_cold/adapter",
+          train_data="pairs.jsonl", output="runs/grpo", embedder="runs/embedder/embedder")
+
+* :mod:`~alignment_tax.trainers.config`: presets (the paper's values), YAML, ``--set``, checks;
+* :mod:`~alignment_tax.trainers.data`: task prompts → conversational examples with ``reference``;
+* :mod:`~alignment_tax.trainers.sft`, :mod:`~alignment_tax.trainers.grpo`,
+  :mod:`~alignment_tax.trainers.embedder`: the three methods;
+* :mod:`~alignment_tax.trainers.run`: output layout, precision, batch arithmetic, resume, records;
+* :mod:`~alignment_tax.trainers.callbacks`: ``train_log.jsonl`` and :class:`DriftCallback`;
+* :mod:`~alignment_tax.trainers.calibrate`, :mod:`~alignment_tax.trainers.check_embedder`:
+  ``calibrate-tau`` and ``check-embedder``;
+* :mod:`~alignment_tax.trainers.commands`: the CLI subcommands (``register(subparsers)``).
+
+Nothing heavy is imported until a function needs it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from alignment_tax.trainers.config import METHODS, default_config, load_config
+
+
+def train(
+    config: dict[str, Any],
+    *,
+    model: str | None,
+    train_data: str,
+    output: str,
+    adapter: str | None = None,
+    embedder: str | None = None,
+) -> dict[str, Any]:
+    """Run ``config["method"]`` and return a summary; writes ``OUTPUT/{adapter|embedder}``, config and log."""
+    method = config["method"]
+    if method == "sft":
+        from alignment_tax.trainers.sft import train_sft
+
+        return train_sft(config, model=model, adapter=adapter, train_data=train_data, output=output)
+    if method == "grpo":
+        from alignment_tax.trainers.grpo import train_grpo
+
+        return train_grpo(config, model=model, adapter=adapter, train_data=train_data, output=output,
+                          embedder=embedder)  # fmt: skip
+    from alignment_tax.errors import UserError
+
+    if adapter is not None:
+        raise UserError("--adapter does not apply to --method embedder (it trains a sentence-transformers model)")
+    from alignment_tax.trainers.embedder import train_embedder
+
+    return train_embedder(config, model=model, train_data=train_data, output=output)
+
+
+__all__ = ["METHODS", "default_config", "load_config", "train"]

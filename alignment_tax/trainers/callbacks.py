@@ -1,0 +1,218 @@
+"""Trainer callbacks: the training log as JSONL, and drift from the base every N steps.
+
+Both are ``transformers.TrainerCallback`` subclasses and work with any HF-style trainer (TRL's
+SFT and GRPO trainers, sentence-transformers' trainer).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from transformers import TrainerCallback
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def write_log_history(path: str | Path, history: Sequence[dict[str, Any]]) -> None:
+    """Write a trainer's ``log_history`` as JSONL, one entry a line (NaN/inf as null)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8") as handle:
+        for entry in history:
+            handle.write(json.dumps(_plain(entry), ensure_ascii=False) + "\n")
+
+
+class LogHistoryCallback(TrainerCallback):
+    """Appends each log entry to ``path`` as it is made; rewrites the file from ``log_history`` at the end.
+
+    An interrupted run keeps what it logged; a resumed run's final file is the trainer's own
+    history (restored from the checkpoint), so entries logged after the last checkpoint of an
+    interrupted run and logged again on resume appear once.
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if state.is_world_process_zero and logs is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            entry = {**logs, "step": state.global_step}
+            with open(self.path, "a", encoding="utf-8") as handle:
+                handle.write(json.dumps(_plain(entry), ensure_ascii=False) + "\n")
+
+    def on_train_end(self, args, state, control, **kwargs):
+        if state.is_world_process_zero:
+            write_log_history(self.path, state.log_history)
+
+
+def default_measure() -> Callable[..., dict[str, Any]]:
+    """The package's drift summary (base logits from the same weights, adapter disabled)."""
+    from alignment_tax.evaluation.drift_results import measure_drift
+
+    return measure_drift
+
+
+def _summary_metrics(result: dict[str, Any], prefix: str = "drift") -> dict[str, float]:
+    """Flatten ``measure_drift``'s result: ``{"kl": {"mean": …}}`` → ``{"drift/kl/mean": …}``."""
+    flat: dict[str, float] = {}
+    for key, value in result.items():
+        if isinstance(value, dict):
+            for stat, number in value.items():
+                if isinstance(number, (int, float)) and not isinstance(number, bool):
+                    flat[f"{prefix}/{key}/{stat}"] = float(number)
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            flat[f"{prefix}/{key}"] = float(value)
+    return flat
+
+
+class DriftCallback(TrainerCallback):
+    """Measures drift from the base model every ``every`` optimizer steps and logs it with the step.
+
+    Calls ``alignment_tax.evaluation.drift_results.measure_drift(model, tokenizer, texts,
+    batch_size, max_length)`` (base logits come from the same weights with the adapter disabled) on the main process, with the model in eval mode and no gradients, and logs every
+    number of its summary as ``drift/<key>/<stat>`` (e.g. ``drift/kl/mean``, ``drift/delta_nll/p90``) in the
+    step's log entry, so a run's drift can be plotted against its steps from ``train_log.jsonl``.
+    ``probes`` are extra ``fn(model, tokenizer) -> {name: number}`` measurements (e.g.
+    :func:`cmrc_probe`) logged the same way under ``probe/<name>``.
+
+    Attach it to the trainer (``callback.attach(trainer)``) so the values join the trainer's own
+    metrics for that step; unattached, it appends a separate entry to ``state.log_history``.
+    ``measure`` replaces ``measure_drift`` (tests use a stand-in).
+    """
+
+    def __init__(
+        self,
+        texts: Sequence[str],
+        every: int,
+        tokenizer: Any = None,
+        batch_size: int = 8,
+        max_length: int | None = None,
+        probes: Sequence[Callable[[Any, Any], dict[str, float]]] = (),
+        measure: Callable[..., dict[str, Any]] | None = None,
+        at_start: bool = False,
+    ):
+        if every < 1:
+            raise ValueError(f"every must be ≥ 1, got {every}")
+        self.texts = list(texts)
+        self.every = int(every)
+        self.tokenizer = tokenizer
+        self.batch_size = batch_size
+        self.max_length = max_length
+        self.probes = list(probes)
+        self.measure = measure
+        self.at_start = at_start
+        self.trainer: Any = None
+        self.measured_steps: list[int] = []
+
+    def attach(self, trainer: Any) -> DriftCallback:
+        self.trainer = trainer
+        return self
+
+    def _measure_fn(self) -> Callable[..., dict[str, Any]]:
+        if self.measure is None:
+            self.measure = default_measure()
+        return self.measure
+
+    def _run(self, model: Any, tokenizer: Any) -> dict[str, float]:
+        import torch
+
+        model = getattr(model, "module", model)  # DDP/accelerate wrapper
+        was_training = model.training
+        model.eval()
+        try:
+            with torch.no_grad():
+                result = self._measure_fn()(
+                    model, tokenizer, self.texts, batch_size=self.batch_size, max_length=self.max_length
+                )
+                metrics = _summary_metrics(result)
+                for probe in self.probes:
+                    for name, value in probe(model, tokenizer).items():
+                        metrics[f"probe/{name}"] = float(value)
+        finally:
+            model.train(was_training)
+        return metrics
+
+    def _trainer_metrics(self) -> dict | None:
+        store = getattr(self.trainer, "_metrics", None) if self.trainer is not None else None
+        return store if isinstance(store, dict) and "train" in store else None
+
+    def _record(self, state, metrics: dict[str, float]) -> None:
+        self.measured_steps.append(state.global_step)
+        store = self._trainer_metrics()
+        if store is not None:
+            # TRL's SFT/GRPO trainers average their `_metrics` into the next log entry.
+            for key, value in metrics.items():
+                store["train"][key].append(value)
+        else:
+            state.log_history.append({**metrics, "step": state.global_step})
+
+    def _maybe(self, args, state, control, model, tokenizer) -> None:
+        if self._trainer_metrics() is not None:
+            # Log this step on every process: the trainer's log all-gathers the loss, so a log on
+            # the main process alone would wait for the others forever.
+            control.should_log = True
+        if not state.is_world_process_zero or model is None:
+            return
+        tokenizer = self.tokenizer or tokenizer
+        self._record(state, self._run(model, tokenizer))
+
+    def on_train_begin(self, args, state, control, model=None, processing_class=None, **kwargs):
+        if self.at_start and state.global_step == 0 and state.is_world_process_zero and model is not None:
+            # Before the first step: nothing to log with yet, so a separate entry at step 0.
+            metrics = self._run(model, self.tokenizer or processing_class)
+            self.measured_steps.append(0)
+            state.log_history.append({**metrics, "step": 0})
+
+    def on_step_end(self, args, state, control, model=None, processing_class=None, **kwargs):
+        if state.global_step % self.every == 0:
+            self._maybe(args, state, control, model, processing_class)
+        return control
+
+
+def cmrc_probe(data_path: str, limit: int, max_new_tokens: int = 64, enable_thinking: bool = False):
+    """A probe for :class:`DriftCallback`: greedy CMRC 2018 EM/F1 (0–100) on the first ``limit`` questions.
+
+    Prompts come from the ``cmrc2018`` task's template through the chat template, generations are
+    cut at the task's stop strings, and scoring is the official scorer's (``metrics.cmrc``).
+    """
+    from alignment_tax.data.squad import load_squad
+    from alignment_tax.tasks.prompts import build_doc, render_prompt
+    from alignment_tax.trainers.data import task_stop
+
+    stop = task_stop("cmrc2018")
+    items = load_squad(data_path)[: int(limit)]
+    docs = [build_doc("cmrc2018", item) for item in items]
+    prompts = [[{"role": "user", "content": render_prompt("cmrc2018", doc)}] for doc in docs]
+
+    def probe(model: Any, tokenizer: Any) -> dict[str, float]:
+        from alignment_tax.metrics.cmrc import cmrc_em, cmrc_f1
+        from alignment_tax.trainers.sampling import generate
+
+        outputs = generate(
+            model, tokenizer, prompts, n=1, do_sample=False, max_new_tokens=max_new_tokens,
+            stop=stop, chat_template_kwargs={"enable_thinking": enable_thinking},
+        )  # fmt: skip
+        answers = [texts[0] for texts in outputs]
+        em = [cmrc_em(answer, doc["reference"]) for answer, doc in zip(answers, docs)]
+        f1 = [cmrc_f1(answer, doc["reference"]) for answer, doc in zip(answers, docs)]
+        n = max(len(docs), 1)
+        return {"cmrc_em": 100.0 * sum(em) / n, "cmrc_f1": 100.0 * sum(f1) / n}
+
+    return probe

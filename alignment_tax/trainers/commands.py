@@ -1,0 +1,153 @@
+"""The ``train``, ``calibrate-tau`` and ``check-embedder`` subcommands.
+
+``alignment_tax.cli`` adds them with ``register(commands)`` (its subparsers object). Parsers
+only declare flags; handlers check values, import the heavy modules and print a JSON summary.
+Every user mistake is a :class:`~alignment_tax.errors.UserError` (one line, exit 2).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from alignment_tax.errors import UserError
+
+
+def _print(payload: dict) -> None:
+    print(json.dumps(payload, ensure_ascii=False, indent=2, default=str))
+
+
+def _write(path: str | None, payload: dict) -> None:
+    if path:
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(json.dumps(payload, ensure_ascii=False, indent=2, default=str) + "\n", encoding="utf-8")
+
+
+def _flat(values: list | None) -> list[str]:
+    flat: list[str] = []
+    for value in values or []:
+        flat.extend(value if isinstance(value, list) else [value])
+    return flat
+
+
+def _train(args: argparse.Namespace) -> None:
+    from alignment_tax.trainers.config import METHODS, load_config
+
+    if args.method not in METHODS:
+        raise UserError(f"unknown --method {args.method!r}; choose one of {', '.join(METHODS)}")
+    config = load_config(args.method, args.config, _flat(args.set), task=args.task, max_steps=args.max_steps)
+    if args.embedder and args.method != "grpo":
+        raise UserError("--embedder is the reward's embedder and applies to --method grpo only")
+    from alignment_tax.trainers import train
+
+    _print(train(config, model=args.model, adapter=args.adapter, train_data=args.train_data, output=args.output,
+                 embedder=args.embedder))  # fmt: skip
+
+
+def _calibrate_tau(args: argparse.Namespace) -> None:
+    from alignment_tax.trainers.calibrate import calibrate_tau
+
+    result = calibrate_tau(
+        model=args.model, adapter=args.adapter, data=args.data, embedder=args.embedder, task=args.task,
+        quantile=args.quantile, prompts=args.prompts, samples_per_prompt=args.samples, temperature=args.temperature,
+        top_p=args.top_p, max_new_tokens=args.max_new_tokens, batch_size=args.batch_size, seed=args.seed,
+        device=args.device, data_options={"split": args.split, "skip": args.skip},
+    )  # fmt: skip
+    _write(args.output, result)
+    _print(result)
+
+
+def _check_embedder(args: argparse.Namespace) -> None:
+    from alignment_tax.trainers.check_embedder import check_embedder
+
+    result = check_embedder(
+        args.embedder, args.pairs, source_lang=args.source_lang, target_lang=args.target_lang, limit=args.limit,
+        corruption=args.corruption, seed=args.seed, source_column=args.source_column,
+        target_column=args.target_column,
+    )  # fmt: skip
+    _write(args.output, result)
+    _print(result)
+
+
+def _add_train(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "train",
+        help="train SFT or GRPO (LoRA, over TRL) or the reward's bilingual embedder, with the paper's presets",
+        description="Train with the paper's presets (configs/paper/*.yaml; the defaults without --config). "
+        "Writes OUTPUT/adapter (or OUTPUT/embedder), OUTPUT/train_config.json (the effective configuration, "
+        "the library's defaults included) and OUTPUT/train_log.jsonl. A run whose OUTPUT holds checkpoints "
+        "resumes from the last one.",
+    )
+    parser.add_argument("--method", required=True, metavar="{sft,grpo,embedder}", help="what to train")
+    parser.add_argument("--model", help="base model folder or hub id (default: the --adapter's base)")
+    parser.add_argument("--adapter", help="LoRA adapter to continue from (GRPO: the cold-start SFT adapter)")
+    parser.add_argument("--train-data", required=True, metavar="FILE_OR_ID", help="training pairs: file, folder or hub id")
+    parser.add_argument("--output", required=True, metavar="DIR", help="run folder")
+    parser.add_argument("--config", metavar="YAML", help="a config file (e.g. configs/paper/grpo.yaml)")
+    parser.add_argument(
+        "--set", action="append", nargs="+", metavar="KEY=VALUE",
+        help="override a config value, e.g. training.learning_rate=1e-6 or reward.tau=0.4 (repeatable)",
+    )  # fmt: skip
+    parser.add_argument("--max-steps", type=int, help="stop after N optimizer steps (training.max_steps)")
+    parser.add_argument("--embedder", help="GRPO: the reward's sentence-transformers model")
+    parser.add_argument(
+        "--task", help="the evaluation task whose prompts to train on: bo_zh_mt, zh_bo_mt or bo_headline "
+        "(default: the config's, bo_zh_mt in the presets)",
+    )
+    parser.set_defaults(handler=_train)
+
+
+def _add_calibrate_tau(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "calibrate-tau",
+        help="suggest the similarity threshold tau from the cold-start policy's samples",
+        description="Sample completions from the cold-start policy on the task's prompts, measure their "
+        "similarity to the references with the reward's embedder, and report the distribution and "
+        "tau = its --quantile-th quantile (default 0.25).",
+    )
+    parser.add_argument("--model", help="the model folder or hub id (default: the --adapter's base)")
+    parser.add_argument("--adapter", help="the cold-start SFT adapter")
+    parser.add_argument("--data", required=True, metavar="PAIRS", help="training pairs (file, folder or hub id)")
+    parser.add_argument("--embedder", required=True, help="the reward's sentence-transformers model")
+    parser.add_argument("--task", default="bo_zh_mt", help="bo_zh_mt (default), zh_bo_mt or bo_headline")
+    parser.add_argument("--quantile", type=float, default=0.25, help="tau = this quantile of the similarities")
+    parser.add_argument("--prompts", type=int, default=64, help="prompts to sample for (the first N)")
+    parser.add_argument("--samples", type=int, default=4, help="completions per prompt")
+    parser.add_argument("--temperature", type=float, default=0.8)
+    parser.add_argument("--top-p", type=float, default=0.9)
+    parser.add_argument("--max-new-tokens", type=int, default=256)
+    parser.add_argument("--batch-size", type=int, default=8, help="prompts per generate call")
+    parser.add_argument("--split", default="train", help="split of a hub dataset or folder")
+    parser.add_argument("--skip", type=int, default=0, help="leave out the first N rows")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    parser.add_argument("--output", help="also write the result to this JSON file")
+    parser.set_defaults(handler=_calibrate_tau)
+
+
+def _add_check_embedder(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "check-embedder",
+        help="does the embedder rank true > partly corrupted > unrelated translations? (Spearman, margins)",
+        description="The reference study's sanity check of a reward embedder on graded pairs built from "
+        "real parallel data.",
+    )
+    parser.add_argument("--embedder", required=True, help="sentence-transformers model folder or hub id")
+    parser.add_argument("--pairs", required=True, metavar="FILE", help="parallel pairs (e.g. {id, bo, zh} JSONL)")
+    parser.add_argument("--source-lang", default="bo")
+    parser.add_argument("--target-lang", default="zh")
+    parser.add_argument("--source-column", help="default: the source language code")
+    parser.add_argument("--target-column", help="default: the target language code")
+    parser.add_argument("--limit", type=int, default=200, help="use the first N pairs (default 200)")
+    parser.add_argument("--corruption", type=float, default=0.5, help="share of units replaced (default 0.5)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--output", help="also write the result to this JSON file")
+    parser.set_defaults(handler=_check_embedder)
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    """Add ``train``, ``calibrate-tau`` and ``check-embedder`` to the CLI's subparsers."""
+    for add in (_add_train, _add_calibrate_tau, _add_check_embedder):
+        add(commands)

@@ -1,0 +1,114 @@
+"""The reward's bilingual sentence embedder: contrastive training on parallel pairs (paper §3.4, §4.1).
+
+Each translation pair is a positive; the other targets in the batch are its negatives
+(sentence-transformers' ``MultipleNegativesRankingLoss``), so the per-device batch size is the
+number of negatives per pair minus one and the ``no_duplicates`` batch sampler keeps a repeated
+sentence from becoming its own negative. ``embedder.loss: mnrl_symmetric`` also ranks sources
+for each target. The source and target sides follow ``--task`` (``bo_zh_mt``: Tibetan anchors,
+Chinese positives), read with the same loader and column options as the other methods.
+The model is saved under ``OUTPUT/embedder`` and is what ``--embedder`` takes elsewhere.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from alignment_tax.errors import UserError
+from alignment_tax.trainers import run as common
+from alignment_tax.trainers.callbacks import LogHistoryCallback
+from alignment_tax.trainers.data import TrainingData, select_rows
+
+LOSSES = ("mnrl", "mnrl_symmetric")
+
+
+def _pairs(config: dict[str, Any], train_data: str) -> TrainingData:
+    from alignment_tax.data.parallel import pairs_from_table
+    from alignment_tax.data.readers import read_table
+    from alignment_tax.tasks.prompts import TASK_KINDS, task_metadata
+
+    task = config["task"]
+    if TASK_KINDS.get(task) != "mt":
+        raise UserError(f"--method embedder trains on translation pairs: choose --task bo_zh_mt or zh_bo_mt, not {task}")
+    data = config["data"]
+    meta = task_metadata(task)
+    table = read_table(train_data, split=data.get("split") or "train", config=data.get("config"))
+    pairs = pairs_from_table(table, meta["source_lang"], meta["target_lang"], data.get("source_column"),
+                             data.get("target_column"), skip_empty=bool(data.get("skip_empty")))  # fmt: skip
+    selected = select_rows(pairs, data, str(train_data))
+    examples = [{"anchor": p.source, "positive": p.target} for p in selected]
+    return TrainingData(examples, str(train_data), task, meta["target_lang"], [], len(pairs), table.sha256(),
+                        {"skip": data.get("skip"), "limit": data.get("limit")})  # fmt: skip
+
+
+def build_embedder(config: dict[str, Any], *, model: str | None, train_data: str, output: str):
+    from datasets import Dataset
+    from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
+    from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
+
+    from alignment_tax.models.loading import load_embedder
+    from alignment_tax.trainers.sft import Built
+
+    if not model:
+        raise UserError("--method embedder needs --model: the sentence-transformers model (or encoder) to start from")
+    settings = config["embedder"]
+    if settings["loss"] not in LOSSES:
+        raise UserError(f"embedder.loss must be one of {', '.join(LOSSES)}, got {settings['loss']!r}")
+    paths = common.prepare_output(output)
+    checkpoint = common.last_checkpoint(paths)
+    before = common.check_resumable(paths, config, checkpoint)
+    training = common.device_settings(dict(config["training"]))
+    precision = common.resolve_precision(config["precision"], bool(training.get("use_cpu")))
+    accumulation = common.gradient_accumulation(config, 8, common.world_size())
+
+    data = _pairs(config, train_data)
+    common.check_same_inputs(before, paths, data.sha256, model=model)
+    if len(data.examples) < 2:
+        raise UserError(f"{data.source}: in-batch negatives need at least 2 pairs, got {len(data.examples)}")
+    encoder = load_embedder(model, device="cpu")
+    if settings.get("max_seq_length"):
+        encoder.max_seq_length = int(settings["max_seq_length"])
+    directions = ("query_to_doc", "doc_to_query") if settings["loss"] == "mnrl_symmetric" else ("query_to_doc",)
+    loss = MultipleNegativesRankingLoss(encoder, scale=float(settings["scale"]), directions=directions)
+
+    kwargs = {**training, "output_dir": str(paths.checkpoints), "bf16": precision == "bf16",
+              "fp16": precision == "fp16"}  # fmt: skip
+    if accumulation is not None:
+        kwargs["gradient_accumulation_steps"] = accumulation
+    args = common.make_training_args(SentenceTransformerTrainingArguments, kwargs)
+    trainer = SentenceTransformerTrainer(model=encoder, args=args, train_dataset=Dataset.from_list(data.examples),
+                                         loss=loss)  # fmt: skip
+    trainer.add_callback(LogHistoryCallback(paths.log))
+    record = common.base_record(
+        "embedder", config, model=model,
+        train_data={"source": data.source, "sha256": data.sha256, "rows": data.n_rows,
+                    "examples": len(data.examples), "task": data.task, **data.notes},
+        training_args={"class": "sentence_transformers.SentenceTransformerTrainingArguments",
+                       **common.args_dict(args)},
+        loss={"class": "MultipleNegativesRankingLoss", "scale": float(settings["scale"]), "directions": list(directions)},
+        outputs={"embedder": str(paths.embedder), "log": str(paths.log), "checkpoints": str(paths.checkpoints)},
+    )  # fmt: skip
+    record["resolved"] = {"precision": precision, "gradient_accumulation_steps": args.gradient_accumulation_steps,
+                          "world_size": common.world_size(), "max_seq_length": encoder.max_seq_length}  # fmt: skip
+    return Built(trainer, None, data, record, paths, checkpoint)
+
+
+def train_embedder(config: dict[str, Any], *, model: str | None, train_data: str, output: str) -> dict[str, Any]:
+    built = build_embedder(config, model=model, train_data=train_data, output=output)
+    common.run_trainer(built.trainer, built.paths, built.record, built.checkpoint)
+    built.trainer.accelerator.wait_for_everyone()
+    if common.is_main_process():
+        built.trainer.model.save(str(built.paths.embedder))
+    common.finish_record(built.record, built.trainer)
+    common.write_record(built.paths, built.record)
+    losses = [entry["loss"] for entry in built.trainer.state.log_history if "loss" in entry]
+    return {
+        "method": "embedder",
+        "output": str(built.paths.root),
+        "embedder": str(built.paths.embedder),
+        "config": str(built.paths.config),
+        "log": str(built.paths.log),
+        "global_step": built.trainer.state.global_step,
+        "resumed_from": built.checkpoint,
+        "examples": len(built.data.examples),
+        "last_loss": losses[-1] if losses else None,
+    }

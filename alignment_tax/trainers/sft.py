@@ -1,0 +1,155 @@
+"""Supervised fine-tuning with LoRA over TRL's ``SFTTrainer`` (paper §3.2 stage 1, §4.1, A.2).
+
+The data are the task's conversational prompt → completion pairs (see
+:mod:`alignment_tax.trainers.data`). By default only the assistant's turn is supervised
+(``supervise: assistant`` → TRL ``assistant_only_loss=True`` and ``completion_only_loss=True``;
+the chat template must mark the reply with ``{% generation %}``, or be one TRL knows how to
+patch); ``supervise: all`` trains on every token of the conversation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from alignment_tax.trainers import run as common
+from alignment_tax.trainers.data import TrainingData, load_training_data
+
+
+@dataclass
+class Built:
+    """A trainer ready to train, and what its record needs."""
+
+    trainer: Any
+    tokenizer: Any
+    data: TrainingData
+    record: dict[str, Any]
+    paths: common.RunPaths
+    checkpoint: str | None
+    reward: Any = None  # GRPO: the CompositeReward whose parts TRL calls
+
+
+def build_sft(
+    config: dict[str, Any],
+    *,
+    model: str | None,
+    adapter: str | None,
+    train_data: str,
+    output: str,
+) -> Built:
+    """Load data and model and build the ``SFTTrainer`` (nothing is trained yet)."""
+    from datasets import Dataset
+    from trl import SFTConfig, SFTTrainer
+
+    paths = common.prepare_output(output)
+    checkpoint = common.last_checkpoint(paths)
+    before = common.check_resumable(paths, config, checkpoint)
+    training = common.device_settings(dict(config["training"]))
+    precision = common.resolve_precision(config["precision"], bool(training.get("use_cpu")))
+    processes = common.world_size()
+    accumulation = common.gradient_accumulation(config, 8, processes)
+
+    data = load_training_data(config["task"], train_data, config["data"])
+    chat_kwargs = {"enable_thinking": bool(config.get("enable_thinking"))}
+    rows = [
+        {"prompt": e["prompt"], "completion": e["completion"], "chat_template_kwargs": chat_kwargs}
+        for e in data.examples
+    ]
+    dataset = Dataset.from_list(rows)
+
+    network, tokenizer, base_name = common.load_lm_for_training(model, adapter, precision, padding_side="right")
+    common.check_same_inputs(before, paths, data.sha256, model=base_name, adapter_init=adapter)
+    peft_config = None
+    if adapter is not None:
+        network = common.attach_trainable_adapter(network, adapter, base_name)
+    else:
+        peft_config = common.lora_config(config["lora"])
+
+    assistant_only = config.get("supervise", "assistant") == "assistant"
+    kwargs = {
+        **training,
+        "output_dir": str(paths.checkpoints),
+        "bf16": precision == "bf16",
+        "fp16": precision == "fp16",
+        "assistant_only_loss": assistant_only,
+        "completion_only_loss": assistant_only,
+    }
+    if accumulation is not None:
+        kwargs["gradient_accumulation_steps"] = accumulation
+    args = common.make_training_args(SFTConfig, kwargs)
+
+    trainer = _make_trainer(SFTTrainer, network, args, dataset, tokenizer, peft_config)
+    callbacks = _add_callbacks(trainer, config, tokenizer, paths)
+    record = common.base_record(
+        "sft", config,
+        model=base_name, adapter_init=adapter,
+        train_data={"source": data.source, "sha256": data.sha256, "rows": data.n_rows,
+                    "examples": len(data.examples), "task": data.task, **data.notes},
+        training_args={"class": "trl.SFTConfig", **common.args_dict(args)},
+        peft_config=common.peft_record(trainer.model),
+        parameters=common.trainable_parameters(trainer.model),
+        callbacks=callbacks,
+        outputs={"adapter": str(paths.adapter), "log": str(paths.log), "checkpoints": str(paths.checkpoints)},
+    )  # fmt: skip
+    record["resolved"] = {"precision": precision, "gradient_accumulation_steps": args.gradient_accumulation_steps,
+                          "world_size": processes, "supervise": config.get("supervise")}  # fmt: skip
+    return Built(trainer, tokenizer, data, record, paths, checkpoint)
+
+
+def _make_trainer(cls, network, args, dataset, tokenizer, peft_config, **extra):
+    from alignment_tax.errors import UserError
+
+    try:
+        return cls(model=network, args=args, train_dataset=dataset, processing_class=tokenizer,
+                   peft_config=peft_config, **extra)  # fmt: skip
+    except (ValueError, RuntimeError) as error:
+        # TRL reports a bad setup (a template without generation markers, a dataset it cannot
+        # use) as ValueError, and an assistant mask it cannot build as RuntimeError.
+        if isinstance(error, RuntimeError) and "assistant" not in str(error):
+            raise
+        text = " ".join(str(error).split())
+        raise UserError(f"could not set up training: {text}") from error
+
+
+def _add_callbacks(trainer: Any, config: dict[str, Any], tokenizer: Any, paths: common.RunPaths) -> list[str]:
+    from alignment_tax.trainers.callbacks import LogHistoryCallback
+
+    names = []
+    trainer.add_callback(LogHistoryCallback(paths.log))
+    names.append("LogHistoryCallback")
+    drift = common.drift_callback(config, tokenizer, bool(config.get("enable_thinking")))
+    if drift is not None:
+        trainer.add_callback(drift.attach(trainer))
+        names.append(f"DriftCallback(every={drift.every}, texts={len(drift.texts)})")
+    return names
+
+
+def train_sft(config: dict[str, Any], *, model: str | None, adapter: str | None, train_data: str,
+              output: str) -> dict[str, Any]:  # fmt: skip
+    """Train, save ``OUTPUT/adapter``, and return a summary."""
+    built = build_sft(config, model=model, adapter=adapter, train_data=train_data, output=output)
+    return finish(built)
+
+
+def finish(built: Built) -> dict[str, Any]:
+    common.run_trainer(built.trainer, built.paths, built.record, built.checkpoint)
+    common.save_adapter(built.trainer, built.paths, built.tokenizer)
+    common.finish_record(built.record, built.trainer)
+    common.write_record(built.paths, built.record)
+    return summary(built)
+
+
+def summary(built: Built) -> dict[str, Any]:
+    state = built.trainer.state
+    losses = [entry["loss"] for entry in state.log_history if "loss" in entry]
+    return {
+        "method": built.record["method"],
+        "output": str(built.paths.root),
+        "adapter": str(built.paths.adapter),
+        "config": str(built.paths.config),
+        "log": str(built.paths.log),
+        "global_step": state.global_step,
+        "resumed_from": built.checkpoint,
+        "examples": len(built.data.examples),
+        "last_loss": losses[-1] if losses else None,
+    }

@@ -1,0 +1,135 @@
+"""Experiment specs: validation, content-cached stages, and a shortened demo end to end."""
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from alignment_tax.errors import UserError
+from alignment_tax.experiments.runner import DONE_FILE, run_experiment, run_stage
+from alignment_tax.experiments.spec import load_spec
+
+REPO = Path(__file__).resolve().parents[1]
+SHIPPED = sorted((REPO / "configs" / "experiments").glob("*.yaml"))
+DEMO = REPO / "alignment_tax" / "experiments" / "specs" / "demo.yaml"
+
+
+@pytest.mark.parametrize("path", [*SHIPPED, DEMO], ids=lambda p: p.stem)
+def test_shipped_specs_and_their_training_configs_are_valid(path):
+    from alignment_tax.trainers import load_config
+
+    spec = load_spec(path)
+    assert spec.train and spec.evaluate["tasks"]
+    for stage in spec.train.values():
+        config = stage.get("config")
+        config = str((path.parent / config).resolve()) if config else None
+        overrides = [f"{key}={json.dumps(value)}" for key, value in (stage.get("set") or {}).items()]
+        load_config(stage["method"], config, overrides, task=stage.get("task"), max_steps=stage.get("max_steps"))
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"colour": "blue"}, "unknown key(s) colour"),
+        ({"train": {"s": {"method": "sft", "model": "nope", "train_data": "d"}}}, "'nope' is not a defined model"),
+        ({"train": {"s": {"method": "dpo", "model": "base", "train_data": "d"}}}, "method should be one of"),
+        ({"train": {"s": {"method": "sft", "model": "base", "train_data": "zzz"}}}, "not defined under data"),
+        ({"judge": {"pairs": [{"a": "s", "b": "x", "task": "bo_zh_mt"}]}}, "not an evaluated run"),
+    ],
+)
+def test_spec_mistakes_are_one_line_errors(tmp_path, change, message):
+    document = {
+        "models": {"base": {"tiny": {"kind": "lm"}}},
+        "data": {"d": "samples:mt_train"},
+        "train": {"s": {"method": "sft", "model": "base", "train_data": "d"}},
+        "evaluate": {"runs": ["s"], "tasks": ["cmrc2018"]},
+    }
+    document.update(change)
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(document), encoding="utf-8")
+    with pytest.raises(UserError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        load_spec(path)
+
+
+def test_a_stage_runs_once_and_reruns_when_its_inputs_change(tmp_path):
+    calls = []
+
+    def work(folder):
+        calls.append(folder.name)
+        (folder / "made.txt").write_text("x")
+        return {"n": len(calls)}
+
+    key, summary = run_stage(tmp_path / "stage", {"lr": 1}, work)
+    assert run_stage(tmp_path / "stage", {"lr": 1}, work) == (key, summary) and len(calls) == 1
+    (tmp_path / "stage" / "stale.txt").write_text("from the old inputs")
+    new_key, new_summary = run_stage(tmp_path / "stage", {"lr": 2}, work)
+    assert new_key != key and new_summary == {"n": 2}
+    assert not (tmp_path / "stage" / "stale.txt").exists()  # what the old inputs made is gone
+
+
+def test_an_interrupted_stage_reruns_in_place(tmp_path):
+    def crash(folder):
+        (folder / "checkpoint").write_text("half")
+        raise RuntimeError("killed")
+
+    with pytest.raises(RuntimeError):
+        run_stage(tmp_path / "stage", {"a": 1}, crash)
+    kept = []
+    run_stage(tmp_path / "stage", {"a": 1}, lambda folder: kept.append((folder / "checkpoint").exists()) or {})
+    assert kept == [True]  # same inputs: the partial work is there to resume from
+
+
+SHORT_DEMO = """
+name: short-demo
+models:
+  base: {tiny: {kind: lm, size: tiny, seed: 0}}
+  embedder: {tiny: {kind: embedder, size: tiny, seed: 0}}
+data:
+  mt_train: samples:mt_train
+train:
+  sft_cold_start:
+    {method: sft, model: base, train_data: mt_train, max_steps: 2,
+     set: {data.limit: 16, global_batch_size: 8, training.per_device_train_batch_size: 8}}
+  grpo:
+    method: grpo
+    model: base
+    adapter: sft_cold_start
+    embedder: embedder
+    train_data: mt_train
+    max_steps: 1
+    set: {data.skip: 16, data.limit: 8, global_batch_size: 8, training.per_device_train_batch_size: 8,
+          training.num_generations: 4, training.max_completion_length: 8, reward.tau: 0.2}
+evaluate:
+  runs: [sft_cold_start, grpo]
+  tasks: [cmrc2018, bo_zh_mt, drift]
+  options: {samples: true, limit: 4, embedder: embedder}
+judge:
+  judge_model: hf:base
+  options: {limit: 2}
+  pairs: [{a: grpo, b: sft_cold_start, task: bo_zh_mt}]
+report: {baseline: sft_cold_start, formats: [html, md]}
+"""
+
+
+def test_short_demo_end_to_end_then_cached_then_partly_rerun(tmp_path):
+    path = tmp_path / "short.yaml"
+    path.write_text(SHORT_DEMO, encoding="utf-8")
+    out = tmp_path / "run"
+    first = run_experiment(load_spec(path, output=str(out)))
+    assert Path(first["reports"][0]).exists() and Path(first["reports"][1]).exists()
+    results = json.loads((out / "eval" / "grpo" / "results.json").read_text(encoding="utf-8"))
+    assert {"cmrc2018", "bo_zh_mt"} <= set(results["tasks"]) and results["drift"]["n_tokens"] > 0
+    judge = json.loads(Path(first["judgements"][0]).read_text(encoding="utf-8"))
+    assert judge["n_pairs"] == 2
+    log = [json.loads(line) for line in (out / "train" / "grpo" / "train_log.jsonl").read_text().splitlines()]
+    assert any("rewards/similarity/mean" in entry or any(k.startswith("rewards/") for k in entry) for entry in log)
+
+    stamps = {p: p.stat().st_mtime_ns for p in out.rglob(DONE_FILE)}
+    assert run_experiment(load_spec(path, output=str(out)))["stages"] == first["stages"]
+    assert {p: p.stat().st_mtime_ns for p in out.rglob(DONE_FILE)} == stamps  # nothing reran
+
+    path.write_text(SHORT_DEMO.replace("reward.tau: 0.2", "reward.tau: 0.3"), encoding="utf-8")
+    third = run_experiment(load_spec(path, output=str(out)))
+    changed = {name for name, key in third["stages"].items() if first["stages"].get(name) != key}
+    assert changed == {"grpo", "eval:grpo", "judge:grpo_vs_sft_cold_start_bo_zh_mt"}

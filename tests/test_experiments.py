@@ -36,6 +36,8 @@ def test_shipped_specs_and_their_training_configs_are_valid(path):
         ({"train": {"s": {"method": "dpo", "model": "base", "train_data": "d"}}}, "method should be one of"),
         ({"train": {"s": {"method": "sft", "model": "base", "train_data": "zzz"}}}, "not defined under data"),
         ({"judge": {"pairs": [{"a": "s", "b": "x", "task": "bo_zh_mt"}]}}, "not an evaluated run"),
+        ({"judge": {"options": {"concurency": 4}}}, "judge.options: unknown key(s) concurency"),
+        ({"evaluate": {"runs": ["s"], "tasks": ["cmrc2018"], "options": {"limt": 3}}}, "unknown key(s) limt"),
     ],
 )
 def test_spec_mistakes_are_one_line_errors(tmp_path, change, message):

@@ -116,7 +116,13 @@ def _check_evaluate(spec: Spec) -> None:
 
 
 def _check_judge(spec: Spec) -> None:
+    from dataclasses import fields
+
+    from alignment_tax.judge.pipeline import JudgeOptions
+
     _check_keys(spec.judge, JUDGE_KEYS, "judge")
+    settable = {f.name for f in fields(JudgeOptions)} - {"run_a", "run_b", "task", "output", "judge_model"}
+    _check_keys(_mapping(spec.judge.get("options"), "judge.options"), settable, "judge.options")
     evaluated = set(spec.evaluate.get("runs", [])) | ({"base"} if spec.evaluate.get("include_base", True) else set())
     for index, pair in enumerate(spec.judge.get("pairs", [])):
         where = f"judge.pairs[{index}]"

@@ -135,3 +135,26 @@ def test_short_demo_end_to_end_then_cached_then_partly_rerun(tmp_path):
     third = run_experiment(load_spec(path, output=str(out)))
     changed = {name for name, key in third["stages"].items() if first["stages"].get(name) != key}
     assert changed == {"grpo", "eval:grpo", "judge:grpo_vs_sft_cold_start_bo_zh_mt"}
+
+
+def test_a_custom_training_command_is_a_stage(tmp_path):
+    spec_path = tmp_path / "custom.yaml"
+    command = "alignment-tax make-tiny-model {output}/adapter --kind adapter --base-model {model} --seed 3"
+    spec_path.write_text(
+        yaml.safe_dump(
+            {
+                "models": {"base": {"tiny": {"kind": "lm"}}},
+                "data": {"d": "samples:mt_train"},
+                "train": {"mine": {"command": command, "model": "base", "train_data": "d"}},
+                "evaluate": {"runs": ["mine"], "tasks": ["cmrc2018"], "options": {"samples": True, "limit": 2}},
+            }
+        ),
+        encoding="utf-8",
+    )
+    summary = run_experiment(load_spec(spec_path, output=str(tmp_path / "out")))
+    results = json.loads((Path(summary["evaluations"]["mine"]) / "results.json").read_text(encoding="utf-8"))
+    assert results["adapter"].endswith("adapter") and set(results["tax"]) == {"cmrc2018"}
+
+    spec_path.write_text(spec_path.read_text().replace("--seed 3", "--seed 3 && false"), encoding="utf-8")
+    with pytest.raises(UserError, match="the command failed"):
+        run_experiment(load_spec(spec_path, output=str(tmp_path / "out")))

@@ -109,7 +109,35 @@ class Runner:
         return file_sha256(path) if path.is_file() else source
 
     # -- stages ---------------------------------------------------------------------------
+    def _custom(self, name: str, stage: dict[str, Any], data_keys: dict[str, str]) -> None:
+        """Your own training command; ``{output}``, ``{model}``, ``{adapter}``, ``{embedder}`` and
+        ``{train_data}`` are replaced (shell-quoted), and it must leave an adapter in ``{output}/adapter``."""
+        import shlex
+        import subprocess
+
+        from alignment_tax.errors import UserError
+
+        inputs = {role: self.keys.get(stage.get(role)) for role in ("model", "adapter", "embedder")}
+        payload = {"command": stage["command"], "inputs": inputs, "data": data_keys.get(stage.get("train_data"))}
+
+        def work(folder: Path) -> dict[str, Any]:
+            values = {role: self.paths.get(stage.get(role), "") for role in ("model", "adapter", "embedder")}
+            values.update(output=str(folder), train_data=self.data_path(self.spec.data.get(stage.get("train_data"), "")))
+            command = stage["command"].format(**{key: shlex.quote(value) for key, value in values.items()})
+            _log(f"{name}: {command}")
+            if subprocess.run(command, shell=True).returncode != 0:
+                raise UserError(f"train.{name}: the command failed: {command}")
+            if not (folder / "adapter" / "adapter_config.json").exists():
+                raise UserError(f"train.{name}: the command left no PEFT adapter in {folder / 'adapter'}")
+            return {"adapter": str(folder / "adapter")}
+
+        key, summary = run_stage(self.out / "train" / name, payload, work)
+        self.keys[name], self.paths[name] = key, summary["adapter"]
+
     def _train(self, name: str, stage: dict[str, Any], data_keys: dict[str, str]) -> None:
+        if "command" in stage:
+            self._custom(name, stage, data_keys)
+            return
         from alignment_tax.trainers import load_config, train
 
         config_file = stage.get("config")

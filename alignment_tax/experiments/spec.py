@@ -12,6 +12,10 @@ A spec is YAML (see ``configs/experiments/``)::
     train:             # name → a training stage, run in order; inputs are names above
       sft_cold_start: {method: sft, model: base, train_data: mt_train, set: {data.limit: 5000}}
       grpo: {method: grpo, model: base, adapter: sft_cold_start, embedder: embedder, train_data: mt_train}
+      mine:            # your own method: a command that writes a PEFT adapter to {output}/adapter
+        command: python my_method.py --base {model} --data {train_data} --out {output}/adapter
+        model: base
+        train_data: mt_train
     evaluate:          # every listed run against its base, one `evaluate` each
       runs: [sft_cold_start, grpo]
       tasks: [cmrc2018, bo_zh_mt, drift]
@@ -38,6 +42,8 @@ from alignment_tax.errors import UserError
 
 TOP_KEYS = {"name", "output", "models", "data", "train", "evaluate", "judge", "report"}
 TRAIN_KEYS = {"method", "model", "adapter", "embedder", "train_data", "config", "set", "task", "max_steps"}
+# A custom stage: your own training command, which must write an adapter to {output}/adapter.
+CUSTOM_KEYS = {"command", "model", "adapter", "embedder", "train_data"}
 EVALUATE_KEYS = {"runs", "tasks", "options", "include_base"}
 EVALUATE_OPTION_KEYS = {
     "limit", "batch_size", "device", "dtype", "embedder", "data_dir", "data", "samples", "seed",
@@ -92,8 +98,11 @@ def _check_train(spec: Spec) -> None:
 
     for name, stage in spec.train.items():
         where = f"train.{name}"
-        _check_keys(_mapping(stage, where), TRAIN_KEYS, where)
-        if stage.get("method") not in METHODS:
+        custom = "command" in _mapping(stage, where)
+        _check_keys(stage, CUSTOM_KEYS if custom else TRAIN_KEYS, where)
+        if custom and not isinstance(stage["command"], str):
+            raise UserError(f"{where}.command should be a shell command string")
+        if not custom and stage.get("method") not in METHODS:
             raise UserError(f"{where}.method should be one of {', '.join(METHODS)}, got {stage.get('method')!r}")
         _require_name(stage.get("model"), spec.models, f"{where}.model", "model")
         _require_name(stage.get("embedder"), spec.models | spec.train, f"{where}.embedder", "model or stage")

@@ -133,6 +133,7 @@ def test_evaluate_drift_writes_summary_and_token_files(tmp_path, shared_data, ti
     tokens = load_token_drift(output / drift["files"]["tokens"])
     assert tokens.n_tokens == drift["n_tokens"]
     assert drift["kl"]["mean"] == pytest.approx(float(tokens.kl.astype(np.float64).mean()))
+    assert not (output / "drift_partial.npz").exists()  # the partial results go once the pass is done
     per_text = [json.loads(line) for line in (output / drift["files"]["texts"]).read_text().splitlines()]
     assert sum(row["n_tokens"] for row in per_text) == drift["n_tokens"]
 
@@ -162,3 +163,28 @@ def test_evaluate_drift_bad_input_exits_2(tmp_path, capsys, tiny_lm_dir, tiny_ad
     args = ["evaluate", *model, "--tasks", "drift", "--drift-corpus", str(corpus), "--output", str(tmp_path / "o")]
     assert main(args) == 2
     assert message in capsys.readouterr().err
+
+
+def test_an_interrupted_pass_resumes_from_its_checkpoint(models, passages, drift, tmp_path, monkeypatch):
+    from alignment_tax.evaluation.drift_checkpoint import DriftCheckpoint
+
+    tokenizer, candidate, _ = models
+    checkpoint = DriftCheckpoint(tmp_path / "partial.npz", "fingerprint-1", every_seconds=0)
+    backbone = candidate.get_base_model().model
+    forward, calls = backbone.forward, []
+
+    def killed_after_two_batches(*args, **kwargs):
+        calls.append(1)
+        if len(calls) > 4:  # two forwards (candidate, then base) per batch
+            raise KeyboardInterrupt
+        return forward(*args, **kwargs)
+
+    monkeypatch.setattr(backbone, "forward", killed_after_two_batches)
+    with pytest.raises(KeyboardInterrupt):
+        token_drift(candidate, tokenizer, passages, batch_size=2, checkpoint=checkpoint)
+    monkeypatch.undo()
+    assert len(checkpoint.load()) == 4  # the two finished batches of two windows were kept
+
+    resumed = token_drift(candidate, tokenizer, passages, batch_size=2, checkpoint=checkpoint)
+    assert np.abs(resumed.kl - drift.kl).max() <= 1e-5 and np.abs(resumed.nll - drift.nll).max() <= 1e-5
+    assert DriftCheckpoint(tmp_path / "partial.npz", "another-model").load() == {}

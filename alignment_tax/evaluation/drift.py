@@ -187,11 +187,14 @@ def token_drift(
     padding_side: str = "right",
     chunk_elements: int = DEFAULT_CHUNK_ELEMENTS,
     progress: bool = False,
+    checkpoint: Any | None = None,
 ) -> TokenDrift:
     """Per-token NLL (candidate and base) and KL(candidate ‖ base) over ``texts``.
 
     ``model`` is a PEFT model whose disabled adapter is the base, unless ``base_model`` is
-    given (a full fine-tune against its base; their tokenizers must be identical).
+    given (a full fine-tune against its base; their tokenizers must be identical). With a
+    :class:`~alignment_tax.evaluation.drift_checkpoint.DriftCheckpoint`, windows scored by an
+    interrupted earlier pass are read back instead of recomputed.
     """
     if not texts:
         raise UserError("the drift corpus is empty")
@@ -204,7 +207,8 @@ def token_drift(
     # Longest first keeps padding low; values do not depend on the order (tested).
     order = sorted(range(len(windows)), key=lambda i: -len(windows[i].token_ids))
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    results: dict[int, list[np.ndarray]] = {}
+    results: dict[int, list[np.ndarray]] = checkpoint.load() if checkpoint is not None else {}
+    order = [i for i in order if i not in results]
     batches = range(0, len(order), batch_size)
     if progress:
         from tqdm import tqdm
@@ -217,6 +221,8 @@ def token_drift(
         for i in chosen:
             results[i] = [array[cursor : cursor + windows[i].n_scored] for array in values]
             cursor += windows[i].n_scored
+        if checkpoint is not None:
+            checkpoint.save(results)
     nll, base_nll, kl = (np.concatenate([results[i][k] for i in range(len(windows))]) for k in range(3))
     text_index, position = _token_positions(windows)
     return TokenDrift(nll.astype(np.float32), base_nll.astype(np.float32), kl.astype(np.float32), text_index, position)

@@ -169,16 +169,29 @@ class _Evaluation:
         from alignment_tax.evaluation.drift import check_same_tokenizer, token_drift
         from alignment_tax.evaluation.drift_results import summarize_drift, write_drift_files
 
+        from alignment_tax.evaluation.drift_checkpoint import DriftCheckpoint
+
         source, texts, sha256 = corpus
         base_model = None
         if not loaded.has_adapter:
             # A full fine-tune: the only case that holds two copies of the weights.
             base_model, base_tokenizer = load_causal_lm(self.options.base, loaded.device, loaded.dtype)
             check_same_tokenizer(loaded.tokenizer, base_tokenizer)
+        base_name = self.options.base if base_model is not None else None
+        fingerprint = provenance.content_key(
+            {
+                "candidate": self._generation_fingerprint(loaded.name, loaded.adapter, loaded),
+                "base": provenance.model_identity(base_name),
+                "corpus": sha256,
+                "window": [self.options.drift_window, self.options.drift_stride],
+            }
+        )
+        checkpoint = DriftCheckpoint(self.output / "drift_partial.npz", fingerprint)
         drift = token_drift(
             loaded.model, loaded.tokenizer, texts, base_model=base_model,
             batch_size=self.options.batch_size if isinstance(self.options.batch_size, int) else 8,
             window=self.options.drift_window, stride=self.options.drift_stride, progress=True,
+            checkpoint=checkpoint,
         )  # fmt: skip
         summary = summarize_drift(drift)
         summary.update(
@@ -186,6 +199,7 @@ class _Evaluation:
             base="disabled adapter" if base_model is None else self.options.base,
             files=write_drift_files(self.output, drift),
         )
+        checkpoint.remove()
         return summary
 
     def _generation_fingerprint(self, name: str, adapter: str | None, loaded: LoadedModel) -> str:

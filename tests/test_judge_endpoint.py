@@ -7,7 +7,6 @@ and dropped when a client is killed). The `judge` subcommand is run through a pa
 killed midway, in a subprocess.
 """
 
-import argparse
 import json
 import signal
 import sqlite3
@@ -19,35 +18,18 @@ from pathlib import Path
 import pytest
 
 from alignment_tax.errors import UserError
-from alignment_tax.judge.commands import register
+from alignment_tax.cli import main
 from alignment_tax.judge.pipeline import JudgeOptions, run_judge
 from alignment_tax.judge.retry import RetryPolicy
 from alignment_tax.judge.stub_server import Reply, StubJudgeServer, prefer_first, prefer_longer
 
 N = 12  # pairs; A's output is longer than B's on 8 of them and the same length on 4
 FAST = RetryPolicy(base_delay=0.01, max_delay=0.05)
-CLI = """
-import argparse, sys
-from alignment_tax.errors import UserError
-from alignment_tax.judge.commands import register
-parser = argparse.ArgumentParser(prog="alignment-tax"); register(parser.add_subparsers(dest="command", required=True))
-args = parser.parse_args(sys.argv[1:])
-try: args.handler(args)
-except UserError as error: sys.exit(print(f"alignment-tax: error: {error}", file=sys.stderr) or 2)
-"""
 
 
 def judge_cli(*argv) -> int:
-    """What `alignment-tax judge ...` does once `register` is wired into cli.py."""
-    parser = argparse.ArgumentParser(prog="alignment-tax")
-    register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["judge", *map(str, argv)])
-    try:
-        args.handler(args)
-    except UserError as error:
-        print(f"alignment-tax: error: {error}", file=sys.stderr)
-        return error.exit_code
-    return 0
+    """`alignment-tax judge ...`, in process."""
+    return main(["judge", *map(str, argv)])
 
 
 def write_runs(root: Path, n: int = N, extra_a=(), extra_b=()) -> tuple[Path, Path]:
@@ -189,7 +171,7 @@ def test_a_killed_run_restarted_makes_exactly_pairs_x2_calls(tmp_path):
     server = StubJudgeServer(prefer_longer, answer_limit=killed_after).start()
     try:
         argv = [str(x) for x in common_args(tmp_path, server, "--concurrency", 3)]
-        process = subprocess.Popen([sys.executable, "-c", CLI, "judge", *argv], stderr=subprocess.PIPE, text=True)
+        process = subprocess.Popen([sys.executable, "-m", "alignment_tax", "judge", *argv], stderr=subprocess.PIPE, text=True)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and not (server.waiting and cached_count(tmp_path) == killed_after):
             assert process.poll() is None, process.stderr.read()

@@ -1,25 +1,14 @@
 """The offline judge, `--judge-model hf:PATH`, end to end on the tiny local Qwen3 model (no server)."""
 
-import argparse
 import json
-import sys
 
 import pytest
 
-from alignment_tax.errors import UserError
-from alignment_tax.judge.commands import register
+from alignment_tax.cli import main
 
 
 def judge_cli(*argv) -> int:
-    parser = argparse.ArgumentParser(prog="alignment-tax")
-    register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["judge", *map(str, argv)])
-    try:
-        args.handler(args)
-    except UserError as error:
-        print(f"alignment-tax: error: {error}", file=sys.stderr)
-        return error.exit_code
-    return 0
+    return main(["judge", *map(str, argv)])
 
 
 def write_headline_runs(root, n=4):

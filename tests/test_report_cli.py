@@ -8,27 +8,18 @@ import hashlib
 import json
 import re
 import shutil
-import sys
 
 import pytest
 
-from alignment_tax.errors import UserError
+from alignment_tax.cli import main
 from alignment_tax.reports.commands import register
 from alignment_tax.reports.html_report import SCRIPT
 from test_report_helpers import INJECTION, make_study, write_judge
 
 
 def run_cli(argv: list[str]) -> int:
-    """The report subcommand as alignment_tax.cli.main runs a subcommand."""
-    parser = argparse.ArgumentParser(prog="alignment-tax")
-    register(parser.add_subparsers(dest="command", metavar="COMMAND", required=True))
-    args = parser.parse_args(argv)
-    try:
-        args.handler(args)
-    except UserError as error:
-        print(f"alignment-tax: error: {error}", file=sys.stderr)
-        return error.exit_code
-    return 0
+    """`alignment-tax report ...`, in process."""
+    return main(argv)
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,6 @@ Each run is a few optimizer steps on real Tibetan–Chinese pairs (../shared/dat
 batches, LoRA r=8, no activation checkpointing and fp32 on CPU.
 """
 
-import argparse
 import json
 import os
 from pathlib import Path
@@ -34,25 +33,10 @@ GRPO_SMALL = SMALL + [
 
 
 def run_cli(argv, capsys):
-    """The subcommands as `alignment-tax` runs them (its parser and its UserError handling)."""
-    from alignment_tax.cli import PROG, build_parser
-    from alignment_tax.trainers.commands import register
+    """`alignment-tax ...` in process: (exit code, stdout, stderr)."""
+    from alignment_tax.cli import main
 
-    try:
-        parser = build_parser()
-        commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-        if "train" not in commands.choices:
-            register(commands)
-    except Exception:  # pragma: no cover - a cli without subparsers
-        parser = argparse.ArgumentParser(prog=PROG)
-        register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args([str(a) for a in argv])
-    try:
-        args.handler(args)
-        code = 0
-    except UserError as error:
-        print(f"{PROG}: error: {error}", file=__import__("sys").stderr)
-        code = error.exit_code
+    code = main([str(a) for a in argv])
     out = capsys.readouterr()
     return code, out.out, out.err
 

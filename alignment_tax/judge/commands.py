@@ -23,24 +23,22 @@ _SHOWN = ("task", "n_pairs", "wins", "ties", "losses", "n_invalid", "n_pending",
           "complete", "stopped", "calls", "records")  # fmt: skip
 
 
-def _positive(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"expected a number ≥ 1, got {value!r}")
-    return number
+def _at_least(least: int):
+    """An argparse type: a whole number no smaller than ``least``."""
+
+    def parse(value: str) -> int:
+        try:
+            number = int(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
+        if number < least:
+            raise argparse.ArgumentTypeError(f"expected a number ≥ {least}, got {value!r}")
+        return number
+
+    return parse
 
 
-def _non_negative(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
-    if number < 0:
-        raise argparse.ArgumentTypeError(f"expected a number ≥ 0, got {value!r}")
-    return number
+_positive, _non_negative = _at_least(1), _at_least(0)
 
 
 def _judge(args: argparse.Namespace) -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 from collections.abc import Callable, Sequence
 
 from alignment_tax import __version__
+from alignment_tax.argtypes import at_least
 from alignment_tax.errors import UserError
 
 PROG = "alignment-tax"
@@ -104,6 +105,7 @@ def _parse_batch_size(value: str) -> int | str:
 
 
 def _evaluate(args: argparse.Namespace) -> None:
+    from alignment_tax.evaluation.engines import VLLMOptions, parse_engine_args
     from alignment_tax.evaluation.evaluate import EvaluateOptions, evaluate
 
     tasks = [task.strip() for task in args.tasks.split(",") if task.strip()]
@@ -127,6 +129,14 @@ def _evaluate(args: argparse.Namespace) -> None:
         drift_corpus=args.drift_corpus,
         drift_window=args.drift_window,
         drift_stride=args.drift_stride,
+        engine=args.engine,
+        vllm=VLLMOptions(
+            tensor_parallel_size=args.tensor_parallel_size,
+            data_parallel_size=args.data_parallel_size,
+            gpu_memory_utilization=args.gpu_memory_utilization,
+            max_model_len=args.max_model_len,
+            extra=parse_engine_args(args.vllm_arg),
+        ),
     )
     results = evaluate(options)
     summary = {"results": str(Path(args.output) / "results.json"), "tasks": results["tasks"]}
@@ -176,6 +186,26 @@ def _add_evaluate(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=int, default=1234)
     parser.add_argument("--enable-thinking", action="store_true", help="let thinking models think (off by default)")
     parser.add_argument("--output", required=True, help="output folder")
+    engine = parser.add_argument_group("generation engine")
+    engine.add_argument(
+        "--engine", choices=["hf", "vllm"], default="hf",
+        help="hf: transformers in this process (default); vllm: vLLM on the GPU(s), LoRA served as a "
+        "LoRA request (pip install \"alignment-tax[vllm]\"). Drift always runs with transformers.",
+    )  # fmt: skip
+    engine.add_argument("--tensor-parallel-size", type=at_least(1), default=1, help="vllm: GPUs per model copy")
+    engine.add_argument(
+        "--data-parallel-size", type=at_least(1), default=1,
+        help="vllm: model copies, each on its own GPUs (through Ray, as lm-eval does)",
+    )  # fmt: skip
+    engine.add_argument(
+        "--gpu-memory-utilization", type=float, default=0.85,
+        help="vllm: share of each GPU's memory it may take (default 0.85, leaving room for the embedder)",
+    )  # fmt: skip
+    engine.add_argument("--max-model-len", type=at_least(1), help="vllm: context length (default: the model's)")
+    engine.add_argument(
+        "--vllm-arg", action="append", default=[], metavar="KEY=VALUE",
+        help="any other vllm.LLM argument; VALUE is read as JSON when it parses (repeatable)",
+    )  # fmt: skip
     parser.set_defaults(handler=_evaluate)
 
 

@@ -32,6 +32,14 @@ def tiny_embedder_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def mismatched_base(tmp_path_factory) -> Path:
+    """A model whose shapes the tiny adapter does not fit."""
+    from alignment_tax.models.tiny import build_tiny_model
+
+    return build_tiny_model(tmp_path_factory.mktemp("small"), size="small")
+
+
+@pytest.fixture(scope="session")
 def tiny_adapter_dir(tiny_lm_dir, tmp_path_factory) -> Path:
     from alignment_tax.models.tiny_adapter import build_tiny_adapter
 

@@ -122,13 +122,6 @@ def run_cli(*args):
     return subprocess.run([sys.executable, "-m", "alignment_tax", *map(str, args)], capture_output=True, text=True, timeout=300)
 
 
-@pytest.fixture(scope="module")
-def mismatched_base(tmp_path_factory):
-    from alignment_tax.models.tiny import build_tiny_model
-
-    return build_tiny_model(tmp_path_factory.mktemp("small"), size="small")
-
-
 @pytest.mark.parametrize(
     "case, message",
     [

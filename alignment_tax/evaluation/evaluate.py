@@ -15,9 +15,17 @@ from typing import Any
 
 from alignment_tax.errors import UserError
 from alignment_tax.evaluation import provenance
+from alignment_tax.evaluation.engines import ENGINES, Role, VLLMOptions, build_engine, vllm_lm_class
 from alignment_tax.evaluation.generation_cache import GenerationCache
 from alignment_tax.evaluation.lm_eval_run import RoleRun, run_role
-from alignment_tax.models.loading import LoadedModel, load_causal_lm, load_embedder, load_for_evaluation
+from alignment_tax.models.loading import (
+    LoadedModel,
+    describe_for_evaluation,
+    load_causal_lm,
+    load_embedder,
+    load_for_evaluation,
+    resolve_device,
+)
 
 AUTO_BASE = "auto"
 BASE_RUNS_DIR = "_base"
@@ -43,6 +51,8 @@ class EvaluateOptions:
     drift_corpus: str | None = None  # default: the CMRC 2018 passages in use, deduplicated
     drift_window: int | None = None  # default: the model's context length
     drift_stride: int | None = None  # default: half the window
+    engine: str = "hf"  # who generates: "hf" (transformers) or "vllm"; drift always uses transformers
+    vllm: VLLMOptions = field(default_factory=VLLMOptions)
 
 
 DRIFT = "drift"
@@ -89,6 +99,7 @@ def _scoring_settings(options: EvaluateOptions, loaded: LoadedModel, data_hashes
         "data": data_hashes,
         "limit": options.limit,
         "dtype": loaded.dtype,
+        "engine": options.engine,
         "seed": options.seed,
         "enable_thinking": options.enable_thinking,
         "embedder": provenance.model_identity(options.embedder),
@@ -128,8 +139,9 @@ def compute_tax(candidate: dict[str, dict[str, float]], base: dict[str, dict[str
 
 
 class _Evaluation:
-    def __init__(self, options: EvaluateOptions):
+    def __init__(self, options: EvaluateOptions, vllm_class: type | None):
         self.options = options
+        self.vllm_class = vllm_class
         self.output = Path(options.output)
         self.started = provenance.now()
 
@@ -140,6 +152,10 @@ class _Evaluation:
         metadata = _task_metadata(options)
         if DRIFT in options.tasks and options.adapter is None and options.base in (None, AUTO_BASE):
             raise UserError("drift compares a candidate with its base: give --adapter, or --base for a full checkpoint")
+        if options.engine not in ENGINES:
+            raise UserError(f"unknown engine {options.engine!r}; choose one of {', '.join(ENGINES)}")
+        if options.engine == "vllm" and self.vllm_class is None:
+            self.vllm_class = vllm_lm_class()  # before any data or model loads
         lm_eval_tasks = [task for task in options.tasks if task != DRIFT]
         self.task_manager, self.task_names = resolve_tasks(lm_eval_tasks, metadata) if lm_eval_tasks else (None, [])
         from alignment_tax.evaluation.lm_eval_run import task_data_hashes
@@ -149,21 +165,34 @@ class _Evaluation:
         if drift_corpus is not None:
             self.data_hashes[DRIFT] = {"source": drift_corpus[0], "sha256": drift_corpus[2], "n_docs": len(drift_corpus[1])}
         self.output.mkdir(parents=True, exist_ok=True)
-        loaded = load_for_evaluation(options.model, options.adapter, options.device, options.dtype)
+        loaded = self._load(options)
         self.encoder = load_embedder(options.embedder, device=loaded.device) if options.embedder else None
         self.settings = _scoring_settings(options, loaded, self.data_hashes)
-        base_summary = self._base(loaded) if options.base is not None else None
-        fingerprint = self._generation_fingerprint(loaded.name, loaded.adapter, loaded)
-        candidate = self._run_role(loaded.model, loaded, self.output / "cache" / "candidate.sqlite", fingerprint)
+        engine = build_engine(loaded, options, self.vllm_class)
+        try:
+            base_summary = self._base(engine, loaded) if options.base is not None else None
+            fingerprint = self._generation_fingerprint(loaded.name, loaded.adapter, loaded)
+            candidate = self._run_role(engine, Role(loaded.name, loaded.adapter), self.output / "cache" / "candidate.sqlite", fingerprint)
+        finally:
+            engine.close()
         payload = self._payload(loaded.name, loaded.adapter, loaded, candidate)
         payload["base"] = base_summary
         if base_summary is not None:
             payload["tax"] = compute_tax(payload["tasks"], base_summary.pop("tasks"))
         if drift_corpus is not None:
+            if loaded.model is None:  # vLLM held the weights for generation; drift needs logits
+                loaded = load_for_evaluation(options.model, options.adapter, options.device, options.dtype)
             payload["drift"] = self._drift(loaded, drift_corpus)
         self._finish(payload)
         _write_run(self.output, payload, candidate)
         return payload
+
+    @staticmethod
+    def _load(options: EvaluateOptions) -> LoadedModel:
+        if options.engine == "hf":
+            return load_for_evaluation(options.model, options.adapter, options.device, options.dtype)
+        # vLLM loads the weights itself; "auto" is its own choice (the checkpoint's dtype).
+        return describe_for_evaluation(options.model, options.adapter, resolve_device(options.device), options.dtype)
 
     def _drift(self, loaded: LoadedModel, corpus: tuple[str, list[str], str]) -> dict[str, Any]:
         from alignment_tax.evaluation.drift import check_same_tokenizer, token_drift
@@ -209,22 +238,21 @@ class _Evaluation:
                 "model": provenance.model_identity(name),
                 "adapter": provenance.model_identity(adapter),
                 "dtype": loaded.dtype,
+                "engine": self.options.engine,
                 "seed": self.options.seed,
                 "enable_thinking": self.options.enable_thinking,
             }
         )
 
-    def _run_role(self, network: Any, loaded: LoadedModel, cache_path: Path, fingerprint: str) -> RoleRun:
+    def _run_role(self, engine: Any, role: Role, cache_path: Path, fingerprint: str) -> RoleRun:
         cache = GenerationCache(cache_path, fingerprint)
         try:
-            return run_role(
-                network, loaded.tokenizer, loaded.device, cache,
-                self.task_names, self.task_manager, self.options, self.encoder,
-            )  # fmt: skip
+            with engine.lm(role, cache) as lm:
+                return run_role(lm, self.task_names, self.task_manager, self.options, self.encoder)
         finally:
             cache.close()
 
-    def _base(self, loaded: LoadedModel) -> dict[str, Any]:
+    def _base(self, engine: Any, loaded: LoadedModel) -> dict[str, Any]:
         options = self.options
         via_adapter = loaded.has_adapter and options.base in (AUTO_BASE, loaded.name)
         if options.base == AUTO_BASE and not loaded.has_adapter:
@@ -238,17 +266,9 @@ class _Evaluation:
             previous = json.loads(existing.read_text(encoding="utf-8"))
             logging.getLogger(__name__).info("reusing base results from %s", existing)
             return {**summary, "reused": True, "tasks": previous["tasks"]}
-        if via_adapter:
-            with loaded.model.disable_adapter():
-                fingerprint = self._generation_fingerprint(base_name, None, loaded)
-                run = self._run_role(loaded.model, loaded, folder / "cache.sqlite", fingerprint)
-            base_loaded = loaded
-        else:
-            network, tokenizer = load_causal_lm(base_name, loaded.device, loaded.dtype)
-            base_loaded = LoadedModel(network, tokenizer, base_name, None, loaded.device, loaded.dtype)
-            fingerprint = self._generation_fingerprint(base_name, None, base_loaded)
-            run = self._run_role(network, base_loaded, folder / "cache.sqlite", fingerprint)
-            del network
+        base_loaded = LoadedModel(None, loaded.tokenizer, base_name, None, loaded.device, loaded.dtype)
+        fingerprint = self._generation_fingerprint(base_name, None, base_loaded)
+        run = self._run_role(engine, Role(base_name), folder / "cache.sqlite", fingerprint)
         payload = self._payload(base_name, None, base_loaded, run)
         self._finish(payload)
         _write_run(folder, payload, run)
@@ -275,6 +295,10 @@ class _Evaluation:
         payload["finished"] = provenance.now()
 
 
-def evaluate(options: EvaluateOptions) -> dict[str, Any]:
-    """Run the evaluation and write ``results.json`` and ``samples/`` under ``options.output``."""
-    return _Evaluation(options).run()
+def evaluate(options: EvaluateOptions, *, vllm_class: type | None = None) -> dict[str, Any]:
+    """Run the evaluation and write ``results.json`` and ``samples/`` under ``options.output``.
+
+    ``vllm_class`` replaces lm-eval's ``VLLM`` model class for ``engine="vllm"`` (any class with
+    its constructor and ``lora_request`` attribute; the tests use a transformers stand-in).
+    """
+    return _Evaluation(options, vllm_class).run()

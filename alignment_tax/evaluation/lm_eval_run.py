@@ -7,8 +7,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from alignment_tax.data.hashing import records_sha256
-from alignment_tax.errors import UserError
-from alignment_tax.evaluation.generation_cache import GenerationCache, resumable
 from alignment_tax.evaluation.task_results import (
     TARGET_LANGUAGE,
     TaskScores,
@@ -55,34 +53,8 @@ def task_data_hashes(task_names: list[str], task_manager: Any) -> dict[str, dict
     return hashes
 
 
-def _build_lm(network: Any, tokenizer: Any, device: str, cache: GenerationCache, options: Any) -> Any:
-    from lm_eval.models.huggingface import HFLM
-
-    if getattr(tokenizer, "chat_template", None) is None:
-        raise UserError("the model's tokenizer has no chat template; the tasks send instructions as chat turns")
-    lm = resumable(HFLM)(
-        pretrained=network,
-        tokenizer=tokenizer,
-        batch_size=options.batch_size,
-        device=device,
-        enable_thinking=options.enable_thinking,
-        think_end_token="</think>",
-    )
-    lm.attach_cache(cache)
-    return lm
-
-
-def run_role(
-    network: Any,
-    tokenizer: Any,
-    device: str,
-    cache: GenerationCache,
-    task_names: list[str],
-    task_manager: Any,
-    options: Any,
-    encoder: Any,
-) -> RoleRun:
-    """Evaluate one model (or one adapter state) on every task; responses go through ``cache``."""
+def run_role(lm: Any, task_names: list[str], task_manager: Any, options: Any, encoder: Any) -> RoleRun:
+    """Evaluate one lm-eval model (one engine role) on every task."""
     from lm_eval import simple_evaluate
 
     if not task_names:
@@ -90,7 +62,6 @@ def run_role(
     _quiet_lm_eval()
     from alignment_tax.tasks.registry import OUR_TASKS
 
-    lm = _build_lm(network, tokenizer, device, cache, options)
     raw = simple_evaluate(
         model=lm,
         tasks=task_names,

@@ -12,6 +12,7 @@ import json
 import shutil
 import sys
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -161,9 +162,11 @@ class Runner:
 
     def _evaluate(self) -> None:
         from alignment_tax.data.samples import evaluation_data
+        from alignment_tax.evaluation.engines import vllm_options
         from alignment_tax.evaluation.evaluate import EvaluateOptions, evaluate
 
         settings = dict(self.spec.evaluate.get("options") or {})
+        engine_settings = vllm_options(settings.pop("vllm", None), "evaluate.options.vllm")
         data = dict(evaluation_data()) if settings.pop("samples", False) else {}
         data.update(settings.pop("data", None) or {})
         embedder = settings.pop("embedder", None)
@@ -175,10 +178,13 @@ class Runner:
                 model=self.paths.get(self.spec.train[run].get("model")) if is_stage else self.paths[run],
                 adapter=self.paths[run] if is_stage else None,
                 base="auto" if is_stage else self.paths.get("base"),
+                vllm=engine_settings,
                 **settings,
             )  # fmt: skip
             payload = {"run": self.keys[run], "tasks": tasks, "data": data, "settings": settings,
                        "embedder": self.keys.get(embedder)}  # fmt: skip
+            if options.engine == "vllm":
+                payload["vllm"] = asdict(engine_settings)
 
             def work(folder: Path, options: EvaluateOptions = options) -> dict[str, Any]:
                 options.output = str(folder)

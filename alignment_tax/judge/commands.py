@@ -17,28 +17,15 @@ import argparse
 import json
 import sys
 
+from alignment_tax.argtypes import at_least
+
 # The summary printed on stdout: the numbers a reader looks at first, and where the rest is.
-_SHOWN = ("task", "n_pairs", "wins", "ties", "losses", "n_invalid", "n_pending", "win_rate", "win_rate_ci",
+_SHOWN = ("task", "n_pairs", "wins", "ties", "losses", "n_invalid", "n_rejected", "n_pending", "win_rate", "win_rate_ci",
           "p_value", "position_consistency", "win_pct_a", "win_pct_b", "only_in_a", "only_in_b",
           "complete", "stopped", "calls", "records")  # fmt: skip
 
 
-def _at_least(least: int):
-    """An argparse type: a whole number no smaller than ``least``."""
-
-    def parse(value: str) -> int:
-        try:
-            number = int(value)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
-        if number < least:
-            raise argparse.ArgumentTypeError(f"expected a number ≥ {least}, got {value!r}")
-        return number
-
-    return parse
-
-
-_positive, _non_negative = _at_least(1), _at_least(0)
+_positive, _non_negative = at_least(1), at_least(0)
 
 
 def _judge(args: argparse.Namespace) -> None:
@@ -62,6 +49,10 @@ def _judge(args: argparse.Namespace) -> None:
     if summary["stopped"]:
         print(f"alignment-tax: judge stopped early ({summary['stopped']}); {summary['n_pending']} pairs pending; "
               "partial results written, rerun to continue", file=sys.stderr)  # fmt: skip
+    if summary["n_rejected"]:
+        print(f"alignment-tax: the judge endpoint refused {summary['calls']['rejected']} request(s) on their own "
+              f"account (see `rejected` in {summary['records']}); {summary['n_rejected']} pair(s) count as invalid, "
+              "and a rerun asks again", file=sys.stderr)  # fmt: skip
     print(json.dumps({key: summary[key] for key in _SHOWN} | {"output": args.output}, ensure_ascii=False, indent=2))
 
 

@@ -87,7 +87,11 @@ def adapter_base(adapter: str) -> str:
 
 @dataclass
 class LoadedModel:
-    """A causal LM ready to evaluate: ``model`` is a ``PeftModel`` when ``adapter`` is set."""
+    """A causal LM ready to evaluate: ``model`` is a ``PeftModel`` when ``adapter`` is set.
+
+    ``model`` is None when another engine (vLLM) holds the weights and only the tokenizer and
+    the model's identity are needed here.
+    """
 
     model: Any
     tokenizer: Any
@@ -101,14 +105,24 @@ class LoadedModel:
         return self.adapter is not None
 
 
-def load_causal_lm(name_or_path: str, device: str = "cpu", dtype: str = "float32"):
-    """``AutoModelForCausalLM`` and ``AutoTokenizer`` from a folder or hub id, in eval mode."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+def load_tokenizer(name_or_path: str):
+    """The ``AutoTokenizer`` of a model folder or hub id."""
+    from transformers import AutoTokenizer
 
     _require_local(name_or_path, "model")
     try:
-        tokenizer = AutoTokenizer.from_pretrained(name_or_path)
+        return AutoTokenizer.from_pretrained(name_or_path)
+    except (OSError, ValueError) as error:
+        raise UserError(f"could not load the tokenizer of {name_or_path!r}: {_first_line(error)}") from error
+
+
+def load_causal_lm(name_or_path: str, device: str = "cpu", dtype: str = "float32"):
+    """``AutoModelForCausalLM`` and ``AutoTokenizer`` from a folder or hub id, in eval mode."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    tokenizer = load_tokenizer(name_or_path)
+    try:
         model = AutoModelForCausalLM.from_pretrained(name_or_path, dtype=getattr(torch, dtype))
     except (OSError, ValueError) as error:
         raise UserError(f"could not load model {name_or_path!r}: {_first_line(error)}") from error
@@ -140,6 +154,39 @@ def attach_adapter(model: Any, adapter: str, base_name: str) -> Any:
         return PeftModel.from_pretrained(model, adapter, is_trainable=False).eval()
     except (RuntimeError, ValueError, KeyError) as error:
         raise UserError(f"adapter {adapter} does not fit base {base_name}: {_adapter_mismatch(error)}") from error
+
+
+def check_adapter_fits(base_name: str, adapter: str) -> None:
+    """Fail with one line if ``adapter`` does not fit ``base_name``, without loading any weights.
+
+    Engines that load the adapter themselves (vLLM) would otherwise fail deep inside their
+    first generation; a model built on PyTorch's meta device has every shape and no data.
+    """
+    import warnings
+
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    _require_local(base_name, "model")
+    try:
+        config = AutoConfig.from_pretrained(base_name)
+    except (OSError, ValueError) as error:
+        raise UserError(f"could not load the config of {base_name!r}: {_first_line(error)}") from error
+    with torch.device("meta"):
+        skeleton = AutoModelForCausalLM.from_config(config)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # copying into meta tensors warns that it does nothing
+        attach_adapter(skeleton, adapter, base_name)
+
+
+def describe_for_evaluation(model: str | None, adapter: str | None, device: str, dtype: str) -> LoadedModel:
+    """What :func:`load_for_evaluation` checks and names, with the tokenizer but no weights."""
+    if model is None and adapter is None:
+        raise UserError("give --model, --adapter, or both")
+    name = model or adapter_base(adapter)
+    if adapter is not None:
+        check_adapter_fits(name, adapter)
+    return LoadedModel(None, load_tokenizer(name), name, adapter, device, dtype)
 
 
 def load_for_evaluation(model: str | None, adapter: str | None, device: str, dtype: str) -> LoadedModel:

@@ -21,7 +21,7 @@ from alignment_tax.errors import UserError
 from alignment_tax.cli import main
 from alignment_tax.judge.pipeline import JudgeOptions, run_judge
 from alignment_tax.judge.retry import RetryPolicy
-from alignment_tax.judge.stub_server import Reply, StubJudgeServer, prefer_first, prefer_longer
+from alignment_tax.judge.stub_server import Reply, StubJudgeServer, candidates, prefer_first, prefer_longer
 
 N = 12  # pairs; A's output is longer than B's on 8 of them and the same length on 4
 FAST = RetryPolicy(base_delay=0.01, max_delay=0.05)
@@ -110,7 +110,7 @@ def test_a_content_judge_unpaired_items_and_a_cached_rerun(tmp_path):
         assert judge_cli(*common_args(tmp_path, server)) == 0  # a rerun: all from the cache
         assert server.received == 2 * N
     again = read_output(tmp_path)
-    assert again["calls"] == {"made": 0, "retries": 0, "cached": 2 * N, "max_calls": None}
+    assert again["calls"] == {"made": 0, "retries": 0, "cached": 2 * N, "rejected": 0, "max_calls": None}
     assert {k: again[k] for k in ("wins", "ties", "losses", "win_rate_ci", "p_value")} == {
         k: first[k] for k in ("wins", "ties", "losses", "win_rate_ci", "p_value")
     }
@@ -187,7 +187,7 @@ def test_a_killed_run_restarted_makes_exactly_pairs_x2_calls(tmp_path):
         server.stop()
     result = read_output(tmp_path)
     assert result["complete"] and result["calls"] == {"made": 2 * N - killed_after, "retries": 0,
-                                                      "cached": killed_after, "max_calls": None}  # fmt: skip
+                                                      "cached": killed_after, "rejected": 0, "max_calls": None}  # fmt: skip
 
 
 def cached_count(tmp_path) -> int:
@@ -302,3 +302,32 @@ def test_a_server_answering_nothing_is_given_up_on(tmp_path):
             run_judge(JudgeOptions(base_url=server.url, **options))
     with pytest.raises(UserError, match="cannot reach the judge"):  # nothing listening any more
         run_judge(JudgeOptions(base_url=server.url, **options))
+
+
+def test_a_request_refused_on_its_own_account_leaves_one_pair_invalid_and_the_run_goes_on(tmp_path, capsys):
+    too_long = "This model's maximum context length is 8192 tokens; your messages resulted in 9001 tokens."
+
+    def limited(body, index):
+        return Reply(400, too_long) if "译文3" in "".join(candidates(body)) else prefer_longer(body, index)
+
+    with StubJudgeServer(limited) as server:
+        assert judge_cli(*common_args(tmp_path, server, "--concurrency", 1)) == 0
+        assert server.received == 2 * N
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "refused 2 request(s)" in err and "1 pair(s) count as invalid" in err
+    result = read_output(tmp_path)
+    assert (result["n_rejected"], result["n_invalid"], result["n_valid"], result["complete"]) == (1, 1, N - 1, True)
+    assert result["calls"]["rejected"] == 2
+    records = [json.loads(line) for line in Path(result["records"]).read_text(encoding="utf-8").splitlines()]
+    refused = next(r for r in records if r["id"] == "bo_3")
+    assert refused["outcome"] == "invalid" and all("maximum context length" in j["rejected"] for j in refused["judgements"])
+    with StubJudgeServer(prefer_longer) as healthy:  # rejections are not cached: a rerun asks again
+        assert judge_cli(*common_args(tmp_path, healthy)) == 0 and healthy.received == 2
+    assert read_output(tmp_path)["n_valid"] == N
+
+
+def test_a_first_request_refused_stops_the_run(tmp_path, capsys):
+    # Before anything was accepted, a 400 cannot be told from a misconfigured endpoint.
+    with StubJudgeServer(lambda body, index: Reply(400, "messages: invalid role")) as server:
+        assert judge_cli(*common_args(tmp_path, server, "--concurrency", 1)) == 2
+    assert "HTTP 400: messages: invalid role" in capsys.readouterr().err

@@ -2,8 +2,9 @@
 
 Rules: a pair judged in both orders has outcome ``a``/``b``/``tie`` when the two orders agree
 on it, and ``tie`` when they disagree (a judge that just prefers a position gives all ties);
-a pair with an unreadable verdict (after its re-ask) in any order is ``invalid`` and left out
-of every rate; a pair with an order not yet judged (a stopped run) is ``pending``.
+a pair with an unreadable verdict (after its re-ask) or a rejected request in any order is
+``invalid`` and left out of every rate (``n_rejected`` counts those rejected); a pair with an order
+not yet judged (a stopped run) is ``pending``.
 
 Statistics over the valid pairs:
 
@@ -88,6 +89,7 @@ def summarize(records: list[dict], seed: int = 0) -> dict:
         "losses": losses,
         "n_invalid": counts["invalid"],
         "n_pending": counts["pending"],
+        "n_rejected": sum(any(j.get("rejected") for j in r.get("judgements", [])) for r in records),
         "win_rate": (wins + 0.5 * ties) / valid if valid else None,
         "win_rate_ci": _bootstrap_interval(wins, ties, losses, seed),
         "win_rate_ci_method": f"percentile bootstrap over pairs, {N_RESAMPLES} resamples, seed {seed}, "

@@ -26,11 +26,13 @@ import os
 from urllib.parse import urlsplit, urlunsplit
 
 from alignment_tax.errors import UserError
-from alignment_tax.judge.retry import FatalJudgeError, RetryableError, SendAgain, parse_retry_after
+from alignment_tax.judge.retry import FatalJudgeError, RejectedRequest, RetryableError, SendAgain, parse_retry_after
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 DUMMY_KEY = "EMPTY"  # what vLLM and friends accept when started without --api-key
 _RETRYABLE_STATUS = {408, 409, 429}
+# What a server answers when one request is at fault (too long, filtered), not the endpoint.
+_BAD_REQUEST_STATUS = {400, 413, 422}
 _OPTIONAL = {"response_format": {"type": "json_object"}, "temperature": 0}
 
 
@@ -150,6 +152,9 @@ class OpenAIJudge:
             for name in named or [next(iter(sent))]:
                 del self.options[name]
             return SendAgain()
+        if status in _BAD_REQUEST_STATUS and self._accepted:
+            # The same options were accepted before: the fault is this request's own.
+            return RejectedRequest(f"HTTP {status}: {message}")
         hint = {401: " (is the key right?)", 403: " (is the key allowed this model?)", 404: " (model or URL wrong?)"}
         return FatalJudgeError(
             f"the judge endpoint {self.base_url} refused the call: HTTP {status}: {message}{hint.get(status, '')}"

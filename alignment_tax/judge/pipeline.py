@@ -105,6 +105,8 @@ def _record(pair: Pair, orders: list[str], judgements: list[Judgement | None]) -
             verdict = judgement.verdict
             entry.update(replies=judgement.replies, verdict=verdict and verdict.verdict,
                          reason=verdict and verdict.reason, winner=winner(judgement))  # fmt: skip
+            if judgement.rejected:
+                entry["rejected"] = judgement.rejected
         shown.append(entry)
     return {"id": pair.id, "orders": orders, "judgements": shown, "outcome": result, "consistent": consistent}
 
@@ -196,6 +198,7 @@ def run_judge(options: JudgeOptions) -> dict:
             "made": runner.calls,  # requests sent by this run, retries and re-asks included
             "retries": runner.retries,
             "cached": runner.cached,
+            "rejected": runner.rejected,  # refused on their own account; asked again by a rerun
             "max_calls": options.max_calls,
         },
         "records": str(records_path),

@@ -7,6 +7,9 @@ Backends translate their own failures into three exceptions so that one retry lo
   exponential backoff and jitter, or after exactly the server's ``Retry-After``.
 * :class:`SendAgain`: the request was rejected for an optional feature (JSON mode, say) that
   the backend has now switched off; sent again at once, and not counted as a failure.
+* :class:`RejectedRequest`: the endpoint refuses this one request (too long for its context,
+  filtered) after accepting others like it; that order of that pair is left without a verdict
+  (counted as rejected, not cached, so a rerun asks again) and the run goes on.
 * :class:`FatalJudgeError`: the endpoint refuses the call (bad key, unknown model, ...);
   the run stops, keeping every verdict obtained so far.
 
@@ -34,6 +37,10 @@ class RetryableError(Exception):
 
 class SendAgain(Exception):
     """Send the same request again now: the backend changed what it sends."""
+
+
+class RejectedRequest(Exception):
+    """The endpoint refuses this request only; others are answered."""
 
 
 class FatalJudgeError(Exception):

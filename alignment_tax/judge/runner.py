@@ -23,7 +23,7 @@ import asyncio
 from dataclasses import dataclass, field
 
 from alignment_tax.judge.cache import VerdictCache, cache_key
-from alignment_tax.judge.retry import FatalJudgeError, RetryableError, RetryPolicy, SendAgain
+from alignment_tax.judge.retry import FatalJudgeError, RejectedRequest, RetryableError, RetryPolicy, SendAgain
 from alignment_tax.judge.templates import JudgeTemplate
 from alignment_tax.judge.verdicts import Verdict, parse_verdict
 
@@ -41,7 +41,8 @@ class Job:
 class Judgement:
     order: str
     replies: list[str]  # raw replies, the re-ask's second
-    verdict: Verdict | None  # None: unreadable after the re-ask
+    verdict: Verdict | None  # None: unreadable after the re-ask, or rejected
+    rejected: str | None = None  # why the endpoint refused this request (e.g. too long)
 
 
 class _Stop(Exception):
@@ -64,6 +65,7 @@ class JudgeRunner:
         self.calls = 0  # requests sent to the judge by this run, retries and re-asks included
         self.cached = 0  # replies taken from the cache
         self.retries = 0
+        self.rejected = 0  # requests the endpoint refused on their own account
         self._answered = 0  # successful calls: is the server alive while one request keeps failing?
         self.stopped: str | None = None  # why the run ended early, if it did
         self.fatal = False  # stopped by an error (as opposed to the budget)
@@ -96,7 +98,10 @@ class JudgeRunner:
             key = cache_key(self.backend.identity, self.template.label, messages, job.order)
             reply = self.cache.get(key)
             if reply is None:
-                reply = await self._call(messages)
+                try:
+                    reply = await self._call(messages)
+                except RejectedRequest as error:
+                    return Judgement(job.order, replies, None, rejected=str(error))
                 self.cache.put(key, self.backend.identity, self.template.label, reply)
             else:
                 self.cached += 1
@@ -127,6 +132,9 @@ class JudgeRunner:
                 return reply
             except SendAgain:
                 continue
+            except RejectedRequest:
+                self.rejected += 1
+                raise
             except FatalJudgeError as error:
                 self._halt(str(error), fatal=True)
                 raise _Stop from None

@@ -2,9 +2,9 @@
 
 accelerate 1.15's `accelerate launch --num_processes 2 --cpu` starts ONE process (its simple
 launcher ignores --num_processes without an MPI hostfile), so this launches two torchrun
-workers with `--multi_gpu --num_processes 2` and keeps them on the CPU with
-`training.use_cpu=true` (the trainers also set it by themselves when torch sees no GPU);
-each run's record must then say world_size 2. About a minute on 2 cores.
+workers with the shipped `configs/accelerate/multi_gpu.yaml` and `--num_processes 2`, and keeps
+them on the CPU with `training.use_cpu=true` (the trainers also set it by themselves when torch
+sees no GPU); each run's record must then say world_size 2. About a minute on 2 cores.
 """
 
 import json
@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 pytestmark = pytest.mark.slow
+ACCELERATE_CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "accelerate"
 
 COMMON = [
     "lora.r=8", "lora.alpha=16", "training.activation_checkpointing=false", "training.logging_steps=1",
@@ -36,8 +37,8 @@ def launch(args, tmp_path):
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf"),
            "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}  # fmt: skip
     command = [
-        str(accelerate), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
-        "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(free_port()),
+        str(accelerate), "launch", "--config_file", str(ACCELERATE_CONFIGS / "multi_gpu.yaml"),
+        "--num_processes", "2", "--main_process_port", str(free_port()),
         "-m", "alignment_tax.trainers", *map(str, args),
     ]  # fmt: skip
     done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
@@ -69,3 +70,15 @@ def test_sft_then_grpo_on_two_processes(tiny_lm_dir, tiny_embedder_dir, shared_d
     steps = [entry for entry in log if "reward" in entry]
     assert [entry["step"] for entry in steps] == [1, 2]
     assert all("rewards/similarity/mean" in e and "rewards/language/mean" in e for e in steps)
+
+
+def test_shipped_accelerate_configs_leave_precision_and_accumulation_to_the_trainer():
+    from accelerate.commands.config.config_args import load_config_from_file
+
+    multi_gpu = load_config_from_file(str(ACCELERATE_CONFIGS / "multi_gpu.yaml"))
+    zero2 = load_config_from_file(str(ACCELERATE_CONFIGS / "deepspeed_zero2.yaml"))
+    assert (multi_gpu.distributed_type, zero2.distributed_type) == ("MULTI_GPU", "DEEPSPEED")
+    assert multi_gpu.mixed_precision == zero2.mixed_precision == "no"
+    assert zero2.deepspeed_config["zero_stage"] == 2
+    # A fixed accumulation here would contradict the one the trainer derives from global_batch_size.
+    assert "gradient_accumulation_steps" not in zero2.deepspeed_config

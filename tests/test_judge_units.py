@@ -122,7 +122,7 @@ def test_a_run_folder_without_the_task_lists_what_it_has(tmp_path):
     with pytest.raises(UserError, match="run not found"):
         load_run(tmp_path / "missing", "bo_zh_mt")
     (tmp_path / "bad.jsonl").write_text('{"id": 1, "source": "s", "output": "o"}\n{oops\n', encoding="utf-8")
-    with pytest.raises(UserError, match=r"bad.jsonl:2: invalid JSON"):
+    with pytest.raises(UserError, match=r"bad.jsonl line 2 column \d+: invalid JSON"):
         load_run(tmp_path / "bad.jsonl", "bo_zh_mt")
 
 

@@ -143,7 +143,7 @@ def test_corrupt_or_missing_per_item_and_drift_files(study, tmp_path, capsys):
     samples = broken / "samples" / "bo_zh_mt.jsonl"
     samples.write_text(samples.read_text(encoding="utf-8") + "{oops\n", encoding="utf-8")
     assert run_cli(["report", str(study["sft"]), str(broken), "--out", str(tmp_path / "r.html")]) == 2
-    assert f"per-item file {samples}:17 is corrupt: invalid JSON" in one_error_line(capsys)
+    assert f"per-item file {samples} line 17 column 2: invalid JSON" in one_error_line(capsys)
     samples.unlink()
     assert run_cli(["report", str(study["sft"]), str(broken), "--out", str(tmp_path / "r.html")]) == 2
     assert f"per-item file {samples} (listed in {broken / 'results.json'}) is missing" in one_error_line(capsys)

@@ -19,6 +19,7 @@ import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 from alignment_tax.data.hashing import file_sha256, records_sha256
@@ -27,7 +28,9 @@ from alignment_tax.errors import UserError
 
 SUPPORTED_SUFFIXES = (".json", ".jsonl", ".csv", ".tsv", ".parquet")
 
-__all__ = ["SUPPORTED_SUFFIXES", "Table", "file_sha256", "read_json", "read_records", "read_table", "records_sha256"]
+__all__ = [
+    "SUPPORTED_SUFFIXES", "Table", "file_sha256", "iter_jsonl", "read_json", "read_records", "read_table", "records_sha256",
+]  # fmt: skip
 
 
 @dataclass(frozen=True, eq=False)
@@ -101,8 +104,14 @@ def _json_records(path: Path) -> list[dict[str, Any]]:
     return document
 
 
-def _jsonl_records(path: Path) -> tuple[list[dict[str, Any]], list[int]]:
-    records, lines = [], []
+def iter_jsonl(path: str | Path, what: str = "") -> Iterator[tuple[int, dict[str, Any]]]:
+    """``(line number, object)`` for each non-blank line of a JSONL file.
+
+    A line that is not a JSON object is a :class:`UserError` naming ``what`` (e.g. "per-item
+    file"), the file, the line and, for malformed JSON, the column.
+    """
+    path = Path(path)
+    label = f"{what} {path}" if what else str(path)
     try:
         with open(path, encoding="utf-8-sig") as handle:
             for number, line in enumerate(handle, start=1):
@@ -111,16 +120,17 @@ def _jsonl_records(path: Path) -> tuple[list[dict[str, Any]], list[int]]:
                 try:
                     record = json.loads(line)
                 except json.JSONDecodeError as exc:
-                    raise UserError(
-                        f"{path} line {number} column {exc.colno}: invalid JSON: {exc.msg}"
-                    ) from exc
+                    raise UserError(f"{label} line {number} column {exc.colno}: invalid JSON: {exc.msg}") from exc
                 if not isinstance(record, dict):
-                    raise UserError(f"{path} line {number}: expected a JSON object, got {type(record).__name__}")
-                records.append(record)
-                lines.append(number)
+                    raise UserError(f"{label} line {number}: expected a JSON object, got {type(record).__name__}")
+                yield number, record
     except UnicodeDecodeError as exc:
-        raise _decode_error(path, exc) from exc
-    return records, lines
+        raise UserError(f"{label}: not UTF-8 text (byte {exc.start}: {exc.reason})") from exc
+
+
+def _jsonl_records(path: Path) -> tuple[list[dict[str, Any]], list[int]]:
+    numbered = list(iter_jsonl(path))
+    return [record for _, record in numbered], [number for number, _ in numbered]
 
 
 def _delimited_records(path: Path, delimiter: str) -> tuple[list[dict[str, Any]], list[int]]:

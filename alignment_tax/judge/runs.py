@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from alignment_tax.data.normalize import normalize_text
+from alignment_tax.data.readers import iter_jsonl
 from alignment_tax.errors import UserError
 
 
@@ -74,28 +75,20 @@ def load_run(run: str | Path, task: str) -> list[Item]:
     path = samples_file(run, task)
     items: list[Item] = []
     seen: set[str] = set()
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise UserError(f"{path}:{number}: invalid JSON: {error.msg}") from error
-            if not isinstance(record, dict):
-                raise UserError(f"{path}:{number}: expected a JSON object")
-            missing = [key for key in ("id", "source", "output") if key not in record]
-            if missing:
-                raise UserError(f"{path}:{number}: missing {', '.join(missing)} (expected evaluate's sample records)")
-            if not isinstance(record["source"], str):
-                raise UserError(f"{path}:{number}: source is not text; task {task} is not judged pairwise")
-            item_id = str(record["id"])
-            if item_id in seen:
-                raise UserError(f"{path}:{number}: duplicate id {item_id!r}")
-            seen.add(item_id)
-            reference = record.get("reference")
-            items.append(Item(item_id, _text(record["source"]), _text(record["output"]),
-                              None if reference is None else _text(reference)))  # fmt: skip
+    for number, record in iter_jsonl(path):
+        where = f"{path} line {number}"
+        missing = [key for key in ("id", "source", "output") if key not in record]
+        if missing:
+            raise UserError(f"{where}: missing {', '.join(missing)} (expected evaluate's sample records)")
+        if not isinstance(record["source"], str):
+            raise UserError(f"{where}: source is not text; task {task} is not judged pairwise")
+        item_id = str(record["id"])
+        if item_id in seen:
+            raise UserError(f"{where}: duplicate id {item_id!r}")
+        seen.add(item_id)
+        reference = record.get("reference")
+        items.append(Item(item_id, _text(record["source"]), _text(record["output"]),
+                          None if reference is None else _text(reference)))  # fmt: skip
     return items
 
 

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from alignment_tax.data.readers import iter_jsonl
 from alignment_tax.errors import UserError
 
 RESULTS = "results.json"
@@ -41,23 +42,8 @@ def read_json(path: Path, what: str) -> Any:
 
 
 def read_jsonl(path: Path, what: str) -> list[dict[str, Any]]:
-    """The objects of a JSONL file; a malformed line is an error naming the file and line."""
-    rows = []
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except UnicodeDecodeError as error:
-        raise UserError(f"{what} {path} is not UTF-8 text (corrupt?): {error.reason}") from error
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise UserError(f"{what} {path}:{number} is corrupt: invalid JSON: {error.msg}") from error
-        if not isinstance(row, dict):
-            raise UserError(f"{what} {path}:{number} is corrupt: expected a JSON object")
-        rows.append(row)
-    return rows
+    """The objects of a JSONL file; a malformed line is an error naming ``what``, the file and line."""
+    return [row for _, row in iter_jsonl(path, what)]
 
 
 def _number(value: Any) -> float | None:

@@ -78,7 +78,7 @@ def prepare(work: Path, passages: int, data_dir: str):
 
 
 def batches_of(tokenizer, texts, batch_size):
-    from alignment_tax.evaluation.drift import model_window, plan_windows, tokenize_corpus
+    from alignment_tax.evaluation.drift import plan_windows, tokenize_corpus
 
     windows = plan_windows(tokenize_corpus(tokenizer, texts), 2048)
     order = sorted(range(len(windows)), key=lambda i: -len(windows[i].token_ids))

@@ -107,6 +107,7 @@ def _parse_batch_size(value: str) -> int | str:
 def _evaluate(args: argparse.Namespace) -> None:
     from alignment_tax.evaluation.engines import VLLMOptions, parse_engine_args
     from alignment_tax.evaluation.evaluate import EvaluateOptions, evaluate
+    from alignment_tax.evaluation.served import ServerOptions
 
     tasks = [task.strip() for task in args.tasks.split(",") if task.strip()]
     if not tasks:
@@ -136,6 +137,13 @@ def _evaluate(args: argparse.Namespace) -> None:
             gpu_memory_utilization=args.gpu_memory_utilization,
             max_model_len=args.max_model_len,
             extra=parse_engine_args(args.vllm_arg),
+        ),
+        server=ServerOptions(
+            base_url=args.base_url,
+            model=args.served_model,
+            base_model=args.served_base,
+            api_key_env=args.api_key_env,
+            concurrency=args.concurrency,
         ),
     )
     results = evaluate(options)
@@ -188,9 +196,10 @@ def _add_evaluate(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--output", required=True, help="output folder")
     engine = parser.add_argument_group("generation engine")
     engine.add_argument(
-        "--engine", choices=["hf", "vllm"], default="hf",
+        "--engine", choices=["hf", "vllm", "server"], default="hf",
         help="hf: transformers in this process (default); vllm: vLLM on the GPU(s), LoRA served as a "
-        "LoRA request (pip install \"alignment-tax[vllm]\"). Drift always runs with transformers.",
+        "LoRA request (pip install \"alignment-tax[vllm]\"); server: an OpenAI-compatible /v1/completions "
+        "endpoint (vllm serve, SGLang, TGI) at --base-url. Drift always runs with transformers.",
     )  # fmt: skip
     engine.add_argument("--tensor-parallel-size", type=at_least(1), default=1, help="vllm: GPUs per model copy")
     engine.add_argument(
@@ -206,6 +215,17 @@ def _add_evaluate(commands: argparse._SubParsersAction) -> None:
         "--vllm-arg", action="append", default=[], metavar="KEY=VALUE",
         help="any other vllm.LLM argument; VALUE is read as JSON when it parses (repeatable)",
     )  # fmt: skip
+    engine.add_argument("--base-url", help="server: the API root, e.g. http://127.0.0.1:8000/v1")
+    engine.add_argument(
+        "--served-model", metavar="NAME",
+        help="server: the candidate's served name (an adapter's --lora-modules name; default: --model)",
+    )  # fmt: skip
+    engine.add_argument("--served-base", metavar="NAME", help="server: the base's served name (default: the base's name)")
+    engine.add_argument(
+        "--api-key-env", default="OPENAI_API_KEY", metavar="VAR",
+        help="server: environment variable holding the key (none needed for a server started without one)",
+    )  # fmt: skip
+    engine.add_argument("--concurrency", type=at_least(1), default=8, help="server: requests in flight (default 8)")
     parser.set_defaults(handler=_evaluate)
 
 

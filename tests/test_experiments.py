@@ -38,9 +38,11 @@ def test_shipped_specs_and_their_training_configs_are_valid(path):
         ({"judge": {"pairs": [{"a": "s", "b": "x", "task": "bo_zh_mt"}]}}, "not an evaluated run"),
         ({"judge": {"options": {"concurency": 4}}}, "judge.options: unknown key(s) concurency"),
         ({"evaluate": {"runs": ["s"], "tasks": ["cmrc2018"], "options": {"limt": 3}}}, "unknown key(s) limt"),
-        ({"evaluate": {"runs": ["s"], "tasks": ["cmrc2018"], "options": {"engine": "tgi"}}}, "'tgi' is not one of hf, vllm"),
+        ({"evaluate": {"runs": ["s"], "tasks": ["cmrc2018"], "options": {"engine": "tgi"}}}, "'tgi' is not one of hf, vllm, server"),
         ({"evaluate": {"runs": ["s"], "tasks": ["cmrc2018"], "options": {"vllm": {"tp": 2}}}},
          "evaluate.options.vllm: unknown key(s) tp"),
+        ({"evaluate": {"runs": ["s"], "tasks": ["cmrc2018"], "options": {"server": {"url": "http://x/v1"}}}},
+         "evaluate.options.server: unknown key(s) url"),
     ],
 )
 def test_spec_mistakes_are_one_line_errors(tmp_path, change, message):

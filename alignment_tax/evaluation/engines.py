@@ -1,4 +1,5 @@
-"""Who produces the responses: transformers in this process (``hf``) or vLLM (``vllm``).
+"""Who produces the responses: transformers in this process (``hf``), vLLM (``vllm``), or an
+OpenAI-compatible server (``server``, :mod:`alignment_tax.evaluation.served`).
 
 Both are lm-eval model classes behind the same generation cache, so tasks, prompts, scoring
 and resumption do not depend on the engine. An engine hands out one lm-eval model per *role*:
@@ -21,7 +22,7 @@ from alignment_tax.errors import UserError
 from alignment_tax.evaluation.generation_cache import GenerationCache, resumable
 from alignment_tax.models.loading import LoadedModel, load_causal_lm
 
-ENGINES = ("hf", "vllm")
+ENGINES = ("hf", "vllm", "server")
 THINK_END = "</think>"
 # The LoRA ranks vLLM can allocate for (vllm.config.LoRAConfig.max_lora_rank).
 VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
@@ -50,13 +51,17 @@ class VLLMOptions:
             raise UserError(f"--gpu-memory-utilization must be in (0, 1], got {self.gpu_memory_utilization}")
 
 
-def vllm_options(mapping: dict[str, Any] | None, where: str = "vllm") -> VLLMOptions:
-    """:class:`VLLMOptions` from a spec's mapping, naming any key it does not know."""
-    known = set(VLLMOptions.__dataclass_fields__)
+def options_from_mapping(cls: type, mapping: dict[str, Any] | None, where: str) -> Any:
+    """``cls(**mapping)`` for an options dataclass, naming any key it does not know."""
+    known = set(cls.__dataclass_fields__)
     unknown = sorted(set(mapping or {}) - known)
     if unknown:
         raise UserError(f"{where}: unknown key(s) {', '.join(unknown)}; expected some of {', '.join(sorted(known))}")
-    return VLLMOptions(**(mapping or {}))
+    return cls(**(mapping or {}))
+
+
+def vllm_options(mapping: dict[str, Any] | None, where: str = "vllm") -> VLLMOptions:
+    return options_from_mapping(VLLMOptions, mapping, where)
 
 
 def parse_engine_args(pairs: list[str]) -> dict[str, Any]:
@@ -121,6 +126,9 @@ class HFEngine:
         )
         lm.attach_cache(cache)
         return lm
+
+    def identity(self, role: Role) -> dict[str, Any]:
+        return {}
 
     def close(self) -> None:
         pass
@@ -210,6 +218,9 @@ class VLLMEngine:
         finally:
             self._engine.lora_request = lora_request
 
+    def identity(self, role: Role) -> dict[str, Any]:
+        return {}
+
     def close(self) -> None:
         """Give the engine's GPU memory back (drift loads the model again with transformers)."""
         if self._engine is None:
@@ -229,9 +240,14 @@ class VLLMEngine:
             pass
 
 
-def build_engine(loaded: LoadedModel, options: Any, lm_class: type | None = None) -> HFEngine | VLLMEngine:
+def build_engine(loaded: LoadedModel, options: Any, lm_class: type | None = None) -> Any:
+    """The engine ``options.engine`` names; each has ``lm(role, cache)``, ``identity(role)`` and ``close()``."""
     if options.engine == "hf":
         return HFEngine(loaded, options)
     if options.engine == "vllm":
         return VLLMEngine(Role(loaded.name, loaded.adapter), loaded.dtype, options, lm_class)
+    if options.engine == "server":
+        from alignment_tax.evaluation.served import ServerEngine
+
+        return ServerEngine(loaded, options)
     raise UserError(f"unknown engine {options.engine!r}; choose one of {', '.join(ENGINES)}")

@@ -18,6 +18,8 @@ from alignment_tax.evaluation import provenance
 from alignment_tax.evaluation.engines import ENGINES, Role, VLLMOptions, build_engine, vllm_lm_class
 from alignment_tax.evaluation.generation_cache import GenerationCache
 from alignment_tax.evaluation.lm_eval_run import RoleRun, run_role
+from alignment_tax.evaluation.served import ServerOptions
+from alignment_tax.urls import public_url
 from alignment_tax.models.loading import (
     LoadedModel,
     describe_for_evaluation,
@@ -51,8 +53,9 @@ class EvaluateOptions:
     drift_corpus: str | None = None  # default: the CMRC 2018 passages in use, deduplicated
     drift_window: int | None = None  # default: the model's context length
     drift_stride: int | None = None  # default: half the window
-    engine: str = "hf"  # who generates: "hf" (transformers) or "vllm"; drift always uses transformers
+    engine: str = "hf"  # who generates: "hf" (transformers), "vllm", or "server"; drift always uses transformers
     vllm: VLLMOptions = field(default_factory=VLLMOptions)
+    server: ServerOptions = field(default_factory=ServerOptions)
 
 
 DRIFT = "drift"
@@ -171,8 +174,9 @@ class _Evaluation:
         engine = build_engine(loaded, options, self.vllm_class)
         try:
             base_summary = self._base(engine, loaded) if options.base is not None else None
-            fingerprint = self._generation_fingerprint(loaded.name, loaded.adapter, loaded)
-            candidate = self._run_role(engine, Role(loaded.name, loaded.adapter), self.output / "cache" / "candidate.sqlite", fingerprint)
+            role = Role(loaded.name, loaded.adapter)
+            fingerprint = self._generation_fingerprint(loaded.name, loaded.adapter, loaded, engine.identity(role))
+            candidate = self._run_role(engine, role, self.output / "cache" / "candidate.sqlite", fingerprint)
         finally:
             engine.close()
         payload = self._payload(loaded.name, loaded.adapter, loaded, candidate)
@@ -191,7 +195,7 @@ class _Evaluation:
     def _load(options: EvaluateOptions) -> LoadedModel:
         if options.engine == "hf":
             return load_for_evaluation(options.model, options.adapter, options.device, options.dtype)
-        # vLLM loads the weights itself; "auto" is its own choice (the checkpoint's dtype).
+        # vLLM (or the server) holds the weights; "auto" is its own choice (the checkpoint's dtype).
         return describe_for_evaluation(options.model, options.adapter, resolve_device(options.device), options.dtype)
 
     def _drift(self, loaded: LoadedModel, corpus: tuple[str, list[str], str]) -> dict[str, Any]:
@@ -231,7 +235,9 @@ class _Evaluation:
         checkpoint.remove()
         return summary
 
-    def _generation_fingerprint(self, name: str, adapter: str | None, loaded: LoadedModel) -> str:
+    def _generation_fingerprint(
+        self, name: str, adapter: str | None, loaded: LoadedModel, engine_identity: dict[str, Any] | None = None
+    ) -> str:
         """What decides a response besides the request itself (which keys each cached entry)."""
         return provenance.content_key(
             {
@@ -239,6 +245,7 @@ class _Evaluation:
                 "adapter": provenance.model_identity(adapter),
                 "dtype": loaded.dtype,
                 "engine": self.options.engine,
+                **(engine_identity or {}),
                 "seed": self.options.seed,
                 "enable_thinking": self.options.enable_thinking,
             }
@@ -267,7 +274,7 @@ class _Evaluation:
             logging.getLogger(__name__).info("reusing base results from %s", existing)
             return {**summary, "reused": True, "tasks": previous["tasks"]}
         base_loaded = LoadedModel(None, loaded.tokenizer, base_name, None, loaded.device, loaded.dtype)
-        fingerprint = self._generation_fingerprint(base_name, None, base_loaded)
+        fingerprint = self._generation_fingerprint(base_name, None, base_loaded, engine.identity(Role(base_name)))
         run = self._run_role(engine, Role(base_name), folder / "cache.sqlite", fingerprint)
         payload = self._payload(base_name, None, base_loaded, run)
         self._finish(payload)
@@ -277,6 +284,8 @@ class _Evaluation:
     def _payload(self, name: str, adapter: str | None, loaded: LoadedModel, run: RoleRun) -> dict[str, Any]:
         config = asdict(self.options)
         config.update(device=loaded.device, dtype=loaded.dtype, generation=run.generation, lm_eval=run.lm_eval_config)
+        if config["server"]["base_url"]:  # never write credentials a URL may carry
+            config["server"]["base_url"] = public_url(config["server"]["base_url"])
         return {
             "model": name,
             "adapter": adapter,

@@ -163,10 +163,12 @@ class Runner:
     def _evaluate(self) -> None:
         from alignment_tax.data.samples import evaluation_data
         from alignment_tax.evaluation.engines import vllm_options
+        from alignment_tax.evaluation.served import server_options
         from alignment_tax.evaluation.evaluate import EvaluateOptions, evaluate
 
         settings = dict(self.spec.evaluate.get("options") or {})
         engine_settings = vllm_options(settings.pop("vllm", None), "evaluate.options.vllm")
+        server_settings = server_options(settings.pop("server", None), "evaluate.options.server")
         data = dict(evaluation_data()) if settings.pop("samples", False) else {}
         data.update(settings.pop("data", None) or {})
         embedder = settings.pop("embedder", None)
@@ -179,12 +181,15 @@ class Runner:
                 adapter=self.paths[run] if is_stage else None,
                 base="auto" if is_stage else self.paths.get("base"),
                 vllm=engine_settings,
+                server=server_settings,
                 **settings,
             )  # fmt: skip
             payload = {"run": self.keys[run], "tasks": tasks, "data": data, "settings": settings,
                        "embedder": self.keys.get(embedder)}  # fmt: skip
             if options.engine == "vllm":
                 payload["vllm"] = asdict(engine_settings)
+            if options.engine == "server":  # the served names; the URL may move without changing results
+                payload["server"] = {"model": server_settings.model, "base_model": server_settings.base_model}
 
             def work(folder: Path, options: EvaluateOptions = options) -> dict[str, Any]:
                 options.output = str(folder)

@@ -47,7 +47,7 @@ CUSTOM_KEYS = {"command", "model", "adapter", "embedder", "train_data"}
 EVALUATE_KEYS = {"runs", "tasks", "options", "include_base"}
 EVALUATE_OPTION_KEYS = {
     "limit", "batch_size", "device", "dtype", "embedder", "data_dir", "data", "samples", "seed",
-    "enable_thinking", "drift_corpus", "drift_window", "drift_stride", "engine", "vllm",
+    "enable_thinking", "drift_corpus", "drift_window", "drift_stride", "engine", "vllm", "server",
 }  # fmt: skip
 JUDGE_KEYS = {"judge_model", "options", "pairs"}
 REPORT_KEYS = {"baseline", "formats"}
@@ -123,10 +123,12 @@ def _check_evaluate(spec: Spec) -> None:
     _check_keys(options, EVALUATE_OPTION_KEYS, "evaluate.options")
     _require_name(options.get("embedder"), spec.models | spec.train, "evaluate.options.embedder", "model or stage")
     from alignment_tax.evaluation.engines import ENGINES, vllm_options
+    from alignment_tax.evaluation.served import server_options
 
     if options.get("engine", "hf") not in ENGINES:
         raise UserError(f"evaluate.options.engine: {options['engine']!r} is not one of {', '.join(ENGINES)}")
     vllm_options(_mapping(options.get("vllm"), "evaluate.options.vllm"), "evaluate.options.vllm")
+    server_options(_mapping(options.get("server"), "evaluate.options.server"), "evaluate.options.server")
 
 
 def _check_judge(spec: Spec) -> None:

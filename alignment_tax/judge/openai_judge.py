@@ -21,12 +21,11 @@ call in flight at the start, and none on the servers that have it (OpenAI, vLLM,
 
 from __future__ import annotations
 
-import ipaddress
 import os
-from urllib.parse import urlsplit, urlunsplit
 
 from alignment_tax.errors import UserError
 from alignment_tax.judge.retry import FatalJudgeError, RejectedRequest, RetryableError, SendAgain, parse_retry_after
+from alignment_tax.urls import is_local_url, public_url
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 DUMMY_KEY = "EMPTY"  # what vLLM and friends accept when started without --api-key
@@ -34,27 +33,6 @@ _RETRYABLE_STATUS = {408, 409, 429}
 # What a server answers when one request is at fault (too long, filtered), not the endpoint.
 _BAD_REQUEST_STATUS = {400, 413, 422}
 _OPTIONAL = {"response_format": {"type": "json_object"}, "temperature": 0}
-
-
-def is_local_url(url: str) -> bool:
-    """Loopback or private-network hosts: local servers, which usually need no key."""
-    host = urlsplit(url).hostname or ""
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return address.is_loopback or address.is_private or address.is_unspecified
-
-
-def public_url(url: str) -> str:
-    """``url`` without any ``user:password@`` part, fit to be written into results."""
-    parts = urlsplit(url)
-    netloc = parts.hostname or ""
-    if parts.port:
-        netloc = f"{netloc}:{parts.port}"
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
 def resolve_api_key(base_url: str, env_var: str) -> str:

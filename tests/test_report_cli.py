@@ -255,3 +255,12 @@ def test_a_real_judge_file(study, tmp_path):
     assert len(judgement.outcomes) == 16  # per-pair records, for the item browser
     mt = report.sections[0]
     assert mt.columns[-1].label == "LLM-Judge Win (%)" and mt.rows[2].cells[-1].judge[0].pct == pytest.approx(summary["win_pct_a"])
+
+
+def test_judge_pairs_refused_by_the_endpoint_are_shown_with_the_invalid_ones(study, tmp_path):
+    summary = json.loads(study["judge"].read_text(encoding="utf-8"))
+    judge = tmp_path / "judge.json"
+    judge.write_text(json.dumps({**summary, "n_invalid": 2, "n_rejected": 1}), encoding="utf-8")
+    for name in ("r.md", "r.html"):
+        assert run_cli(["report", str(study["sft"]), str(study["rl"]), "--judge", str(judge), "--out", str(tmp_path / name)]) == 0
+        assert "2 (1 refused by the endpoint)" in (tmp_path / name).read_text(encoding="utf-8"), name

@@ -217,3 +217,51 @@ def test_offline_set_after_import_is_honoured_and_restored(monkeypatch, tmp_path
     monkeypatch.chdir(tmp_path)
     one_line_error(read_records, "owner/name", split="test")
     assert (datasets.config.HF_HUB_OFFLINE, huggingface_hub.constants.HF_HUB_OFFLINE) == before
+
+
+def closed_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]  # nothing listens once the socket is closed
+
+
+@pytest.mark.parametrize("what", ["model", "dataset"])
+def test_an_unreachable_hub_fails_at_once_in_one_line(tmp_path, what):
+    import os
+    import subprocess
+    import sys
+
+    env = {key: value for key, value in os.environ.items() if "OFFLINE" not in key and "PROXY" not in key.upper()}
+    env.update(HF_ENDPOINT=f"http://127.0.0.1:{closed_port()}", HF_HOME=str(tmp_path / "hf"))
+    args = {
+        "model": ["--model", "someone/not-cached-model", "--samples"],
+        "dataset": ["--model", str(tmp_path / "nope"), "--data", "cmrc2018=someone/not-cached-data"],
+    }[what]
+    if what == "dataset":
+        from alignment_tax.models.tiny import build_tiny_model
+
+        args[1] = str(build_tiny_model(tmp_path / "lm", kind="lm", size="tiny", seed=0))
+    done = subprocess.run([sys.executable, "-m", "alignment_tax", "evaluate", "--tasks", "cmrc2018", "--limit", "1",
+                           "--output", str(tmp_path / "out"), *args], capture_output=True, text=True, env=env, timeout=300)  # fmt: skip
+    lines = done.stderr.strip().splitlines()
+    # One line: no "Retrying in 1s [Retry 1/5]" from huggingface_hub before it.
+    assert done.returncode == 2 and len(lines) == 1, done.stderr[-2000:]
+    assert "the Hugging Face hub is unreachable: 127.0.0.1" in lines[0] and "someone/not-cached" in lines[0]
+
+
+def test_no_probe_behind_a_proxy_or_when_offline_is_asked(monkeypatch):
+    from alignment_tax.data.hub import hub_unreachable
+
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{closed_port()}")
+    for variables in ({"HTTPS_PROXY": "http://proxy.example:3128"}, {"HF_HUB_OFFLINE": "1"}, {}):
+        for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy", "HF_HUB_OFFLINE",
+                     "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):  # fmt: skip
+            monkeypatch.delenv(name, raising=False)
+        for name, value in variables.items():
+            monkeypatch.setenv(name, value)
+        hub_unreachable.cache_clear()
+        reason = hub_unreachable()
+        assert (reason is None) == bool(variables), (variables, reason)
+    hub_unreachable.cache_clear()

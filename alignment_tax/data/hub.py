@@ -11,14 +11,23 @@ Every failure of the hub (offline, not found, gated, a wrong config or split) be
 :class:`UserError` line. ``HF_HUB_OFFLINE`` / ``HF_DATASETS_OFFLINE`` are honoured even when
 they are set after ``datasets`` was imported (both libraries read them once, at import), so an
 offline run fails at once instead of retrying the network for half a minute.
+
+A machine that cannot reach the hub at all (no DNS, no route) is treated the same way without
+being told: :func:`use_cache_if_hub_unreachable` asks once per process, in seconds, and then
+switches the libraries to their caches. huggingface_hub would otherwise retry every file five
+times with back-off (about 25 s each, nearly a minute for one model) before failing.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import re
+import socket
+import sys
 from typing import Any, Iterator
+from urllib.parse import urlsplit
 
 from alignment_tax.errors import UserError
 
@@ -28,6 +37,9 @@ _FILE_SUFFIXES = (".json", ".jsonl", ".ndjson", ".csv", ".tsv", ".parquet", ".tx
 _OFFLINE_VARS = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE")
 _TRUE = {"1", "ON", "YES", "TRUE"}
 _MAX_REASON = 300
+# A direct connection says nothing about a hub reached through a proxy: no probe there.
+_PROXY_VARS = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy")
+_PROBE_TIMEOUT = 5.0
 
 
 def looks_like_hub_id(name: str) -> bool:
@@ -39,6 +51,50 @@ def looks_like_hub_id(name: str) -> bool:
 def offline_requested() -> bool:
     """Whether the environment asks for offline mode right now (not at import time)."""
     return any(os.environ.get(var, "").strip().upper() in _TRUE for var in _OFFLINE_VARS)
+
+
+@functools.lru_cache(maxsize=1)
+def hub_unreachable() -> str | None:
+    """Why the hub's host cannot be reached (``"huggingface.co: Name or service not known"``), or None.
+
+    One TCP connection, once per process; never behind a proxy or when offline is requested.
+    """
+    if offline_requested() or any(os.environ.get(var) for var in _PROXY_VARS):
+        return None
+    endpoint = urlsplit(os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
+    host = endpoint.hostname or "huggingface.co"
+    port = endpoint.port or (80 if endpoint.scheme == "http" else 443)
+    try:
+        with socket.create_connection((host, port), timeout=_PROBE_TIMEOUT):
+            return None
+    except OSError as error:
+        return f"{host}: {error.strerror or type(error).__name__}"
+
+
+def use_cache_if_hub_unreachable() -> str | None:
+    """Put huggingface_hub, transformers and datasets in offline mode if the hub cannot be reached.
+
+    Returns the reason when it did (for error messages), else None. Files already in the cache
+    still load; anything else fails at once instead of after a minute of retries.
+    """
+    reason = hub_unreachable()
+    if reason is None:
+        return None
+    os.environ["HF_HUB_OFFLINE"] = "1"  # for libraries imported from now on
+    import huggingface_hub.constants as hub_constants
+
+    hub_constants.HF_HUB_OFFLINE = True  # read at call time by huggingface_hub and transformers
+    if "datasets" in sys.modules:
+        import datasets.config as ds_config
+
+        ds_config.HF_HUB_OFFLINE = ds_config.HF_DATASETS_OFFLINE = True
+    return reason
+
+
+def unreachable_note() -> str:
+    """`` (the Hugging Face hub is unreachable: ...; only cached files can be used)``, or ``""``."""
+    reason = hub_unreachable()
+    return f" (the Hugging Face hub is unreachable: {reason}; only cached files can be used)" if reason else ""
 
 
 @contextlib.contextmanager
@@ -106,6 +162,7 @@ def load_dataset_records(
         import datasets
     except ImportError as exc:  # pragma: no cover - datasets is a dependency
         raise UserError(f"reading {name!r} needs the `datasets` package: pip install datasets") from exc
+    use_cache_if_hub_unreachable()
     try:
         with _honour_offline_env():
             dataset = datasets.load_dataset(name, name=config, split=split)
@@ -115,6 +172,7 @@ def load_dataset_records(
         where = f" (config {config!r}, split {split!r})" if config else f" (split {split!r})"
         raise UserError(
             f"could not load {name!r}{where} from {what} ({hub_failure_reason(exc)}): {_one_line(str(exc))}"
+            f"{unreachable_note()}"
         ) from exc
     if isinstance(dataset, datasets.DatasetDict):  # pragma: no cover - split is always given
         raise UserError(f"{name!r}: choose a split among {', '.join(dataset)}")

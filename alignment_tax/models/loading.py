@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from alignment_tax.data.hub import unreachable_note, use_cache_if_hub_unreachable
 from alignment_tax.errors import UserError
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -18,14 +19,22 @@ def _looks_local(name: str) -> bool:
     return name.startswith((".", "/", "~")) or Path(name).expanduser().exists()
 
 
+def _require_local(name: str, what: str) -> None:
+    """A path that does not exist is an error; a hub id goes offline at once if the hub is unreachable."""
+    if _looks_local(name):
+        if not Path(name).expanduser().exists():
+            raise UserError(f"{what} not found: {name}")
+    else:
+        use_cache_if_hub_unreachable()
+
+
 def _first_line(error: BaseException) -> str:
     text = str(error).strip()
     return text.splitlines()[0] if text else type(error).__name__
 
 
-def _require_local(name: str, what: str) -> None:
-    if _looks_local(name) and not Path(name).expanduser().exists():
-        raise UserError(f"{what} not found: {name}")
+def _load_failure(error: BaseException) -> str:
+    return _first_line(error) + unreachable_note()
 
 
 def load_embedder(name_or_path: str, device: str | None = None):
@@ -37,7 +46,7 @@ def load_embedder(name_or_path: str, device: str | None = None):
     try:
         return SentenceTransformer(str(path) if path.exists() else name_or_path, device=device)
     except OSError as error:
-        raise UserError(f"could not load embedder {name_or_path!r}: {_first_line(error)}") from error
+        raise UserError(f"could not load embedder {name_or_path!r}: {_load_failure(error)}") from error
 
 
 def resolve_device(device: str) -> str:
@@ -113,7 +122,7 @@ def load_tokenizer(name_or_path: str):
     try:
         return AutoTokenizer.from_pretrained(name_or_path)
     except (OSError, ValueError) as error:
-        raise UserError(f"could not load the tokenizer of {name_or_path!r}: {_first_line(error)}") from error
+        raise UserError(f"could not load the tokenizer of {name_or_path!r}: {_load_failure(error)}") from error
 
 
 def load_causal_lm(name_or_path: str, device: str = "cpu", dtype: str = "float32"):
@@ -125,7 +134,7 @@ def load_causal_lm(name_or_path: str, device: str = "cpu", dtype: str = "float32
     try:
         model = AutoModelForCausalLM.from_pretrained(name_or_path, dtype=getattr(torch, dtype))
     except (OSError, ValueError) as error:
-        raise UserError(f"could not load model {name_or_path!r}: {_first_line(error)}") from error
+        raise UserError(f"could not load model {name_or_path!r}: {_load_failure(error)}") from error
     model.to(device).eval()
     return model, tokenizer
 
@@ -171,7 +180,7 @@ def check_adapter_fits(base_name: str, adapter: str) -> None:
     try:
         config = AutoConfig.from_pretrained(base_name)
     except (OSError, ValueError) as error:
-        raise UserError(f"could not load the config of {base_name!r}: {_first_line(error)}") from error
+        raise UserError(f"could not load the config of {base_name!r}: {_load_failure(error)}") from error
     with torch.device("meta"):
         skeleton = AutoModelForCausalLM.from_config(config)
     with warnings.catch_warnings():

@@ -88,7 +88,8 @@ def test_bad_server_settings_are_one_line(case, message, tmp_path, served, share
             "--tasks", "cmrc2018", "--limit", "1", "--data-dir", str(shared_data), "--output", str(tmp_path / "out")]  # fmt: skip
     with CompletionsServer(served) as server:
         extra = {
-            "unknown name": ["--base-url", server.url, "--served-model", "tiny-dpo"],
+            # With --base too: the base must not be asked before the candidate's name is found wrong.
+            "unknown name": ["--base-url", server.url, "--served-model", "tiny-dpo", "--base", "--served-base", "tiny-base"],
             "adapter unnamed": ["--base-url", server.url],
             "no server": ["--base-url", "http://127.0.0.1:9/v1"],
             "no url": [],

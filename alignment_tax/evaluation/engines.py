@@ -1,10 +1,11 @@
 """Who produces the responses: transformers in this process (``hf``), vLLM (``vllm``), or an
 OpenAI-compatible server (``server``, :mod:`alignment_tax.evaluation.served`).
 
-Both are lm-eval model classes behind the same generation cache, so tasks, prompts, scoring
-and resumption do not depend on the engine. An engine hands out one lm-eval model per *role*:
-the candidate (a checkpoint, or a base with its LoRA adapter) and its base. A base that is the
-adapter's own is served by the same weights with the adapter switched off, in either engine.
+All three are lm-eval model classes behind the same generation cache, so tasks, prompts,
+scoring and resumption do not depend on the engine. An engine hands out one lm-eval model per
+*role*: the candidate (a checkpoint, or a base with its LoRA adapter) and its base. A base that
+is the adapter's own is answered by the same weights with the adapter switched off (``hf``,
+``vllm``) or by the server's model of that name (``server``).
 """
 
 from __future__ import annotations
@@ -231,13 +232,10 @@ class VLLMEngine:
             core.shutdown()
         del engine
         gc.collect()
-        try:
-            import torch
+        import torch
 
-            if torch.cuda.is_available():
-                torch.cuda.empty_cache()
-        except ImportError:
-            pass
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
 
 
 def build_engine(loaded: LoadedModel, options: Any, lm_class: type | None = None) -> Any:

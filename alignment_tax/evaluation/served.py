@@ -134,6 +134,10 @@ class ServerEngine:
         self.candidate = Role(loaded.name, loaded.adapter)
         self.api_key = os.environ.get(settings.api_key_env, "").strip() or "EMPTY"
         self._available = served_models(settings.base_url, self.api_key)
+        # Every name is checked before anything is asked (the base is asked first).
+        self.served_name(self.candidate)
+        if options.base is not None:
+            self.served_name(Role(loaded.name if options.base == "auto" else options.base))
 
     def served_name(self, role: Role) -> str:
         if role == self.candidate and (self.settings.model or role.adapter is None):

@@ -19,7 +19,7 @@ def _looks_local(name: str) -> bool:
     return name.startswith((".", "/", "~")) or Path(name).expanduser().exists()
 
 
-def _require_local(name: str, what: str) -> None:
+def _check_source(name: str, what: str) -> None:
     """A path that does not exist is an error; a hub id goes offline at once if the hub is unreachable."""
     if _looks_local(name):
         if not Path(name).expanduser().exists():
@@ -41,7 +41,7 @@ def load_embedder(name_or_path: str, device: str | None = None):
     """A sentence-transformers model from a folder or a hub id."""
     from sentence_transformers import SentenceTransformer
 
-    _require_local(name_or_path, "embedder")
+    _check_source(name_or_path, "embedder")
     path = Path(name_or_path).expanduser()
     try:
         return SentenceTransformer(str(path) if path.exists() else name_or_path, device=device)
@@ -98,7 +98,7 @@ def adapter_base(adapter: str) -> str:
 class LoadedModel:
     """A causal LM ready to evaluate: ``model`` is a ``PeftModel`` when ``adapter`` is set.
 
-    ``model`` is None when another engine (vLLM) holds the weights and only the tokenizer and
+    ``model`` is None when another engine (vLLM, a server) holds the weights and only the tokenizer and
     the model's identity are needed here.
     """
 
@@ -118,7 +118,7 @@ def load_tokenizer(name_or_path: str):
     """The ``AutoTokenizer`` of a model folder or hub id."""
     from transformers import AutoTokenizer
 
-    _require_local(name_or_path, "model")
+    _check_source(name_or_path, "model")
     try:
         return AutoTokenizer.from_pretrained(name_or_path)
     except (OSError, ValueError) as error:
@@ -176,7 +176,7 @@ def check_adapter_fits(base_name: str, adapter: str) -> None:
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM
 
-    _require_local(base_name, "model")
+    _check_source(base_name, "model")
     try:
         config = AutoConfig.from_pretrained(base_name)
     except (OSError, ValueError) as error:

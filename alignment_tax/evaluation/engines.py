@@ -52,19 +52,6 @@ class VLLMOptions:
             raise UserError(f"--gpu-memory-utilization must be in (0, 1], got {self.gpu_memory_utilization}")
 
 
-def options_from_mapping(cls: type, mapping: dict[str, Any] | None, where: str) -> Any:
-    """``cls(**mapping)`` for an options dataclass, naming any key it does not know."""
-    known = set(cls.__dataclass_fields__)
-    unknown = sorted(set(mapping or {}) - known)
-    if unknown:
-        raise UserError(f"{where}: unknown key(s) {', '.join(unknown)}; expected some of {', '.join(sorted(known))}")
-    return cls(**(mapping or {}))
-
-
-def vllm_options(mapping: dict[str, Any] | None, where: str = "vllm") -> VLLMOptions:
-    return options_from_mapping(VLLMOptions, mapping, where)
-
-
 def parse_engine_args(pairs: list[str]) -> dict[str, Any]:
     """``["enforce_eager=true", "quantization=fp8"]`` → ``{"enforce_eager": True, "quantization": "fp8"}``.
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from alignment_tax.errors import UserError
-from alignment_tax.evaluation.engines import Role, options_from_mapping, require_chat_template
+from alignment_tax.evaluation.engines import Role, require_chat_template
 from alignment_tax.evaluation.generation_cache import GenerationCache, resumable
 from alignment_tax.models.loading import LoadedModel
 from alignment_tax.urls import public_url
@@ -42,10 +42,6 @@ class ServerOptions:
             raise UserError(f"--base-url must start with http:// or https://, got {self.base_url!r}")
         if self.concurrency < 1:
             raise UserError(f"--concurrency must be at least 1, got {self.concurrency}")
-
-
-def server_options(mapping: dict[str, Any] | None, where: str = "server") -> ServerOptions:
-    return options_from_mapping(ServerOptions, mapping, where)
 
 
 def _completions_class() -> type:

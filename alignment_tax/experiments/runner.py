@@ -162,13 +162,13 @@ class Runner:
 
     def _evaluate(self) -> None:
         from alignment_tax.data.samples import evaluation_data
-        from alignment_tax.evaluation.engines import vllm_options
-        from alignment_tax.evaluation.served import server_options
+        from alignment_tax.evaluation.engines import VLLMOptions
         from alignment_tax.evaluation.evaluate import EvaluateOptions, evaluate
+        from alignment_tax.evaluation.served import ServerOptions
 
         settings = dict(self.spec.evaluate.get("options") or {})
-        engine_settings = vllm_options(settings.pop("vllm", None), "evaluate.options.vllm")
-        server_settings = server_options(settings.pop("server", None), "evaluate.options.server")
+        engine_settings = VLLMOptions(**(settings.pop("vllm", None) or {}))  # keys checked by load_spec
+        server_settings = ServerOptions(**(settings.pop("server", None) or {}))
         data = dict(evaluation_data()) if settings.pop("samples", False) else {}
         data.update(settings.pop("data", None) or {})
         embedder = settings.pop("embedder", None)

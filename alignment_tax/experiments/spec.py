@@ -122,13 +122,18 @@ def _check_evaluate(spec: Spec) -> None:
     options = _mapping(evaluate.get("options"), "evaluate.options")
     _check_keys(options, EVALUATE_OPTION_KEYS, "evaluate.options")
     _require_name(options.get("embedder"), spec.models | spec.train, "evaluate.options.embedder", "model or stage")
-    from alignment_tax.evaluation.engines import ENGINES, vllm_options
-    from alignment_tax.evaluation.served import server_options
+    from dataclasses import fields
+
+    from alignment_tax.evaluation.engines import ENGINES, VLLMOptions
+    from alignment_tax.evaluation.served import ServerOptions
 
     if options.get("engine", "hf") not in ENGINES:
         raise UserError(f"evaluate.options.engine: {options['engine']!r} is not one of {', '.join(ENGINES)}")
-    vllm_options(_mapping(options.get("vllm"), "evaluate.options.vllm"), "evaluate.options.vllm")
-    server_options(_mapping(options.get("server"), "evaluate.options.server"), "evaluate.options.server")
+    for key, options_class in (("vllm", VLLMOptions), ("server", ServerOptions)):
+        where = f"evaluate.options.{key}"
+        settings = _mapping(options.get(key), where)
+        _check_keys(settings, {f.name for f in fields(options_class)}, where)
+        options_class(**settings)  # its own checks of the values, at load time
 
 
 def _check_judge(spec: Spec) -> None:

@@ -107,6 +107,7 @@ def _parse_batch_size(value: str) -> int | str:
 def _evaluate(args: argparse.Namespace) -> None:
     from alignment_tax.evaluation.engines import VLLMOptions, parse_engine_args
     from alignment_tax.evaluation.evaluate import EvaluateOptions, evaluate
+    from alignment_tax.evaluation.generation_caps import parse_max_gen_toks
     from alignment_tax.evaluation.served import ServerOptions
 
     tasks = [task.strip() for task in args.tasks.split(",") if task.strip()]
@@ -130,6 +131,7 @@ def _evaluate(args: argparse.Namespace) -> None:
         drift_corpus=args.drift_corpus,
         drift_window=args.drift_window,
         drift_stride=args.drift_stride,
+        max_gen_toks=parse_max_gen_toks(args.max_gen_toks),
         engine=args.engine,
         vllm=VLLMOptions(
             tensor_parallel_size=args.tensor_parallel_size,
@@ -191,6 +193,11 @@ def _add_evaluate(commands: argparse._SubParsersAction) -> None:
     )  # fmt: skip
     parser.add_argument("--drift-window", type=int, help="tokens per drift window (default: the model's context)")
     parser.add_argument("--drift-stride", type=int, help="new tokens per window past the first (default: half the window)")
+    parser.add_argument(
+        "--max-gen-toks", action="append", default=[], metavar="TASK=N",
+        help="generate at most N tokens for TASK (repeatable; default: 256 for this package's tasks, the "
+        "completion cap GRPO trains with, raised to hold the longest reference; built-in tasks keep theirs)",
+    )  # fmt: skip
     parser.add_argument("--seed", type=int, default=1234)
     parser.add_argument("--enable-thinking", action="store_true", help="let thinking models think (off by default)")
     parser.add_argument("--output", required=True, help="output folder")

@@ -82,13 +82,14 @@ class CompletionsServer:
                 self.refused += 1
                 return 500, {"error": {"message": "the engine died"}}
             served = self.served[body["model"]]
-            texts = [self._generate(served, ids, int(body.get("max_tokens", 16)), body.get("stop") or []) for ids in prompts]
-            self.completions += len(texts)
-        choices = [{"index": i, "text": text, "finish_reason": "stop"} for i, text in enumerate(texts)]
+            answers = [self._generate(served, ids, int(body.get("max_tokens", 16)), body.get("stop") or []) for ids in prompts]
+            self.completions += len(answers)
+        choices = [{"index": i, "text": text, "finish_reason": reason} for i, (text, reason) in enumerate(answers)]
         return 200, {"object": "text_completion", "model": body["model"], "choices": choices}
 
     @staticmethod
-    def _generate(served: Served, ids: list[int], max_tokens: int, stop: list[str]) -> str:
+    def _generate(served: Served, ids: list[int], max_tokens: int, stop: list[str]) -> tuple[str, str]:
+        """The completion and its finish_reason as vLLM reports it: "length" when the cap stopped it."""
         import contextlib
 
         import torch
@@ -100,8 +101,11 @@ class CompletionsServer:
                 input_ids=inputs, attention_mask=torch.ones_like(inputs), max_new_tokens=max_tokens, do_sample=False,
                 pad_token_id=served.tokenizer.pad_token_id or served.tokenizer.eos_token_id,
             )  # fmt: skip
-        text = served.tokenizer.decode(output[0, len(ids):], skip_special_tokens=True)
+        generated = output[0, len(ids):].tolist()
+        text = served.tokenizer.decode(generated, skip_special_tokens=True)
+        ended = served.tokenizer.eos_token_id in generated or served.tokenizer.pad_token_id in generated
+        stopped = False
         for sequence in stop:
-            if sequence:
-                text = text.split(sequence)[0]
-        return text
+            if sequence and sequence in text:
+                text, stopped = text.split(sequence)[0], True
+        return text, "length" if len(generated) >= max_tokens and not ended and not stopped else "stop"

@@ -5,6 +5,7 @@ import pytest
 from alignment_tax.metrics.translation import corpus_bleu
 from alignment_tax.tasks import OUR_TASKS, scoring
 from alignment_tax.tasks.prompts import task_config
+from alignment_tax.trainers.presets import DEFAULTS
 
 TIBETAN = "བཀྲ་ཤིས་བདེ་ལེགས།"
 
@@ -67,7 +68,8 @@ def test_yaml_declares_greedy_zero_shot_generation(task):
     assert config["output_type"] == "generate_until" and config["num_fewshot"] == 0
     gen = config["generation_kwargs"]
     assert gen["do_sample"] is False and gen["temperature"] == 0.0
-    assert gen["max_gen_toks"] == (256 if task.endswith("_mt") else 64)
+    # the completion cap GRPO trains with: what is measured is what was trained
+    assert gen["max_gen_toks"] == DEFAULTS["grpo"]["training"]["max_completion_length"] == 256
     assert config["custom_dataset"] == "!function hooks.load_docs"
     assert config["metadata"]["task_name"] == task
     assert all(m["higher_is_better"] is True for m in config["metric_list"])

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from alignment_tax.errors import UserError
 from alignment_tax.evaluation import provenance
 from alignment_tax.evaluation.engines import ENGINES, Role, VLLMOptions, build_engine, vllm_lm_class
 from alignment_tax.evaluation.generation_cache import GenerationCache
+from alignment_tax.evaluation.generation_caps import apply_caps, check_cap_overrides, effective_caps
 from alignment_tax.evaluation.lm_eval_run import RoleRun, run_role
 from alignment_tax.evaluation.served import ServerOptions
 from alignment_tax.urls import public_url
@@ -31,6 +33,7 @@ from alignment_tax.models.loading import (
 
 AUTO_BASE = "auto"
 BASE_RUNS_DIR = "_base"
+TRUNCATION_WARNING_RATE = 0.01  # above this share of capped generations, evaluate says so
 
 
 @dataclass
@@ -53,6 +56,7 @@ class EvaluateOptions:
     drift_corpus: str | None = None  # default: the CMRC 2018 passages in use, deduplicated
     drift_window: int | None = None  # default: the model's context length
     drift_stride: int | None = None  # default: half the window
+    max_gen_toks: dict[str, int] = field(default_factory=dict)  # per-task cap overrides (TASK → N)
     engine: str = "hf"  # who generates: "hf" (transformers), "vllm", or "server"; drift always uses transformers
     vllm: VLLMOptions = field(default_factory=VLLMOptions)
     server: ServerOptions = field(default_factory=ServerOptions)
@@ -95,7 +99,9 @@ def _task_metadata(options: EvaluateOptions) -> dict[str, Any]:
     return metadata
 
 
-def _scoring_settings(options: EvaluateOptions, loaded: LoadedModel, data_hashes: dict) -> dict[str, Any]:
+def _scoring_settings(
+    options: EvaluateOptions, loaded: LoadedModel, data_hashes: dict, caps: dict[str, int]
+) -> dict[str, Any]:
     """Everything besides the model's weights that changes a score: the base-reuse key."""
     return {
         "tasks": sorted(options.tasks),
@@ -105,6 +111,7 @@ def _scoring_settings(options: EvaluateOptions, loaded: LoadedModel, data_hashes
         "engine": options.engine,
         "seed": options.seed,
         "enable_thinking": options.enable_thinking,
+        "max_gen_toks": caps,
         "embedder": provenance.model_identity(options.embedder),
         "version": provenance.versions()["alignment-tax"],
     }
@@ -161,16 +168,24 @@ class _Evaluation:
             self.vllm_class = vllm_lm_class()  # before any data or model loads
         lm_eval_tasks = [task for task in options.tasks if task != DRIFT]
         self.task_manager, self.task_names = resolve_tasks(lm_eval_tasks, metadata) if lm_eval_tasks else (None, [])
-        from alignment_tax.evaluation.lm_eval_run import task_data_hashes
+        from alignment_tax.evaluation.lm_eval_run import load_tasks, task_data_hashes
+        from alignment_tax.tasks.registry import OUR_TASKS
 
-        self.data_hashes = task_data_hashes(self.task_names, self.task_manager) if self.task_names else {}
+        tasks = load_tasks(self.task_names, self.task_manager) if self.task_names else {}
+        check_cap_overrides(tasks, options.max_gen_toks)
+        self.data_hashes = task_data_hashes(tasks)
         drift_corpus = _load_drift_corpus(options) if DRIFT in options.tasks else None
         if drift_corpus is not None:
             self.data_hashes[DRIFT] = {"source": drift_corpus[0], "sha256": drift_corpus[2], "n_docs": len(drift_corpus[1])}
         self.output.mkdir(parents=True, exist_ok=True)
         loaded = self._load(options)
+        # Caps from the candidate's tokenizer, for both roles: the base must answer under the same rules.
+        self.caps = effective_caps(tasks, loaded.tokenizer, options.max_gen_toks, OUR_TASKS)
+        if self.task_manager is not None:
+            apply_caps(self.task_manager, self.caps)
         self.encoder = load_embedder(options.embedder, device=loaded.device) if options.embedder else None
-        self.settings = _scoring_settings(options, loaded, self.data_hashes)
+        caps = {task: cap["max_gen_toks"] for task, cap in self.caps.items()}
+        self.settings = _scoring_settings(options, loaded, self.data_hashes, caps)
         engine = build_engine(loaded, options, self.vllm_class)
         try:
             base_summary = self._base(engine, loaded) if options.base is not None else None
@@ -255,9 +270,11 @@ class _Evaluation:
         cache = GenerationCache(cache_path, fingerprint)
         try:
             with engine.lm(role, cache) as lm:
-                return run_role(lm, self.task_names, self.task_manager, self.options, self.encoder)
+                run = run_role(lm, self.task_names, self.task_manager, self.options, self.encoder)
         finally:
             cache.close()
+        warn_about_truncation(role, run, self.caps)
+        return run
 
     def _base(self, engine: Any, loaded: LoadedModel) -> dict[str, Any]:
         options = self.options
@@ -283,7 +300,10 @@ class _Evaluation:
 
     def _payload(self, name: str, adapter: str | None, loaded: LoadedModel, run: RoleRun) -> dict[str, Any]:
         config = asdict(self.options)
-        config.update(device=loaded.device, dtype=loaded.dtype, generation=run.generation, lm_eval=run.lm_eval_config)
+        config.update(
+            device=loaded.device, dtype=loaded.dtype, generation=run.generation, generation_caps=self.caps,
+            lm_eval=run.lm_eval_config,
+        )  # fmt: skip
         if config["server"]["base_url"]:  # never write credentials a URL may carry
             config["server"]["base_url"] = public_url(config["server"]["base_url"])
         return {
@@ -302,6 +322,20 @@ class _Evaluation:
     def _finish(self, payload: dict[str, Any]) -> None:
         payload["versions"] = provenance.versions()
         payload["finished"] = provenance.now()
+
+
+def warn_about_truncation(role: Role, run: RoleRun, caps: dict[str, dict[str, Any]]) -> None:
+    """One line per task whose generations hit the cap more often than 1%."""
+    who = role.adapter or role.model
+    for task, scores in run.scores.items():
+        rate = scores.metrics.get("truncated_rate")
+        if rate is not None and rate > TRUNCATION_WARNING_RATE and task in caps:
+            cap = caps[task]["max_gen_toks"]
+            print(
+                f"alignment-tax evaluate: warning: {task}: {100 * rate:.1f}% of {who}'s generations stopped at "
+                f"the {cap}-token cap (raise it with --max-gen-toks {task}=N)",
+                file=sys.stderr, flush=True,
+            )  # fmt: skip
 
 
 def evaluate(options: EvaluateOptions, *, vllm_class: type | None = None) -> dict[str, Any]:

@@ -5,12 +5,21 @@ models writing to one cache would read each other's answers. Here each cache fil
 one model identity (its fingerprint is stored in the file and checked), responses are written
 through lm-eval's cache hook as each is produced, and a run killed midway makes only the
 missing calls when started again.
+
+Beside each generation the cache keeps whether it was *truncated*: stopped by the
+``max_gen_toks`` cap rather than by a stop sequence or the end-of-sequence token. lm-eval's
+models return only the text, so each engine's raw output is read where it exists (the token
+rows of transformers' ``generate``, vLLM's ``finish_reason``, the server's ``finish_reason``) and
+queued; the cache hook, which lm-eval calls once per request in the same order, takes the flag
+off the queue as it stores the text.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
+from collections import deque
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,11 +41,14 @@ class GenerationCache:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
         self._db.execute("CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, value TEXT)")
+        # 1: stopped at the cap; 0: stopped by a stop sequence or EOS. No row: not known.
+        self._db.execute("CREATE TABLE IF NOT EXISTS truncated (key TEXT PRIMARY KEY, value INTEGER)")
         stored = self._db.execute("SELECT value FROM meta WHERE key = 'fingerprint'").fetchone()
         self.discarded_stale = stored is not None and stored[0] != fingerprint
         if self.discarded_stale:
             # Responses of another model (or other settings) must never be reused.
             self._db.execute("DELETE FROM responses")
+            self._db.execute("DELETE FROM truncated")
         self._db.execute("INSERT OR REPLACE INTO meta VALUES ('fingerprint', ?)", (fingerprint,))
         self._db.commit()
 
@@ -44,12 +56,17 @@ class GenerationCache:
         row = self._db.execute("SELECT value FROM responses WHERE key = ?", (hash_args(method, args),)).fetchone()
         return None if row is None else json.loads(row[0])
 
-    def put(self, method: str, args: Any, response: Any) -> None:
-        self._db.execute(
-            "INSERT OR REPLACE INTO responses VALUES (?, ?)",
-            (hash_args(method, args), json.dumps(response, ensure_ascii=False)),
-        )
+    def put(self, method: str, args: Any, response: Any, truncated: bool | None = None) -> None:
+        key = hash_args(method, args)
+        self._db.execute("INSERT OR REPLACE INTO responses VALUES (?, ?)", (key, json.dumps(response, ensure_ascii=False)))
+        if truncated is not None:
+            self._db.execute("INSERT OR REPLACE INTO truncated VALUES (?, ?)", (key, int(truncated)))
         self._db.commit()
+
+    def truncated(self, args: Any) -> bool | None:
+        """Whether the generation for ``args`` (context, gen_kwargs) stopped at its cap; None if unknown."""
+        row = self._db.execute("SELECT value FROM truncated WHERE key = ?", (hash_args("generate_until", args),)).fetchone()
+        return None if row is None else bool(row[0])
 
     def __len__(self) -> int:
         return self._db.execute("SELECT COUNT(*) FROM responses").fetchone()[0]
@@ -61,12 +78,45 @@ class GenerationCache:
 class _CacheHook:
     """What lm-eval's models call with each response as soon as it is produced."""
 
-    def __init__(self, cache: GenerationCache):
+    def __init__(self, cache: GenerationCache, truncation: deque):
         self.cache = cache
+        self.truncation = truncation
 
     def add_partial(self, method: str, args: Any, response: Any) -> None:
-        if method in CACHED_METHODS:
-            self.cache.put(method, args, _plain(response))
+        if method not in CACHED_METHODS:
+            return
+        truncated = None
+        if method == "generate_until" and self.truncation:
+            truncated = self.truncation.popleft()
+        self.cache.put(method, args, _plain(response), truncated)
+
+
+def hf_rows_truncated(
+    rows: Sequence[Sequence[int]], new_tokens: int, cap: int, finish_ids: Iterable[int], stop_found: Sequence[bool]
+) -> list[bool]:
+    """For transformers' ``generate`` output: which rows stopped at the cap.
+
+    ``rows`` are the generated tokens (context removed), ``new_tokens`` how many positions the
+    batch generated. A row that finished earlier ends in padding or EOS (both in
+    ``finish_ids``); a row that met a stop string has ``stop_found``. Only a batch that ran the
+    full ``cap`` can hold a truncated row.
+
+    >>> hf_rows_truncated([[5, 6, 7], [5, 2, 0]], 3, 3, {0, 2}, [False, False])
+    [True, False]
+    >>> hf_rows_truncated([[5, 6]], 2, 3, {0}, [False])
+    [False]
+    """
+    finish = set(finish_ids)
+    if new_tokens < cap:
+        return [False] * len(rows)
+    return [bool(row) and row[-1] not in finish and not found for row, found in zip(rows, stop_found)]
+
+
+def _finish_ids(lm: Any) -> set[int]:
+    ids = {lm.tokenizer.pad_token_id, lm.tokenizer.eos_token_id}
+    configured = getattr(getattr(lm.model, "generation_config", None), "eos_token_id", None)
+    ids.update(configured if isinstance(configured, (list, tuple)) else [configured])
+    return {token for token in ids if token is not None}
 
 
 def _plain(response: Any) -> Any:
@@ -85,7 +135,32 @@ class ResumableMixin:
 
     def attach_cache(self, cache: GenerationCache) -> None:
         self.generation_cache = cache
-        self.set_cache_hook(_CacheHook(cache))
+        self._truncation: deque = deque()
+        self.set_cache_hook(_CacheHook(cache, self._truncation))
+
+    def _queue_truncation(self, flags: Iterable[bool]) -> None:
+        """The flags of the batch just generated, in request order (what a failed batch left is dropped)."""
+        queue = getattr(self, "_truncation", None)
+        if queue is not None:
+            queue.clear()
+            queue.extend(flags)
+
+    def _model_generate(self, *args: Any, **kwargs: Any) -> Any:
+        # Both lm-eval callers pass keywords: vLLM's generate_until (requests, generate=True,
+        # sampling_params) and HFLM's (context, attention_mask, stop, max_length).
+        output = super()._model_generate(*args, **kwargs)
+        if kwargs.get("generate") is True:
+            self._queue_truncation(request.outputs[0].finish_reason == "length" for request in output)
+        elif "context" in kwargs and "max_length" in kwargs:
+            self._queue_truncation(self._hf_truncation(output, kwargs["context"], kwargs["max_length"], kwargs.get("stop") or []))
+        return output
+
+    def _hf_truncation(self, output: Any, context: Any, max_length: int, stop: list[str]) -> list[bool]:
+        start = context.shape[1]
+        rows = output[:, start:].tolist()
+        texts = [self.tok_decode(row) for row in rows]
+        stop_found = [any(s and s in text for s in stop) for text in texts]
+        return hf_rows_truncated(rows, output.shape[1] - start, max_length - start, _finish_ids(self), stop_found)
 
     def _resume(self, method: str, requests: list, **kwargs) -> list:
         cached = [self.generation_cache.get(method, request.args) for request in requests]

@@ -30,26 +30,18 @@ def _quiet_lm_eval() -> None:
     logging.getLogger("lm_eval.models.huggingface").setLevel(logging.ERROR)
 
 
-def _leaf_tasks(task_dict: dict) -> dict[str, Any]:
-    """``{name: Task}`` for every task in a (possibly nested) lm-eval task dict."""
-    leaves: dict[str, Any] = {}
-    for key, value in task_dict.items():
-        if isinstance(value, dict):
-            leaves.update(_leaf_tasks(value))
-        elif value is not None:
-            leaves[getattr(key, "group_name", key) if not isinstance(key, str) else key] = value
-    return leaves
-
-
-def task_data_hashes(task_names: list[str], task_manager: Any) -> dict[str, dict[str, Any]]:
-    """For each task, the hash and size of the documents it evaluates (before ``--limit``)."""
-    from lm_eval.tasks import get_task_dict
-
+def load_tasks(task_names: list[str], task_manager: Any) -> dict[str, Any]:
+    """``{name: Task}`` for every leaf task the names stand for (groups and tags expanded)."""
     _quiet_lm_eval()
+    return dict(task_manager.load(list(task_names))["tasks"])
+
+
+def task_data_hashes(tasks: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """For each task, the hash and size of the documents it evaluates (before ``--limit``)."""
     hashes = {}
-    for name, task in _leaf_tasks(get_task_dict(task_names, task_manager)).items():
+    for name, task in tasks.items():
         docs = list(task.eval_docs)
-        hashes[task.config.task or name] = {"sha256": records_sha256(docs), "n_docs": len(docs)}
+        hashes[name] = {"sha256": records_sha256(docs), "n_docs": len(docs)}
     return hashes
 
 
@@ -77,18 +69,36 @@ def run_role(lm: Any, task_names: list[str], task_manager: Any, options: Any, en
     )
     samples = raw.get("samples", {})
     run = RoleRun(scores={}, lm_eval_config=_plain_config(raw.get("config", {})))
+    truncated = _truncation_lookup(lm)
     for task, task_result in raw["results"].items():
         task_samples = samples.get(task, [])
         if task in OUR_TASKS:
-            run.scores[task] = score_own_task(task, task_result, task_samples, encoder, options.seed)
+            run.scores[task] = score_own_task(task, task_result, task_samples, encoder, options.seed, truncated)
         else:
-            run.scores[task] = score_other_task(task_result, task_samples)
+            run.scores[task] = score_other_task(task_result, task_samples, truncated)
         task_config = raw.get("configs", {}).get(task, {})
         if "generation_kwargs" in task_config:
             run.generation[task] = task_config["generation_kwargs"]
         if task in TARGET_LANGUAGE and "bleu" in run.scores[task].metrics:
             run.signatures[task] = signatures_for(TARGET_LANGUAGE[task])
     return run
+
+
+def _truncation_lookup(lm: Any) -> Any:
+    """``sample → bool | None``: whether its generation stopped at the cap, as the cache recorded."""
+    cache = getattr(lm, "generation_cache", None)
+    if cache is None:
+        return None
+
+    def truncated(sample: dict[str, Any]) -> bool | None:
+        arguments = sample.get("arguments") or []
+        if len(arguments) != 1 or not isinstance(arguments[0], tuple) or len(arguments[0]) != 2:
+            return None  # not one generate_until request (loglikelihood tasks send several)
+        if not isinstance(arguments[0][1], dict):
+            return None
+        return cache.truncated(arguments[0])
+
+    return truncated
 
 
 def _plain_config(config: dict[str, Any]) -> dict[str, Any]:

@@ -68,6 +68,11 @@ def _completions_class() -> type:
                 enable_thinking=self._enable_thinking,
             )
 
+        def parse_generations(self, outputs: Any, **kwargs: Any) -> list[str]:
+            texts = super().parse_generations(outputs=outputs, **kwargs)
+            self._queue_truncation(reason == "length" for reason in finish_reasons(outputs))
+            return texts
+
         def generate_until(self, requests, disable_tqdm: bool = False):
             try:
                 return super().generate_until(requests, disable_tqdm)
@@ -80,6 +85,21 @@ def _completions_class() -> type:
                 ) from None
 
     return ServedCompletions
+
+
+def finish_reasons(outputs: Any) -> list[str | None]:
+    """Each choice's ``finish_reason``, in the order lm-eval's ``parse_generations`` gives the texts.
+
+    >>> finish_reasons({"choices": [{"index": 1, "finish_reason": "stop"}, {"index": 0, "finish_reason": "length"}]})
+    ['length', 'stop']
+    """
+    reasons: list[str | None] = []
+    for output in outputs if isinstance(outputs, list) else [outputs]:
+        ordered: list[str | None] = [None] * len(output["choices"])
+        for choice in output["choices"]:
+            ordered[choice["index"]] = choice.get("finish_reason")
+        reasons.extend(ordered)
+    return reasons
 
 
 def _is_transport_error(error: BaseException) -> bool:

@@ -8,6 +8,7 @@ sentence-level scores per item for inspection, and get a bootstrap standard erro
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -97,6 +98,29 @@ def item_record(sample: dict[str, Any], metric_names: list[str]) -> dict[str, An
     return record
 
 
+TruncationLookup = Callable[[dict[str, Any]], "bool | None"]
+
+
+def add_truncation(
+    metrics: dict[str, float], items: list[dict[str, Any]], samples: list[dict[str, Any]], truncated: TruncationLookup | None
+) -> None:
+    """Each item's ``truncated`` flag (where the generation cache knows it) and the task's ``truncated_rate``.
+
+    ``items`` and ``samples`` are in the same order. A task none of whose items has a known flag
+    (a loglikelihood task, or responses cached before flags were kept) gets no rate.
+    """
+    if truncated is None:
+        return
+    flags = []
+    for item, sample in zip(items, samples):
+        flag = truncated(sample)
+        if flag is not None:
+            item["truncated"] = flag
+            flags.append(flag)
+    if flags:
+        metrics["truncated_rate"] = float(np.mean(flags))
+
+
 def _stderr_of_mean(values: list[float]) -> float:
     return float(np.std(values, ddof=1) / np.sqrt(len(values))) if len(values) > 1 else float("nan")
 
@@ -107,11 +131,13 @@ def score_own_task(
     samples: list[dict[str, Any]],
     encoder: Encoder | None,
     seed: int,
+    truncated: TruncationLookup | None = None,
 ) -> TaskScores:
     """Scores and item records of one of the package's tasks."""
     aggregates = {name: value for name, value in lm_eval_metrics(task_result).items() if not name.endswith("_stderr")}
     names = list(aggregates)
-    items = [item_record(sample, names) for sample in sorted(samples, key=lambda s: s.get("doc_id", 0))]
+    samples = sorted(samples, key=lambda s: s.get("doc_id", 0))
+    items = [item_record(sample, names) for sample in samples]
     for item in items:
         # Records show what was scored; the raw generation is kept only where cleaning changed it.
         cleaned = clean_prediction(item["output"] or "")
@@ -136,16 +162,21 @@ def score_own_task(
             item["similarity"] = similarity
         scores.metrics["similarity"] = float(np.mean(similarities))
         scores.metrics["similarity_stderr"] = _stderr_of_mean(similarities)
+    add_truncation(scores.metrics, items, samples, truncated)
     return scores
 
 
-def score_other_task(task_result: dict[str, Any], samples: list[dict[str, Any]]) -> TaskScores:
+def score_other_task(
+    task_result: dict[str, Any], samples: list[dict[str, Any]], truncated: TruncationLookup | None = None
+) -> TaskScores:
     """An lm-eval built-in task: its own metrics, and its samples in the same record shape."""
     metrics = lm_eval_metrics(task_result)
     names = [name.split(",")[0] for name in metrics if not name.endswith("_stderr")]
+    samples = sorted(samples, key=lambda s: s.get("doc_id", 0))
     items = []
-    for sample in sorted(samples, key=lambda s: s.get("doc_id", 0)):
+    for sample in samples:
         record = item_record(sample, names)
         record["id"] = str(sample.get("doc_id"))
         items.append(record)
+    add_truncation(metrics, items, samples, truncated)
     return TaskScores(metrics=metrics, items=items)

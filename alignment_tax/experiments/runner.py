@@ -171,6 +171,10 @@ class Runner:
         server_settings = ServerOptions(**(settings.pop("server", None) or {}))
         data = dict(evaluation_data()) if settings.pop("samples", False) else {}
         data.update(settings.pop("data", None) or {})
+        if "max_gen_toks" in settings:
+            from alignment_tax.evaluation.generation_caps import check_caps
+
+            settings["max_gen_toks"] = check_caps(settings["max_gen_toks"] or {})
         embedder = settings.pop("embedder", None)
         tasks = list(self.spec.evaluate["tasks"])
         for run in self.spec.evaluate.get("runs", []):

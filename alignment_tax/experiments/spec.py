@@ -47,7 +47,7 @@ CUSTOM_KEYS = {"command", "model", "adapter", "embedder", "train_data"}
 EVALUATE_KEYS = {"runs", "tasks", "options", "include_base"}
 EVALUATE_OPTION_KEYS = {
     "limit", "batch_size", "device", "dtype", "embedder", "data_dir", "data", "samples", "seed",
-    "enable_thinking", "drift_corpus", "drift_window", "drift_stride", "engine", "vllm", "server",
+    "enable_thinking", "drift_corpus", "drift_window", "drift_stride", "engine", "vllm", "server", "max_gen_toks",
 }  # fmt: skip
 JUDGE_KEYS = {"judge_model", "options", "pairs"}
 REPORT_KEYS = {"baseline", "formats"}
@@ -127,8 +127,15 @@ def _check_evaluate(spec: Spec) -> None:
     from alignment_tax.evaluation.engines import ENGINES, VLLMOptions
     from alignment_tax.evaluation.served import ServerOptions
 
+    from alignment_tax.evaluation.generation_caps import check_caps
+
     if options.get("engine", "hf") not in ENGINES:
         raise UserError(f"evaluate.options.engine: {options['engine']!r} is not one of {', '.join(ENGINES)}")
+    if "max_gen_toks" in options:
+        try:
+            check_caps(options["max_gen_toks"] or {})
+        except UserError as error:
+            raise UserError(f"evaluate.options.max_gen_toks: {error}") from None
     for key, options_class in (("vllm", VLLMOptions), ("server", ServerOptions)):
         where = f"evaluate.options.{key}"
         settings = _mapping(options.get(key), where)

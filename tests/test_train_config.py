@@ -32,7 +32,8 @@ def test_paper_values():
     assert (training["num_train_epochs"], training["learning_rate"], training["num_generations"]) == (1, 5e-7, 8)
     assert (training["temperature"], training["top_p"], training["max_completion_length"]) == (0.8, 0.9, 256)
     assert training["beta"] > 0 and training["loss_type"] == "grpo"
-    assert grpo["data"]["max_prompt_length"] == 256
+    # the same prompt rule for both, so strong SFT and GRPO train on the same rows
+    assert grpo["data"]["max_prompt_length"] == sft["data"]["max_prompt_length"] == 256
     assert grpo["reward"]["components"] == {"similarity": 1.5, "language": 1.0}
 
 

@@ -5,7 +5,7 @@ import pytest
 from alignment_tax.errors import UserError
 from alignment_tax.tasks.prompts import build_doc, render_prompt
 from alignment_tax.trainers.config import SECTION_DEFAULTS
-from alignment_tax.trainers.data import drop_long_prompts, load_training_data, select_rows
+from alignment_tax.trainers.data import apply_prompt_cap, load_training_data, select_rows
 
 DATA = SECTION_DEFAULTS["data"]
 
@@ -42,7 +42,7 @@ def test_row_selection():
         load_training_data("cmrc2018", "x", DATA)
 
 
-def test_long_prompts_are_dropped(shared_data, tiny_lm_dir):
+def test_long_prompts_are_left_out_and_counted(shared_data, tiny_lm_dir):
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_lm_dir)
@@ -51,7 +51,22 @@ def test_long_prompts_are_dropped(shared_data, tiny_lm_dir):
     lengths = [len(tokenizer.apply_chat_template(e["prompt"], add_generation_prompt=True, tokenize=True,
                                                  return_dict=False)) for e in data.examples]  # fmt: skip
     limit = sorted(lengths)[10]
-    dropped = drop_long_prompts(data, tokenizer, limit, {})
-    assert dropped == sum(length > limit for length in lengths) and len(data.examples) == 20 - dropped
+    over = sum(length > limit for length in lengths)
+    assert 0 < over < 20
+    record = apply_prompt_cap(data, tokenizer, limit, {})
+    assert record == {"max_prompt_length": limit, "rule": "drop prompts over the cap (chat template applied)",
+                      "examples": 20, "over_cap": over, "dropped": over, "longest_prompt": max(lengths)}  # fmt: skip
+    assert len(data.examples) == 20 - over and data.notes["prompt_cap"] == record
     with pytest.raises(UserError, match="every prompt is longer than data.max_prompt_length=5"):
-        drop_long_prompts(data, tokenizer, 5, {})
+        apply_prompt_cap(data, tokenizer, 5, {})
+
+
+def test_no_cap_keeps_every_prompt_and_still_records_the_longest(shared_data, tiny_lm_dir):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_lm_dir)
+    data = load_training_data("bo_zh_mt", str(shared_data / "bo_zh_mt" / "cmilbench_bo_zh.jsonl"),
+                              {**DATA, "limit": 5})  # fmt: skip
+    record = apply_prompt_cap(data, tokenizer, None, {})
+    assert len(data.examples) == 5 and record["rule"] == "no cap" and record["dropped"] == 0
+    assert record["longest_prompt"] > 0

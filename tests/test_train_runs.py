@@ -146,6 +146,11 @@ def test_grpo_from_the_sft_adapter_trains_it_and_logs_every_reward(sft_run, tiny
     assert record["config"]["reward"]["tau"] == "auto" and -1 <= resolved["tau"] < 1
     assert resolved["calibration"]["prompts"] == 2 and resolved["reference_policy"] == "frozen copy of --adapter"
     assert [c["name"] for c in record["reward"]["components"]] == ["similarity", "language", "bleu", "length"]
+    sft_record = json.loads((sft_output / "train_config.json").read_text(encoding="utf-8"))
+    for cap in (record["train_data"]["prompt_cap"], sft_record["train_data"]["prompt_cap"]):
+        # one rule for both methods, and what it did, in each run's record
+        assert cap["max_prompt_length"] == 256 and cap["rule"].startswith("drop prompts over the cap")
+        assert cap["dropped"] == cap["over_cap"] and cap["examples"] - cap["dropped"] > 0
 
     # Resuming keeps the trained adapter (not the SFT one it started from) against the SFT reference,
     # and the τ of the first start.

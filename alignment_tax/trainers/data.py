@@ -154,24 +154,31 @@ def prompt_lengths(tokenizer: Any, examples: list[dict[str, Any]], chat_template
     return lengths
 
 
-def drop_long_prompts(
+def apply_prompt_cap(
     data: TrainingData, tokenizer: Any, max_prompt_length: int | None, chat_template_kwargs: dict[str, Any]
-) -> int:
-    """Drop examples whose templated prompt exceeds ``max_prompt_length`` tokens; returns how many.
+) -> dict[str, Any]:
+    """Leave out examples whose templated prompt is longer than ``max_prompt_length`` tokens.
 
-    TRL 1.16's GRPO has no prompt-length option (it was removed); the paper's 256-token limit
-    is applied here by leaving such prompts out rather than cutting the source text mid-sentence.
+    SFT and GRPO apply the same rule (the paper's 256-token prompt limit by default), so that
+    strong SFT and GRPO train on the same rows; a prompt is left out whole rather than cut
+    mid-sentence (TRL 1.16's GRPO has no prompt-length option of its own). What was found and
+    done is returned and kept in ``data.notes["prompt_cap"]`` for ``train_config.json``.
     """
-    if not max_prompt_length:
-        return 0
     lengths = prompt_lengths(tokenizer, data.examples, chat_template_kwargs)
-    kept = [example for example, length in zip(data.examples, lengths) if length <= max_prompt_length]
-    dropped = len(data.examples) - len(kept)
-    if not kept:
+    over = [length > max_prompt_length for length in lengths] if max_prompt_length else [False] * len(lengths)
+    record = {
+        "max_prompt_length": max_prompt_length,
+        "rule": "drop prompts over the cap (chat template applied)" if max_prompt_length else "no cap",
+        "examples": len(lengths),
+        "over_cap": sum(over),
+        "dropped": sum(over),
+        "longest_prompt": max(lengths, default=0),
+    }
+    if max_prompt_length and all(over):
         raise UserError(
             f"{data.source}: every prompt is longer than data.max_prompt_length={max_prompt_length} tokens "
             f"(shortest {min(lengths)}); raise it with --set data.max_prompt_length=N"
         )
-    data.examples = kept
-    data.notes["dropped_long_prompts"] = dropped
-    return dropped
+    data.examples = [example for example, too_long in zip(data.examples, over) if not too_long]
+    data.notes["prompt_cap"] = record
+    return record

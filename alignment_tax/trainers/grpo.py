@@ -22,7 +22,7 @@ from typing import Any
 
 from alignment_tax.errors import UserError
 from alignment_tax.trainers import run as common
-from alignment_tax.trainers.data import drop_long_prompts, load_training_data, require_reference
+from alignment_tax.trainers.data import apply_prompt_cap, load_training_data, require_reference
 from alignment_tax.trainers.sft import Built, _add_callbacks, _make_trainer, finish
 
 
@@ -123,7 +123,7 @@ def build_grpo(
         peft_config = common.lora_config(config["lora"])
 
     chat_kwargs = {"enable_thinking": bool(config.get("enable_thinking"))}
-    dropped = drop_long_prompts(data, tokenizer, config["data"].get("max_prompt_length"), chat_kwargs)
+    apply_prompt_cap(data, tokenizer, config["data"].get("max_prompt_length"), chat_kwargs)
 
     kwargs = {
         **training,
@@ -183,7 +183,6 @@ def build_grpo(
         "world_size": processes,
         "tau": tau,
         "calibration": calibration,
-        "dropped_long_prompts": dropped,
         "reference_policy": "frozen copy of --adapter" if adapter and args.beta else
                             ("base model (adapter disabled)" if args.beta else None),
     }  # fmt: skip

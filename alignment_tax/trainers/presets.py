@@ -40,7 +40,7 @@ SECTION_DEFAULTS: dict[str, dict[str, Any]] = {
         "shuffle_seed": None,  # shuffle the rows with this seed before skip/limit (None: file order)
         "skip": 0,  # leave out the first N rows (e.g. those the cold-start SFT used)
         "limit": None,  # then keep at most N rows
-        "max_prompt_length": None,  # GRPO: drop prompts longer than this many tokens (chat template applied)
+        "max_prompt_length": None,  # SFT and GRPO: leave out prompts longer than this many tokens (chat template applied)
     },
     "reward": {
         "components": {"similarity": 1.5, "language": 1.0},  # λsim, λlang (paper Eq. 4)
@@ -116,7 +116,8 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "supervise": "assistant",
         "enable_thinking": False,
         "lora": SECTION_DEFAULTS["lora"],
-        "data": SECTION_DEFAULTS["data"],
+        # The paper's 256-token prompt limit (A.3), as GRPO applies it: both train on the same rows.
+        "data": {**SECTION_DEFAULTS["data"], "max_prompt_length": 256},
         "drift": SECTION_DEFAULTS["drift"],
         "training": {
             "num_train_epochs": 3,

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from alignment_tax.trainers import run as common
-from alignment_tax.trainers.data import TrainingData, load_training_data
+from alignment_tax.trainers.data import TrainingData, apply_prompt_cap, load_training_data
 
 
 @dataclass
@@ -51,13 +51,15 @@ def build_sft(
 
     data = load_training_data(config["task"], train_data, config["data"])
     chat_kwargs = {"enable_thinking": bool(config.get("enable_thinking"))}
+
+    network, tokenizer, base_name = common.load_lm_for_training(model, adapter, precision, padding_side="right")
+    # The same rows under the same rule as GRPO (data.max_prompt_length): a fair comparison.
+    apply_prompt_cap(data, tokenizer, config["data"].get("max_prompt_length"), chat_kwargs)
     rows = [
         {"prompt": e["prompt"], "completion": e["completion"], "chat_template_kwargs": chat_kwargs}
         for e in data.examples
     ]
     dataset = Dataset.from_list(rows)
-
-    network, tokenizer, base_name = common.load_lm_for_training(model, adapter, precision, padding_side="right")
     common.check_same_inputs(before, paths, data.sha256, model=base_name, adapter_init=adapter)
     peft_config = None
     if adapter is not None:

@@ -38,7 +38,7 @@ def test_finish_reasons_follow_the_choice_index_across_batches():
     assert finish_reasons(outputs) == ["stop", "length", None]
 
 
-def test_the_cache_keeps_flags_beside_responses_and_drops_them_with_a_stale_model(tmp_path):
+def test_the_cache_keeps_flags_beside_responses_and_keys_both_by_the_model(tmp_path):
     args = ("prompt", {"until": ["\n\n"], "max_gen_toks": 8})
     cache = GenerationCache(tmp_path / "c.sqlite", "model-a")
     cache.put("generate_until", args, "text", truncated=True)

@@ -20,6 +20,7 @@ from alignment_tax.evaluation.engines import ENGINES, Role, VLLMOptions, build_e
 from alignment_tax.evaluation.generation_cache import GenerationCache
 from alignment_tax.evaluation.generation_caps import apply_caps, check_cap_overrides, effective_caps
 from alignment_tax.evaluation.lm_eval_run import RoleRun, run_role
+from alignment_tax.evaluation.output_lock import OutputLock
 from alignment_tax.evaluation.served import ServerOptions
 from alignment_tax.urls import public_url
 from alignment_tax.models.loading import (
@@ -169,7 +170,6 @@ class _Evaluation:
         lm_eval_tasks = [task for task in options.tasks if task != DRIFT]
         self.task_manager, self.task_names = resolve_tasks(lm_eval_tasks, metadata) if lm_eval_tasks else (None, [])
         from alignment_tax.evaluation.lm_eval_run import load_tasks, task_data_hashes
-        from alignment_tax.tasks.registry import OUR_TASKS
 
         tasks = load_tasks(self.task_names, self.task_manager) if self.task_names else {}
         check_cap_overrides(tasks, options.max_gen_toks)
@@ -178,6 +178,13 @@ class _Evaluation:
         if drift_corpus is not None:
             self.data_hashes[DRIFT] = {"source": drift_corpus[0], "sha256": drift_corpus[2], "n_docs": len(drift_corpus[1])}
         self.output.mkdir(parents=True, exist_ok=True)
+        with OutputLock(self.output, "evaluate"):
+            return self._run_locked(tasks, drift_corpus)
+
+    def _run_locked(self, tasks: dict[str, Any], drift_corpus: tuple[str, list[str], str] | None) -> dict[str, Any]:
+        from alignment_tax.tasks.registry import OUR_TASKS
+
+        options = self.options
         loaded = self._load(options)
         # Caps from the candidate's tokenizer, for both roles: the base must answer under the same rules.
         self.caps = effective_caps(tasks, loaded.tokenizer, options.max_gen_toks, OUR_TASKS)

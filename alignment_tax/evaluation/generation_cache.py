@@ -1,8 +1,8 @@
 """Resumable model calls: every response is stored the moment it exists.
 
 lm-eval's own ``use_cache`` needs ``sqlitedict`` and keys responses by request alone, so two
-models writing to one cache would read each other's answers. Here each cache file belongs to
-one model identity (its fingerprint is stored in the file and checked), responses are written
+models writing to one cache would read each other's answers. Here every response is keyed by the
+model identity (weights, adapter, engine, settings) as well as the request, responses are written
 through lm-eval's cache hook as each is produced, and a run killed midway makes only the
 missing calls when started again.
 
@@ -16,6 +16,7 @@ off the queue as it stores the text.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 from collections import deque
@@ -28,48 +29,53 @@ from lm_eval.api.model import hash_args
 CACHED_METHODS = ("generate_until", "loglikelihood", "loglikelihood_rolling")
 
 
+def _key(fingerprint: str, method: str, args: Any) -> str:
+    return hashlib.sha256(f"{fingerprint}\0{hash_args(method, args)}".encode()).hexdigest()
+
+
 class GenerationCache:
-    """A small SQLite store of ``(method, request) → response`` for one model identity."""
+    """A small SQLite store of ``(model identity, method, request) → response``.
+
+    The identity is part of every key, so two models' responses can share a file (two runs on one
+    output folder, one after the other or at once) and never be read as each other's.
+    """
 
     def __init__(self, path: str | Path, fingerprint: str):
         self.path = Path(path)
+        self.fingerprint = fingerprint
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path)
+        self._db = sqlite3.connect(self.path, timeout=60)
         # WAL + NORMAL: a commit per response stays cheap, and a killed process loses at most
         # the response it was writing.
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
-        self._db.execute("CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, value TEXT)")
+        self._db.execute("CREATE TABLE IF NOT EXISTS keyed_responses (key TEXT PRIMARY KEY, value TEXT)")
         # 1: stopped at the cap; 0: stopped by a stop sequence or EOS. No row: not known.
-        self._db.execute("CREATE TABLE IF NOT EXISTS truncated (key TEXT PRIMARY KEY, value INTEGER)")
-        stored = self._db.execute("SELECT value FROM meta WHERE key = 'fingerprint'").fetchone()
-        self.discarded_stale = stored is not None and stored[0] != fingerprint
-        if self.discarded_stale:
-            # Responses of another model (or other settings) must never be reused.
-            self._db.execute("DELETE FROM responses")
-            self._db.execute("DELETE FROM truncated")
-        self._db.execute("INSERT OR REPLACE INTO meta VALUES ('fingerprint', ?)", (fingerprint,))
+        self._db.execute("CREATE TABLE IF NOT EXISTS keyed_truncated (key TEXT PRIMARY KEY, value INTEGER)")
         self._db.commit()
 
     def get(self, method: str, args: Any) -> Any | None:
-        row = self._db.execute("SELECT value FROM responses WHERE key = ?", (hash_args(method, args),)).fetchone()
+        key = _key(self.fingerprint, method, args)
+        row = self._db.execute("SELECT value FROM keyed_responses WHERE key = ?", (key,)).fetchone()
         return None if row is None else json.loads(row[0])
 
     def put(self, method: str, args: Any, response: Any, truncated: bool | None = None) -> None:
-        key = hash_args(method, args)
-        self._db.execute("INSERT OR REPLACE INTO responses VALUES (?, ?)", (key, json.dumps(response, ensure_ascii=False)))
+        key = _key(self.fingerprint, method, args)
+        value = json.dumps(response, ensure_ascii=False)
+        self._db.execute("INSERT OR REPLACE INTO keyed_responses VALUES (?, ?)", (key, value))
         if truncated is not None:
-            self._db.execute("INSERT OR REPLACE INTO truncated VALUES (?, ?)", (key, int(truncated)))
+            self._db.execute("INSERT OR REPLACE INTO keyed_truncated VALUES (?, ?)", (key, int(truncated)))
         self._db.commit()
 
     def truncated(self, args: Any) -> bool | None:
         """Whether the generation for ``args`` (context, gen_kwargs) stopped at its cap; None if unknown."""
-        row = self._db.execute("SELECT value FROM truncated WHERE key = ?", (hash_args("generate_until", args),)).fetchone()
+        key = _key(self.fingerprint, "generate_until", args)
+        row = self._db.execute("SELECT value FROM keyed_truncated WHERE key = ?", (key,)).fetchone()
         return None if row is None else bool(row[0])
 
     def __len__(self) -> int:
-        return self._db.execute("SELECT COUNT(*) FROM responses").fetchone()[0]
+        """Responses of this identity are not counted apart from others': the file's total."""
+        return self._db.execute("SELECT COUNT(*) FROM keyed_responses").fetchone()[0]
 
     def close(self) -> None:
         self._db.close()

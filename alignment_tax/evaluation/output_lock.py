@@ -1,0 +1,52 @@
+"""One process at a time on an output folder.
+
+Two runs writing one folder at once would interleave their results and their resumable state.
+The lock is the operating system's (``flock``), so it goes away with the process that held it,
+however that process ended: a killed run never leaves the folder locked.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from pathlib import Path
+from types import TracebackType
+
+from alignment_tax.errors import UserError
+
+LOCK_FILE = ".lock"
+
+
+class OutputLock:
+    """``with OutputLock(folder, "evaluate"):`` holds ``folder`` or refuses in one line."""
+
+    def __init__(self, folder: str | Path, command: str):
+        self.path = Path(folder) / LOCK_FILE
+        self.command = command
+        self._handle = None
+
+    def __enter__(self) -> "OutputLock":
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(self.path, "a+", encoding="utf-8")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            handle.close()
+            raise UserError(
+                f"{self.path.parent} is being written by another {self.command} ({holder}); wait for it to "
+                "finish or choose another output folder"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()}")
+        handle.flush()
+        self._handle = handle
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None) -> None:
+        if self._handle is not None:
+            fcntl.flock(self._handle, fcntl.LOCK_UN)
+            self._handle.close()
+            self._handle = None

@@ -265,3 +265,70 @@ def test_no_probe_behind_a_proxy_or_when_offline_is_asked(monkeypatch):
         reason = hub_unreachable()
         assert (reason is None) == bool(variables), (variables, reason)
     hub_unreachable.cache_clear()
+
+
+def test_a_dataset_that_did_not_load_is_named_with_why(monkeypatch):
+    from alignment_tax.data.hub import dataset_failure, hub_unreachable
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.delenv("HF_DATASETS_OFFLINE", raising=False)
+    hub_unreachable.cache_clear()  # offline asked: no probe, whatever an earlier test found
+    offline = ConnectionError("Couldn't reach 'owner/data' on the Hub (OfflineModeIsEnabled)")
+    assert dataset_failure("owner/data", "bod_Tibt", offline) == (
+        "'owner/data' (config 'bod_Tibt') could not be loaded offline "
+        "(not in the Hugging Face cache; HF_HUB_OFFLINE set)"
+    )
+    missing = FileNotFoundError("Dataset 'owner/data' doesn't exist on the Hub or cannot be accessed.")
+    assert dataset_failure("owner/data", None, missing) == (
+        "'owner/data' could not be loaded from the Hugging Face hub (not found): "
+        "Dataset 'owner/data' doesn't exist on the Hub or cannot be accessed."
+    )
+    hub_unreachable.cache_clear()
+
+
+def snapshot(folder):
+    """Every file's bytes and every folder (as None) under ``folder``."""
+    return {str(path.relative_to(folder)): path.read_bytes() if path.is_file() else None for path in folder.rglob("*")}
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("hub", ["offline variables", "unreachable"])
+def test_a_builtin_task_without_its_dataset_fails_at_once_in_one_line(tmp_path, tiny_lm_dir, hub):
+    import os
+    import sys
+
+    env = {key: value for key, value in os.environ.items() if "OFFLINE" not in key and "PROXY" not in key.upper()}
+    env["HF_HOME"] = str(tmp_path / "hf")  # an empty cache
+    if hub == "offline variables":
+        env.update(HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1")
+    else:
+        env["HF_ENDPOINT"] = f"http://127.0.0.1:{closed_port()}"
+    output = tmp_path / "out"
+    # What an earlier run left there must come through untouched.
+    (output / "cache").mkdir(parents=True)
+    (output / "cache" / "candidate.sqlite").write_bytes(b"earlier generations")
+    before = snapshot(output)
+    command = [sys.executable, "-m", "alignment_tax", "evaluate", "--model", str(tiny_lm_dir), "--output", str(output)]
+    done, elapsed = timed_run([*command, "--tasks", "belebele_bod_Tibt"], env)
+    lines = done.stderr.strip().splitlines()
+    # One line: no traceback, no "Retrying in 1s [Retry 1/5]" from huggingface_hub before it.
+    assert done.returncode == 2 and len(lines) == 1, done.stderr[-3000:]
+    named = "task belebele_bod_Tibt: its dataset 'facebook/belebele' (config 'bod_Tibt') could not be loaded offline"
+    why = {"offline variables": "HF_HUB_OFFLINE and HF_DATASETS_OFFLINE set", "unreachable": "the hub is unreachable: 127.0.0.1"}
+    assert named in lines[0] and why[hub] in lines[0], lines[0]
+    assert snapshot(output) == before
+    # Most of the time is lm-eval indexing its built-in tasks (about 15 s of CPU); the hub's
+    # retries would add 23 s of back-off per file. On a loaded machine, compare with the same
+    # command stopped just before any dataset loads: an unknown task, known only after the index.
+    if elapsed >= 30:
+        unknown, before_any_dataset = timed_run([*command, "--tasks", "no_such_builtin_task"], env)
+        assert unknown.returncode == 2 and "unknown task" in unknown.stderr
+        assert elapsed < before_any_dataset + 15, (elapsed, before_any_dataset)
+
+
+def timed_run(command, env):
+    import subprocess
+
+    started = time.monotonic()
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+    return done, time.monotonic() - started

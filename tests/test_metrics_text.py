@@ -47,7 +47,7 @@ class TestBleu:
         assert corpus_bleu(["བཀྲ་ཤིས་"], [TASHI_DELEK], "bo").score == 0
         same = corpus_bleu([TASHI_DELEK], [TASHI_DELEK], "bo")
         assert same.score == pytest.approx(100)
-        assert same.signature.endswith("|pre:bo-syllables")
+        assert same.signature.endswith("|pre:nfc+tsheg-fold+bo-syllables")
         # Unsegmented, sacrebleu would see one token and a single substitution would zero it.
         near = corpus_bleu(["བཀྲ་ཤིས་བདེ་ལེགས་ཡིན།"], [TASHI_DELEK], "bo").score
         assert 0 < near < 100

@@ -114,6 +114,15 @@ def _honour_offline_env() -> Iterator[None]:
         ds_config.HF_HUB_OFFLINE, ds_config.HF_DATASETS_OFFLINE, hub_constants.HF_HUB_OFFLINE = saved
 
 
+@contextlib.contextmanager
+def hub_or_cache() -> Iterator[None]:
+    """Around a call that may fetch from the hub: the caches only, when offline is asked (even
+    after import) or the hub cannot be reached; the hub otherwise."""
+    use_cache_if_hub_unreachable()
+    with _honour_offline_env():
+        yield
+
+
 def _exception_chain(exc: BaseException) -> list[BaseException]:
     chain, seen = [], set()
     while exc is not None and id(exc) not in seen:
@@ -150,6 +159,29 @@ def hub_failure_reason(exc: BaseException) -> str:
     return type(exc).__name__
 
 
+def _why_only_the_cache() -> str | None:
+    """Why only cached files could be used (``"HF_HUB_OFFLINE set"``), or None if the hub could answer."""
+    # The probe's answer first: switching to the caches sets HF_HUB_OFFLINE itself.
+    reason = hub_unreachable()
+    if reason:
+        return f"the hub is unreachable: {reason}"
+    asked = [var for var in _OFFLINE_VARS if os.environ.get(var, "").strip().upper() in _TRUE]
+    return f"{' and '.join(asked)} set" if asked else None
+
+
+def dataset_failure(name: str, config: str | None, error: BaseException) -> str:
+    """One line on why the hub dataset ``name`` (``config``) did not load, for a :class:`UserError`."""
+    label = repr(name) + (f" (config {config!r})" if config else "")
+    reason = hub_failure_reason(error)
+    only_cache = _why_only_the_cache() if reason == "offline?" else None
+    if only_cache:
+        return f"{label} could not be loaded offline (not in the Hugging Face cache; {only_cache})"
+    return (
+        f"{label} could not be loaded from the Hugging Face hub ({reason}): {_one_line(str(error))}"
+        f"{unreachable_note()}"
+    )
+
+
 def load_dataset_records(
     name: str, *, split: str, config: str | None = None, what: str = "the Hugging Face hub"
 ) -> list[dict[str, Any]]:
@@ -162,9 +194,8 @@ def load_dataset_records(
         import datasets
     except ImportError as exc:  # pragma: no cover - datasets is a dependency
         raise UserError(f"reading {name!r} needs the `datasets` package: pip install datasets") from exc
-    use_cache_if_hub_unreachable()
     try:
-        with _honour_offline_env():
+        with hub_or_cache():
             dataset = datasets.load_dataset(name, name=config, split=split)
     except UserError:
         raise

@@ -7,6 +7,10 @@ import unicodedata
 # different syllable boundaries.
 _TIBETAN_TSHEG_FOLD = str.maketrans({"\u0f0c": "\u0f0b"})
 
+# What normalize_text does, in order, as a metric signature's ``pre:`` element names it: a score
+# computed on normalised text is reproduced by another tool only once it applies these steps too.
+NORMALIZATION_STEPS = ("nfc", "tsheg-fold")
+
 
 def normalize_text(text: str) -> str:
     """NFC-normalise ``text`` and fold the non-breaking Tibetan tsheg into the ordinary one.

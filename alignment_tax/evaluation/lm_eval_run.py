@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from alignment_tax.data.hashing import records_sha256
+from alignment_tax.data.hub import dataset_failure, hub_or_cache
+from alignment_tax.errors import UserError
 from alignment_tax.evaluation.task_results import (
     TARGET_LANGUAGE,
     TaskScores,
@@ -30,10 +32,51 @@ def _quiet_lm_eval() -> None:
     logging.getLogger("lm_eval.models.huggingface").setLevel(logging.ERROR)
 
 
+def _task_whose_download_failed(error: BaseException) -> Any | None:
+    """The lm-eval task (built-in: not a ``custom_dataset`` hook) whose dataset load raised ``error``.
+
+    lm-eval loads a task's dataset inside the task's constructor, so the traceback is the one
+    place that says which task and which dataset failed. None when the error came from elsewhere.
+    """
+    from lm_eval.api.task import Task
+
+    failed, frames = None, error.__traceback__
+    while frames is not None:
+        owner = frames.tb_frame.f_locals.get("self")
+        if frames.tb_frame.f_code.co_name == "download" and isinstance(owner, Task):
+            failed = owner
+        frames = frames.tb_next
+    config = getattr(failed, "config", None)
+    # Our tasks' hooks raise UserError for bad data; anything else from them is a bug to show.
+    if config is None or callable(getattr(config, "custom_dataset", None)):
+        return None
+    return failed
+
+
+def _dataset_unavailable(task: Any, error: BaseException) -> UserError:
+    name = getattr(task.config, "task", None) or type(task).__name__
+    dataset = dataset_failure(str(task.config.dataset_path), task.config.dataset_name, error)
+    return UserError(f"task {name}: its dataset {dataset}")
+
+
 def load_tasks(task_names: list[str], task_manager: Any) -> dict[str, Any]:
-    """``{name: Task}`` for every leaf task the names stand for (groups and tags expanded)."""
+    """``{name: Task}`` for every leaf task, datasets loaded; a dataset that does not load is one line.
+
+    Built-in tasks fetch their data from the hub: without it (offline, or the hub unreachable)
+    they use the cache or fail at once, naming the task and dataset, instead of retrying.
+    """
     _quiet_lm_eval()
-    return dict(task_manager.load(list(task_names))["tasks"])
+    try:
+        with hub_or_cache():
+            # TaskManager.load expands groups and tags into their leaf tasks.
+            return dict(task_manager.load(list(task_names))["tasks"])
+    except UserError:
+        raise
+    except Exception as error:
+        task = _task_whose_download_failed(error)
+        if task is None:
+            raise
+        raise _dataset_unavailable(task, error) from error
 
 
 def task_data_hashes(tasks: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -54,19 +97,21 @@ def run_role(lm: Any, task_names: list[str], task_manager: Any, options: Any, en
     _quiet_lm_eval()
     from alignment_tax.tasks.registry import OUR_TASKS
 
-    raw = simple_evaluate(
-        model=lm,
-        tasks=task_names,
-        task_manager=task_manager,
-        limit=options.limit,
-        log_samples=True,
-        apply_chat_template=True,
-        bootstrap_iters=options.bootstrap_iters,
-        random_seed=options.seed,
-        numpy_random_seed=options.seed,
-        torch_random_seed=options.seed,
-        fewshot_random_seed=options.seed,
-    )
+    # lm-eval loads each task's dataset again: the same way as the check before the model loaded.
+    with hub_or_cache():
+        raw = simple_evaluate(
+            model=lm,
+            tasks=task_names,
+            task_manager=task_manager,
+            limit=options.limit,
+            log_samples=True,
+            apply_chat_template=True,
+            bootstrap_iters=options.bootstrap_iters,
+            random_seed=options.seed,
+            numpy_random_seed=options.seed,
+            torch_random_seed=options.seed,
+            fewshot_random_seed=options.seed,
+        )
     samples = raw.get("samples", {})
     run = RoleRun(scores={}, lm_eval_config=_plain_config(raw.get("config", {})))
     truncated = _truncation_lookup(lm)

@@ -5,6 +5,13 @@ Chinese targets use its ``zh`` tokenizer. sacrebleu has no Tibetan tokenizer: Ti
 are segmented into syllables first (see :mod:`alignment_tax.metrics.segmentation`) and scored
 with ``tokenize="none"``. chrF works on characters and needs no segmentation. Every score
 carries sacrebleu's signature, which is what makes a BLEU number comparable with another.
+
+Every text is normalised first (:func:`~alignment_tax.data.normalize.normalize_text`: NFC, then
+U+0F0C → U+0F0B), as everywhere in the package; this changes scores against the raw text (NFC
+folds the CJK compatibility ideographs U+F900–U+FAFF into their unified twins, and the data mixes
+both tshegs), so the signature ends in ``|pre:`` and the steps, e.g. ``|pre:nfc+tsheg-fold`` or
+``|pre:nfc+tsheg-fold+bo-syllables``: the sacrebleu CLI run on files preprocessed so gives the
+same number.
 """
 
 from __future__ import annotations
@@ -14,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 from sacrebleu.metrics import BLEU, CHRF
 
-from alignment_tax.data.normalize import normalize_text
+from alignment_tax.data.normalize import NORMALIZATION_STEPS, normalize_text
 from alignment_tax.errors import UserError
 from alignment_tax.metrics.scripts import HAN, TIBETAN, script_for
 from alignment_tax.metrics.segmentation import segment_for_bleu
@@ -35,11 +42,29 @@ def _bleu_tokenizer(target_lang: str) -> str:
     return "13a"
 
 
-def _prepare(texts: list[str], target_lang: str) -> list[str]:
-    texts = [normalize_text(text) for text in texts]
-    if script_for(target_lang) is TIBETAN:
+# The name of segment_for_bleu in a signature's ``pre:`` element.
+BO_SYLLABLES_STEP = "bo-syllables"
+
+
+def _segments_for_bleu(target_lang: str) -> bool:
+    return script_for(target_lang) is TIBETAN
+
+
+def _prepare_for_bleu(texts: list[str], target_lang: str) -> list[str]:
+    if _segments_for_bleu(target_lang):
+        # segment_for_bleu normalises before segmenting.
         return [segment_for_bleu(text) for text in texts]
-    return texts
+    return [normalize_text(text) for text in texts]
+
+
+def _prepare_for_chrf(texts: list[str]) -> list[str]:
+    return [normalize_text(text) for text in texts]
+
+
+def _with_preprocessing(signature: object, steps: tuple[str, ...]) -> str:
+    """sacrebleu's signature plus a ``pre:`` element naming what was done to the text before it."""
+    # sacrebleu scores the text it is given; without this a reader would run it on raw text.
+    return f"{signature}|pre:{'+'.join(steps)}"
 
 
 def _check_lengths(predictions: list[str], references: list[str]) -> None:
@@ -48,11 +73,12 @@ def _check_lengths(predictions: list[str], references: list[str]) -> None:
 
 
 def _bleu_signature(metric: BLEU, target_lang: str) -> str:
-    signature = str(metric.get_signature())
-    if script_for(target_lang) is TIBETAN:
-        # tok:none alone would hide that the text was segmented before scoring.
-        signature += "|pre:bo-syllables"
-    return signature
+    steps = NORMALIZATION_STEPS + ((BO_SYLLABLES_STEP,) if _segments_for_bleu(target_lang) else ())
+    return _with_preprocessing(metric.get_signature(), steps)
+
+
+def _chrf_signature(metric: CHRF) -> str:
+    return _with_preprocessing(metric.get_signature(), NORMALIZATION_STEPS)
 
 
 def _bleu(target_lang: str, sentence_level: bool) -> BLEU:
@@ -69,7 +95,9 @@ def corpus_bleu(predictions: list[str], references: list[str], target_lang: str 
     """
     _check_lengths(predictions, references)
     metric = _bleu(target_lang, sentence_level=False)
-    result = metric.corpus_score(_prepare(predictions, target_lang), [_prepare(references, target_lang)])
+    result = metric.corpus_score(
+        _prepare_for_bleu(predictions, target_lang), [_prepare_for_bleu(references, target_lang)]
+    )
     return CorpusScore(result.score, _bleu_signature(metric, target_lang))
 
 
@@ -77,7 +105,7 @@ def sentence_bleu(predictions: list[str], references: list[str], target_lang: st
     """Per-item smoothed sentence BLEU on 0–100 (for per-item records and bootstraps)."""
     _check_lengths(predictions, references)
     metric = _bleu(target_lang, sentence_level=True)
-    prepared = zip(_prepare(predictions, target_lang), _prepare(references, target_lang))
+    prepared = zip(_prepare_for_bleu(predictions, target_lang), _prepare_for_bleu(references, target_lang))
     return [metric.sentence_score(prediction, [reference]).score for prediction, reference in prepared]
 
 
@@ -86,10 +114,8 @@ def corpus_chrf(predictions: list[str], references: list[str], target_lang: str 
     _check_lengths(predictions, references)
     script_for(target_lang)
     metric = CHRF()
-    texts = [normalize_text(text) for text in predictions]
-    refs = [normalize_text(text) for text in references]
-    result = metric.corpus_score(texts, [refs])
-    return CorpusScore(result.score, str(metric.get_signature()))
+    result = metric.corpus_score(_prepare_for_chrf(predictions), [_prepare_for_chrf(references)])
+    return CorpusScore(result.score, _chrf_signature(metric))
 
 
 def sentence_chrf(predictions: list[str], references: list[str], target_lang: str = "zh") -> list[float]:
@@ -97,10 +123,8 @@ def sentence_chrf(predictions: list[str], references: list[str], target_lang: st
     _check_lengths(predictions, references)
     script_for(target_lang)
     metric = CHRF()
-    return [
-        metric.sentence_score(normalize_text(p), [normalize_text(r)]).score
-        for p, r in zip(predictions, references)
-    ]
+    prepared = zip(_prepare_for_chrf(predictions), _prepare_for_chrf(references))
+    return [metric.sentence_score(prediction, [reference]).score for prediction, reference in prepared]
 
 
 def corpus_statistics(
@@ -114,12 +138,11 @@ def corpus_statistics(
     _check_lengths(predictions, references)
     if metric_name == "bleu":
         metric = _bleu(target_lang, sentence_level=False)
-        hypotheses, refs = _prepare(predictions, target_lang), _prepare(references, target_lang)
+        hypotheses, refs = _prepare_for_bleu(predictions, target_lang), _prepare_for_bleu(references, target_lang)
     elif metric_name == "chrf":
         script_for(target_lang)
         metric = CHRF()
-        hypotheses = [normalize_text(text) for text in predictions]
-        refs = [normalize_text(text) for text in references]
+        hypotheses, refs = _prepare_for_chrf(predictions), _prepare_for_chrf(references)
     else:
         raise ValueError(f"no corpus statistics for {metric_name!r}")
     stats = np.asarray(metric._extract_corpus_statistics(hypotheses, [refs]), dtype=np.float64)

@@ -164,6 +164,15 @@ def test_own_task_items_and_health():
     assert not set(scores.metrics) & health.HEALTH_RATES  # rates never sit among the metrics here
 
 
+def test_truncation_flags_become_a_health_rate_and_stay_beside_the_metrics():
+    samples = [_sample(i, "བཀྲ་ཤིས།", rouge_l=10.0, lang_consistency=1.0) for i in range(4)]
+    known = {0: True, 1: False, 2: False, 3: None}  # the cache knows three of the four
+    scores = score_own_task("bo_headline", {"rouge_l,none": 10.0}, samples, None, seed=0,
+                            truncated=lambda sample: known[sample["doc_id"]])  # fmt: skip
+    assert scores.metrics["truncated_rate"] == pytest.approx(1 / 3)  # as the generation layer counts it
+    assert scores.health["truncated_rate"] == pytest.approx(1 / 3) and "truncated" not in scores.items[3]
+
+
 def test_builtin_generation_task_gets_health_and_loglikelihood_does_not():
     generated = score_other_task({"exact_match,none": 0.5}, [_sample(0, "北京", exact_match=1.0), _sample(1, "", exact_match=0.0)])
     assert generated.health == {"n": 2, "empty_rate": 0.5, "repetition_rate": 0.0}

@@ -150,7 +150,7 @@ def _evaluate(args: argparse.Namespace) -> None:
     )
     results = evaluate(options)
     summary = {"results": str(Path(args.output) / "results.json"), "tasks": results["tasks"]}
-    for key in ("tax", "drift"):
+    for key in ("health", "tax", "drift"):
         if results.get(key):
             summary[key] = results[key]
     _print_json(summary)

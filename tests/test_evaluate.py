@@ -63,9 +63,27 @@ def test_samples_agree_with_aggregates(adapter_run):
         for metric, value in results["tasks"][task].items():
             if metric.endswith("_stderr") or metric in ("bleu", "chrf"):
                 continue  # corpus-level: the aggregate is not a mean of sentence scores
-            assert sum(item[metric] for item in items) / LIMIT == pytest.approx(value), (task, metric)
+            field = "truncated" if metric == "truncated_rate" else metric  # the rate of the items' flags
+            assert sum(item[field] for item in items) / LIMIT == pytest.approx(value), (task, metric)
     cmrc_item = read_samples(output, "cmrc2018")[0]
     assert isinstance(cmrc_item["reference"], list) and "passage" in json.dumps(cmrc_item["source"])
+
+
+def test_generation_tasks_record_output_health(adapter_run):
+    output, results = adapter_run
+    base = json.loads(Path(results["base"]["results"]).read_text(encoding="utf-8"))
+    for task in TASKS.split(","):
+        items = read_samples(output, task)
+        health = results["health"][task]
+        assert health["n"] == LIMIT and set(base["health"][task]) == set(health)
+        assert all(item["empty"] == (item["output"] == "") for item in items)
+        assert health["empty_rate"] == pytest.approx(sum(item["empty"] for item in items) / LIMIT)
+        assert health["repetition_rate"] == pytest.approx(sum(item["repetitive"] for item in items) / LIMIT)
+        if task == "cmrc2018":  # no target language: no off-script flag
+            assert "off_script_rate" not in health and "off_script" not in items[0]
+        else:
+            assert health["off_script_rate"] == pytest.approx(1 - results["tasks"][task]["lang_consistency"])
+        assert not set(results["tasks"][task]) & {"empty_rate", "repetition_rate", "off_script_rate"}
 
 
 def test_tax_is_candidate_minus_base(adapter_run):

@@ -132,10 +132,12 @@ def test_capped_generations_are_flagged_counted_warned_and_recorded(
     assert results["config"]["max_gen_toks"] == {"cmrc2018": 8, "bo_headline": 6}
     assert [item["truncated"] for item in read_items(tmp_path / "run", "cmrc2018")] == [True] * LIMIT
     assert results["tasks"]["cmrc2018"]["truncated_rate"] == 1.0
+    assert results["health"]["cmrc2018"]["truncated_rate"] == 1.0  # one more output-health rate
+    assert "truncated_rate" not in (results["tax"].get("cmrc2018") or {})  # and not a metric to take the tax of
     base_folder = Path(results["base"]["results"]).parent
     base = json.loads((base_folder / "results.json").read_text(encoding="utf-8"))
     assert [item["truncated"] for item in read_items(base_folder, "cmrc2018")] == [False] * LIMIT
-    assert base["tasks"]["cmrc2018"]["truncated_rate"] == 0.0
+    assert base["tasks"]["cmrc2018"]["truncated_rate"] == 0.0 and base["health"]["cmrc2018"]["truncated_rate"] == 0.0
     warnings = [line for line in err.splitlines() if "stopped at the" in line]
     assert any("cmrc2018: 100.0%" in line and "8-token cap" in line and "--max-gen-toks cmrc2018=N" in line for line in warnings)
     assert not any(str(tiny_lm_dir) + "'s" in line for line in warnings)  # the base hit no cap

@@ -49,7 +49,7 @@ def test_html_is_one_self_contained_file(html_report, study, capsys):
     # No network and no external files: no links, no src/href to anything but in-page anchors.
     assert not re.search(r"<(link|iframe|object|embed|img|video|audio)\b", html)
     assert not re.search(r"<[^<>]*\ssrc\s*=", html)  # no tag with a src attribute
-    assert set(re.findall(r'href="([^"]*)"', html)) <= {f"#{s}" for s in ("glance", "headline", "tradeoff", "differences", "drift", "judge", "training", "items", "runs", "flags")}
+    assert set(re.findall(r'href="([^"]*)"', html)) <= {f"#{s}" for s in ("glance", "health", "headline", "tradeoff", "differences", "drift", "judge", "training", "items", "runs", "flags")}
     assert not re.search(r"https?://(?!www\.w3\.org/2000/svg)", html)
     # Exactly one script, ours, allowed by its hash in the page's Content-Security-Policy.
     assert html.count("<script") == 1 and f"<script>{SCRIPT}</script>" in html

@@ -47,6 +47,11 @@ def test_report_numbers_are_evaluates(real_runs):
             assert diff.comparable and diff.n == 3
     mt = next(section for section in report.sections if section.task == "bo_zh_mt")
     assert mt.rows[1].cells[0].value == results["tasks"]["bo_zh_mt"]["bleu"]
+    # Output health as evaluate recorded it, for the run and its base; drift has none.
+    for who in (run, run.base):
+        recorded = json.loads(who.results_file.read_text(encoding="utf-8"))["health"]
+        assert {task: report.health.row(who, task).rates for task in report.health.tasks} == recorded
+    assert set(report.health.tasks) == {"cmrc2018", "bo_zh_mt"} and not report.health.derived
     row = report.drift_rows[0]
     assert row.delta_nll.difference == pytest.approx(results["drift"]["delta_nll"]["mean"])
     assert row.kl.difference == pytest.approx(results["drift"]["kl"]["mean"])
@@ -66,6 +71,7 @@ def test_html_and_markdown_from_real_runs(real_runs, tmp_path):
     assert html["runs"] == ["first", "second"] and html["not_compared"] == []
     text = (tmp_path / "report.html").read_text(encoding="utf-8")
     assert "\x1b" not in text and "\x04" not in text  # the tiny model's control bytes are shown as symbols
+    assert '<h2 id="health">Output health</h2>' in text
     markdown = build_report(list(real_runs), out=tmp_path / "report.md", baseline="second")
     assert markdown["baseline"] == "second" and len(markdown["plots"]) == 3  # the tax-gain plot, two drift CDFs
 

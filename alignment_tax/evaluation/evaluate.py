@@ -22,6 +22,7 @@ from alignment_tax.evaluation.generation_caps import apply_caps, check_cap_overr
 from alignment_tax.evaluation.lm_eval_run import RoleRun, run_role
 from alignment_tax.evaluation.output_lock import OutputLock
 from alignment_tax.evaluation.served import ServerOptions
+from alignment_tax.metrics.health import HEALTH_RATES
 from alignment_tax.urls import public_url
 from alignment_tax.models.loading import (
     LoadedModel,
@@ -135,14 +136,19 @@ def _tasks_payload(run: RoleRun) -> dict[str, dict[str, float]]:
     return {task: scores.metrics for task, scores in run.scores.items()}
 
 
+def _health_payload(run: RoleRun) -> dict[str, dict[str, float]]:
+    """Each generation task's output health (``n`` and rates), kept apart from its metrics."""
+    return {task: scores.health for task, scores in run.scores.items() if scores.health is not None}
+
+
 def compute_tax(candidate: dict[str, dict[str, float]], base: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
-    """Candidate − base for every metric both have (standard errors excluded)."""
+    """Candidate − base for every metric both have (standard errors and output-health rates excluded)."""
     tax: dict[str, dict[str, float]] = {}
     for task, metrics in candidate.items():
         shared = {
             name: value - base[task][name]
             for name, value in metrics.items()
-            if not name.endswith("_stderr") and name in base.get(task, {})
+            if not name.endswith("_stderr") and name not in HEALTH_RATES and name in base.get(task, {})
         }
         if shared:
             tax[task] = shared
@@ -318,6 +324,7 @@ class _Evaluation:
             "adapter": adapter,
             "base": None,
             "tasks": _tasks_payload(run),
+            "health": _health_payload(run),
             "tax": None,
             "signatures": run.signatures,
             "config": config,

@@ -4,6 +4,12 @@ For the package's own tasks every item record carries ``id``, ``source``, ``inpu
 ``reference`` and the item's metric values, and every mean-aggregated metric's aggregate is the
 mean of those values. Corpus metrics (BLEU, chrF) keep the corpus score as the aggregate, carry
 sentence-level scores per item for inspection, and get a bootstrap standard error.
+
+Every generation task (the package's own, and a built-in one whose items record text) also gets
+its output health (:mod:`alignment_tax.metrics.health`): ``empty``, ``repetitive`` and, with a
+target language, ``off_script`` flags on each item, and their rates in :attr:`TaskScores.health`,
+which ``evaluate`` writes under ``health`` in ``results.json``, apart from the metrics, so that
+no comparison treats a rate as a score.
 """
 
 from __future__ import annotations
@@ -14,8 +20,9 @@ from typing import Any
 
 import numpy as np
 
+from alignment_tax.metrics.cleaning import clean_prediction
+from alignment_tax.metrics.health import flag_items, has_generated_text
 from alignment_tax.metrics.similarity import Encoder, pairwise_cosine
-from alignment_tax.tasks.scoring import clean_prediction
 from alignment_tax.metrics.translation import corpus_bootstrap_stderr, sentence_bleu, sentence_chrf
 
 CORPUS_METRICS = {"bleu": sentence_bleu, "chrf": sentence_chrf}
@@ -28,6 +35,7 @@ SIMILARITY_TASKS = frozenset(TARGET_LANGUAGE)
 class TaskScores:
     metrics: dict[str, float] = field(default_factory=dict)
     items: list[dict[str, Any]] = field(default_factory=list)
+    health: dict[str, float] | None = None  # generation tasks only: n and the rates of the items' flags
 
 
 def metric_name(key: str) -> tuple[str, bool]:
@@ -163,6 +171,7 @@ def score_own_task(
         scores.metrics["similarity"] = float(np.mean(similarities))
         scores.metrics["similarity_stderr"] = _stderr_of_mean(similarities)
     add_truncation(scores.metrics, items, samples, truncated)
+    scores.health = flag_items(items, target_lang, recorded=scores.metrics) if items else None
     return scores
 
 
@@ -179,4 +188,6 @@ def score_other_task(
         record["id"] = str(sample.get("doc_id"))
         items.append(record)
     add_truncation(metrics, items, samples, truncated)
-    return TaskScores(metrics=metrics, items=items)
+    # Log-likelihood tasks record scores, not text: they have no output health.
+    health = flag_items(items, None, recorded=metrics) if has_generated_text(items) else None
+    return TaskScores(metrics=metrics, items=items, health=health)

@@ -15,6 +15,7 @@ from pathlib import Path
 from alignment_tax import __version__
 from alignment_tax.reports import headline, items, plots
 from alignment_tax.reports.comparisons import Comparator, Difference
+from alignment_tax.reports.health import MARK, HealthTable, degenerate_gain, gainer, health_table
 from alignment_tax.reports.formatting import is_target_task, metric_label, primary_metric, task_title
 from alignment_tax.reports.judges import Judgement, load_judgements
 from alignment_tax.reports.runs import Run, all_runs, check_overlap, find_run, load_runs, task_order
@@ -58,6 +59,7 @@ class Report:
     items: list[items.TaskItems]
     flags: list[str]
     colors: dict[int, str]
+    health: HealthTable = field(default_factory=HealthTable)
     generated: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
     version: str = __version__
 
@@ -118,7 +120,8 @@ def _tradeoff_plots(report_runs: list[Run], tasks: list[str], comparator: Compar
             y = dy.difference if dy.difference is not None else run.metrics[task][y_metric] - run.base.metrics.get(task, {}).get(y_metric, math.nan)
             if not (math.isfinite(x) and math.isfinite(y)):
                 continue
-            points.append(plots.TradeoffPoint(run.name, x, y, colors[id(run)], dx.ci, dy.ci))
+            label = f"{run.name} {MARK}" if gainer(dy) is run and degenerate_gain(dy) else run.name
+            points.append(plots.TradeoffPoint(label, x, y, colors[id(run)], dx.ci, dy.ci))
             if all(run.base is not base for base in bases):
                 bases.append(run.base)
         if not points:
@@ -129,6 +132,8 @@ def _tradeoff_plots(report_runs: list[Run], tasks: list[str], comparator: Compar
         svg = plots.tax_gain(points, f"Tax against gain: {task}", x_label, y_label)
         caption = ("One point per run; the base at the origin. Whiskers: 95% paired bootstrap intervals. "
                    "The dashed staircase is the Pareto front (no run beats it on both axes); up and right is better.")  # fmt: skip
+        if any(point.label.endswith(MARK) for point in points):
+            caption += f" {MARK}: the run's outputs on this task are mostly empty or repetitive, so its gain is not meaningful."
         result.append(Plot(f"tax_gain_{task}", f"Tax against gain: {task_title(task)}", svg, caption))
     return result
 
@@ -246,4 +251,5 @@ def assemble(run_dirs: list[str | Path], baseline: str | None = None, judge_file
         glance=headline.glance(runs, tasks, comparator), comparisons=comparisons,
         drift_rows=drift_rows, drift_gaps=drift_gaps, judgements=judgements, plots=report_plots,
         items=task_items, flags=_flags(comparisons, drift_gaps, sections), colors=colors,
+        health=health_table(runs, tasks),
     )  # fmt: skip

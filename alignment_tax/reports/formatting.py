@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 
 from alignment_tax.reports.comparisons import TARGET_LANGUAGE, Difference
+from alignment_tax.reports.health import degenerate_gain
 
 PERCENT_METRICS = frozenset({"em", "f1", "average", "bleu", "chrf", "rouge_1", "rouge_2", "rouge_l"})
 METRIC_LABELS = {
@@ -104,11 +105,14 @@ def percent(number: float | None) -> str:
 
 
 def direction(diff: Difference | None) -> str:
-    """``better``/``worse`` when the interval excludes 0, else ``unclear``; ``flagged`` when not compared."""
+    """``better``/``worse`` when the interval excludes 0, else ``unclear``; ``flagged`` when not compared;
+    ``suspect`` for a difference won by outputs that are mostly empty or repetitive (never a success)."""
     if diff is None:
         return "none"
     if not diff.comparable:
         return "flagged" if diff.flag else "none"
+    if degenerate_gain(diff):
+        return "suspect"
     if not diff.significant:
         return "unclear"
     up = diff.ci[0] > 0
@@ -121,3 +125,8 @@ def difference_text(diff: Difference) -> str:
         return f"not compared: {diff.flag}"
     main = signed(diff.metric, diff.difference)
     return f"{main} {interval(diff.metric, diff.ci)}".strip()
+
+
+def health_rate(rate: float | None) -> str:
+    """A health rate (0–1) as a percentage: ``12.5%``."""
+    return "—" if rate is None or not math.isfinite(rate) else f"{100 * rate:.1f}%"

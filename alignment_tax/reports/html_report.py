@@ -19,12 +19,14 @@ import jinja2
 from markupsafe import Markup, escape
 
 from alignment_tax.reports import formatting as fmt
+from alignment_tax.reports import health
 from alignment_tax.reports.content import Report
 from alignment_tax.reports.textsafe import visible
 
 TEMPLATE = "report.html.jinja"
 
-# The item browser's filter: which rows to show for the chosen task, flip kind, run and text.
+# The item browser's filter: which rows to show for the chosen task, flip kind (or health flag),
+# run and text. A row's data-flips holds "kind:run" tokens; "any flip" matches only the flips.
 SCRIPT = """
 (function () {
   "use strict";
@@ -34,13 +36,15 @@ SCRIPT = """
   var query = document.getElementById("item-query");
   var count = document.getElementById("item-count");
   if (!task) { return; }
+  var FLIPS = ["lost", "gained", "worse", "better"];
   function matches(row, k, r, q) {
     if (k !== "all") {
       var tokens = (row.getAttribute("data-flips") || "").split(" ");
       var hit = tokens.some(function (t) {
         if (!t) { return false; }
         var parts = t.split(":");
-        return (k === "any" || parts[0] === k) && (r === "any" || parts[1] === r);
+        var kindOk = k === "any" ? FLIPS.indexOf(parts[0]) !== -1 : parts[0] === k;
+        return kindOk && (r === "any" || parts[1] === r);
       });
       if (!hit) { return false; }
     }
@@ -109,6 +113,8 @@ def _diff_title(diff) -> str:
         parts.append(f"95% CI {fmt.interval(diff.metric, diff.ci)}, bootstrap {fmt.p_value(diff.p_value)}, n = {diff.n}")
     if diff.flips:
         parts.append(f"McNemar: {diff.flips.lost} lost, {diff.flips.gained} gained, {fmt.p_value(diff.flips.p_value)}")
+    if health.degenerate_gain(diff):
+        parts.append(health.warning(diff))
     return "; ".join(parts)
 
 
@@ -127,6 +133,7 @@ def _environment() -> jinja2.Environment:
         interval=lambda ci, metric: fmt.interval(metric, ci),
         pvalue=fmt.p_value,
         percent=fmt.percent,
+        health_rate=fmt.health_rate,
         direction=fmt.direction,
         diff_title=_diff_title,
         metric_label=fmt.metric_label,
@@ -144,5 +151,10 @@ def render(report: Report) -> str:
         script=Markup(SCRIPT),
         csp=Markup(content_security_policy()),
         flip_kinds=[("any", "any flip"), ("lost", "lost: base right → run wrong"), ("gained", "gained: base wrong → run right"),
-                    ("worse", "worse than base (task metric)"), ("better", "better than base (task metric)")],  # fmt: skip
+                    ("worse", "worse than base (task metric)"), ("better", "better than base (task metric)"),
+                    *[(flag, f"{label} output") for flag, label in health.FLAG_LABELS.items()]],  # fmt: skip
+        health_mark=health.MARK,
+        health_warning=health.WARNING,
+        rate_labels=health.RATE_LABELS,
+        flag_labels=health.FLAG_LABELS,
     )

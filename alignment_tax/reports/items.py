@@ -4,6 +4,8 @@ A *flip* compares a run with its own base on one item. Where the task has a bina
 metric (CMRC EM, accuracy) it is right/wrong: ``lost`` (the base right, the run wrong) or
 ``gained`` (the reverse). Otherwise (BLEU, ROUGE, ...) it is ``worse``/``better`` on the task
 metric. Items with any flip come first when a task has more than :data:`MAX_ITEMS` items.
+Each output also carries its health flags (empty, repetitive, off-script, truncated; see
+:mod:`alignment_tax.reports.health`).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import numpy as np
 
 from alignment_tax.reports.comparisons import as_number, is_binary
 from alignment_tax.reports.formatting import primary_metric
+from alignment_tax.reports.health import row_flags
 from alignment_tax.reports.judges import Judgement
 from alignment_tax.reports.runs import Run, all_runs
 
@@ -29,6 +32,11 @@ class Output:
     text: Any
     metrics: dict[str, float]
     status: str | None = None  # lost | gained | worse | better | None (same, or no base)
+    flags: list[str] = field(default_factory=list)  # health flags raised: empty, repetitive, off_script, truncated
+
+    @property
+    def degenerate(self) -> bool:
+        return "empty" in self.flags or "repetitive" in self.flags
 
 
 @dataclass
@@ -140,7 +148,7 @@ def task_items(task: str, runs: list[Run], judgements: list[Judgement], max_item
                     status = _status(as_number(row.get(metric_field)), as_number(base_row.get(metric_field)), binary, top)
             if status:
                 counts[run.name][status] = counts[run.name].get(status, 0) + 1
-            outputs[index] = Output(row.get("output"), metrics, status)
+            outputs[index] = Output(row.get("output"), metrics, status, row_flags(row, task))
         judged = [
             _judge_label(judgement, judgement.outcomes[item_id])
             for judgement in judgements

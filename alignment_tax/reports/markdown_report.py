@@ -2,20 +2,22 @@
 
 Every piece of text from a run goes through :func:`~alignment_tax.reports.textsafe.markdown_text`
 (Markdown and HTML characters as entities), so it renders as the literal text. Significant
-differences carry ↑ (better) or ↓ (worse); the rest of the styling is the HTML report's.
+differences carry ↑ (better) or ↓ (worse), and a difference won by outputs that are mostly empty or
+repetitive carries ⚠ and is never bold; the rest of the styling is the HTML report's.
 """
 
 from __future__ import annotations
 
 from alignment_tax.reports import formatting as fmt
 from alignment_tax.reports.comparisons import Difference
+from alignment_tax.reports import health
 from alignment_tax.reports.content import Report
 from alignment_tax.reports.headline import Cell
 from alignment_tax.reports.textsafe import markdown_text as md
 
 FLIPS_SHOWN = 20
 TEXT_LIMIT = 300
-ARROWS = {"better": " ↑", "worse": " ↓"}
+ARROWS = {"better": " ↑", "worse": " ↓", "suspect": f" {health.MARK}"}
 
 
 def txt(value: object, limit: int | None = None) -> str:
@@ -39,8 +41,9 @@ def _diff(diff: Difference | None, with_p: bool = False) -> str:
         text += f", {fmt.p_value(diff.p_value)}"
     elif diff.flag:
         text += f" ({md(diff.flag)})"
-    text += ARROWS.get(fmt.direction(diff), "")
-    return f"**{text}**" if diff.significant else text
+    direction = fmt.direction(diff)
+    text += ARROWS.get(direction, "")
+    return f"**{text}**" if direction in ("better", "worse") else text
 
 
 def _table(header: list[str], rows: list[list[str]], align: str = "r") -> list[str]:
@@ -66,6 +69,34 @@ def _cell(cell: Cell, role: str) -> str:
     return f"{value} (Δ {_diff(cell.diff)})" if cell.diff is not None else value
 
 
+def _health_cell(row: health.HealthRow | None, rates: list[str]) -> str:
+    if row is None:
+        return "—"
+    text = ", ".join(f"{health.RATE_LABELS[rate]} {fmt.health_rate(row.rates[rate])}" for rate in rates if rate in row.rates)
+    return f"{health.MARK} {text}" if row.mostly_degenerate else text
+
+
+def _health_section(report: Report) -> list[str]:
+    table = report.health
+    out = ["## Output health", "",
+           "Share of each model's outputs that are empty (nothing left after the cleaning every metric sees), repetitive "
+           "(8 units or more, a unit being a Chinese character, a Tibetan syllable or a word, and at least half of them inside "
+           "a block repeated back to back 3 times or more, or under half of the 4-grams distinct), off-script (not in the "
+           "task's target script: 1 − language consistency; empty outputs count) and truncated (stopped by the generation cap, "
+           f"where recorded). {health.MARK}: over half the outputs empty or repetitive; every difference such a run wins on "
+           "the task is marked, not shown as a success." + (" \\*: derived from the per-item records of a run written before the rates "
+                                                "were recorded." if table.derived else ""), ""]  # fmt: skip
+    rows = []
+    for task, health_rows in table.tasks.items():
+        for row in health_rows:
+            n = row.rates.get("n")
+            share = fmt.health_rate(row.degenerate)
+            rows.append([f"`{task}`", md(row.run.name) + (" \\*" if row.derived else ""), str(int(n)) if n is not None else "—",
+                         *[fmt.health_rate(row.rates.get(rate)) for rate in table.rates],
+                         f"**{health.MARK} {share}**" if row.mostly_degenerate else share])  # fmt: skip
+    return out + _table(["Task", "Model", "n", *[health.RATE_LABELS[rate] for rate in table.rates], "empty or repetitive"], rows)
+
+
 def _image(plot, folder: str) -> list[str]:
     lines = [f"![{md(plot.title)}]({folder}/{plot.name}.svg)", ""]
     return lines + ([f"*{md(plot.caption)}*", ""] if plot.caption else [])
@@ -76,7 +107,9 @@ def render(report: Report, plots_folder: str) -> tuple[str, dict[str, str]]:
     out: list[str] = ["# Alignment tax report", ""]
     names = ", ".join(f"**{md(run.name)}**" + (" (baseline)" if run is report.baseline else "") for run in report.runs)
     out += [f"Runs: {names}. Δ is a run minus its base model" + ("; gap rows are a run minus the baseline." if len(report.runs) > 1 else "."),
-            "Intervals are paired bootstrap 95% intervals; **bold** with ↑ (better) or ↓ (worse) when they exclude zero.", ""]  # fmt: skip
+            "Intervals are paired bootstrap 95% intervals; **bold** with ↑ (better) or ↓ (worse) when they exclude zero."
+            + (f" {health.MARK}: a difference won by outputs that are mostly empty or repetitive (over half of that run's items "
+               "on the task; see Output health): not meaningful, neither a success nor a loss." if report.health.degenerate else ""), ""]  # fmt: skip
     if report.flags:
         out += ["## Flagged", "", "No interval is computed for these differences; runs scored on different items are not compared at all.", "",
                 *[f"- {md(flag)}" for flag in report.flags], ""]  # fmt: skip
@@ -84,17 +117,23 @@ def render(report: Report, plots_folder: str) -> tuple[str, dict[str, str]]:
     out += ["## At a glance: each run against its base", ""]
     header = ["Run", *[md(label) for label, _, _ in report.glance.columns]]
     out += _table(header, [[md(run.name), *[_diff(d) for d in cells]] for run, cells in report.glance.rows])
+    if report.health.tasks:
+        out += _health_section(report)
 
     out += ["## Headline table", "", "In the shape of the reference study's Table 3.", ""]
     for section in report.sections:
         title = f"Task: {md(section.title)} (`{section.task}`)" if section.task else md(section.title)
         items = f", {section.n_items} items" if section.n_items else ""
         out += [f"### {title}{items}", ""]
+        with_health = section.task in report.health.tasks
         rows = []
         for row in section.rows:
             label = f"**{md(row.label)}**" if row.role in ("gap", "baseline") else md(row.label)
-            rows.append([label, *[_cell(cell, row.role) for cell in row.cells]])
-        out += _table(["Model", *[md(column.label) for column in section.columns]], rows)
+            cells = [_cell(cell, row.role) for cell in row.cells]
+            if with_health:
+                cells.append("" if row.role == "gap" else _health_cell(report.health.row(row.run, section.task), report.health.rates))
+            rows.append([label, *cells])
+        out += _table(["Model", *[md(column.label) for column in section.columns], *(["Output health"] if with_health else [])], rows)
 
     files: dict[str, str] = {}
 
@@ -165,8 +204,7 @@ def render(report: Report, plots_folder: str) -> tuple[str, dict[str, str]]:
                 base_index = t.columns.index(run.base)
                 out += [f"**{md(run.name)}**, {status} against {md(run.base.name)} (first {len(flipped)}):", ""]
                 rows = [[txt(item.id), txt(item.source, TEXT_LIMIT), txt(item.reference, TEXT_LIMIT),
-                         txt(item.outputs[base_index].text if base_index in item.outputs else None, TEXT_LIMIT),
-                         txt(item.outputs[index].text, TEXT_LIMIT)] for item in flipped]  # fmt: skip
+                         _output(item.outputs.get(base_index)), _output(item.outputs[index])] for item in flipped]  # fmt: skip
                 out += _table(["id", "input", "reference", md(run.base.name), md(run.name)], rows, align="l")
 
     out += ["## Runs", ""]
@@ -179,6 +217,14 @@ def render(report: Report, plots_folder: str) -> tuple[str, dict[str, str]]:
     out += _table(["Name", "Folder", "Model", "Adapter", "Base", "Tasks"], rows, align="l")
     out += [f"*Generated by alignment-tax {report.version} at {report.generated}.*", ""]
     return "\n".join(out), files
+
+
+def _output(output) -> str:
+    """An output's text, then its health flags: ``哈哈哈… [repetitive]``."""
+    if output is None:
+        return "—"
+    flags = f" [{', '.join(health.FLAG_LABELS[flag] for flag in output.flags)}]" if output.flags else ""
+    return txt(output.text, TEXT_LIMIT) + flags
 
 
 def _invalid(summary: dict) -> str:

@@ -21,6 +21,7 @@ import numpy as np
 
 from alignment_tax.data.readers import iter_jsonl
 from alignment_tax.errors import UserError
+from alignment_tax.metrics.health import HEALTH_RATES
 
 RESULTS = "results.json"
 BASE_RUNS_DIR = "_base"
@@ -52,15 +53,20 @@ def _number(value: Any) -> float | None:
     return float(value) if math.isfinite(value) else None
 
 
+def _is_metric(name: str, value: Any) -> bool:
+    # Output-health rates written beside the metrics (truncated_rate) are not scores to compare.
+    return not name.endswith("_stderr") and name not in HEALTH_RATES and _number(value) is not None
+
+
 def _check_results(path: Path, results: Any) -> dict[str, dict[str, float]]:
-    """``tasks`` of a results.json as {task: {metric: value}} (stderrs dropped), checked."""
+    """``tasks`` of a results.json as {task: {metric: value}} (stderrs and health rates dropped), checked."""
     if not isinstance(results, dict):
         raise UserError(f"results file {path} is corrupt: expected a JSON object")
     tasks = results.get("tasks")
     if not isinstance(tasks, dict) or not all(isinstance(metrics, dict) for metrics in tasks.values()):
         raise UserError(f"results file {path} has no `tasks` of metric values (not written by `alignment-tax evaluate`?)")
     return {
-        task: {name: float(value) for name, value in metrics.items() if not name.endswith("_stderr") and _number(value) is not None}
+        task: {name: float(value) for name, value in metrics.items() if _is_metric(name, value)}
         for task, metrics in tasks.items()
     }
 
@@ -76,6 +82,7 @@ class Run:
     is_base: bool = False
     base: Run | None = None
     _samples: dict[str, list[dict[str, Any]] | None] = field(default_factory=dict, repr=False)
+    cache: dict[Any, Any] = field(default_factory=dict, repr=False)  # what the report derives from the run, once
 
     @property
     def results_file(self) -> Path:

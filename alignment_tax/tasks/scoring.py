@@ -17,26 +17,16 @@ complete leading ``<think>…</think>`` block (reasoning models).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from alignment_tax.metrics.cleaning import clean_prediction
 from alignment_tax.metrics.cmrc import cmrc_em, cmrc_f1
 from alignment_tax.metrics.rouge import rouge_scores
 from alignment_tax.metrics.scripts import is_script_consistent
 from alignment_tax.metrics.translation import corpus_bleu, corpus_chrf
 
-_THINK = re.compile(r"^\s*<think>.*?</think>", re.DOTALL)
 HEADLINE_LANG = "bo"
-
-
-def clean_prediction(text: Any) -> str:
-    """The generation as scored: a leading ``<think>…</think>`` block and outer whitespace removed.
-
-    >>> clean_prediction("<think>\\n\\n</think>\\n\\n 北京 ")
-    '北京'
-    """
-    return _THINK.sub("", str(text), count=1).strip()
 
 
 def _prediction(results: Sequence[Any]) -> str:

@@ -39,6 +39,8 @@ def test_shipped_specs_and_their_training_configs_are_valid(path):
         ({"judge": {"options": {"concurency": 4}}}, "judge.options: unknown key(s) concurency"),
         ({"evaluate": {"runs": ["s"], "tasks": ["cmrc2018"], "options": {"limt": 3}}}, "unknown key(s) limt"),
         ({"evaluate": {"runs": ["s"], "tasks": ["cmrc2018"], "options": {"engine": "tgi"}}}, "'tgi' is not one of hf, vllm, server"),
+        ({"evaluate": {"runs": ["s"], "tasks": ["cmrc2018"], "options": {"max_gen_toks": {"cmrc2018": 0}}}},
+         "evaluate.options.max_gen_toks: --max-gen-toks expects TASK=N"),
         ({"evaluate": {"runs": ["s"], "tasks": ["cmrc2018"], "options": {"vllm": {"tp": 2}}}},
          "evaluate.options.vllm: unknown key(s) tp"),
         ({"evaluate": {"runs": ["s"], "tasks": ["cmrc2018"], "options": {"server": {"url": "http://x/v1"}}}},
@@ -110,7 +112,7 @@ train:
 evaluate:
   runs: [sft_cold_start, grpo]
   tasks: [cmrc2018, bo_zh_mt, drift]
-  options: {samples: true, limit: 4, embedder: embedder}
+  options: {samples: true, limit: 4, embedder: embedder, max_gen_toks: {cmrc2018: 16, bo_zh_mt: 16}}
 judge:
   judge_model: hf:base
   options: {limit: 2}

@@ -28,6 +28,17 @@ _SHOWN = ("task", "n_pairs", "wins", "ties", "losses", "n_invalid", "n_rejected"
 _positive, _non_negative = at_least(1), at_least(0)
 
 
+def _seconds(value: str) -> float:
+    """An argparse type: a number of seconds above 0."""
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {value!r}") from None
+    if not 0 < seconds < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number of seconds above 0, got {value!r}")
+    return seconds
+
+
 def _judge(args: argparse.Namespace) -> None:
     from alignment_tax.judge.pipeline import JudgeOptions, run_judge
 
@@ -44,11 +55,13 @@ def _judge(args: argparse.Namespace) -> None:
             limit=args.limit,
             seed=args.seed,
             max_calls=args.max_calls,
+            timeout=args.timeout,
         )
     )
     if summary["stopped"]:
+        kept = "partial results written" if summary["written"] else f"{args.output} keeps an earlier, more complete run"
         print(f"alignment-tax: judge stopped early ({summary['stopped']}); {summary['n_pending']} pairs pending; "
-              "partial results written, rerun to continue", file=sys.stderr)  # fmt: skip
+              f"{kept}; rerun to continue", file=sys.stderr)  # fmt: skip
     if summary["n_rejected"]:
         print(f"alignment-tax: the judge endpoint refused {summary['calls']['rejected']} request(s) on their own "
               f"account (see `rejected` in {summary['records']}); {summary['n_rejected']} pair(s) count as invalid, "
@@ -89,6 +102,11 @@ def register(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser.add_argument(
         "--max-calls", type=_non_negative, metavar="N",
         help="stop after N requests to the judge (retries and re-asks count); partial results are kept",
+    )  # fmt: skip
+    parser.add_argument(
+        "--timeout", type=_seconds, default=120.0, metavar="SECONDS",
+        help="seconds to wait for one answer (default 120); after 6 calls in a row get none (timeouts, refused "
+        "connections), the server is taken for dead and the run stops, keeping its verdicts",
     )  # fmt: skip
     parser.add_argument("--output", required=True, metavar="FILE.json", help="summary JSON to write")
     parser.set_defaults(handler=_judge)

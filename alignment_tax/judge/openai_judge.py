@@ -24,7 +24,8 @@ from __future__ import annotations
 import os
 
 from alignment_tax.errors import UserError
-from alignment_tax.judge.retry import FatalJudgeError, RejectedRequest, RetryableError, SendAgain, parse_retry_after
+from alignment_tax.judge.retry import (FatalJudgeError, NoAnswer, RejectedRequest, RetryableError, SendAgain,
+                                      parse_retry_after)  # fmt: skip
 from alignment_tax.urls import is_local_url, public_url
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
@@ -67,12 +68,13 @@ def redact(text: str, secret: str) -> str:
 class OpenAIJudge:
     """``await judge.complete(messages)`` → the reply text, or one of :mod:`.retry`'s errors."""
 
-    def __init__(self, model: str, base_url: str, api_key: str, timeout: float = 300.0):
+    def __init__(self, model: str, base_url: str, api_key: str, timeout: float = 120.0):
         from openai import AsyncOpenAI, DefaultAsyncHttpxClient
 
         self.model = model
         self.identity = model  # what the cache key records (the key is never part of it)
         self.base_url = public_url(base_url)
+        self.timeout = timeout
         self._secret = api_key
         http_client = None
         if base_url.startswith("http://"):
@@ -84,6 +86,12 @@ class OpenAIJudge:
         )
         self.options = dict(_OPTIONAL)
         self._accepted = False  # a call with the current options has succeeded
+        self._accepted_before = False  # this judge answered these prompts before (cached replies)
+
+    def note_cached_reply(self) -> None:
+        """A cached reply of this judge counts as an accepted call: a later 400 is then one request's
+        fault (a rerun after a per-item refusal), unless it names an option this endpoint lacks."""
+        self._accepted_before = True
 
     async def complete(self, messages: list[dict[str, str]]) -> str:
         import openai
@@ -100,11 +108,11 @@ class OpenAIJudge:
         except openai.APIStatusError as error:
             raise self._translate(error.status_code, error, sent) from None
         except openai.APITimeoutError:
-            raise RetryableError("the judge call timed out") from None
+            raise NoAnswer(f"no answer from {self.base_url} within {self.timeout:g} s (--timeout)") from None
         except openai.APIConnectionError as error:
             cause = error.__cause__
             detail = f"{type(cause).__name__}: {cause}" if cause else str(error)
-            raise RetryableError(f"cannot reach the judge at {self.base_url} ({detail})") from None
+            raise NoAnswer(f"cannot reach the judge at {self.base_url} ({detail})") from None
         try:
             choices = response.json()["choices"]
             message = choices[0]["message"] if choices else {}  # no choice: a filtered reply, say
@@ -125,12 +133,12 @@ class OpenAIJudge:
             return RetryableError(f"HTTP {status}: {message}", parse_retry_after(error.response.headers))
         if status in (400, 422) and sent != self.options:
             return SendAgain()  # another call has dropped an option since this one left
-        if status in (400, 422) and sent and not self._accepted:
-            named = [name for name in sent if name in message]
+        named = [name for name in sent if name in message]
+        if status in (400, 422) and sent and not self._accepted and (named or not self._accepted_before):
             for name in named or [next(iter(sent))]:
                 del self.options[name]
             return SendAgain()
-        if status in _BAD_REQUEST_STATUS and self._accepted:
+        if status in _BAD_REQUEST_STATUS and (self._accepted or self._accepted_before):
             # The same options were accepted before: the fault is this request's own.
             return RejectedRequest(f"HTTP {status}: {message}")
         hint = {401: " (is the key right?)", 403: " (is the key allowed this model?)", 404: " (model or URL wrong?)"}

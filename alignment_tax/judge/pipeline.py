@@ -3,7 +3,8 @@
 Steps: pair the runs' items by id; render each pair in both orders (A first, B first) with the
 task's template; ask the judge (cache first); turn verdicts into per-pair outcomes and the
 summary; write ``--output`` (the summary) and, beside it, ``<stem>.pairs.jsonl`` (one record
-per pair) and the reply cache ``judge_cache.sqlite``.
+per pair) and the reply cache ``judge_cache.sqlite``. A run that stops early leaves a more
+complete summary of the same comparison as it was (:mod:`.outputs`).
 
 >>> summary = run_judge(JudgeOptions(run_a="runs/rl", run_b="runs/sft", task="bo_headline",
 ...                                  output="runs/judge/rl_vs_sft.json"))   # doctest: +SKIP
@@ -13,7 +14,6 @@ per pair) and the reply cache ``judge_cache.sqlite``.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import random
 from dataclasses import dataclass, field
@@ -25,6 +25,7 @@ from alignment_tax.errors import UserError
 from alignment_tax.judge import DEFAULT_JUDGE_MODEL
 from alignment_tax.judge.aggregate import outcome, summarize, winner
 from alignment_tax.judge.cache import VerdictCache
+from alignment_tax.judge.outputs import write_outputs
 from alignment_tax.judge.retry import RetryPolicy
 from alignment_tax.judge.runner import Job, JudgeRunner, Judgement
 from alignment_tax.judge.runs import Pair, load_run, pair_runs
@@ -48,7 +49,7 @@ class JudgeOptions:
     max_calls: int | None = None
     both_orders: bool = True
     template: str | None = None  # a template file instead of the shipped one
-    timeout: float = 300.0  # seconds per call
+    timeout: float = 120.0  # seconds per request; a hung server is given up on after a few (RetryPolicy)
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     cache: str | None = None  # default: judge_cache.sqlite beside the output
     device: str = "auto"  # for hf: judges
@@ -59,6 +60,8 @@ def _check(options: JudgeOptions) -> None:
         value = getattr(options, name)
         if value is not None and value < least:
             raise UserError(f"--{name.replace('_', '-')} must be at least {least}, got {value}")
+    if not isinstance(options.timeout, (int, float)) or isinstance(options.timeout, bool) or not options.timeout > 0:
+        raise UserError(f"--timeout must be a number of seconds above 0, got {options.timeout!r}")
 
 
 def make_backend(options: JudgeOptions):
@@ -109,12 +112,6 @@ def _record(pair: Pair, orders: list[str], judgements: list[Judgement | None]) -
                 entry["rejected"] = judgement.rejected
         shown.append(entry)
     return {"id": pair.id, "orders": orders, "judgements": shown, "outcome": result, "consistent": consistent}
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(text, encoding="utf-8")
-    temporary.replace(path)  # a reader never sees half a file
 
 
 def _versions() -> dict[str, str]:
@@ -207,11 +204,11 @@ def run_judge(options: JudgeOptions) -> dict:
         "started": started,
         "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
-    _write_atomic(records_path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
-    _write_atomic(output, json.dumps(summary, ensure_ascii=False, indent=2) + "\n")
+    written = write_outputs(output, records_path, summary, records)
+    kept = "" if written else f"; {output} keeps the more complete summary of an earlier run"
     if runner.fatal:
         reason = " ".join(str(runner.stopped).split())
         raise UserError(
-            f"{reason}; the verdicts obtained are kept in {cache.path}, and a rerun makes only the missing calls"
+            f"{reason}; the verdicts obtained are kept in {cache.path}, and a rerun makes only the missing calls{kept}"
         )
-    return summary
+    return summary | {"written": written}

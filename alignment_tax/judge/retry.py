@@ -4,7 +4,9 @@ Backends translate their own failures into three exceptions so that one retry lo
 :mod:`alignment_tax.judge.runner`) counts every request the server sees, whatever the backend:
 
 * :class:`RetryableError`: 429, 408/409, 5xx, timeouts, dropped connections. Retried with
-  exponential backoff and jitter, or after exactly the server's ``Retry-After``.
+  exponential backoff and jitter, or after exactly the server's ``Retry-After``. Its subclass
+  :class:`NoAnswer` (a timeout, a refused or dropped connection: the server said nothing) also
+  counts towards giving up on a dead server (``RetryPolicy.max_unanswered``).
 * :class:`SendAgain`: the request was rejected for an optional feature (JSON mode, say) that
   the backend has now switched off; sent again at once, and not counted as a failure.
 * :class:`RejectedRequest`: the endpoint refuses this one request (too long for its context,
@@ -35,6 +37,10 @@ class RetryableError(Exception):
         self.retry_after = retry_after
 
 
+class NoAnswer(RetryableError):
+    """No HTTP answer at all (timeout, connection refused or dropped): the server may be dead."""
+
+
 class SendAgain(Exception):
     """Send the same request again now: the backend changed what it sends."""
 
@@ -56,6 +62,10 @@ class RetryPolicy:
     base_delay: float = 0.5  # seconds before the first retry, doubled for each further one
     max_delay: float = 30.0
     max_retry_after: float = 300.0  # a server asking for longer than this is treated as refusing
+    # Calls in a row, over all workers, that got no answer at all (NoAnswer) with no success in
+    # between: the server is taken for dead. This bounds the time a hung server costs to about
+    # `max_unanswered` timeouts plus the backoff (one worker), or a single timeout (six or more).
+    max_unanswered: int = 6
 
     def backoff(self, failures: int, jitter: float | None = None) -> float:
         """Seconds to wait after the ``failures``-th consecutive failure of one request.

@@ -5,7 +5,15 @@ job looks its reply up in the cache, else calls the judge (retrying 429/5xx/time
 server's Retry-After or an exponential backoff), stores the reply at once, and parses it; an
 unreadable reply is asked about once more, in the same conversation. A request that keeps
 failing ends the run only if no other call succeeded meanwhile (the server is down), or after
-four times as many tries if others did (a flaky server is worth waiting for).
+four times as many tries if others did (a flaky server is worth waiting for). Calls that get no
+answer at all (timeouts, refused connections) also count over all workers: after
+``RetryPolicy.max_unanswered`` in a row with no success between them, the server is taken for
+dead and the run stops, so a hung server costs a few ``--timeout`` s, not one per call.
+
+A job whose call another process sharing the cache is making (see :mod:`.cache`) goes back in
+the queue and is taken up later, from the cache by then; cached replies count as calls the
+judge accepted (the backend's ``note_cached_reply``), so a rerun that only asks again a request
+the endpoint refused on its own account treats a second refusal the same way.
 
 Every request sent counts against ``max_calls`` (retries and re-asks included: the budget is
 what the server sees). When the budget is spent or the endpoint refuses calls, no new request
@@ -22,12 +30,14 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
-from alignment_tax.judge.cache import VerdictCache, cache_key
-from alignment_tax.judge.retry import FatalJudgeError, RejectedRequest, RetryableError, RetryPolicy, SendAgain
+from alignment_tax.judge.cache import BUSY, CLAIMED, VerdictCache, cache_key
+from alignment_tax.judge.retry import (FatalJudgeError, NoAnswer, RejectedRequest, RetryableError, RetryPolicy,
+                                      SendAgain)  # fmt: skip
 from alignment_tax.judge.templates import JudgeTemplate
 from alignment_tax.judge.verdicts import Verdict, parse_verdict
 
 ASKS = 2  # the first question and one re-ask after an unreadable reply
+BUSY_POLL = 0.05  # seconds a worker waits after finding a key another caller is asking
 
 
 @dataclass(frozen=True)
@@ -49,6 +59,10 @@ class _Stop(Exception):
     """This worker must not start another request."""
 
 
+class _Busy(Exception):
+    """Another caller sharing the cache is asking this job's question now: come back later."""
+
+
 class JudgeRunner:
     def __init__(
         self,
@@ -67,6 +81,7 @@ class JudgeRunner:
         self.retries = 0
         self.rejected = 0  # requests the endpoint refused on their own account
         self._answered = 0  # successful calls: is the server alive while one request keeps failing?
+        self._unanswered = 0  # calls in a row, over all workers, with no answer at all (NoAnswer)
         self.stopped: str | None = None  # why the run ended early, if it did
         self.fatal = False  # stopped by an error (as opposed to the budget)
         self._stop: asyncio.Event | None = None
@@ -77,6 +92,7 @@ class JudgeRunner:
         for job in jobs:
             queue.put_nowait(job)
         results: dict[tuple[int, str], Judgement] = {}
+        self._note_cached_replies(jobs)
 
         async def worker() -> None:
             while not self._stop.is_set():
@@ -86,25 +102,60 @@ class JudgeRunner:
                     return
                 try:
                     results[job.pair, job.order] = await self._judge(job)
+                except _Busy:
+                    queue.put_nowait(job)
+                    try:
+                        await self._pause(BUSY_POLL)
+                    except _Stop:
+                        return
                 except _Stop:
                     return
 
         await asyncio.gather(*(worker() for _ in range(max(1, min(self.concurrency, len(jobs))))))
         return results
 
+    def _key(self, job: Job, messages: list[dict[str, str]]) -> str:
+        return cache_key(self.backend.identity, self.template.label, messages, job.order)
+
+    def _note_cached_replies(self, jobs: list[Job]) -> None:
+        """Tell the backend before any call when the cache holds replies of this run's questions:
+        the endpoint accepted these prompts before, whatever order the jobs are taken in."""
+        note = getattr(self.backend, "note_cached_reply", None)
+        if note is not None and any(self.cache.get(self._key(job, job.messages)) is not None for job in jobs):
+            note()
+
+    def _from_cache(self, reply: str) -> str:
+        self.cached += 1
+        note = getattr(self.backend, "note_cached_reply", None)
+        if note is not None:
+            note()
+        return reply
+
+    async def _ask(self, key: str, messages: list[dict[str, str]]) -> str:
+        """The reply from the cache, else from the judge under a claim on ``key`` (see :mod:`.cache`)."""
+        reply = self.cache.get(key)
+        if reply is not None:
+            return self._from_cache(reply)
+        claim = self.cache.claim(key)
+        if claim is BUSY:
+            raise _Busy
+        if claim is not CLAIMED:  # answered by another process since the look-up
+            return self._from_cache(claim)
+        try:
+            reply = await self._call(messages)
+        except BaseException:  # rejected, stopped, cancelled: another caller may ask it
+            self.cache.release(key)
+            raise
+        self.cache.put(key, self.backend.identity, self.template.label, reply)
+        return reply
+
     async def _judge(self, job: Job) -> Judgement:
         messages, replies = job.messages, []
         for _ in range(ASKS):
-            key = cache_key(self.backend.identity, self.template.label, messages, job.order)
-            reply = self.cache.get(key)
-            if reply is None:
-                try:
-                    reply = await self._call(messages)
-                except RejectedRequest as error:
-                    return Judgement(job.order, replies, None, rejected=str(error))
-                self.cache.put(key, self.backend.identity, self.template.label, reply)
-            else:
-                self.cached += 1
+            try:
+                reply = await self._ask(self._key(job, messages), messages)
+            except RejectedRequest as error:
+                return Judgement(job.order, replies, None, rejected=str(error))
             replies.append(reply)
             verdict = parse_verdict(reply)
             if verdict is not None:
@@ -129,6 +180,7 @@ class JudgeRunner:
             try:
                 reply = await self.backend.complete(messages)
                 self._answered += 1
+                self._unanswered = 0
                 return reply
             except SendAgain:
                 continue
@@ -140,6 +192,12 @@ class JudgeRunner:
                 raise _Stop from None
             except RetryableError as error:
                 failures += 1
+                if isinstance(error, NoAnswer):
+                    self._unanswered += 1
+                    if self._unanswered >= self.retry.max_unanswered:
+                        self._halt(f"the judge server looks dead: {self._unanswered} calls in a row got no answer; "
+                                   f"last: {error}", fatal=True)  # fmt: skip
+                        raise _Stop from None
                 wait = error.retry_after if error.retry_after is not None else self.retry.backoff(failures)
                 alive = self._answered > answered_before
                 if failures >= self.retry.max_attempts * (4 if alive else 1):

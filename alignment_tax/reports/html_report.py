@@ -11,17 +11,15 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 from importlib.resources import files
-from typing import Any
 
 import jinja2
-from markupsafe import Markup, escape
+from markupsafe import Markup
 
 from alignment_tax.reports import formatting as fmt
 from alignment_tax.reports import health
 from alignment_tax.reports.content import Report
-from alignment_tax.reports.textsafe import visible
+from alignment_tax.reports.html_text import show
 
 TEMPLATE = "report.html.jinja"
 
@@ -82,25 +80,6 @@ def content_security_policy() -> str:
         "default-src 'none'; style-src 'unsafe-inline'; "
         f"script-src '{script_hash()}'; base-uri 'none'; form-action 'none'"
     )
-
-
-def show(value: Any) -> Markup:
-    """Any value from a run as escaped, visible text; dicts as labelled fields, lists joined."""
-    if value is None:
-        return Markup('<span class="none">(none)</span>')
-    if isinstance(value, dict):
-        parts = [
-            Markup('<div class="field"><span class="key">{}</span> {}</div>').format(visible(key), show(item))
-            for key, item in value.items()
-        ]
-        return Markup("").join(parts)
-    if isinstance(value, (list, tuple)):
-        unique = list(dict.fromkeys(v if isinstance(v, str) else json.dumps(v, ensure_ascii=False, default=str) for v in value))
-        return Markup('<span class="sep"> | </span>').join(escape(visible(v)) for v in unique)
-    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
-    if text == "":
-        return Markup('<span class="none">(empty)</span>')
-    return escape(visible(text))
 
 
 def _diff_title(diff) -> str:

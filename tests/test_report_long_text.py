@@ -157,3 +157,11 @@ def test_invalid_byte_deep_in_a_file_is_located_in_the_file_not_the_read_chunk(t
     offset = len("བོད་ཡིག\n".encode("utf-8")) * 3000 + 3
     with pytest.raises(UserError, match=rf"byte {offset} \(line 3001, column 4\): invalid start byte \(bytes ff\)"):
         read_table(text, txt_field="text")
+
+
+def test_a_run_named_with_an_override_does_not_reverse_the_page(tmp_path):
+    paths = make_study(tmp_path, n_items=8, names=("sft", "\u202etfs"))
+    out = tmp_path / "r.html"
+    build_report([paths["sft"], paths["\u202etfs"]], out=out)
+    html = out.read_text(encoding="utf-8")
+    assert "\u202e" not in html and "⟨U+202E⟩tfs" in html

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 from importlib.resources import files
+from typing import Any
 
 import jinja2
 from markupsafe import Markup
@@ -20,6 +21,7 @@ from alignment_tax.reports import formatting as fmt
 from alignment_tax.reports import health
 from alignment_tax.reports.content import Report
 from alignment_tax.reports.html_text import show
+from alignment_tax.reports.textsafe import visible
 
 TEMPLATE = "report.html.jinja"
 
@@ -97,10 +99,18 @@ def _diff_title(diff) -> str:
     return "; ".join(parts)
 
 
+def _visible_plain_text(value: Any) -> Any:
+    """Every plain string the template prints (run and folder names, labels) with control and
+    format characters shown: a run folder named with a right-to-left override must not reverse
+    the text around it. Markup (model text through ``show``, SVG, the script) is already safe."""
+    return visible(value) if isinstance(value, str) and not isinstance(value, Markup) else value
+
+
 def _environment() -> jinja2.Environment:
     environment = jinja2.Environment(
         loader=jinja2.FunctionLoader(lambda name: files("alignment_tax.reports").joinpath(name).read_text(encoding="utf-8")),
         autoescape=True,
+        finalize=_visible_plain_text,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,

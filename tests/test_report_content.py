@@ -196,7 +196,7 @@ def test_text_is_made_visible_and_markdown_literal():
     cell = markdown_text("<b>x</b> | *y* [z](http://e) `c`\nnext")
     assert "<b>" not in cell and "|" not in cell and "*" not in cell and "](" not in cell and "`" not in cell
     assert cell.endswith("<br>next")
-    assert markdown_text("x" * 50, limit=10) == "x" * 9 + "…"
+    assert markdown_text("x" * 50, limit=10) == "x" * 9 + "… (50 characters in all)"
 
 
 def test_ticks():

@@ -24,6 +24,7 @@ from typing import Any
 
 from alignment_tax.data.hashing import file_sha256, records_sha256
 from alignment_tax.data.hub import load_dataset_records, looks_like_hub_id
+from alignment_tax.data.utf8 import not_utf8_error
 from alignment_tax.errors import UserError
 
 SUPPORTED_SUFFIXES = (".json", ".jsonl", ".csv", ".tsv", ".parquet")
@@ -59,8 +60,9 @@ class Table:
         return records_sha256(self.records)
 
 
-def _decode_error(path: Path, exc: UnicodeDecodeError) -> UserError:
-    return UserError(f"{path}: not UTF-8 text (byte {exc.start}: {exc.reason})")
+def _decode_error(path: Path, exc: UnicodeDecodeError, label: str | None = None) -> UserError:
+    # exc.start counts from the decoder's current chunk, not the file: locate the bytes again.
+    return not_utf8_error(path, label, exc)
 
 
 def read_json(path: str | Path) -> Any:
@@ -125,7 +127,7 @@ def iter_jsonl(path: str | Path, what: str = "") -> Iterator[tuple[int, dict[str
                     raise UserError(f"{label} line {number}: expected a JSON object, got {type(record).__name__}")
                 yield number, record
     except UnicodeDecodeError as exc:
-        raise UserError(f"{label}: not UTF-8 text (byte {exc.start}: {exc.reason})") from exc
+        raise _decode_error(path, exc, label) from exc
 
 
 def _jsonl_records(path: Path) -> tuple[list[dict[str, Any]], list[int]]:

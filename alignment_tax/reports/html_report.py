@@ -11,16 +11,16 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 from importlib.resources import files
 from typing import Any
 
 import jinja2
-from markupsafe import Markup, escape
+from markupsafe import Markup
 
 from alignment_tax.reports import formatting as fmt
 from alignment_tax.reports import health
 from alignment_tax.reports.content import Report
+from alignment_tax.reports.html_text import show
 from alignment_tax.reports.textsafe import visible
 
 TEMPLATE = "report.html.jinja"
@@ -84,25 +84,6 @@ def content_security_policy() -> str:
     )
 
 
-def show(value: Any) -> Markup:
-    """Any value from a run as escaped, visible text; dicts as labelled fields, lists joined."""
-    if value is None:
-        return Markup('<span class="none">(none)</span>')
-    if isinstance(value, dict):
-        parts = [
-            Markup('<div class="field"><span class="key">{}</span> {}</div>').format(visible(key), show(item))
-            for key, item in value.items()
-        ]
-        return Markup("").join(parts)
-    if isinstance(value, (list, tuple)):
-        unique = list(dict.fromkeys(v if isinstance(v, str) else json.dumps(v, ensure_ascii=False, default=str) for v in value))
-        return Markup('<span class="sep"> | </span>').join(escape(visible(v)) for v in unique)
-    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
-    if text == "":
-        return Markup('<span class="none">(empty)</span>')
-    return escape(visible(text))
-
-
 def _diff_title(diff) -> str:
     if diff is None:
         return ""
@@ -118,10 +99,18 @@ def _diff_title(diff) -> str:
     return "; ".join(parts)
 
 
+def _visible_plain_text(value: Any) -> Any:
+    """Every plain string the template prints (run and folder names, labels) with control and
+    format characters shown: a run folder named with a right-to-left override must not reverse
+    the text around it. Markup (model text through ``show``, SVG, the script) is already safe."""
+    return visible(value) if isinstance(value, str) and not isinstance(value, Markup) else value
+
+
 def _environment() -> jinja2.Environment:
     environment = jinja2.Environment(
         loader=jinja2.FunctionLoader(lambda name: files("alignment_tax.reports").joinpath(name).read_text(encoding="utf-8")),
         autoescape=True,
+        finalize=_visible_plain_text,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from alignment_tax.data.readers import iter_jsonl
+from alignment_tax.data.utf8 import not_utf8_error
 from alignment_tax.errors import UserError
 from alignment_tax.metrics.health import HEALTH_RATES
 
@@ -35,7 +36,7 @@ def read_json(path: Path, what: str) -> Any:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError as error:
-        raise UserError(f"{what} {path} is not UTF-8 text (corrupt?): {error.reason}") from error
+        raise not_utf8_error(path, f"{what} {path} (corrupt?)", error) from error
     except json.JSONDecodeError as error:
         raise UserError(
             f"{what} {path} is corrupt: invalid JSON at line {error.lineno} column {error.colno}: {error.msg}"

@@ -188,3 +188,37 @@ def test_an_interrupted_pass_resumes_from_its_checkpoint(models, passages, drift
     resumed = token_drift(candidate, tokenizer, passages, batch_size=2, checkpoint=checkpoint)
     assert np.abs(resumed.kl - drift.kl).max() <= 1e-5 and np.abs(resumed.nll - drift.nll).max() <= 1e-5
     assert DriftCheckpoint(tmp_path / "partial.npz", "another-model").load() == {}
+
+
+def test_a_finished_pass_is_reused_and_recomputed_when_its_inputs_change(
+    tmp_path, shared_data, tiny_adapter_dir, monkeypatch
+):
+    import alignment_tax.evaluation.drift as drift_module
+
+    output = tmp_path / "run"
+    args = ["evaluate", "--adapter", str(tiny_adapter_dir), "--tasks", "drift", "--data-dir", str(shared_data),
+            "--output", str(output)]  # fmt: skip
+    assert main([*args, "--limit", "3"]) == 0
+    first = json.loads((output / "results.json").read_text(encoding="utf-8"))["drift"]
+
+    computed, real_token_drift = [], drift_module.token_drift
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("a finished drift pass was computed again")
+
+    monkeypatch.setattr(drift_module, "token_drift", must_not_run)
+    assert main([*args, "--limit", "3"]) == 0
+    again = json.loads((output / "results.json").read_text(encoding="utf-8"))["drift"]
+    assert again.pop("reused") is True and first.pop("reused") is False and again == first
+    assert not (output / "drift_partial.npz").exists()
+
+    def counted(*args, **kwargs):
+        computed.append(len(args[2]))
+        return real_token_drift(*args, **kwargs)
+
+    monkeypatch.setattr(drift_module, "token_drift", counted)
+    assert main([*args, "--limit", "2"]) == 0  # another corpus: computed again
+    other = json.loads((output / "results.json").read_text(encoding="utf-8"))["drift"]
+    assert computed == [2] and other["reused"] is False and other["n_texts"] == 2
+    tokens = load_token_drift(output / "drift_tokens.npz")
+    assert tokens.n_tokens == other["n_tokens"] < first["n_tokens"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -54,23 +55,47 @@ def per_text_means(drift: TokenDrift) -> list[dict[str, float]]:
     return rows
 
 
-def write_drift_files(folder: Path, drift: TokenDrift) -> dict[str, str]:
-    """The per-token arrays (compressed, for plots) and the per-text means."""
+def write_drift_files(folder: Path, drift: TokenDrift, fingerprint: str | None = None) -> dict[str, str]:
+    """The per-text means and the per-token arrays (compressed, for plots, with the pass's fingerprint).
+
+    The token file is written last, and whole or not at all: it is what marks the pass finished.
+    """
     folder.mkdir(parents=True, exist_ok=True)
+    write_text_means(folder, drift)
+    extra = {} if fingerprint is None else {"fingerprint": np.array(fingerprint)}
+    temporary = folder / f"{TOKENS_FILE}.tmp.npz"
     np.savez_compressed(
-        folder / TOKENS_FILE,
+        temporary,
         nll=drift.nll, base_nll=drift.base_nll, kl=drift.kl,
-        text_index=drift.text_index, position=drift.position,
+        text_index=drift.text_index, position=drift.position, **extra,
     )  # fmt: skip
+    temporary.replace(folder / TOKENS_FILE)  # a half-written file is never taken for a finished pass
+    return {"tokens": TOKENS_FILE, "texts": TEXTS_FILE}
+
+
+def write_text_means(folder: Path, drift: TokenDrift) -> None:
     with (folder / TEXTS_FILE).open("w", encoding="utf-8") as handle:
         for row in per_text_means(drift):
             handle.write(json.dumps(row) + "\n")
-    return {"tokens": TOKENS_FILE, "texts": TEXTS_FILE}
 
 
 def load_token_drift(path: str | Path) -> TokenDrift:
     with np.load(path) as arrays:
         return TokenDrift(**{name: arrays[name] for name in ("nll", "base_nll", "kl", "text_index", "position")})
+
+
+def finished_drift(folder: Path, fingerprint: str) -> TokenDrift | None:
+    """The per-token results of a finished pass with this fingerprint (same weights, corpus, windows), or None."""
+    path = folder / TOKENS_FILE
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path) as arrays:
+            if "fingerprint" not in arrays.files or str(arrays["fingerprint"]) != fingerprint:
+                return None
+        return load_token_drift(path)
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile):  # unreadable: compute it again
+        return None
 
 
 def measure_drift(model, tokenizer, texts, batch_size: int = 8, max_length: int | None = None) -> dict[str, Any]:

@@ -227,18 +227,11 @@ class _Evaluation:
         return describe_for_evaluation(options.model, options.adapter, resolve_device(options.device), options.dtype)
 
     def _drift(self, loaded: LoadedModel, corpus: tuple[str, list[str], str]) -> dict[str, Any]:
-        from alignment_tax.evaluation.drift import check_same_tokenizer, token_drift
-        from alignment_tax.evaluation.drift_results import summarize_drift, write_drift_files
-
-        from alignment_tax.evaluation.drift_checkpoint import DriftCheckpoint
+        from alignment_tax.evaluation.drift_results import TEXTS_FILE, TOKENS_FILE, finished_drift, summarize_drift
 
         source, texts, sha256 = corpus
-        base_model = None
-        if not loaded.has_adapter:
-            # A full fine-tune: the only case that holds two copies of the weights.
-            base_model, base_tokenizer = load_causal_lm(self.options.base, loaded.device, loaded.dtype)
-            check_same_tokenizer(loaded.tokenizer, base_tokenizer)
-        base_name = self.options.base if base_model is not None else None
+        # A full fine-tune is compared with a separately loaded --base; an adapter with itself, disabled.
+        base_name = None if loaded.has_adapter else self.options.base
         fingerprint = provenance.content_key(
             {
                 "candidate": self._generation_fingerprint(loaded.name, loaded.adapter, loaded),
@@ -247,6 +240,35 @@ class _Evaluation:
                 "window": [self.options.drift_window, self.options.drift_stride],
             }
         )
+        # A finished pass with the same fingerprint is read back, not recomputed.
+        drift = finished_drift(self.output, fingerprint)
+        reused = drift is not None
+        if not reused:
+            drift = self._token_drift(loaded, texts, base_name, fingerprint)
+        summary = summarize_drift(drift)
+        summary.update(
+            corpus={"source": source, "sha256": sha256, "n_texts": len(texts)},
+            base="disabled adapter" if base_name is None else base_name,
+            files={"tokens": TOKENS_FILE, "texts": TEXTS_FILE},
+            reused=reused,
+        )
+        return summary
+
+    def _token_drift(self, loaded: LoadedModel, texts: list[str], base_name: str | None, fingerprint: str):
+        """The per-token pass, resuming from ``drift_partial.npz``, written out with its fingerprint.
+
+        The partial file goes only once the finished files are on disk: an interruption at any
+        point leaves one or the other.
+        """
+        from alignment_tax.evaluation.drift import check_same_tokenizer, token_drift
+        from alignment_tax.evaluation.drift_checkpoint import DriftCheckpoint
+        from alignment_tax.evaluation.drift_results import write_drift_files
+
+        base_model = None
+        if base_name is not None:
+            # A full fine-tune: the only case that holds two copies of the weights.
+            base_model, base_tokenizer = load_causal_lm(base_name, loaded.device, loaded.dtype)
+            check_same_tokenizer(loaded.tokenizer, base_tokenizer)
         checkpoint = DriftCheckpoint(self.output / "drift_partial.npz", fingerprint)
         drift = token_drift(
             loaded.model, loaded.tokenizer, texts, base_model=base_model,
@@ -254,14 +276,9 @@ class _Evaluation:
             window=self.options.drift_window, stride=self.options.drift_stride, progress=True,
             checkpoint=checkpoint,
         )  # fmt: skip
-        summary = summarize_drift(drift)
-        summary.update(
-            corpus={"source": source, "sha256": sha256, "n_texts": len(texts)},
-            base="disabled adapter" if base_model is None else self.options.base,
-            files=write_drift_files(self.output, drift),
-        )
+        write_drift_files(self.output, drift, fingerprint)
         checkpoint.remove()
-        return summary
+        return drift
 
     def _generation_fingerprint(
         self, name: str, adapter: str | None, loaded: LoadedModel, engine_identity: dict[str, Any] | None = None

@@ -39,21 +39,67 @@ def write_log_history(path: str | Path, history: Sequence[dict[str, Any]]) -> No
             handle.write(json.dumps(_plain(entry), ensure_ascii=False) + "\n")
 
 
+def whole_run_loss(history: Sequence[dict[str, Any]], resumed_step: int, session_loss: float,
+                   session_steps: int) -> tuple[float | None, int]:  # fmt: skip
+    """(mean loss per step over the whole run, steps it covers): earlier sessions' logged losses and this session's.
+
+    transformers' ``train_loss`` is the mean over the steps run in this process only. Each earlier
+    ``loss`` entry is the mean over ``loss_steps`` steps (written by :class:`LogHistoryCallback`;
+    for entries without it, the steps since the previous entry). Steps an interrupted session ran
+    after its last log and before its checkpoint were never logged and are not counted.
+    """
+    total, steps, previous = 0.0, 0, 0
+    for entry in history:
+        if "loss" not in entry or entry.get("step", 0) > resumed_step or entry["loss"] is None:
+            continue
+        span = int(entry.get("loss_steps") or entry["step"] - previous)
+        total, steps, previous = total + float(entry["loss"]) * span, steps + span, entry["step"]
+    total, steps = total + float(session_loss) * session_steps, steps + session_steps
+    return (total / steps if steps else None), steps
+
+
 class LogHistoryCallback(TrainerCallback):
     """Appends each log entry to ``path`` as it is made; rewrites the file from ``log_history`` at the end.
 
     An interrupted run keeps what it logged; a resumed run's final file is the trainer's own
     history (restored from the checkpoint), so entries logged after the last checkpoint of an
     interrupted run and logged again on resume appear once.
+
+    Each ``loss`` entry gains ``loss_steps`` (how many steps its mean covers), and the final entry's
+    ``train_loss`` becomes the whole run's mean (:func:`whole_run_loss`) after a resume, with this
+    session's own as ``train_loss_this_session``: the entries are ``log_history``'s own, so the
+    checkpoints' ``trainer_state.json`` carry them to later sessions.
     """
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
+        self.resumed_step = 0
+        self.last_logged = 0
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        # Called after the checkpoint's state is restored: global_step is where this session starts.
+        self.resumed_step = self.last_logged = state.global_step
+
+    def _complete(self, state, logs: dict[str, Any]) -> dict[str, Any]:
+        entry = state.log_history[-1] if state.log_history else None
+        ours = entry is not None and entry.get("step") == state.global_step
+        if not ours or any(entry.get(key) is not value for key, value in logs.items()):
+            return {**logs, "step": state.global_step}  # not the trainer's own entry: leave history alone
+        if "loss" in logs:
+            entry["loss_steps"] = state.global_step - self.last_logged
+            self.last_logged = state.global_step
+        if "train_loss" in logs:
+            session_steps = state.global_step - self.resumed_step
+            whole, steps = whole_run_loss(state.log_history[:-1], self.resumed_step, logs["train_loss"], session_steps)
+            entry.update(train_loss=whole, train_loss_this_session=logs["train_loss"], train_loss_steps=steps)
+        return entry
 
     def on_log(self, args, state, control, logs=None, **kwargs):
-        if state.is_world_process_zero and logs is not None:
+        if logs is None:
+            return
+        entry = self._complete(state, logs)
+        if state.is_world_process_zero:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            entry = {**logs, "step": state.global_step}
             with open(self.path, "a", encoding="utf-8") as handle:
                 handle.write(json.dumps(_plain(entry), ensure_ascii=False) + "\n")
 

@@ -111,4 +111,5 @@ def train_embedder(config: dict[str, Any], *, model: str | None, train_data: str
         "resumed_from": built.checkpoint,
         "examples": len(built.data.examples),
         "last_loss": losses[-1] if losses else None,
+        **common.final_losses(built.trainer.state.log_history),
     }

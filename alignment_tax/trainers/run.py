@@ -11,9 +11,12 @@ A run's output folder::
       checkpoints/         checkpoint-N folders (model, optimizer, scheduler, RNG and trainer state)
 
 Resuming is automatic: when ``OUTPUT/checkpoints`` holds a checkpoint, training continues from
-the last one (its step count, optimizer and scheduler) provided the configuration is the same
-up to the keys a longer run may change (``training.max_steps``, ``training.num_train_epochs``,
-logging and saving); otherwise the run stops with an error naming the keys that differ.
+the last complete one (its step count, optimizer and scheduler) provided the configuration is the
+same up to the keys a longer run may change (``training.max_steps``, ``training.num_train_epochs``,
+logging and saving); otherwise the run stops with an error naming the keys that differ. A
+checkpoint cut short by an interruption is renamed ``incomplete-checkpoint-N`` and skipped
+(:mod:`~alignment_tax.trainers.checkpoints`). ``train_loss`` in the record, the summary and the
+log's last entry is the whole run's, across resumes (``train_loss_this_session`` beside it).
 """
 
 from __future__ import annotations
@@ -65,12 +68,13 @@ def prepare_output(output: str | os.PathLike) -> RunPaths:
 
 
 def last_checkpoint(paths: RunPaths) -> str | None:
-    """The newest ``checkpoint-N`` folder under ``OUTPUT/checkpoints``, or None."""
-    if not paths.checkpoints.is_dir():
-        return None
-    from transformers.trainer_utils import get_last_checkpoint
+    """The newest complete ``checkpoint-N`` folder under ``OUTPUT/checkpoints``, or None.
 
-    return get_last_checkpoint(str(paths.checkpoints))
+    Incomplete ones (a run killed while saving) are set aside, saying so in one line.
+    """
+    from alignment_tax.trainers.checkpoints import resume_point
+
+    return resume_point(paths.checkpoints, main_process=is_main_process())
 
 
 def previous_record(paths: RunPaths) -> dict[str, Any] | None:
@@ -237,7 +241,17 @@ def finish_record(record: dict[str, Any], trainer: Any) -> dict[str, Any]:
     record["finished"] = now()
     record["global_step"] = trainer.state.global_step
     record["epoch"] = trainer.state.epoch
+    record.update(final_losses(trainer.state.log_history))
     return record
+
+
+def final_losses(history: list[dict[str, Any]]) -> dict[str, Any]:
+    """``train_loss`` (whole run, across resumes) and ``train_loss_this_session`` from the last summary entry."""
+    finals = [entry for entry in history if "train_loss" in entry]
+    if not finals:
+        return {"train_loss": None, "train_loss_this_session": None}
+    final = finals[-1]
+    return {"train_loss": final["train_loss"], "train_loss_this_session": final.get("train_loss_this_session")}
 
 
 def load_lm_for_training(model: str | None, adapter: str | None, precision: str, padding_side: str):

@@ -154,4 +154,5 @@ def summary(built: Built) -> dict[str, Any]:
         "resumed_from": built.checkpoint,
         "examples": len(built.data.examples),
         "last_loss": losses[-1] if losses else None,
+        **common.final_losses(state.log_history),
     }

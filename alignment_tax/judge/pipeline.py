@@ -22,6 +22,7 @@ from pathlib import Path
 
 from alignment_tax import __version__
 from alignment_tax.errors import UserError
+from alignment_tax.paths import check_output_file, write_text_atomically
 from alignment_tax.judge import DEFAULT_JUDGE_MODEL
 from alignment_tax.judge.aggregate import outcome, summarize, winner
 from alignment_tax.judge.cache import VerdictCache
@@ -111,12 +112,6 @@ def _record(pair: Pair, orders: list[str], judgements: list[Judgement | None]) -
     return {"id": pair.id, "orders": orders, "judgements": shown, "outcome": result, "consistent": consistent}
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(text, encoding="utf-8")
-    temporary.replace(path)  # a reader never sees half a file
-
-
 def _versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -149,6 +144,7 @@ def run_judge(options: JudgeOptions) -> dict:
     output = Path(options.output)
     if output.is_dir():
         raise UserError(f"--output must be a file path (e.g. {output / 'judge.json'}), not a folder")
+    check_output_file(output, "--output")
     output.parent.mkdir(parents=True, exist_ok=True)
     records_path = output.with_name(output.stem + ".pairs.jsonl")
     backend = make_backend(options)
@@ -207,8 +203,8 @@ def run_judge(options: JudgeOptions) -> dict:
         "started": started,
         "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
-    _write_atomic(records_path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
-    _write_atomic(output, json.dumps(summary, ensure_ascii=False, indent=2) + "\n")
+    write_text_atomically(records_path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
+    write_text_atomically(output, json.dumps(summary, ensure_ascii=False, indent=2) + "\n")
     if runner.fatal:
         reason = " ".join(str(runner.stopped).split())
         raise UserError(

@@ -1,4 +1,4 @@
-"""argparse types shared by the subcommands, and the value checks behind them.
+"""argparse types shared by the subcommands, the value checks behind them, and the one-line parser.
 
 The ``check_*`` functions are the rules; the argparse types apply them to a flag, and spec and
 config loaders apply them to YAML values (with the key as the name), so a value is judged the
@@ -78,3 +78,31 @@ def seed() -> Callable[[str], int]:
 def number(low: float, high: float = math.inf, *, low_open: bool = False) -> Callable[[str], float]:
     """An argparse type: a finite number in ``[low, high]`` (``(low, high]`` with ``low_open``)."""
     return _flag(float, lambda value, name: check_number(value, name, low, high, low_open=low_open))
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """A usage mistake is one line on stderr and exit 2, pointing at ``--help`` instead of printing the usage.
+
+    ``add_subparsers`` builds each subcommand's parser with this class too, so ``self.prog`` names
+    the subcommand (``alignment-tax evaluate``).
+    """
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())} (see {self.prog} --help)\n")
+
+    def parse_args(self, args=None, namespace=None):  # type: ignore[override]
+        # argparse reports a flag no subcommand knows from the top parser; blame the subcommand given.
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:
+            _chosen_parser(self, parsed).error(f"unrecognized arguments: {' '.join(extras)}")
+        return parsed
+
+
+def _chosen_parser(parser: argparse.ArgumentParser, parsed: argparse.Namespace) -> argparse.ArgumentParser:
+    """The innermost (sub)command parser that ``parsed`` went through (``score mt`` → its parser)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            chosen = action.choices.get(getattr(parsed, action.dest, None) or "")
+            if chosen is not None:
+                return _chosen_parser(chosen, parsed)
+    return parser

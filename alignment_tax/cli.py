@@ -16,7 +16,7 @@ from pathlib import Path
 from collections.abc import Callable, Sequence
 
 from alignment_tax import __version__
-from alignment_tax.argtypes import at_least, seed
+from alignment_tax.argtypes import OneLineParser, at_least, seed
 from alignment_tax.evaluation.checks import MIN_DRIFT_WINDOW
 from alignment_tax.errors import UserError
 from alignment_tax.paths import ENVIRONMENT_ERRORS, check_output_folder, environment_error_line
@@ -279,34 +279,6 @@ def _add_score(commands: argparse._SubParsersAction) -> None:
         task.add_argument("--embedder", help="sentence-transformers model (path or hub id) for similarity")
         task.add_argument("--items", help="also write per-item metric values to this JSONL file")
         task.set_defaults(handler=_score_generation)
-
-
-class OneLineParser(argparse.ArgumentParser):
-    """A usage mistake is one line on stderr and exit 2, pointing at ``--help`` instead of printing the usage.
-
-    ``add_subparsers`` builds each subcommand's parser with this class too, so ``self.prog`` names
-    the subcommand (``alignment-tax evaluate``).
-    """
-
-    def error(self, message: str):
-        self.exit(2, f"{self.prog}: error: {' '.join(message.split())} (see {self.prog} --help)\n")
-
-    def parse_args(self, args=None, namespace=None):  # type: ignore[override]
-        # argparse reports a flag no subcommand knows from the top parser; blame the subcommand given.
-        parsed, extras = self.parse_known_args(args, namespace)
-        if extras:
-            _chosen_parser(self, parsed).error(f"unrecognized arguments: {' '.join(extras)}")
-        return parsed
-
-
-def _chosen_parser(parser: argparse.ArgumentParser, parsed: argparse.Namespace) -> argparse.ArgumentParser:
-    """The innermost (sub)command parser that ``parsed`` went through (``score mt`` → its parser)."""
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            chosen = action.choices.get(getattr(parsed, action.dest, None) or "")
-            if chosen is not None:
-                return _chosen_parser(chosen, parsed)
-    return parser
 
 
 def build_parser() -> argparse.ArgumentParser:

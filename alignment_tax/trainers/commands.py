@@ -59,8 +59,8 @@ def _calibrate_tau(args: argparse.Namespace) -> None:
         top_p=args.top_p, max_new_tokens=args.max_new_tokens, batch_size=args.batch_size, seed=args.seed,
         device=args.device, data_options={"split": args.split, "skip": args.skip},
     )  # fmt: skip
+    _print(result)  # first: a file that cannot be written (a full disk) must not cost the result
     _write(args.output, result)
-    _print(result)
 
 
 def _check_embedder(args: argparse.Namespace) -> None:
@@ -73,8 +73,8 @@ def _check_embedder(args: argparse.Namespace) -> None:
         corruption=args.corruption, seed=args.seed, source_column=args.source_column,
         target_column=args.target_column,
     )  # fmt: skip
-    _write(args.output, result)
     _print(result)
+    _write(args.output, result)
 
 
 def _add_train(commands: argparse._SubParsersAction) -> None:

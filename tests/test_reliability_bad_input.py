@@ -497,6 +497,23 @@ def test_evaluate_on_a_full_disk_keeps_earlier_results(full_disk, tiny_lm_dir, t
     assert not list(out.rglob("*.tmp"))
 
 
+def test_run_on_a_full_disk(full_disk, tmp_path, capsys):
+    spec = a_spec(tmp_path / "spec.yaml", models={"base": {"path": str(tmp_path)}}, evaluate={},
+                  train={"mine": {"command": "true {output}", "model": "base", "train_data": "d"}})  # fmt: skip
+    fill_up(full_disk)
+    line = one_line_exit_2(["run", spec, "--out", full_disk / "out"], capsys)
+    assert line == f"alignment-tax: error: run: no space left on device while writing {full_disk / 'out'}"
+
+
+@pytest.mark.slow
+def test_judge_on_a_full_disk(full_disk, tiny_lm_dir, where, capsys):
+    fill_up(full_disk)
+    argv = ["judge", "--a", where["run"], "--b", where["run"], "--task", "bo_zh_mt", "--judge-model", f"hf:{tiny_lm_dir}",
+            "--output", full_disk / "judge.json"]  # fmt: skip
+    assert "database or disk is full" in ends_in_one_error_line(argv, capsys)
+    assert not (full_disk / "judge.json").exists()
+
+
 # -- the translation itself: narrow ------------------------------------------------------------------
 
 

@@ -1,111 +1,28 @@
 """Every mistake is one line, exit 2, nothing lost: bad inputs driven through ``alignment_tax.cli.main``.
 
 Each case asserts exit code 2, exactly one non-empty stderr line, no traceback, and a phrase of
-that line. "Not readable" and "not writable" are real: permissions are enforced by running the
-command as an unprivileged user (``seteuid``) when the tests run as root. A full disk is a real
-``/dev/full`` or a small tmpfs where mounting one is allowed (else those cases are skipped, and
-the same failures are also simulated so that they run everywhere).
+that line. Unreadable inputs and unwritable folders are real (see ``reliability_helpers``); a full
+disk is in ``test_reliability_full_disk``.
 """
 
 from __future__ import annotations
 
-import errno
 import json
-import os
 import shutil
-import sqlite3
-import stat
 import subprocess
 import sys
-import tempfile
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-import yaml
-
-from alignment_tax.cli import main
-
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "data"
-PAIRS = EXAMPLES / "openpecha_bo_zh_sample.jsonl"
-PREDICTIONS = EXAMPLES / "openpecha_bo_zh_sample_predictions.jsonl"
-NOBODY = 65534
-
-
-def one_line_exit_2(argv, capsys) -> str:
-    """Run the CLI; assert exit 2 and one stderr line without a traceback; return that line."""
-    code = main([str(arg) for arg in argv])
-    err = capsys.readouterr().err
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert code == 2, err
-    assert len(lines) == 1, err
-    assert "Traceback" not in err
-    return lines[0]
-
-
-def ends_in_one_error_line(argv, capsys) -> str:
-    """For a failure after work began: exit 2, no traceback, and one error line, the last one.
-
-    The libraries' progress bars may come before it: they report work, not the failure.
-    """
-    code = main([str(arg) for arg in argv])
-    err = capsys.readouterr().err
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert code == 2 and "Traceback" not in err, err
-    assert [line for line in lines if "error" in line.lower()] == lines[-1:], err
-    return lines[-1]
-
-
-@contextmanager
-def unprivileged():
-    """File permissions apply inside: root becomes ``nobody`` for the duration (a real user needs nothing)."""
-    if os.geteuid() != 0:
-        yield
-        return
-    os.seteuid(NOBODY)
-    try:
-        yield
-    finally:
-        os.seteuid(0)
-
-
-@pytest.fixture
-def shared_dir():
-    """A folder anyone may enter and write in, outside pytest's private (0700) temporary root."""
-    folder = Path(tempfile.mkdtemp(prefix="at-reliability-"))
-    folder.chmod(0o777)
-    yield folder
-    for path in folder.rglob("*"):
-        if path.is_dir() and not path.is_symlink():
-            path.chmod(0o755)
-    shutil.rmtree(folder)
-
-
-def write_jsonl(path: Path, rows: list[dict]) -> Path:
-    path.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), encoding="utf-8")
-    return path
-
-
-def a_spec(path: Path, **changes) -> Path:
-    document = {
-        "models": {"base": {"tiny": {"kind": "lm"}}, "emb": {"tiny": {"kind": "embedder"}}},
-        "data": {"d": "samples:mt_train"},
-        "train": {"s": {"method": "sft", "model": "base", "train_data": "d"}},
-        "evaluate": {"runs": ["s"], "tasks": ["cmrc2018"]},
-    }
-    document.update(changes)
-    path.write_text(yaml.safe_dump(document, allow_unicode=True), encoding="utf-8")
-    return path
-
-
-@pytest.fixture
-def where(tmp_path) -> dict[str, Path]:
-    """The paths the argv templates name: a regular file, a judge run, specs."""
-    a_file = tmp_path / "a_file"
-    a_file.write_text("x", encoding="utf-8")
-    run = write_jsonl(tmp_path / "run.jsonl", [{"id": "1", "source": "ཀ", "output": "甲", "reference": "乙"}])
-    return {"file": a_file, "run": run, "spec": a_spec(tmp_path / "spec.yaml"), "tmp": tmp_path}
-
+from reliability_helpers import (
+    PAIRS,
+    PREDICTIONS,
+    a_spec,
+    one_line_exit_2,
+    shared_dir,  # noqa: F401 - a fixture
+    unprivileged,
+    where,  # noqa: F401 - a fixture
+)
 
 # -- an output path that is a file, or lies under a file -------------------------------------
 
@@ -371,188 +288,3 @@ def test_an_adapter_whose_base_folder_is_empty(adapter_with_an_empty_base, tmp_p
     assert f"model folder {empty} is empty" in one_line_exit_2(argv, capsys)
     argv = ["make-tiny-model", tmp_path / "a2", "--kind", "adapter", "--base-model", empty]
     assert f"--base-model folder {empty} is empty" in one_line_exit_2(argv, capsys)
-
-
-# -- a full disk ------------------------------------------------------------------------------------
-
-
-def test_score_items_to_a_full_device(capsys):
-    if not Path("/dev/full").exists():
-        pytest.skip("no /dev/full")
-    argv = ["score", "mt", "--predictions", PREDICTIONS, "--items", "/dev/full"]
-    assert one_line_exit_2(argv, capsys) == "alignment-tax: error: score: no space left on device while writing /dev/full"
-
-
-@pytest.mark.slow
-def test_calibrate_tau_to_a_full_device_still_shows_tau(tiny_lm_dir, tiny_embedder_dir, capsys):
-    if not Path("/dev/full").exists():
-        pytest.skip("no /dev/full")
-    argv = ["calibrate-tau", "--model", tiny_lm_dir, "--data", PAIRS, "--embedder", tiny_embedder_dir, "--prompts", "2",
-            "--samples", "2", "--max-new-tokens", "4", "--device", "cpu", "--output", "/dev/full"]  # fmt: skip
-    assert main([str(arg) for arg in argv]) == 2
-    captured = capsys.readouterr()
-    assert "tau" in json.loads(captured.out)  # minutes of sampling are not lost to the disk
-    assert captured.err.splitlines()[-1] == "alignment-tax: error: calibrate-tau: no space left on device while writing /dev/full"
-    assert captured.err.count("error") == 1 and "Traceback" not in captured.err
-
-
-@pytest.mark.slow
-def test_train_on_a_full_disk(full_disk, tiny_lm_dir, capsys):
-    fill_up(full_disk)
-    argv = ["train", "--method", "sft", "--model", tiny_lm_dir, "--train-data", PAIRS, "--max-steps", "1",
-            "--output", full_disk / "run"]  # fmt: skip
-    line = ends_in_one_error_line(argv, capsys)
-    assert line.startswith("alignment-tax: error: train: no space left on device")
-
-
-@pytest.fixture
-def full_disk(tmp_path):
-    """A 512 KiB tmpfs, filled after the test puts what it needs there (``fill_up(folder)``)."""
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    if os.geteuid() != 0 or shutil.which("mount") is None:
-        pytest.skip("filling a real disk needs root to mount a small tmpfs")
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(mount)], capture_output=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
-    yield mount
-    subprocess.run(["umount", "-l", str(mount)], check=False)
-
-
-def fill_up(folder: Path) -> None:
-    with open(folder / "filler", "wb", buffering=0) as handle:  # unbuffered: closing writes nothing more
-        try:
-            while True:
-                handle.write(b"\0" * 4096)
-        except OSError as error:
-            assert error.errno == errno.ENOSPC
-
-
-def report_runs(root: Path) -> list[Path]:
-    """Two tiny evaluated runs, enough for a report."""
-    runs = []
-    for name, bleu in (("a", 10.0), ("b", 12.0)):
-        folder = root / name
-        (folder / "samples").mkdir(parents=True)
-        items = [{"id": str(i), "doc": {"id": str(i)}, "target": "乙", "bleu": bleu + i} for i in range(3)]
-        write_jsonl(folder / "samples" / "bo_zh_mt.jsonl", items)
-        results = {"model": name, "adapter": None, "tasks": {"bo_zh_mt": {"bleu": bleu}},
-                   "samples": {"bo_zh_mt": "samples/bo_zh_mt.jsonl"}, "config": {}, "base": None, "tax": None}  # fmt: skip
-        (folder / "results.json").write_text(json.dumps(results), encoding="utf-8")
-        runs.append(folder)
-    return runs
-
-
-def test_a_report_on_a_full_disk_keeps_the_old_report_and_leaves_no_tmp(full_disk, tmp_path, capsys):
-    runs = report_runs(tmp_path)
-    out = full_disk / "report.html"
-    assert main(["report", *map(str, runs), "--out", str(out)]) == 0
-    before = out.read_bytes()
-    capsys.readouterr()
-    fill_up(full_disk)
-    line = one_line_exit_2(["report", *runs, "--out", out], capsys)
-    assert "no space left on device" in line and line.startswith("alignment-tax: error: report:")
-    assert out.read_bytes() == before
-    assert not list(full_disk.glob("*.tmp"))
-
-
-def test_a_report_write_that_fails_leaves_no_tmp(tmp_path, capsys, monkeypatch):
-    """The same as on a real full disk, simulated, so that it runs without root."""
-    runs = report_runs(tmp_path)
-    out = tmp_path / "report.md"
-    assert main(["report", *map(str, runs), "--out", str(out)]) == 0
-    before = out.read_bytes()
-    original = Path.write_text
-
-    def full(self, *args, **kwargs):
-        if self.name.endswith(".tmp"):
-            original(self, "half a rep", encoding="utf-8")  # what a full disk leaves behind
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(Path, "write_text", full)
-    capsys.readouterr()
-    assert "no space left on device while writing" in one_line_exit_2(["report", *runs, "--out", out], capsys)
-    assert out.read_bytes() == before and not list(tmp_path.rglob("*.tmp"))
-
-
-@pytest.mark.slow
-def test_make_tiny_model_on_a_full_disk(full_disk, capsys):
-    fill_up(full_disk)
-    line = one_line_exit_2(["make-tiny-model", full_disk / "lm"], capsys)
-    assert line.startswith("alignment-tax: error: make-tiny-model: no space left on device")
-
-
-@pytest.mark.slow
-def test_evaluate_on_a_full_disk_keeps_earlier_results(full_disk, tiny_lm_dir, tiny_adapter_dir, capsys):
-    out = full_disk / "eval"
-    out.mkdir()
-    (out / "results.json").write_text('{"earlier": true}', encoding="utf-8")
-    fill_up(full_disk)
-    argv = ["evaluate", "--model", tiny_lm_dir, "--adapter", tiny_adapter_dir, "--tasks", "cmrc2018", "--samples",
-            "--limit", "1", "--output", out]  # fmt: skip
-    line = ends_in_one_error_line(argv, capsys)  # after the model loaded: its progress bar may come first
-    assert line.startswith("alignment-tax: error: evaluate:") and str(out) in line
-    assert json.loads((out / "results.json").read_text(encoding="utf-8")) == {"earlier": True}
-    assert not list(out.rglob("*.tmp"))
-
-
-def test_run_on_a_full_disk(full_disk, tmp_path, capsys):
-    spec = a_spec(tmp_path / "spec.yaml", models={"base": {"path": str(tmp_path)}}, evaluate={},
-                  train={"mine": {"command": "true {output}", "model": "base", "train_data": "d"}})  # fmt: skip
-    fill_up(full_disk)
-    line = one_line_exit_2(["run", spec, "--out", full_disk / "out"], capsys)
-    assert line == f"alignment-tax: error: run: no space left on device while writing {full_disk / 'out'}"
-
-
-@pytest.mark.slow
-def test_judge_on_a_full_disk(full_disk, tiny_lm_dir, where, capsys):
-    fill_up(full_disk)
-    argv = ["judge", "--a", where["run"], "--b", where["run"], "--task", "bo_zh_mt", "--judge-model", f"hf:{tiny_lm_dir}",
-            "--output", full_disk / "judge.json"]  # fmt: skip
-    assert "database or disk is full" in ends_in_one_error_line(argv, capsys)
-    assert not (full_disk / "judge.json").exists()
-
-
-# -- the translation itself: narrow ------------------------------------------------------------------
-
-
-def test_only_environment_errors_become_one_line():
-    from safetensors import SafetensorError
-
-    from alignment_tax.paths import environment_error_line
-
-    assert environment_error_line(OSError(errno.ENOSPC, "x"), "out") == "no space left on device while writing out"
-    assert environment_error_line(PermissionError(errno.EACCES, "x", "/f")) == "/f: permission denied"
-    assert environment_error_line(sqlite3.OperationalError("database or disk is full"), "o").startswith("no space")
-    rust = SafetensorError("Error while serializing: I/O error: No space left on device (os error 28)")
-    assert environment_error_line(rust, "m") == "no space left on device while writing m"
-    # Anything else may be a bug: it keeps its traceback.
-    assert environment_error_line(FileNotFoundError(errno.ENOENT, "x", "/f")) is None
-    assert environment_error_line(OSError(errno.EBADF, "x")) is None
-    assert environment_error_line(sqlite3.OperationalError("no such table: replies")) is None
-    assert environment_error_line(SafetensorError("invalid header")) is None
-
-
-def test_a_bug_keeps_its_traceback(monkeypatch):
-    import alignment_tax.cli as cli
-
-    def broken(args):
-        raise OSError(errno.EBADF, "Bad file descriptor")
-
-    parser = cli.build_parser()
-    monkeypatch.setattr(cli, "build_parser", lambda: parser)
-    parser._subparsers._group_actions[0].choices["report"].set_defaults(handler=broken)
-    with pytest.raises(OSError, match="Bad file descriptor"):
-        main(["report", "x", "--out", "r.html"])
-
-
-def test_a_write_to_a_special_file_does_not_replace_it(tmp_path):
-    from alignment_tax.paths import write_text_atomically
-
-    fifo = tmp_path / "fifo"
-    os.mkfifo(fifo)
-    reader = subprocess.Popen(["cat", str(fifo)], stdout=subprocess.PIPE, text=True)
-    write_text_atomically(fifo, "through\n")
-    assert reader.communicate(timeout=10)[0] == "through\n"
-    assert stat.S_ISFIFO(fifo.stat().st_mode)

@@ -1,18 +1,18 @@
 """What the reliability tests share: running the CLI and asserting its one error line, and real bad paths.
 
-"Not readable" and "not writable" are real: permissions are enforced by running the command as an
-unprivileged user (``seteuid``) when the tests run as root. A full disk is a small tmpfs where
-mounting one is allowed (the fixture skips elsewhere).
+"Not readable" and "not writable" are real: when the tests run as root, the command runs without
+the capabilities that let root ignore file permissions (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH).
+A full disk is a small tmpfs where mounting one is allowed (the fixture skips elsewhere).
 """
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import json
 import os
 import shutil
 import subprocess
-import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -24,7 +24,6 @@ from alignment_tax.cli import main
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "data"
 PAIRS = EXAMPLES / "openpecha_bo_zh_sample.jsonl"
 PREDICTIONS = EXAMPLES / "openpecha_bo_zh_sample_predictions.jsonl"
-NOBODY = 65534
 
 
 def one_line_exit_2(argv, capsys) -> str:
@@ -51,32 +50,49 @@ def ends_in_one_error_line(argv, capsys) -> str:
     return lines[-1]
 
 
+# Linux capabilities: root reads and writes past any file mode through these two.
+_DAC_OVERRIDE, _DAC_READ_SEARCH = 1, 2
+_CAPABILITY_VERSION_3 = 0x20080522
+
+
+class _CapHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class _CapData(ctypes.Structure):
+    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
+
+
+def _capabilities(change) -> None:
+    """capget, ``change(data)``, capset: on this thread only."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    header, data = _CapHeader(_CAPABILITY_VERSION_3, 0), (_CapData * 2)()
+    if libc.capget(ctypes.byref(header), data) != 0:
+        raise OSError(ctypes.get_errno(), "capget failed")
+    change(data)
+    if libc.capset(ctypes.byref(header), data) != 0:
+        raise OSError(ctypes.get_errno(), "capset failed")
+
+
 @contextmanager
-def unprivileged():
-    """File permissions apply inside: root becomes ``nobody`` for the duration (a real user needs nothing)."""
+def permissions_enforced():
+    """File modes apply inside, to root too: it runs without its permission-override capabilities.
+
+    The command runs in this thread, where the capabilities are dropped (they are per thread); a
+    non-root user needs nothing. Root keeps its own (owner) access, so the interpreter still loads.
+    """
     if os.geteuid() != 0:
         yield
         return
+    override = (1 << _DAC_OVERRIDE) | (1 << _DAC_READ_SEARCH)
     try:
-        os.seteuid(NOBODY)
-    except OSError as error:  # a container without that user id
-        pytest.skip(f"cannot drop root to test permissions: {error}")
+        _capabilities(lambda data: setattr(data[0], "effective", data[0].effective & ~override))
+    except OSError as error:
+        pytest.skip(f"cannot drop root's permission override here: {error}")
     try:
         yield
     finally:
-        os.seteuid(0)
-
-
-@pytest.fixture
-def shared_dir():
-    """A folder anyone may enter and write in, outside pytest's private (0700) temporary root."""
-    folder = Path(tempfile.mkdtemp(prefix="at-reliability-"))
-    folder.chmod(0o777)
-    yield folder
-    for path in folder.rglob("*"):
-        if path.is_dir() and not path.is_symlink():
-            path.chmod(0o755)
-    shutil.rmtree(folder)
+        _capabilities(lambda data: setattr(data[0], "effective", data[0].effective | override))
 
 
 def write_jsonl(path: Path, rows: list[dict]) -> Path:

@@ -19,8 +19,7 @@ from reliability_helpers import (
     PREDICTIONS,
     a_spec,
     one_line_exit_2,
-    shared_dir,  # noqa: F401 - a fixture
-    unprivileged,
+    permissions_enforced,
     where,  # noqa: F401 - a fixture
 )
 
@@ -93,14 +92,12 @@ NOT_WRITABLE = [
 
 
 @pytest.mark.parametrize("argv", [argv for _, argv in NOT_WRITABLE], ids=[n for n, _ in NOT_WRITABLE])
-def test_an_output_folder_that_is_not_writable(argv, where, shared_dir, capsys):
-    locked = shared_dir / "locked"
+def test_an_output_folder_that_is_not_writable(argv, where, capsys):
+    locked = where["tmp"] / "locked"
     locked.mkdir()
     locked.chmod(0o555)
-    paths = {**where, "locked": locked, "run": shutil.copy(where["run"], shared_dir / "run.jsonl"),
-             "spec": shutil.copy(where["spec"], shared_dir / "spec.yaml")}  # fmt: skip
-    with unprivileged():
-        line = one_line_exit_2(fill(argv, paths), capsys)
+    with permissions_enforced():
+        line = one_line_exit_2(fill(argv, {**where, "locked": locked}), capsys)
     assert f"cannot write in {locked} (permission denied)" in line
     assert list(locked.iterdir()) == []
 
@@ -122,22 +119,22 @@ def test_an_output_folder_that_is_not_writable(argv, where, shared_dir, capsys):
     ],
     ids=["score-predictions", "score-data", "judge-run", "train-data", "evaluate-data", "spec"],
 )  # fmt: skip
-def test_an_input_that_is_not_readable(argv, name, content, shared_dir, capsys):
-    unreadable = shared_dir / name
+def test_an_input_that_is_not_readable(argv, name, content, tmp_path, capsys):
+    unreadable = tmp_path / name
     unreadable.write_text(content, encoding="utf-8")
     unreadable.chmod(0)
-    with unprivileged():
-        line = one_line_exit_2(fill(argv, {"input": unreadable, "dir": shared_dir}), capsys)
+    with permissions_enforced():
+        line = one_line_exit_2(fill(argv, {"input": unreadable, "dir": tmp_path}), capsys)
     assert f"{unreadable}: permission denied" in line
 
 
-def test_evaluate_data_that_is_not_readable(shared_dir, tiny_lm_dir, capsys):
-    data = shared_dir / "cmrc.json"
+def test_evaluate_data_that_is_not_readable(tmp_path, tiny_lm_dir, capsys):
+    data = tmp_path / "cmrc.json"
     data.write_text(json.dumps({"data": []}), encoding="utf-8")
     data.chmod(0)
     argv = ["evaluate", "--model", tiny_lm_dir, "--tasks", "cmrc2018", "--data", f"cmrc2018={data}",
-            "--output", shared_dir / "e"]  # fmt: skip
-    with unprivileged():
+            "--output", tmp_path / "e"]  # fmt: skip
+    with permissions_enforced():
         line = one_line_exit_2(argv, capsys)
     assert str(data) in line and "permission denied" in line
 

@@ -16,8 +16,10 @@ from pathlib import Path
 from collections.abc import Callable, Sequence
 
 from alignment_tax import __version__
-from alignment_tax.argtypes import at_least
+from alignment_tax.argtypes import OneLineParser, at_least, seed
+from alignment_tax.evaluation.checks import MIN_DRIFT_WINDOW
 from alignment_tax.errors import UserError
+from alignment_tax.paths import ENVIRONMENT_ERRORS, check_output_folder, environment_error_line
 
 PROG = "alignment-tax"
 
@@ -30,13 +32,16 @@ def _print_json(payload: dict, compact: bool = False) -> None:
 
 
 def _make_tiny_model(args: argparse.Namespace) -> None:
+    check_output_folder(args.out, "output folder")
     if args.kind == "adapter":
+        from alignment_tax.models.loading import check_model_folder
         from alignment_tax.models.tiny_adapter import build_tiny_adapter
 
         if not args.base_model:
             raise UserError("--kind adapter needs --base-model (a model folder, e.g. one made by make-tiny-model)")
         if not Path(args.base_model).is_dir():
             raise UserError(f"base model not found: {args.base_model}")
+        check_model_folder(Path(args.base_model), "--base-model")
         print(build_tiny_adapter(args.base_model, args.out, seed=args.seed))
         return
     from alignment_tax.models.tiny import build_tiny_model
@@ -172,7 +177,7 @@ def _add_evaluate(commands: argparse._SubParsersAction) -> None:
         "value, the adapter is disabled instead of loading a second copy",
     )  # fmt: skip
     parser.add_argument("--tasks", required=True, help="comma-separated task names")
-    parser.add_argument("--limit", type=int, help="evaluate only the first N items of each task")
+    parser.add_argument("--limit", type=at_least(1), help="evaluate only the first N items of each task")
     parser.add_argument("--batch-size", type=_parse_batch_size, default=8, help="N or auto (default 8)")
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     parser.add_argument("--dtype", choices=["auto", "float32", "bfloat16", "float16"], default="auto")
@@ -191,14 +196,18 @@ def _add_evaluate(commands: argparse._SubParsersAction) -> None:
         "--drift-corpus", metavar="FILE_OR_ID",
         help="texts for the drift task (default: CMRC 2018 dev passages, deduplicated)",
     )  # fmt: skip
-    parser.add_argument("--drift-window", type=int, help="tokens per drift window (default: the model's context)")
-    parser.add_argument("--drift-stride", type=int, help="new tokens per window past the first (default: half the window)")
+    parser.add_argument(
+        "--drift-window", type=at_least(MIN_DRIFT_WINDOW), help="tokens per drift window (default: the model's context)"
+    )
+    parser.add_argument(
+        "--drift-stride", type=at_least(1), help="new tokens per window past the first (default: half the window)"
+    )
     parser.add_argument(
         "--max-gen-toks", action="append", default=[], metavar="TASK=N",
         help="generate at most N tokens for TASK (repeatable; default: 256 for this package's tasks, the "
         "completion cap GRPO trains with, raised to hold the longest reference; built-in tasks keep theirs)",
     )  # fmt: skip
-    parser.add_argument("--seed", type=int, default=1234)
+    parser.add_argument("--seed", type=seed(), default=1234)
     parser.add_argument("--enable-thinking", action="store_true", help="let thinking models think (off by default)")
     parser.add_argument("--output", required=True, help="output folder")
     engine = parser.add_argument_group("generation engine")
@@ -250,7 +259,7 @@ def _add_make_tiny_model(commands: argparse._SubParsersAction) -> None:
     )  # fmt: skip
     parser.add_argument("--base-model", help="with --kind adapter: the model folder the adapter is for")
     parser.add_argument("--size", choices=["tiny", "small"], default="tiny", help="tiny ≈0.3M, small ≈27M parameters")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=seed(), default=0)
     parser.set_defaults(handler=_make_tiny_model)
 
 
@@ -280,7 +289,7 @@ def _add_score(commands: argparse._SubParsersAction) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=PROG, description="Measure what adapting an LLM cost it elsewhere.")
+    parser = OneLineParser(prog=PROG, description="Measure what adapting an LLM cost it elsewhere.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     from alignment_tax.judge.commands import register as add_judge
@@ -306,18 +315,40 @@ def _quiet_libraries() -> None:
     warnings.filterwarnings("ignore", category=DeprecationWarning)
 
 
+def _written_path(args: argparse.Namespace) -> str | None:
+    """The command's own output, named when the OS error names no file (a write to a full disk)."""
+    for flag in ("output", "out", "items"):
+        value = getattr(args, flag, None)
+        if value:
+            return str(value)
+    return None
+
+
+def _fail(line: str, code: int = 2) -> int:
+    one_line = " ".join(part.strip() for part in line.splitlines() if part.strip())  # the contract: one line
+    print(f"{PROG}: error: {one_line}", file=sys.stderr)
+    return code
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     _quiet_libraries()
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as stop:  # --help, --version, or a usage error already printed as one line
+        return stop.code if isinstance(stop.code, int) else 0
     handler: Callable[[argparse.Namespace], None] = args.handler
     try:
         handler(args)
     except UserError as error:
-        print(f"{PROG}: error: {error}", file=sys.stderr)
-        return error.exit_code
+        return _fail(str(error), error.exit_code)
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130
+    except ENVIRONMENT_ERRORS as error:  # the user's disk or paths become one line; any other cause re-raises
+        line = environment_error_line(error, _written_path(args))
+        if line is None:
+            raise
+        return _fail(f"{args.command}: {line}")
     return 0
 
 

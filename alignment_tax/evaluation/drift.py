@@ -64,7 +64,7 @@ def plan_windows(token_ids: list[list[int]], window: int, stride: int | None = N
     """
     if window < 2:
         raise UserError(f"the drift window must hold at least 2 tokens, got {window}")
-    stride = stride or max(1, window // 2)
+    stride = max(1, window // 2) if stride is None else stride  # 0 is a mistake, not the default
     if not 1 <= stride <= window - 1:
         raise UserError(f"the drift stride must be between 1 and window - 1 ({window - 1}), got {stride}")
     windows = []
@@ -201,7 +201,7 @@ def token_drift(
     if base_model is None and not hasattr(model, "disable_adapter"):
         raise UserError("drift needs a base: evaluate an --adapter, or give --base for a full checkpoint")
     token_ids = tokenize_corpus(tokenizer, texts)
-    windows = plan_windows(token_ids, window or model_window(model, tokenizer), stride)
+    windows = plan_windows(token_ids, model_window(model, tokenizer) if window is None else window, stride)
     if not windows:
         raise UserError("no text in the drift corpus has two or more tokens")
     # Longest first keeps padding low; values do not depend on the order (tested).

@@ -42,11 +42,15 @@ class DriftCheckpoint:
             for k, name in enumerate(("nll", "base_nll", "kl"))
         }
         temporary = self.path.with_suffix(".tmp.npz")
-        np.savez(
-            temporary, fingerprint=np.array(self.fingerprint), windows=np.array(windows, dtype=np.int64),
-            lengths=np.array([len(results[w][0]) for w in windows], dtype=np.int64), **arrays,
-        )  # fmt: skip
-        temporary.replace(self.path)  # never a half-written checkpoint
+        try:
+            np.savez(
+                temporary, fingerprint=np.array(self.fingerprint), windows=np.array(windows, dtype=np.int64),
+                lengths=np.array([len(results[w][0]) for w in windows], dtype=np.int64), **arrays,
+            )  # fmt: skip
+            temporary.replace(self.path)  # never a half-written checkpoint
+        except BaseException:  # a full disk: keep the previous checkpoint, leave no half-written one
+            temporary.unlink(missing_ok=True)
+            raise
         self._last_save = time.monotonic()
 
     def remove(self) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 
 from alignment_tax.errors import UserError
 from alignment_tax.evaluation import provenance
+from alignment_tax.evaluation.checks import check_evaluate_options
 from alignment_tax.evaluation.engines import ENGINES, Role, VLLMOptions, build_engine, vllm_lm_class
 from alignment_tax.evaluation.generation_cache import GenerationCache
 from alignment_tax.evaluation.generation_caps import apply_caps, check_cap_overrides, effective_caps
@@ -23,6 +24,7 @@ from alignment_tax.evaluation.lm_eval_run import RoleRun, run_role
 from alignment_tax.evaluation.output_lock import OutputLock
 from alignment_tax.evaluation.served import ServerOptions
 from alignment_tax.metrics.health import HEALTH_RATES
+from alignment_tax.paths import check_output_folder, write_text_atomically
 from alignment_tax.urls import public_url
 from alignment_tax.models.loading import (
     LoadedModel,
@@ -127,9 +129,7 @@ def _write_run(folder: Path, payload: dict[str, Any], run: RoleRun) -> None:
             for item in scores.items:
                 handle.write(json.dumps(item, ensure_ascii=False, default=str) + "\n")
     payload["samples"] = {task: f"samples/{task}.jsonl" for task in run.scores}
-    temporary = folder / "results.json.tmp"
-    temporary.write_text(json.dumps(payload, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
-    temporary.replace(folder / "results.json")  # a reader never sees half a file
+    write_text_atomically(folder / "results.json", json.dumps(payload, ensure_ascii=False, indent=2, default=str))
 
 
 def _tasks_payload(run: RoleRun) -> dict[str, dict[str, float]]:
@@ -166,6 +166,8 @@ class _Evaluation:
         from alignment_tax.tasks.registry import resolve_tasks
 
         options = self.options
+        check_evaluate_options(options)  # values first: nothing has loaded yet
+        check_output_folder(self.output, "--output")
         metadata = _task_metadata(options)
         if DRIFT in options.tasks and options.adapter is None and options.base in (None, AUTO_BASE):
             raise UserError("drift compares a candidate with its base: give --adapter, or --base for a full checkpoint")

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from alignment_tax.data.readers import file_sha256, read_json, read_records
 from alignment_tax.errors import UserError
+from alignment_tax.paths import check_output_file, write_text_atomically
 from alignment_tax.metrics.cmrc import score_predictions
 from alignment_tax.metrics.scripts import script_for
 from alignment_tax.metrics.suites import headline_suite, translation_suite
@@ -74,6 +75,8 @@ def score_generation_file(
 ) -> dict:
     """Aggregate metrics for a JSONL of ``{prediction, reference}`` rows (``task``: mt or headline)."""
     script_for(target_lang)
+    if items_path:
+        check_output_file(items_path, "--items")  # before the metrics it would otherwise lose
     predictions, references = _read_prediction_rows(predictions_path)
     encoder = None
     if embedder:
@@ -83,9 +86,8 @@ def score_generation_file(
     suite = translation_suite if task == "mt" else headline_suite
     result = suite(predictions, references, target_lang=target_lang, encoder=encoder)
     if items_path:
-        with Path(items_path).open("w", encoding="utf-8") as handle:
-            for item in result.items:
-                handle.write(json.dumps(item, ensure_ascii=False) + "\n")
+        Path(items_path).parent.mkdir(parents=True, exist_ok=True)
+        write_text_atomically(items_path, "".join(json.dumps(item, ensure_ascii=False) + "\n" for item in result.items))
     return {
         "task": task,
         "target_lang": target_lang,

@@ -18,7 +18,8 @@ from typing import Any
 
 from alignment_tax.data.hashing import file_sha256
 from alignment_tax.evaluation import provenance
-from alignment_tax.experiments.spec import SAMPLES_PREFIX, Spec
+from alignment_tax.experiments.spec import SAMPLES_PREFIX, Spec, stage_config_path
+from alignment_tax.paths import check_output_folder, write_text_atomically
 
 DONE_FILE = "stage.json"
 PENDING_FILE = "stage.pending.json"
@@ -42,10 +43,10 @@ def run_stage(folder: Path, payload: dict[str, Any], work: Callable[[Path], dict
         _log(f"{folder.name}: inputs changed, starting over")
         shutil.rmtree(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    pending.write_text(json.dumps({"key": key}), encoding="utf-8")
+    write_text_atomically(pending, json.dumps({"key": key}))
     _log(f"{folder.name}: running (key {key})")
     summary = work(folder)
-    done.write_text(json.dumps({"key": key, "summary": summary, "finished": provenance.now()}, default=str), encoding="utf-8")
+    write_text_atomically(done, json.dumps({"key": key, "summary": summary, "finished": provenance.now()}, default=str))
     pending.unlink(missing_ok=True)
     return key, summary
 
@@ -67,6 +68,7 @@ class Runner:
         self.judgements: list[str] = []
 
     def run(self) -> dict[str, Any]:
+        check_output_folder(self.out, "output folder")  # before the first stage, not inside it
         for name, model in self.spec.models.items():
             self._model(name, model)
         data_keys = {name: self._data_key(source) for name, source in self.spec.data.items()}
@@ -141,9 +143,7 @@ class Runner:
             return
         from alignment_tax.trainers import load_config, train
 
-        config_file = stage.get("config")
-        if config_file and self.spec.source and not Path(config_file).is_absolute():
-            config_file = str((self.spec.source.parent / config_file).resolve())
+        config_file = stage_config_path(self.spec, stage)
         overrides = [f"{key}={json.dumps(value)}" for key, value in (stage.get("set") or {}).items()]
         config = load_config(stage["method"], config_file, overrides, task=stage.get("task"), max_steps=stage.get("max_steps"))
         inputs = {role: self.keys.get(stage.get(role)) for role in ("model", "adapter", "embedder")}

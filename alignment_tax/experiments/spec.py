@@ -32,13 +32,17 @@ naming the key.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from alignment_tax.argtypes import check_seed, check_whole
 from alignment_tax.errors import UserError
+from alignment_tax.evaluation.checks import check_evaluate_values
+from alignment_tax.experiments.spec_checks import check_command, stage_order
 
 TOP_KEYS = {"name", "output", "models", "data", "train", "evaluate", "judge", "report"}
 TRAIN_KEYS = {"method", "model", "adapter", "embedder", "train_data", "config", "set", "task", "max_steps"}
@@ -102,6 +106,8 @@ def _check_train(spec: Spec) -> None:
         _check_keys(stage, CUSTOM_KEYS if custom else TRAIN_KEYS, where)
         if custom and not isinstance(stage["command"], str):
             raise UserError(f"{where}.command should be a shell command string")
+        if custom:
+            check_command(stage["command"], f"{where}.command")
         if not custom and stage.get("method") not in METHODS:
             raise UserError(f"{where}.method should be one of {', '.join(METHODS)}, got {stage.get('method')!r}")
         _require_name(stage.get("model"), spec.models, f"{where}.model", "model")
@@ -110,6 +116,38 @@ def _check_train(spec: Spec) -> None:
         _require_name(stage.get("adapter"), earlier, f"{where}.adapter", "earlier training stage")
         if stage.get("train_data") not in spec.data:
             raise UserError(f"{where}.train_data: {stage.get('train_data')!r} is not defined under data")
+        if not custom:
+            _check_training_stage(spec, stage, where)
+
+
+def _check_training_stage(spec: Spec, stage: dict[str, Any], where: str) -> None:
+    """The stage's own values, then its whole training configuration, as the runner will load it."""
+    from alignment_tax.trainers.config import load_config
+
+    if stage.get("max_steps") is not None:
+        check_whole(stage["max_steps"], f"{where}.max_steps", 1)
+    for key in ("config", "task"):
+        if stage.get(key) is not None and not isinstance(stage[key], str):
+            raise UserError(f"{where}.{key} should be a string, got {stage[key]!r}")
+    overrides = [f"{key}={json.dumps(value)}" for key, value in _mapping(stage.get("set"), f"{where}.set").items()]
+    try:
+        load_config(stage["method"], stage_config_path(spec, stage), overrides, task=stage.get("task"),
+                    max_steps=stage.get("max_steps"))  # fmt: skip
+    except UserError as error:
+        raise UserError(f"{where}: {error}") from None
+
+
+def stage_config_path(spec: Spec, stage: dict[str, Any]) -> str | None:
+    """A stage's ``config`` file, relative to the spec's folder."""
+    config_file = stage.get("config")
+    if config_file and spec.source and not Path(config_file).is_absolute():
+        return str((spec.source.parent / config_file).resolve())
+    return config_file
+
+
+def _check_names(value: Any, where: str) -> None:
+    if value is not None and not (isinstance(value, list) and all(isinstance(item, str) for item in value)):
+        raise UserError(f"{where} should be a list of names, got {value!r}")
 
 
 def _check_evaluate(spec: Spec) -> None:
@@ -117,10 +155,13 @@ def _check_evaluate(spec: Spec) -> None:
     _check_keys(evaluate, EVALUATE_KEYS, "evaluate")
     if evaluate and not evaluate.get("tasks"):
         raise UserError("evaluate.tasks: name at least one task")
+    for key in ("runs", "tasks"):
+        _check_names(evaluate.get(key), f"evaluate.{key}")
     for run in evaluate.get("runs", []):
         _require_name(run, spec.train | spec.models, "evaluate.runs", "training stage or model")
     options = _mapping(evaluate.get("options"), "evaluate.options")
     _check_keys(options, EVALUATE_OPTION_KEYS, "evaluate.options")
+    check_evaluate_values(options, lambda key: f"evaluate.options.{key}")
     _require_name(options.get("embedder"), spec.models | spec.train, "evaluate.options.embedder", "model or stage")
     from dataclasses import fields
 
@@ -150,7 +191,13 @@ def _check_judge(spec: Spec) -> None:
 
     _check_keys(spec.judge, JUDGE_KEYS, "judge")
     settable = {f.name for f in fields(JudgeOptions)} - {"run_a", "run_b", "task", "output", "judge_model"}
-    _check_keys(_mapping(spec.judge.get("options"), "judge.options"), settable, "judge.options")
+    options = _mapping(spec.judge.get("options"), "judge.options")
+    _check_keys(options, settable, "judge.options")
+    for key, least in (("limit", 1), ("concurrency", 1), ("max_calls", 0)):
+        if options.get(key) is not None:
+            check_whole(options[key], f"judge.options.{key}", least)
+    if options.get("seed") is not None:
+        check_seed(options["seed"], "judge.options.seed")
     evaluated = set(spec.evaluate.get("runs", [])) | ({"base"} if spec.evaluate.get("include_base", True) else set())
     for index, pair in enumerate(spec.judge.get("pairs", [])):
         where = f"judge.pairs[{index}]"
@@ -167,6 +214,8 @@ def load_spec(path: str | Path, output: str | None = None) -> Spec:
         raise UserError(f"experiment spec not found: {path}")
     try:
         document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as error:
+        raise UserError(f"{path}: not UTF-8 text (byte {error.start}: {error.reason}); save the spec as UTF-8") from None
     except yaml.YAMLError as error:
         raise UserError(f"{path}: invalid YAML: {str(error).splitlines()[0]}") from None
     document = _mapping(document, str(path))
@@ -182,8 +231,12 @@ def load_spec(path: str | Path, output: str | None = None) -> Spec:
         report=_mapping(document.get("report"), "report"),
         source=path,
     )
+    if not spec.train and not spec.evaluate.get("runs"):
+        raise UserError(f"{path}: nothing to run: define training stages under `train` or runs under `evaluate.runs`")
     for name, model in spec.models.items():
         _check_model(name, _mapping(model, f"models.{name}"))
+    spec.train = {name: _mapping(stage, f"train.{name}") for name, stage in spec.train.items()}
+    spec.train = {name: spec.train[name] for name in stage_order(spec.train)}  # no cycles; inputs first
     _check_train(spec)
     _check_evaluate(spec)
     _check_judge(spec)

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from alignment_tax import __version__
 from alignment_tax.errors import UserError
+from alignment_tax.paths import check_output_file
 from alignment_tax.judge import DEFAULT_JUDGE_MODEL
 from alignment_tax.judge.aggregate import outcome, summarize, winner
 from alignment_tax.judge.cache import VerdictCache
@@ -146,6 +147,7 @@ def run_judge(options: JudgeOptions) -> dict:
     output = Path(options.output)
     if output.is_dir():
         raise UserError(f"--output must be a file path (e.g. {output / 'judge.json'}), not a folder")
+    check_output_file(output, "--output")
     output.parent.mkdir(parents=True, exist_ok=True)
     records_path = output.with_name(output.stem + ".pairs.jsonl")
     backend = make_backend(options)

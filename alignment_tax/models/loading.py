@@ -19,13 +19,45 @@ def _looks_local(name: str) -> bool:
     return name.startswith((".", "/", "~")) or Path(name).expanduser().exists()
 
 
+def check_model_folder(folder: Path, what: str = "model") -> None:
+    """A local model folder must hold a ``config.json``; an empty one (a failed download or copy) says so."""
+    if not folder.is_dir():
+        return
+    if not any(folder.iterdir()):
+        raise UserError(f"{what} folder {folder} is empty")
+    if not (folder / "config.json").is_file():
+        raise UserError(f"{what} folder {folder} has no config.json: not a transformers model folder")
+
+
 def _check_source(name: str, what: str) -> None:
     """A path that does not exist is an error; a hub id goes offline at once if the hub is unreachable."""
     if _looks_local(name):
         if not Path(name).expanduser().exists():
             raise UserError(f"{what} not found: {name}")
+        if what == "model":
+            check_model_folder(Path(name).expanduser(), what)
     else:
         use_cache_if_hub_unreachable()
+
+
+# Heads that put a language-model head on a decoder; an encoder (BertModel, a sentence embedder)
+# loads through AutoModelForCausalLM too, as a decoder it never was, and fails much later.
+_GENERATIVE_SUFFIXES = ("ForCausalLM", "LMHeadModel", "ForConditionalGeneration")
+
+
+def check_causal_lm(name_or_path: str) -> None:
+    """A local model whose config names only non-generative architectures is not a causal LM."""
+    config_path = Path(name_or_path).expanduser() / "config.json"
+    if not config_path.is_file():
+        return  # a hub id: transformers says what is wrong
+    try:
+        architectures = json.loads(config_path.read_text(encoding="utf-8")).get("architectures") or []
+    except (json.JSONDecodeError, AttributeError):
+        raise UserError(f"{config_path}: not a JSON object") from None
+    if architectures and not any(str(a).endswith(_GENERATIVE_SUFFIXES) for a in architectures):
+        raise UserError(
+            f"{name_or_path} is not a causal language model (its config names {', '.join(map(str, architectures))})"
+        )
 
 
 def _first_line(error: BaseException) -> str:
@@ -131,6 +163,7 @@ def load_causal_lm(name_or_path: str, device: str = "cpu", dtype: str = "float32
     from transformers import AutoModelForCausalLM
 
     tokenizer = load_tokenizer(name_or_path)
+    check_causal_lm(name_or_path)
     try:
         model = AutoModelForCausalLM.from_pretrained(name_or_path, dtype=getattr(torch, dtype))
     except (OSError, ValueError) as error:

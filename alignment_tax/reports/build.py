@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from alignment_tax.errors import UserError
+from alignment_tax.paths import check_output_file, write_text_atomically
 from alignment_tax.reports.content import Report, assemble
 
 HTML_SUFFIXES = (".html", ".htm")
@@ -30,12 +31,6 @@ def plots_folder(out: Path) -> Path:
     return out.with_name(f"{out.stem}_files")
 
 
-def _write(path: Path, text: str) -> None:
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(text, encoding="utf-8")
-    temporary.replace(path)  # a reader never sees half a report
-
-
 def write_report(report: Report, out: str | Path) -> dict:
     """Render ``report`` to ``out`` (HTML or Markdown by its suffix) and say what was written."""
     out = Path(out)
@@ -47,7 +42,7 @@ def write_report(report: Report, out: str | Path) -> dict:
     if kind == "html":
         from alignment_tax.reports.html_report import render
 
-        _write(out, render(report))
+        write_text_atomically(out, render(report))
     else:
         from alignment_tax.reports.markdown_report import render
 
@@ -56,9 +51,9 @@ def write_report(report: Report, out: str | Path) -> dict:
         if plots:
             folder.mkdir(exist_ok=True)
             for name, svg in plots.items():
-                _write(folder / name, svg)
+                write_text_atomically(folder / name, svg)
                 written_plots.append(str(folder / name))
-        _write(out, text)
+        write_text_atomically(out, text)
     return {
         "report": str(out),
         "format": kind,
@@ -74,5 +69,6 @@ def write_report(report: Report, out: str | Path) -> dict:
 def build_report(run_dirs: list[str | Path], out: str | Path, baseline: str | None = None,
                  judge_files: list[str | Path] = ()) -> dict:  # fmt: skip
     """Load and check the runs, compute every comparison, and write the report."""
-    output_format(out)  # a wrong suffix fails before any work
+    output_format(out)  # a wrong suffix or an unwritable place fails before any work
+    check_output_file(out, "--out")
     return write_report(assemble(run_dirs, baseline=baseline, judge_files=judge_files), out)

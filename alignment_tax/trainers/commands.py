@@ -11,7 +11,9 @@ import argparse
 import json
 from pathlib import Path
 
+from alignment_tax.argtypes import at_least, number, seed
 from alignment_tax.errors import UserError
+from alignment_tax.paths import check_output_file, write_text_atomically
 
 
 def _print(payload: dict) -> None:
@@ -22,7 +24,7 @@ def _write(path: str | None, payload: dict) -> None:
     if path:
         target = Path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(json.dumps(payload, ensure_ascii=False, indent=2, default=str) + "\n", encoding="utf-8")
+        write_text_atomically(target, json.dumps(payload, ensure_ascii=False, indent=2, default=str) + "\n")
 
 
 def _flat(values: list | None) -> list[str]:
@@ -49,26 +51,30 @@ def _train(args: argparse.Namespace) -> None:
 def _calibrate_tau(args: argparse.Namespace) -> None:
     from alignment_tax.trainers.calibrate import calibrate_tau
 
+    if args.output:
+        check_output_file(args.output, "--output")  # before minutes of sampling
     result = calibrate_tau(
         model=args.model, adapter=args.adapter, data=args.data, embedder=args.embedder, task=args.task,
         quantile=args.quantile, prompts=args.prompts, samples_per_prompt=args.samples, temperature=args.temperature,
         top_p=args.top_p, max_new_tokens=args.max_new_tokens, batch_size=args.batch_size, seed=args.seed,
         device=args.device, data_options={"split": args.split, "skip": args.skip},
     )  # fmt: skip
+    _print(result)  # first: a file that cannot be written (a full disk) must not cost the result
     _write(args.output, result)
-    _print(result)
 
 
 def _check_embedder(args: argparse.Namespace) -> None:
     from alignment_tax.trainers.check_embedder import check_embedder
 
+    if args.output:
+        check_output_file(args.output, "--output")
     result = check_embedder(
         args.embedder, args.pairs, source_lang=args.source_lang, target_lang=args.target_lang, limit=args.limit,
         corruption=args.corruption, seed=args.seed, source_column=args.source_column,
         target_column=args.target_column,
     )  # fmt: skip
-    _write(args.output, result)
     _print(result)
+    _write(args.output, result)
 
 
 def _add_train(commands: argparse._SubParsersAction) -> None:
@@ -90,7 +96,7 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
         "--set", action="append", nargs="+", metavar="KEY=VALUE",
         help="override a config value, e.g. training.learning_rate=1e-6 or reward.tau=0.4 (repeatable)",
     )  # fmt: skip
-    parser.add_argument("--max-steps", type=int, help="stop after N optimizer steps (training.max_steps)")
+    parser.add_argument("--max-steps", type=at_least(1), help="stop after N optimizer steps (training.max_steps)")
     parser.add_argument("--embedder", help="GRPO: the reward's sentence-transformers model")
     parser.add_argument(
         "--task", help="the evaluation task whose prompts to train on: bo_zh_mt, zh_bo_mt or bo_headline "
@@ -112,16 +118,16 @@ def _add_calibrate_tau(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--data", required=True, metavar="PAIRS", help="training pairs (file, folder or hub id)")
     parser.add_argument("--embedder", required=True, help="the reward's sentence-transformers model")
     parser.add_argument("--task", default="bo_zh_mt", help="bo_zh_mt (default), zh_bo_mt or bo_headline")
-    parser.add_argument("--quantile", type=float, default=0.25, help="tau = this quantile of the similarities")
-    parser.add_argument("--prompts", type=int, default=64, help="prompts to sample for (the first N)")
-    parser.add_argument("--samples", type=int, default=4, help="completions per prompt")
-    parser.add_argument("--temperature", type=float, default=0.8)
-    parser.add_argument("--top-p", type=float, default=0.9)
-    parser.add_argument("--max-new-tokens", type=int, default=256)
-    parser.add_argument("--batch-size", type=int, default=8, help="prompts per generate call")
+    parser.add_argument("--quantile", type=number(0, 1), default=0.25, help="tau = this quantile of the similarities")
+    parser.add_argument("--prompts", type=at_least(1), default=64, help="prompts to sample for (the first N)")
+    parser.add_argument("--samples", type=at_least(1), default=4, help="completions per prompt")
+    parser.add_argument("--temperature", type=number(0, low_open=True), default=0.8, help="> 0 (default 0.8)")
+    parser.add_argument("--top-p", type=number(0, 1, low_open=True), default=0.9, help="in (0, 1] (default 0.9)")
+    parser.add_argument("--max-new-tokens", type=at_least(1), default=256)
+    parser.add_argument("--batch-size", type=at_least(1), default=8, help="prompts per generate call")
     parser.add_argument("--split", default="train", help="split of a hub dataset or folder")
-    parser.add_argument("--skip", type=int, default=0, help="leave out the first N rows")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--skip", type=at_least(0), default=0, help="leave out the first N rows")
+    parser.add_argument("--seed", type=seed(), default=0)
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
     parser.add_argument("--output", help="also write the result to this JSON file")
     parser.set_defaults(handler=_calibrate_tau)
@@ -140,9 +146,9 @@ def _add_check_embedder(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--target-lang", default="zh")
     parser.add_argument("--source-column", help="default: the source language code")
     parser.add_argument("--target-column", help="default: the target language code")
-    parser.add_argument("--limit", type=int, default=200, help="use the first N pairs (default 200)")
+    parser.add_argument("--limit", type=at_least(1), default=200, help="use the first N pairs (default 200)")
     parser.add_argument("--corruption", type=float, default=0.5, help="share of units replaced (default 0.5)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=seed(), default=0)
     parser.add_argument("--output", help="also write the result to this JSON file")
     parser.set_defaults(handler=_check_embedder)
 

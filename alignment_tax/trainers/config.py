@@ -39,6 +39,7 @@ from typing import Any
 import yaml
 
 from alignment_tax.errors import UserError
+from alignment_tax.trainers.config_values import check_ranges, check_training_types
 
 
 class _Loader(yaml.SafeLoader):
@@ -243,6 +244,8 @@ def validate(config: dict[str, Any], method: str, label: str = "config") -> None
         value = (config.get(section) or {}).get(key)
         if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
             raise UserError(f"{label}: {section}.{key} must be a non-negative integer, got {value!r}")
+    check_training_types(config.get("training") or {}, training_args_class(method), label)
+    check_ranges(config, label)
     if method == "grpo":
         from alignment_tax.rewards import COMPONENTS
 

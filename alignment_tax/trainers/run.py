@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from alignment_tax.errors import UserError
+from alignment_tax.paths import check_output_folder
 
 CONFIG_FILE = "train_config.json"
 LOG_FILE = "train_log.jsonl"
@@ -60,9 +61,7 @@ class RunPaths:
 
 
 def prepare_output(output: str | os.PathLike) -> RunPaths:
-    root = Path(output).expanduser()
-    if root.exists() and not root.is_dir():
-        raise UserError(f"--output {output} exists and is not a folder")
+    root = check_output_folder(output, "--output")  # a file, or no write access, fails before any loading
     root.mkdir(parents=True, exist_ok=True)
     return RunPaths(root)
 

@@ -124,12 +124,14 @@ def write_text_atomically(path: str | os.PathLike, text: str) -> None:
     if path.exists() and not path.is_file():  # /dev/stdout, a pipe: write through, never replace it
         path.write_text(text, encoding="utf-8")
         return
-    temporary = path.with_name(path.name + ".tmp")
+    # A unique temporary name in the same folder: two writers never share one, and the rename is atomic.
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        temporary.write_text(text, encoding="utf-8")
-        temporary.replace(path)
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(text)
+        os.replace(temporary, path)
     except BaseException:
-        temporary.unlink(missing_ok=True)
+        Path(temporary).unlink(missing_ok=True)
         raise
 
 

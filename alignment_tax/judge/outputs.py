@@ -16,9 +16,9 @@ False
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
+
+from alignment_tax.paths import write_text_atomically
 
 # What makes two summaries describe the same comparison (the pairs planned included).
 _IDENTITY = ("task", "run_a", "run_b", "seed", "only_in_a_ids", "only_in_b_ids")
@@ -52,25 +52,12 @@ def _read_summary(path: Path) -> dict | None:
     return found if isinstance(found, dict) else None
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in its folder: a reader never sees half
-    a file, and two writers never share a temporary name."""
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
 def write_outputs(output: Path, records_path: Path, summary: dict, records: list[dict]) -> bool:
     """Write the records, then the summary, unless ``output`` holds a more complete summary of the
     same comparison; ``True`` when written."""
     previous = _read_summary(output)
     if previous is not None and not at_least_as_complete(summary, previous):
         return False
-    write_atomic(records_path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
-    write_atomic(output, json.dumps(summary, ensure_ascii=False, indent=2) + "\n")
+    write_text_atomically(records_path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
+    write_text_atomically(output, json.dumps(summary, ensure_ascii=False, indent=2) + "\n")
     return True

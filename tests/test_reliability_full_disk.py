@@ -16,6 +16,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
+import alignment_tax.paths
 from reliability_helpers import (
     PAIRS,
     PREDICTIONS,
@@ -79,15 +81,13 @@ def test_a_report_write_that_fails_leaves_no_tmp(tmp_path, capsys, monkeypatch):
     out = tmp_path / "report.md"
     assert main(["report", *map(str, runs), "--out", str(out)]) == 0
     before = out.read_bytes()
-    original = Path.write_text
 
-    def full(self, *args, **kwargs):
-        if self.name.endswith(".tmp"):
-            original(self, "half a rep", encoding="utf-8")  # what a full disk leaves behind
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        return original(self, *args, **kwargs)
+    def full(source, target):
+        # The temporary file is written (half a report, on a real full disk); the rename never comes.
+        assert Path(source).name.endswith(".tmp") and Path(source).exists()
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr(Path, "write_text", full)
+    monkeypatch.setattr(alignment_tax.paths.os, "replace", full)
     capsys.readouterr()
     assert "no space left on device while writing" in one_line_exit_2(["report", *runs, "--out", out], capsys)
     assert out.read_bytes() == before and not list(tmp_path.rglob("*.tmp"))

@@ -14,8 +14,10 @@ on model-like answers, so every quirk is kept on purpose:
 * a question with no prediction scores 0 and stays in the denominator.
 
 The reference is the v5 script as it ran for the benchmark: Python 2.7, NLTK 3.4.5, Punkt
-English. Two Python 2 artefacts are left out on purpose: its ``strip()`` also removed U+180E,
-and it scored a non-string answer as its ``str()`` (prediction files hold strings).
+English; tests/reference/cmrc_official_check.py compares the two token by token and question by
+question. Python 2 artefacts of its Unicode tables are left out on purpose: its ``strip()`` also
+removed U+180E and its ``lower()`` mapped a few characters differently (``İ`` → ``i``, a final
+``Σ`` → ``σ``); it also scored a non-string answer as its ``str()`` (prediction files hold strings).
 """
 
 from __future__ import annotations

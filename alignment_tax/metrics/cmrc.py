@@ -8,16 +8,25 @@ on model-like answers, so every quirk is kept on purpose:
 * a fixed punctuation set is removed character by character; the set lists the two-character
   string ``……``, which a character test can never match, so ``…`` is never removed;
 * F1 tokens: each character in U+4E00–U+9FA5 is a token; every other run goes through NLTK's
-  word tokenizer; removed punctuation does not end a run (``ω-force`` → ``ωforce``);
+  ``word_tokenize`` as NLTK 3.4.5 ran it, Punkt sentence split included (see ``cmrc_tokenize``);
+  removed punctuation does not end a run (``ω-force`` → ``ωforce``);
 * F1's overlap is the longest common *contiguous* run of tokens;
 * a question with no prediction scores 0 and stays in the denominator.
+
+The reference is the v5 script as it ran for the benchmark: Python 2.7, NLTK 3.4.5, Punkt
+English; tests/reference/cmrc_official_check.py compares the two token by token and question by
+question. Python 2 artefacts of its Unicode tables are left out on purpose: its ``strip()`` also
+removed U+180E and its ``lower()`` mapped a few characters differently (``İ`` → ``i``, a final
+``Σ`` → ``σ``); it also scored a non-string answer as its ``str()`` (prediction files hold strings).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import re
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from functools import lru_cache
 
-from nltk.tokenize import word_tokenize
+from alignment_tax.metrics.cmrc_tokenize import word_tokenize
 
 # The official list, in its order. "……" stays in the list (it is in the original) although a
 # per-character membership test can never match it.
@@ -27,22 +36,53 @@ OFFICIAL_PUNCTUATION = (
     "「", "」", "（", "）", "－", "～", "『", "』",
 )  # fmt: skip
 _PUNCTUATION = frozenset(OFFICIAL_PUNCTUATION)
-
-
-def _is_cjk(char: str) -> bool:
-    # The official regex is [\u4e00-\u9fa5]: narrower than the CJK block on purpose-or-not,
-    # and the numbers papers quote depend on it.
-    return "\u4e00" <= char <= "\u9fa5"
+# Only single characters can match the official per-character test ("……" never does).
+_SINGLE_PUNCTUATION = "".join(mark for mark in OFFICIAL_PUNCTUATION if len(mark) == 1)
+_DELETE_PUNCTUATION = str.maketrans("", "", _SINGLE_PUNCTUATION)
+# The official test is re.search(r'[\u4e00-\u9fa5]', char): narrower than the CJK block, and
+# the numbers papers quote depend on it. Splitting with a capture group keeps those
+# characters (odd items) between the runs (even items) in one C-speed pass.
+_CJK = "\u4e00-\u9fa5"
+_SPLIT_CJK = re.compile(f"([{_CJK}])")
+_SPLIT_CJK_OR_PUNCTUATION = re.compile(f"([{_CJK}{re.escape(_SINGLE_PUNCTUATION)}])")
 
 
 def _prepare(text: object) -> str:
     return str(text).lower().strip()
 
 
-def _tokenize_run(run: str) -> list[str]:
-    # preserve_line=True skips Punkt sentence splitting, which needs downloaded data; on the
-    # dev set it gives the official tokens for every answer (see docs/metrics-cmrc2018.md).
-    return word_tokenize(run, preserve_line=True)
+def segment_pieces(text: object, remove_punctuation: bool = True) -> Iterator[tuple[str, bool]]:
+    """``(piece, is_run)`` in order: single Chinese or punctuation characters, and the runs in
+    between that go to NLTK (``is_run``), exactly as the official scorer cuts the string.
+
+    >>> list(segment_pieces("光荣和ω-force"))
+    [('光', False), ('荣', False), ('和', False), ('ωforce', True)]
+    >>> list(segment_pieces("a-b", remove_punctuation=False))
+    [('a', True), ('-', False), ('b', True)]
+    """
+    text = _prepare(text)
+    if remove_punctuation:
+        # Removed punctuation does not end a run: "ω-force" is the run "ωforce".
+        parts = _SPLIT_CJK.split(text.translate(_DELETE_PUNCTUATION))
+    else:
+        parts = _SPLIT_CJK_OR_PUNCTUATION.split(text)
+    for index, part in enumerate(parts):
+        if index % 2:
+            yield part, False
+        elif part:
+            yield part, True
+
+
+@lru_cache(maxsize=1 << 14)
+def _segment(text: str, remove_punctuation: bool) -> tuple[str, ...]:
+    # References are segmented once per question and often repeat (three annotators).
+    tokens: list[str] = []
+    for piece, is_run in segment_pieces(text, remove_punctuation):
+        if is_run:
+            tokens.extend(word_tokenize(piece))
+        else:
+            tokens.append(piece)
+    return tuple(tokens)
 
 
 def mixed_segmentation(text: object, remove_punctuation: bool = True) -> list[str]:
@@ -53,21 +93,7 @@ def mixed_segmentation(text: object, remove_punctuation: bool = True) -> list[st
     >>> mixed_segmentation("北京.")
     ['北', '京', '.']
     """
-    tokens: list[str] = []
-    run = ""
-    for char in _prepare(text):
-        if remove_punctuation and char in _PUNCTUATION:
-            continue
-        if _is_cjk(char) or char in _PUNCTUATION:
-            if run:
-                tokens.extend(_tokenize_run(run))
-                run = ""
-            tokens.append(char)
-        else:
-            run += char
-    if run:
-        tokens.extend(_tokenize_run(run))
-    return tokens
+    return list(_segment(str(text), remove_punctuation))
 
 
 def strip_punctuation(text: object) -> str:
@@ -76,25 +102,33 @@ def strip_punctuation(text: object) -> str:
     >>> strip_punctuation(" 北京。 ")
     '北京'
     """
-    return "".join(char for char in _prepare(text) if char not in _PUNCTUATION)
+    return _prepare(text).translate(_DELETE_PUNCTUATION)
 
 
-def longest_common_run(a: list[str], b: list[str]) -> int:
+def longest_common_run(a: Sequence[str], b: Sequence[str]) -> int:
     """Length of the longest common contiguous run of tokens (not a subsequence).
 
     >>> longest_common_run(list("甲乙丙丁"), list("丁丙乙甲"))
     1
+    >>> longest_common_run(list("abcxabcd"), list("zabcdz"))
+    4
     """
+    # The usual dynamic programme, visiting only the cells where the tokens are equal and
+    # indexing the shorter side: a long prediction against a short reference costs one pass.
+    if len(a) < len(b):
+        a, b = b, a
+    positions: dict[str, list[int]] = {}
+    for j, token in enumerate(b):
+        positions.setdefault(token, []).append(j)
     best = 0
-    previous = [0] * (len(b) + 1)
-    for token_a in a:
-        current = [0] * (len(b) + 1)
-        for j, token_b in enumerate(b):
-            if token_a == token_b:
-                run = previous[j] + 1
-                current[j + 1] = run
-                if run > best:
-                    best = run
+    previous: dict[int, int] = {}
+    for token in a:
+        current = {}
+        for j in positions.get(token, ()):
+            run = previous.get(j, 0) + 1
+            current[j + 1] = run
+            if run > best:
+                best = run
         previous = current
     return best
 

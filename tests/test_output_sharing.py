@@ -1,4 +1,4 @@
-"""Two runs on one output folder: never a silent mix of two models' generations."""
+"""Silent wrong results refused: two runs on one output folder, and a language model as the embedder."""
 
 import json
 
@@ -62,3 +62,13 @@ def test_a_second_evaluate_on_a_folder_in_use_refuses_in_one_line(tmp_path, shar
     assert len(err) == 1 and "is being written by another evaluate (pid " in err[0], err
     assert not (folder / "results.json").exists() and not (folder / "cache").exists()
     assert main(argv) == 0  # the lock left with its holder
+
+
+def test_a_language_model_given_as_the_embedder_is_one_line(tmp_path, tiny_lm_dir, tiny_embedder_dir, capsys):
+    predictions = tmp_path / "p.jsonl"
+    predictions.write_text(json.dumps({"prediction": "北京", "reference": "北京"}, ensure_ascii=False) + "\n", encoding="utf-8")
+    argv = ["score", "mt", "--predictions", str(predictions), "--embedder"]
+    assert main([*argv, str(tiny_lm_dir)]) == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(err) == 1 and "is a language model (Qwen3ForCausalLM), not a sentence-transformers embedder" in err[0], err
+    assert main([*argv, str(tiny_embedder_dir)]) == 0  # a real embedder still loads

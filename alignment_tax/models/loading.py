@@ -60,6 +60,24 @@ def check_causal_lm(name_or_path: str) -> None:
         )
 
 
+def check_embedder_folder(name_or_path: str) -> None:
+    """A local folder without sentence-transformers' ``modules.json`` whose config names a causal LM
+    is a language model, not an embedder: sentence-transformers would mean-pool its hidden states
+    under a new, untrained pooling head and every similarity would be noise."""
+    folder = Path(name_or_path).expanduser()
+    if not folder.is_dir() or (folder / "modules.json").is_file() or not (folder / "config.json").is_file():
+        return
+    try:
+        architectures = json.loads((folder / "config.json").read_text(encoding="utf-8")).get("architectures") or []
+    except (json.JSONDecodeError, AttributeError):
+        raise UserError(f"{folder / 'config.json'}: not a JSON object") from None
+    if any(str(a).endswith(_GENERATIVE_SUFFIXES) for a in architectures):
+        raise UserError(
+            f"embedder {name_or_path} is a language model ({', '.join(map(str, architectures))}), not a "
+            "sentence-transformers embedder (no modules.json); give --embedder an embedder folder or hub id"
+        )
+
+
 def _first_line(error: BaseException) -> str:
     text = str(error).strip()
     return text.splitlines()[0] if text else type(error).__name__
@@ -74,6 +92,7 @@ def load_embedder(name_or_path: str, device: str | None = None):
     from sentence_transformers import SentenceTransformer
 
     _check_source(name_or_path, "embedder")
+    check_embedder_folder(name_or_path)
     path = Path(name_or_path).expanduser()
     try:
         return SentenceTransformer(str(path) if path.exists() else name_or_path, device=device)

@@ -56,7 +56,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=48, help="CMRC 2018 questions")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--data-dir", default=str(Path(__file__).resolve().parents[1].parent / "shared" / "data"))
-    parser.add_argument("--max-new-tokens", type=int, default=64, help="the cmrc2018 task's max_gen_toks")
+    parser.add_argument("--max-new-tokens", type=int, default=64, help="both sides' cap (evaluate: --max-gen-toks cmrc2018=N)")
     args = parser.parse_args()
     torch.set_num_threads(max(1, torch.get_num_threads()))
 
@@ -80,6 +80,7 @@ def main() -> None:
     options = EvaluateOptions(
         tasks=["cmrc2018"], output=str(work / "run"), model=str(model_dir), limit=args.n,
         batch_size=args.batch_size, device="cpu", dtype="float32", data_dir=args.data_dir,
+        max_gen_toks={"cmrc2018": args.max_new_tokens},
     )  # fmt: skip
     # The model is already in memory: time evaluate's own work, not a second load from disk.
     with mock.patch.object(loading, "load_causal_lm", return_value=(model, tokenizer)):

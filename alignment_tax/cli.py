@@ -42,11 +42,17 @@ def _make_tiny_model(args: argparse.Namespace) -> None:
         if not Path(args.base_model).is_dir():
             raise UserError(f"base model not found: {args.base_model}")
         check_model_folder(Path(args.base_model), "--base-model")
-        print(build_tiny_adapter(args.base_model, args.out, seed=args.seed))
+        print(build_tiny_adapter(args.base_model, args.out, seed=args.seed, zero=args.zero))
         return
+    if args.zero:
+        raise UserError("--zero is for --kind adapter")
+    from alignment_tax.models.pretrain import PretrainConfig
     from alignment_tax.models.tiny import build_tiny_model
 
-    print(build_tiny_model(args.out, kind=args.kind, size=args.size, seed=args.seed))
+    pretrain = PretrainConfig(steps=args.pretrain_steps, seed=args.seed) if args.pretrain else None
+    log = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731  (stdout: the folder only)
+    print(build_tiny_model(args.out, kind=args.kind, size=args.size, seed=args.seed,
+                           pretrained=args.pretrained, pretrain=pretrain, log=log))  # fmt: skip
 
 
 def _score_cmrc(args: argparse.Namespace) -> None:
@@ -258,7 +264,16 @@ def _add_make_tiny_model(commands: argparse._SubParsersAction) -> None:
         help="adapter: a random LoRA adapter (all linear projections) on --base-model",
     )  # fmt: skip
     parser.add_argument("--base-model", help="with --kind adapter: the model folder the adapter is for")
-    parser.add_argument("--size", choices=["tiny", "small"], default="tiny", help="tiny ≈0.3M, small ≈27M parameters")
+    parser.add_argument("--zero", action="store_true",
+                        help="with --kind adapter: LoRA's B matrices zero, so the adapter changes nothing (a control)")  # fmt: skip
+    parser.add_argument("--size", choices=["tiny", "mini", "small"], default="tiny",
+                        help="tiny ≈0.3M, mini ≈1.3M, small ≈27M parameters")  # fmt: skip
+    pretraining = parser.add_mutually_exclusive_group()
+    pretraining.add_argument("--pretrained", action="store_true",
+                             help="with --size mini: the package's pretrained weights (Chinese and Tibetan text)")  # fmt: skip
+    pretraining.add_argument("--pretrain", action="store_true",
+                             help="with --size mini: pretrain anew from --seed, as the shipped weights were (minutes)")  # fmt: skip
+    parser.add_argument("--pretrain-steps", type=at_least(1), default=1000, help="optimiser steps of --pretrain")
     parser.add_argument("--seed", type=seed(), default=0)
     parser.set_defaults(handler=_make_tiny_model)
 

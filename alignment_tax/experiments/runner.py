@@ -65,6 +65,7 @@ class Runner:
         self.keys: dict[str, str] = {}
         self.paths: dict[str, str] = {}  # model or stage name → what later stages load
         self.evaluations: dict[str, Path] = {}
+        self.adapter_bases: dict[str, str] = {}  # a tiny adapter model → the model it adapts
         self.judgements: list[str] = []
 
     def run(self) -> dict[str, Any]:
@@ -97,8 +98,27 @@ class Runner:
 
         tiny = {"kind": "lm", "size": "tiny", "seed": 0, **(model["tiny"] or {})}
         folder = self.out / "models" / name
-        key, _ = run_stage(folder, {"tiny": tiny}, lambda f: {"path": str(build_tiny_model(f / "model", **tiny))})
+        if tiny["kind"] == "adapter":
+            self._tiny_adapter(name, tiny, folder)
+            return
+        payload = {"tiny": tiny}
+        if tiny.get("pretrained"):  # the shipped weights are the input
+            from alignment_tax.models.pretrain import SHIPPED_WEIGHTS
+
+            payload["weights"] = file_sha256(SHIPPED_WEIGHTS)
+        key, _ = run_stage(folder, payload, lambda f: {"path": str(build_tiny_model(f / "model", **tiny))})
         self.keys[name], self.paths[name] = key, str(folder / "model")
+
+    def _tiny_adapter(self, name: str, tiny: dict[str, Any], folder: Path) -> None:
+        from alignment_tax.models.tiny_adapter import build_tiny_adapter
+
+        base = tiny["base"]
+        payload = {"tiny": tiny, "base": self.keys[base]}
+        work = lambda f: {"path": str(build_tiny_adapter(self.paths[base], f / "adapter", seed=tiny["seed"],  # noqa: E731
+                                                         zero=bool(tiny.get("zero"))))}  # fmt: skip
+        key, _ = run_stage(folder, payload, work)
+        self.keys[name], self.paths[name] = key, str(folder / "adapter")
+        self.adapter_bases[name] = base
 
     def data_path(self, source: str) -> str:
         if source.startswith(SAMPLES_PREFIX):
@@ -179,11 +199,13 @@ class Runner:
         tasks = list(self.spec.evaluate["tasks"])
         for run in self.spec.evaluate.get("runs", []):
             is_stage = run in self.spec.train
+            is_adapter = is_stage or run in self.adapter_bases
+            model = self.spec.train[run].get("model") if is_stage else self.adapter_bases.get(run, run)
             options = EvaluateOptions(
                 tasks=tasks, output="", data=data, embedder=self.paths.get(embedder),
-                model=self.paths.get(self.spec.train[run].get("model")) if is_stage else self.paths[run],
-                adapter=self.paths[run] if is_stage else None,
-                base="auto" if is_stage else self.paths.get("base"),
+                model=self.paths.get(model),
+                adapter=self.paths[run] if is_adapter else None,
+                base="auto" if is_adapter else self.paths.get("base"),
                 vllm=engine_settings,
                 server=server_settings,
                 **settings,
@@ -237,7 +259,8 @@ class Runner:
         written = []
         for suffix in self.spec.report.get("formats", ["html", "md"]):
             out = self.out / f"report.{suffix}"
-            build_report(runs, out, baseline=baseline, judge_files=self.judgements)
+            build_report(runs, out, baseline=baseline, judge_files=self.judgements,
+                         controls=self.spec.report.get("controls") or {})  # fmt: skip
             written.append(str(out))
         return written
 

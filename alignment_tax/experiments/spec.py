@@ -4,7 +4,8 @@ A spec is YAML (see ``configs/experiments/``)::
 
     name: exp2-strong-sft-vs-rl
     output: runs/exp2
-    models:            # name → {path: PATH_OR_ID} | {tiny: {kind, size, seed}}
+    models:            # name → {path: PATH_OR_ID} | {tiny: {kind, size, seed, pretrained}}
+                       #   | {tiny: {kind: adapter, base: MODEL, zero: true}} (a control)
       base: {path: Qwen/Qwen3-4B-Instruct-2507}
       embedder: {path: runs/embedder/embedder}
     data:              # name → a path or hub id, or "samples:<name>" for the bundled samples
@@ -24,7 +25,8 @@ A spec is YAML (see ``configs/experiments/``)::
       judge_model: gpt-5.2
       options: {base_url: null, api_key_env: OPENAI_API_KEY, limit: null}
       pairs: [{a: grpo, b: sft_cold_start, task: bo_zh_mt}]
-    report: {baseline: sft_cold_start, formats: [html, md]}
+    report: {baseline: sft_cold_start, formats: [html, md],
+             controls: {negative: zero_adapter, positive: sft_strong}}  # runs checked as controls
 
 Everything is checked when the spec is read, before anything runs; a mistake is one line
 naming the key.
@@ -54,7 +56,7 @@ EVALUATE_OPTION_KEYS = {
     "enable_thinking", "drift_corpus", "drift_window", "drift_stride", "engine", "vllm", "server", "max_gen_toks",
 }  # fmt: skip
 JUDGE_KEYS = {"judge_model", "options", "pairs"}
-REPORT_KEYS = {"baseline", "formats"}
+REPORT_KEYS = {"baseline", "formats", "controls"}
 SAMPLES_PREFIX = "samples:"
 
 
@@ -85,11 +87,23 @@ def _check_keys(value: dict[str, Any], allowed: set[str], where: str) -> None:
         raise UserError(f"{where}: unknown key(s) {', '.join(unknown)}; valid: {', '.join(sorted(allowed))}")
 
 
-def _check_model(name: str, model: dict[str, Any]) -> None:
+def _check_model(name: str, model: dict[str, Any], models: dict[str, Any]) -> None:
     if set(model) not in ({"path"}, {"tiny"}):
         raise UserError(f"models.{name} should be {{path: PATH_OR_ID}} or {{tiny: {{kind, size, seed}}}}")
-    if "tiny" in model:
-        _check_keys(_mapping(model["tiny"], f"models.{name}.tiny"), {"kind", "size", "seed"}, f"models.{name}.tiny")
+    if "tiny" not in model:
+        return
+    where = f"models.{name}.tiny"
+    tiny = _mapping(model["tiny"], where)
+    if tiny.get("kind") == "adapter":
+        _check_keys(tiny, {"kind", "base", "seed", "zero"}, where)
+        earlier = dict(list(models.items())[: list(models).index(name)])
+        _require_name(tiny.get("base"), earlier, f"{where}.base", "earlier model")
+        if tiny.get("base") is None:
+            raise UserError(f"{where}.base: name the model the adapter is for")
+        return
+    _check_keys(tiny, {"kind", "size", "seed", "pretrained"}, where)
+    if tiny.get("pretrained") and (tiny.get("kind", "lm"), tiny.get("size")) != ("lm", "mini"):
+        raise UserError(f"{where}.pretrained: only {{kind: lm, size: mini}} comes pretrained")
 
 
 def _require_name(value: Any, known: dict, where: str, what: str) -> None:
@@ -234,11 +248,22 @@ def load_spec(path: str | Path, output: str | None = None) -> Spec:
     if not spec.train and not spec.evaluate.get("runs"):
         raise UserError(f"{path}: nothing to run: define training stages under `train` or runs under `evaluate.runs`")
     for name, model in spec.models.items():
-        _check_model(name, _mapping(model, f"models.{name}"))
+        _check_model(name, _mapping(model, f"models.{name}"), spec.models)
     spec.train = {name: _mapping(stage, f"train.{name}") for name, stage in spec.train.items()}
     spec.train = {name: spec.train[name] for name in stage_order(spec.train)}  # no cycles; inputs first
     _check_train(spec)
     _check_evaluate(spec)
     _check_judge(spec)
     _check_keys(spec.report, REPORT_KEYS, "report")
+    _check_controls(spec)
     return spec
+
+
+def _check_controls(spec: Spec) -> None:
+    from alignment_tax.reports.controls import ROLES
+
+    controls = _mapping(spec.report.get("controls"), "report.controls")
+    _check_keys(controls, set(ROLES), "report.controls")
+    evaluated = {name: None for name in spec.evaluate.get("runs", [])}
+    for role, run in controls.items():
+        _require_name(run, evaluated, f"report.controls.{role}", "evaluated run")

@@ -29,7 +29,7 @@ from alignment_tax.data.normalize import normalize_text
 from alignment_tax.errors import UserError
 
 KINDS = ("lm", "embedder")
-SIZES = ("tiny", "small")
+SIZES = ("tiny", "mini", "small")
 CORPUS_DIR = Path(__file__).with_name("tiny_corpus")
 CORPUS_FILES = ("zh.txt", "bo.txt")
 MANIFEST_NAME = "alignment_tax_tiny.json"
@@ -60,24 +60,37 @@ CHAT_TEMPLATE = (
 LM_SHAPES = {
     "tiny": dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2,
                  num_attention_heads=4, num_key_value_heads=2, head_dim=16),
+    # mini: the shape of the pretrained demo base (models/pretrain.py), ≈1.3M parameters.
+    "mini": dict(hidden_size=128, intermediate_size=384, num_hidden_layers=4,
+                 num_attention_heads=4, num_key_value_heads=2, head_dim=32),
     "small": dict(hidden_size=512, intermediate_size=1536, num_hidden_layers=8,
                   num_attention_heads=8, num_key_value_heads=4, head_dim=64),
 }
 EMBEDDER_SHAPES = {
     "tiny": dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4),
+    "mini": dict(hidden_size=128, intermediate_size=384, num_hidden_layers=4, num_attention_heads=4),
     "small": dict(hidden_size=384, intermediate_size=1536, num_hidden_layers=6, num_attention_heads=6),
 }
 
 
-def build_tiny_model(out_dir: str | os.PathLike, kind: str = "lm", size: str = "tiny", seed: int = 0) -> Path:
+def build_tiny_model(out_dir: str | os.PathLike, kind: str = "lm", size: str = "tiny", seed: int = 0,
+                     pretrained: bool = False, pretrain=None, log=print) -> Path:  # fmt: skip
     """Build a randomly initialised ``kind`` model of ``size`` into ``out_dir`` and return it.
 
     ``kind="lm"`` writes a Qwen3 causal LM (``AutoModelForCausalLM.from_pretrained``);
     ``kind="embedder"`` a sentence-transformers model (``SentenceTransformer(out_dir)``).
     The same ``seed`` gives byte-identical weights; the tokenizer never depends on it.
+
+    ``pretrained=True`` writes the package's pretrained ``mini`` LM instead (shipped weights,
+    see :mod:`alignment_tax.models.pretrain`); ``pretrain=PretrainConfig(...)`` trains it anew
+    from the ``seed``'s random weights (minutes on a CPU).
     """
     _check_choice("kind", kind, KINDS)
     _check_choice("size", size, SIZES)
+    if (pretrained or pretrain is not None) and (kind, size) != ("lm", "mini"):
+        raise UserError(f"only the lm of size mini comes pretrained, not the {kind} of size {size}")
+    if pretrained and pretrain is not None:
+        raise UserError("choose one: the shipped pretrained weights, or pretraining anew")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     _remove_previous_build(out)
@@ -86,12 +99,14 @@ def build_tiny_model(out_dir: str | os.PathLike, kind: str = "lm", size: str = "
     tokenizer = build_tokenizer(model_max_length=max_length)
     with _seeded_torch(seed):
         if kind == "lm":
-            n_params = _save_lm(out, tokenizer, size)
+            n_params, pretraining = _save_lm(out, tokenizer, size, pretrained, pretrain, log)
         else:
-            n_params = _save_embedder(out, tokenizer, size)
+            n_params, pretraining = _save_embedder(out, tokenizer, size), None
     written = sorted(({p.name for p in out.iterdir()} - before) | {MANIFEST_NAME})
     manifest = {"kind": kind, "size": size, "seed": seed, "parameters": n_params,
                 "vocab_size": len(tokenizer), "alignment_tax_version": __version__, "files": written}
+    if pretraining is not None:
+        manifest["pretrained"] = pretraining
     (out / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return out
 
@@ -144,7 +159,8 @@ def _corpus_lines() -> list[str]:
     return lines
 
 
-def _save_lm(out: Path, tokenizer, size: str) -> int:
+def new_lm(tokenizer, size: str):
+    """A randomly initialised Qwen3 LM of ``size`` for ``tokenizer`` (seed torch first)."""
     from transformers import GenerationConfig, Qwen3Config, Qwen3ForCausalLM
 
     ids = _special_ids(tokenizer)
@@ -152,9 +168,21 @@ def _save_lm(out: Path, tokenizer, size: str) -> int:
                          tie_word_embeddings=True, dtype="float32", **ids)
     model = Qwen3ForCausalLM(config).float().eval()
     model.generation_config = GenerationConfig(**ids)
+    return model
+
+
+def _save_lm(out: Path, tokenizer, size: str, pretrained: bool, pretrain, log) -> tuple[int, dict | None]:
+    from alignment_tax.models import pretrain as pretraining
+
+    model = new_lm(tokenizer, size)
+    record = None
+    if pretrained:
+        record = pretraining.load_shipped(model)
+    elif pretrain is not None:
+        record = {**pretraining.pretrain(model, tokenizer, pretrain, log=log), "source": "trained by this build"}
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
-    return model.num_parameters()
+    return model.num_parameters(), record
 
 
 def _save_embedder(out: Path, tokenizer, size: str) -> int:

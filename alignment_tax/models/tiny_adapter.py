@@ -1,7 +1,9 @@
 """A random LoRA adapter on a tiny model, for tests, benchmarks and the demo.
 
 PEFT initialises LoRA's B matrix to zero, so a fresh adapter changes nothing; this one starts
-from random A and B so that "candidate minus base" is a real, non-zero difference.
+from random A and B so that "candidate minus base" is a real, non-zero difference. With
+``zero=True`` it is PEFT's own initialisation (random A, zero B): the negative control, whose
+every output, tax and KL must equal the base's exactly.
 """
 
 from __future__ import annotations
@@ -11,8 +13,9 @@ from pathlib import Path
 LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
 
-def build_tiny_adapter(base_dir: str | Path, out_dir: str | Path, rank: int = 8, seed: int = 0) -> Path:
-    """Save a LoRA adapter (random A and B, all linear projections) for the model in ``base_dir``."""
+def build_tiny_adapter(base_dir: str | Path, out_dir: str | Path, rank: int = 8, seed: int = 0,
+                       zero: bool = False) -> Path:  # fmt: skip
+    """Save a LoRA adapter (random A and B, or zero B, all linear projections) for the model in ``base_dir``."""
     import torch
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
@@ -23,7 +26,7 @@ def build_tiny_adapter(base_dir: str | Path, out_dir: str | Path, rank: int = 8,
         base = AutoModelForCausalLM.from_pretrained(base_dir)
         config = LoraConfig(
             r=rank, lora_alpha=2 * rank, lora_dropout=0.0,
-            target_modules=list(LORA_TARGETS), init_lora_weights=False, task_type="CAUSAL_LM",
+            target_modules=list(LORA_TARGETS), init_lora_weights=zero, task_type="CAUSAL_LM",
         )  # fmt: skip
         model = get_peft_model(base, config)
         model.save_pretrained(out)

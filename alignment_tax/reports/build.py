@@ -67,8 +67,13 @@ def write_report(report: Report, out: str | Path) -> dict:
 
 
 def build_report(run_dirs: list[str | Path], out: str | Path, baseline: str | None = None,
-                 judge_files: list[str | Path] = ()) -> dict:  # fmt: skip
-    """Load and check the runs, compute every comparison, and write the report."""
+                 judge_files: list[str | Path] = (), controls: dict[str, str] | None = None) -> dict:  # fmt: skip
+    """Load and check the runs, compute every comparison, and write the report.
+
+    ``controls`` maps a role (``negative``, ``positive``) to the run that plays it: see
+    :mod:`alignment_tax.reports.controls`.
+    """
     output_format(out)  # a wrong suffix or an unwritable place fails before any work
     check_output_file(out, "--out")
-    return write_report(assemble(run_dirs, baseline=baseline, judge_files=judge_files), out)
+    report = assemble(run_dirs, baseline=baseline, judge_files=judge_files, controls=controls)
+    return write_report(report, out)

@@ -15,6 +15,7 @@ from pathlib import Path
 from alignment_tax import __version__
 from alignment_tax.reports import headline, items, plots
 from alignment_tax.reports.comparisons import Comparator, Difference
+from alignment_tax.reports.controls import ControlCheck, check_controls
 from alignment_tax.reports.health import MARK, HealthTable, degenerate_gain, gainer, health_table
 from alignment_tax.reports.formatting import is_target_task, metric_label, primary_metric, task_title
 from alignment_tax.reports.judges import Judgement, load_judgements
@@ -60,6 +61,7 @@ class Report:
     flags: list[str]
     colors: dict[int, str]
     health: HealthTable = field(default_factory=HealthTable)
+    controls: list[ControlCheck] = field(default_factory=list)
     generated: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
     version: str = __version__
 
@@ -227,7 +229,8 @@ def _flags(comparisons: dict[str, list[Difference]], drift_gaps: list[Difference
 
 
 def assemble(run_dirs: list[str | Path], baseline: str | None = None, judge_files: list[str | Path] = (),
-             comparator: Comparator | None = None, max_items: int = items.MAX_ITEMS) -> Report:  # fmt: skip
+             comparator: Comparator | None = None, max_items: int = items.MAX_ITEMS,
+             controls: dict[str, str] | None = None) -> Report:  # fmt: skip
     """Load, check and compute everything the report shows."""
     runs = load_runs(list(run_dirs))
     chosen = find_run(runs, baseline) if baseline is not None else runs[0]
@@ -251,5 +254,5 @@ def assemble(run_dirs: list[str | Path], baseline: str | None = None, judge_file
         glance=headline.glance(runs, tasks, comparator), comparisons=comparisons,
         drift_rows=drift_rows, drift_gaps=drift_gaps, judgements=judgements, plots=report_plots,
         items=task_items, flags=_flags(comparisons, drift_gaps, sections), colors=colors,
-        health=health_table(runs, tasks),
+        health=health_table(runs, tasks), controls=check_controls(controls or {}, runs, comparator),
     )  # fmt: skip

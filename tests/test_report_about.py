@@ -94,8 +94,12 @@ def test_few_steps_alone_bring_the_banner_and_a_real_model_trained_long_none(stu
     with_weights(study, "Qwen/Qwen3-4B", four_b, {"sft": 100, "rl": 2400})
     report, page, markdown = build(study)
     assert report.banner == [] and 'id="banner"' not in page and "These models" not in markdown
-    with_weights(study, "Qwen/Qwen3-4B", None, {"sft": None, "rl": None})  # nothing known: nothing claimed
-    assert build(study)[0].banner == []
+    # No training record: the training log beside the adapter counts (make_study's logs end at step 30).
+    with_weights(study, "Qwen/Qwen3-4B", None, {"sft": None, "rl": None})
+    assert banner_text(build(study)[1]) == f"These models were trained for a handful of steps: adapters trained 30 steps each. {CLOSING}"
+    for name in ("sft", "rl"):
+        (study[name].parent.parent / "train" / name / "train_log.jsonl").unlink()
+    assert build(study)[0].banner == []  # nothing known: nothing claimed
 
 
 def test_counts():

@@ -8,7 +8,8 @@
   folder, the deepest one holding every run given (for a single run, the folder holding it).
 
 The facts come from ``results.json``'s ``weights`` (written by ``evaluate``); a run written before
-that key existed has them read from its model and adapter folders, when those are still there.
+that key existed has them read from its model and adapter folders, when those are still there, and
+an adapter without a training record counts the steps of the training log beside it.
 """
 
 from __future__ import annotations
@@ -50,6 +51,15 @@ def weights(run: Run) -> dict[str, Any]:
             recorded = read_weights(_text(run.results.get("model")), _text(run.results.get("adapter")))
         run.cache["weights"] = recorded
     return run.cache["weights"]
+
+
+def adapter_steps(run: Run) -> int | None:
+    """Optimiser steps the run's adapter was trained: its training record's, else its training log's last step
+    (a run stopped before its record was finished has only the log)."""
+    steps = _integer(_facts(weights(run).get("adapter")).get("steps"))
+    if steps is None and run.train_log:
+        steps = int(max(row["step"] for row in run.train_log))
+    return steps
 
 
 def _text(value: Any) -> str | None:
@@ -114,7 +124,7 @@ def banner(runs: list[Run]) -> list[Segment]:
         models.setdefault(name, _facts(weights(run).get("model")))
         if run.is_base or _text(run.results.get("adapter")):
             bases.add(name)
-    steps = [step for run in runs if (step := _integer(_facts(weights(run).get("adapter")).get("steps"))) is not None]
+    steps = [step for run in runs if (step := adapter_steps(run)) is not None]
     tiny = any(_is_tiny(facts) for facts in models.values())
     if not tiny and not any(step < FEW_STEPS for step in steps):
         return []

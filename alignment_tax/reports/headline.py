@@ -147,7 +147,7 @@ def sections(runs: list[Run], baseline: Run, tasks: list[str], comparator: Compa
     for task in targets:
         columns = (_task_columns(task, shown) if task else []) + tax
         if any(judgement.task == task for judgement in judgements):
-            columns.append(Column("LLM-Judge Win (%)", task, None, "share of valid pairs this model wins against the other judged model"))
+            columns.append(Column("LLM-Judge Win (%)", task, None, "share of valid pairs this model wins against the other judged model, with its wins, ties and losses"))
         rows = []
         for run in shown:
             if task is not None and task not in run.metrics and not any(c.task in run.metrics for c in columns if c.task):

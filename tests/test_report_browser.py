@@ -9,6 +9,7 @@ standard library (no Selenium or Playwright). Skipped when ``chromium`` is not i
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 import os
 import shutil
@@ -247,3 +248,50 @@ def test_dumped_dom_keeps_the_injection_as_text(injected_report, tmp_path):
     dom = result.stdout
     assert "&lt;script&gt;window.__pwned = 1&lt;/script&gt;" in dom
     assert "<script>window.__pwned" not in dom and "<img src" not in dom
+
+
+@pytest.fixture(scope="module")
+def crowded_report(tmp_path_factory) -> Path:
+    """Tiny models, and four runs on one spot of the tax-gain plot (three copies of one run)."""
+    from test_report_about import TINY, with_weights
+
+    root = tmp_path_factory.mktemp("crowded")
+    paths = make_study(root, n_items=16)
+    with_weights(paths, "/models/tiny-lm", TINY, {"sft": 12, "rl": 24})
+    copies = [root / "runs" / f"rl{index}" for index in (2, 3, 4)]
+    for copy in copies:
+        shutil.copytree(paths["rl"], copy)
+    out = root / "report.html"
+    build_report([paths["sft"], paths["rl"], *copies], out=out, judge_files=[paths["judge"]])
+    return out
+
+
+def test_point_labels_do_not_overlap_as_drawn(browser, crowded_report):
+    """Chromium measures every drawn point label: no two intersect, and each fits the box that placed it."""
+    load(browser, crowded_report)
+    assert browser.problems() == []
+    measured = browser.evaluate("""Array.from(document.querySelectorAll('figure[id^="plot-tax_gain"] svg')).map(function (svg) {
+        return Array.from(svg.querySelectorAll('text.point-label')).map(function (t) {
+          var b = t.getBBox();
+          return [t.textContent, b.x, b.y, b.x + b.width, b.y + b.height, +t.getAttribute('x'), +t.getAttribute('y')];
+        });
+      })""")  # fmt: skip
+    from alignment_tax.reports import labels
+
+    assert len(measured) == 2  # one plot per target task
+    for plot in measured:
+        assert "rl, rl2, rl3, rl4" in [row[0] for row in plot]  # the four runs on one spot share one label
+        for text, x0, y0, x1, y1, x, y in plot:
+            placed = labels.Box(x, y - labels.ASCENT, x + labels.text_width(text), y + labels.DESCENT)
+            assert placed.x0 - 0.5 <= x0 and x1 <= placed.x1 + 0.5, (text, x0, x1, placed)  # the estimate is generous
+        for first, second in itertools.combinations(plot, 2):
+            a, b = labels.Box(*first[1:5]), labels.Box(*second[1:5])
+            assert not a.overlaps(b), (first, second)
+
+
+def test_banner_and_sign_convention_are_shown(browser, crowded_report):
+    load(browser, crowded_report)
+    banner = browser.evaluate("(function (b) { return [b.innerText, b.offsetHeight]; })(document.getElementById('banner'))")
+    assert banner[0].startswith("These models are tiny: base tiny-lm has 0.33M parameters and random weights; adapters trained 12–24 steps.")
+    assert banner[1] > 0
+    assert browser.evaluate("document.getElementById('tax-definition').innerText").startswith("Δ = candidate − base")

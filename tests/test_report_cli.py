@@ -83,8 +83,9 @@ def test_markdown_with_plots_beside_it(study, tmp_path):
     assert (out.parent / "report_files" / "tax_gain_bo_zh_mt.svg").read_text().startswith("<svg xmlns=")
     assert "| **Gap (rl vs sft)** |" in text and "### Task: Tibetan → Chinese translation (`bo_zh_mt`), 16 items" in text
     # Escaped model text: no raw tag, and every table row keeps its column count.
-    assert "<script" not in text and "<img" not in text
-    assert '&#60;script&#62;window.&#95;&#95;pwned = 1&#60;/script&#62;&#60;img src=x onerror="window.&#95;&#95;pwned = 2"&#62;' in text
+    assert "<script" not in text.replace(r"\<script", "") and "<img" not in text.replace(r"\<img", "")
+    assert r'\<script>window.\_\_pwned = 1\</script>\<img src=x onerror="window.\_\_pwned = 2">' in text
+    assert "&#" not in text  # plain text, not entities
     lines = text.splitlines()
     for index, line in enumerate(lines):
         if line.startswith("|---") or line.startswith("|:---"):
@@ -92,7 +93,7 @@ def test_markdown_with_plots_beside_it(study, tmp_path):
             for row in lines[index + 1:]:
                 if not row.startswith("|"):
                     break
-                assert row.count("|") == width, row
+                assert len(re.findall(r"(?<!\\)\|", row)) == width, row  # an escaped \| is text in a cell
 
 
 def test_markdown_and_html_agree_on_the_numbers(study, tmp_path):
@@ -214,7 +215,7 @@ def test_judge_against_the_base_given_as_samples_files(study, tmp_path):
     judge = write_judge(tmp_path, study["rl"] / "samples" / "bo_headline.jsonl", study["base"] / "samples" / "bo_headline.jsonl",
                         "bo_headline", ["a", "a", "tie", "b"], "rl_vs_base")  # fmt: skip
     assert run_cli(["report", str(study["rl"]), "--judge", str(judge), "--out", str(tmp_path / "r.md")]) == 0
-    assert "| bo&#95;headline | rl | base | 4 | 2 | 1 | 1 | 50.0 | 25.0 |" in (tmp_path / "r.md").read_text()
+    assert "| bo_headline | rl | base | 4 | 2 | 1 | 1 | 50.0 | 25.0 |" in (tmp_path / "r.md").read_text()
 
 
 def test_wrong_output_suffix_and_repeated_run(study, tmp_path, capsys):
@@ -232,7 +233,8 @@ def test_injected_run_name_stays_text(study, tmp_path):
     assert "<img" not in html and "&lt;img src=x onerror=&#34;window.__pwned=3&#34;&gt;" in html
     assert INJECTION not in html
     assert run_cli(["report", str(study["sft"]), str(evil), "--out", str(tmp_path / "r.md")]) == 0
-    assert "<img" not in (tmp_path / "r.md").read_text(encoding="utf-8")
+    markdown = (tmp_path / "r.md").read_text(encoding="utf-8")
+    assert "<img" not in markdown.replace(r"\<img", "") and r"\<img src=x onerror=" in markdown
 
 
 def test_a_real_judge_file(study, tmp_path):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -72,6 +73,15 @@ def test_html_and_markdown_from_real_runs(real_runs, tmp_path):
     text = (tmp_path / "report.html").read_text(encoding="utf-8")
     assert "\x1b" not in text and "\x04" not in text  # the tiny model's control bytes are shown as symbols
     assert '<h2 id="health">Output health</h2>' in text
+    # evaluate recorded what the models are, so the report says so: a tiny random base, an adapter with no training record.
+    first = json.loads((real_runs[0] / "results.json").read_text(encoding="utf-8"))
+    base = json.loads((real_runs[0].parent / "_base" / first["base"]["key"] / "results.json").read_text(encoding="utf-8"))
+    for recorded in (first, base):
+        assert recorded["weights"]["model"]["parameters"] == recorded["weights"]["model"]["tiny"]["parameters"] == 330112
+        assert "pretrained" not in recorded["weights"]["model"]["tiny"] and recorded["weights"]["adapter"] is None
+    name = Path(first["model"]).name
+    assert (f"These models are tiny: base <code>{name}</code> has 0.33M parameters and random weights. "
+            "Their numbers show the pipeline working, not the methods&#39; merit.") in text  # fmt: skip
     markdown = build_report(list(real_runs), out=tmp_path / "report.md", baseline="second")
     assert markdown["baseline"] == "second" and len(markdown["plots"]) == 3  # the tax-gain plot, two drift CDFs
 

@@ -341,6 +341,7 @@ class _Evaluation:
         return {
             "model": name,
             "adapter": adapter,
+            "weights": provenance.weights(name, adapter),
             "base": None,
             "tasks": _tasks_payload(run),
             "health": _health_payload(run),

@@ -58,3 +58,78 @@ def model_identity(name_or_path: str | None) -> dict | None:
     files = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
     # The path is left out on purpose: a copied or moved checkpoint is the same model.
     return {"files": {str(p.relative_to(path)): _file_digest(p) for p in files if p.suffix != ".md"}}
+
+
+# What a report needs to say what the models are (tiny? random or pretrained? trained how many
+# steps?) is copied into results.json, so it can say so after the model folders are gone.
+TINY_KEYS = ("kind", "size", "seed", "parameters", "vocab_size", "pretrained")
+
+
+def _json_object(path) -> dict | None:
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _safetensors_parameters(folder) -> int | None:
+    """Parameters in a folder's ``*.safetensors`` files, from their headers alone (no weights read)."""
+    total, found = 0, False
+    for path in sorted(folder.glob("*.safetensors")):
+        try:
+            with path.open("rb") as handle:
+                header = json.loads(handle.read(int.from_bytes(handle.read(8), "little")))
+        except (OSError, ValueError):
+            return None
+        for name, tensor in header.items():
+            if name != "__metadata__" and isinstance(tensor, dict):
+                count = 1
+                for size in tensor.get("shape", []):
+                    count *= int(size)
+                total, found = total + count, True
+    return total if found else None
+
+
+def model_facts(name_or_path: str | None) -> dict | None:
+    """A local model's parameter count, and a tiny model's manifest (``models/tiny.py``) in short."""
+    from pathlib import Path
+
+    from alignment_tax.models.tiny import MANIFEST_NAME
+
+    if not name_or_path or not Path(name_or_path).expanduser().is_dir():
+        return None
+    folder = Path(name_or_path).expanduser()
+    facts: dict = {}
+    manifest = _json_object(folder / MANIFEST_NAME)
+    if manifest is not None:
+        facts["tiny"] = {key: manifest[key] for key in TINY_KEYS if key in manifest}
+    parameters = (manifest or {}).get("parameters")
+    if not isinstance(parameters, int):
+        parameters = _safetensors_parameters(folder)
+    if parameters is not None:
+        facts["parameters"] = parameters
+    return facts or None
+
+
+def adapter_facts(adapter: str | None) -> dict | None:
+    """How an adapter was trained, from the record ``alignment-tax train`` leaves beside it."""
+    from pathlib import Path
+
+    from alignment_tax.trainers.run import CONFIG_FILE
+
+    if not adapter:
+        return None
+    folder = Path(adapter).expanduser()
+    for place in (folder.parent / CONFIG_FILE, folder / CONFIG_FILE):
+        record = _json_object(place) if place.is_file() else None
+        if record is not None:
+            trainable = record.get("parameters") if isinstance(record.get("parameters"), dict) else {}
+            return {"method": record.get("method"), "status": record.get("status"), "steps": record.get("global_step"),
+                    "trainable_parameters": trainable.get("trainable"), "record": str(place.resolve())}  # fmt: skip
+    return None
+
+
+def weights(model: str | None, adapter: str | None) -> dict:
+    """``results.json``'s ``weights``: what the model and the adapter are, as far as their folders say."""
+    return {"model": model_facts(model), "adapter": adapter_facts(adapter)}

@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from alignment_tax import __version__
-from alignment_tax.reports import headline, items, plots
+from alignment_tax.reports import about, headline, items, plots
 from alignment_tax.reports.comparisons import Comparator, Difference
 from alignment_tax.reports.controls import ControlCheck, check_controls
 from alignment_tax.reports.health import MARK, HealthTable, degenerate_gain, gainer, health_table
@@ -62,6 +62,8 @@ class Report:
     colors: dict[int, str]
     health: HealthTable = field(default_factory=HealthTable)
     controls: list[ControlCheck] = field(default_factory=list)
+    banner: list[about.Segment] = field(default_factory=list)
+    root: Path = field(default_factory=Path.cwd)  # paths are shown relative to it (about.output_root)
     generated: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
     version: str = __version__
 
@@ -71,6 +73,10 @@ class Report:
 
     def color_of(self, run: Run) -> str:
         return self.colors.get(id(run), BASE_COLOR)
+
+    def path(self, value: object) -> str | None:
+        """A folder or model path as shown: relative to :attr:`root` (see :mod:`.about`)."""
+        return about.shown_path(value, self.root)
 
 
 def _comparisons(runs: list[Run], baseline: Run, tasks: list[str], comparator: Comparator) -> dict[str, list[Difference]]:
@@ -132,8 +138,9 @@ def _tradeoff_plots(report_runs: list[Run], tasks: list[str], comparator: Compar
         x_label = f"Δ {'CMRC Avg' if tax_task == 'cmrc2018' else tax_task + ' ' + metric_label(x_metric)} vs base (the tax)"
         y_label = f"Δ {metric_label(y_metric)} vs base (the gain)"
         svg = plots.tax_gain(points, f"Tax against gain: {task}", x_label, y_label)
-        caption = ("One point per run; the base at the origin. Whiskers: 95% paired bootstrap intervals. "
-                   "The dashed staircase is the Pareto front (no run beats it on both axes); up and right is better.")  # fmt: skip
+        whiskers = plots.whisker_note(points)
+        caption = (f"One point per run; the base at the origin. {whiskers[0].upper()}{whiskers[1:]}. Points on the same spot share "
+                   "one label. The dashed staircase is the Pareto front (no run beats it on both axes); up and right is better.")  # fmt: skip
         if any(point.label.endswith(MARK) for point in points):
             caption += f" {MARK}: the run's outputs on this task are mostly empty or repetitive, so its gain is not meaningful."
         result.append(Plot(f"tax_gain_{task}", f"Tax against gain: {task_title(task)}", svg, caption))
@@ -169,9 +176,16 @@ def _judge_plot(judgements: list[Judgement]) -> list[Plot]:
                        (j.wins + 0.5 * j.ties) / j.n_valid if j.n_valid else None, j.win_rate_interval(), j.p_value)  # fmt: skip
         for j in judgements
     ]
+    rated = [bar for bar in bars if bar.win_rate is not None]
+    if not rated:
+        rate = "No pair has a valid verdict, so no win rate is drawn."
+    else:
+        rate = "Dot" + (" and whisker" if any(bar.ci for bar in rated) else "") + ": A's win rate, (wins + ties/2)/valid"
+        without = [f"{bar.label_a} vs {bar.label_b}" for bar in rated if bar.ci is None]
+        rate += (", with its 95% bootstrap interval" + (f" (none for {', '.join(without)})" if without else "")) if len(without) < len(rated) else ""
+        rate += "; p: the sign test."
     return [Plot("judge", "LLM judge", plots.judge_bars(bars),
-                 "Share of valid pairs A wins, ties and B wins (disagreeing orders count as ties). "
-                 "Dot and whisker: A's win rate, (wins + ties/2)/valid, with its 95% bootstrap interval; p: the sign test.")]  # fmt: skip
+                 f"Share of valid pairs A wins, ties and B wins (disagreeing orders count as ties). {rate}")]
 
 
 def _curve_keys(logs: dict[int, list[dict]]) -> tuple[list[str], list[str]]:
@@ -254,5 +268,6 @@ def assemble(run_dirs: list[str | Path], baseline: str | None = None, judge_file
         glance=headline.glance(runs, tasks, comparator), comparisons=comparisons,
         drift_rows=drift_rows, drift_gaps=drift_gaps, judgements=judgements, plots=report_plots,
         items=task_items, flags=_flags(comparisons, drift_gaps, sections), colors=colors,
-        health=health_table(runs, tasks), controls=check_controls(controls or {}, runs, comparator),
+        health=health_table(runs, tasks), banner=about.banner(runs), root=about.output_root(runs),
+        controls=check_controls(controls or {}, runs, comparator),
     )  # fmt: skip

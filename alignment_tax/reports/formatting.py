@@ -130,3 +130,15 @@ def difference_text(diff: Difference) -> str:
 def health_rate(rate: float | None) -> str:
     """A health rate (0–1) as a percentage: ``12.5%``."""
     return "—" if rate is None or not math.isfinite(rate) else f"{100 * rate:.1f}%"
+
+
+def judge_share(entry) -> str:
+    """A judge cell's headline number: the run's win %, or ``all tied`` (0% there is not a loss)."""
+    return "all tied" if entry.all_tied else percent(entry.pct)
+
+
+def judge_record(entry) -> str:
+    """``20 won, 5 tied, 15 lost`` (or ``all 40 tied``) against ``entry.other``."""
+    wins, ties, losses = entry.record
+    counts = f"all {ties} tied" if entry.all_tied else f"{wins} won, {ties} tied, {losses} lost"
+    return f"{counts} vs {entry.other}"

@@ -38,6 +38,11 @@ class JudgeEntry:
     gap: float | None = None  # this run's win % − the other's (gap rows)
     ci: tuple[float, float] | None = None
     p_value: float | None = None
+    record: tuple[int, int, int] = (0, 0, 0)  # this run's wins, ties and losses: a 0% of all ties is no loss
+
+    @property
+    def all_tied(self) -> bool:
+        return self.record[1] > 0 and self.record[0] == self.record[2] == 0
 
 
 @dataclass
@@ -100,7 +105,8 @@ def _judge_entries(judgements: list[Judgement], task: str | None, run: Run, agai
         if against is not None and other is not against:
             continue
         side = judgement.side_of(run)
-        entry = JudgeEntry(other.name, judgement.pct(side), p_value=judgement.p_value)
+        counts = (judgement.wins, judgement.ties, judgement.losses)
+        entry = JudgeEntry(other.name, judgement.pct(side), p_value=judgement.p_value, record=counts if side == "a" else counts[::-1])
         if against is not None:
             gap = judgement.gap(run)
             if gap is not None:
@@ -141,7 +147,7 @@ def sections(runs: list[Run], baseline: Run, tasks: list[str], comparator: Compa
     for task in targets:
         columns = (_task_columns(task, shown) if task else []) + tax
         if any(judgement.task == task for judgement in judgements):
-            columns.append(Column("LLM-Judge Win (%)", task, None, "share of valid pairs this model wins against the other judged model"))
+            columns.append(Column("LLM-Judge Win (%)", task, None, "share of valid pairs this model wins against the other judged model, with its wins, ties and losses"))
         rows = []
         for run in shown:
             if task is not None and task not in run.metrics and not any(c.task in run.metrics for c in columns if c.task):

@@ -19,6 +19,7 @@ from markupsafe import Markup
 
 from alignment_tax.reports import formatting as fmt
 from alignment_tax.reports import health
+from alignment_tax.reports.about import TAX_DEFINITION
 from alignment_tax.reports.content import Report
 from alignment_tax.reports.html_text import show
 from alignment_tax.reports.textsafe import visible
@@ -142,6 +143,7 @@ def render(report: Report) -> str:
         flip_kinds=[("any", "any flip"), ("lost", "lost: base right → run wrong"), ("gained", "gained: base wrong → run right"),
                     ("worse", "worse than base (task metric)"), ("better", "better than base (task metric)"),
                     *[(flag, f"{label} output") for flag, label in health.FLAG_LABELS.items()]],  # fmt: skip
+        tax_definition=TAX_DEFINITION,
         health_mark=health.MARK,
         health_warning=health.WARNING,
         rate_labels=health.RATE_LABELS,

@@ -1,7 +1,8 @@
 """The report as GitHub-flavoured Markdown, with its plots as ``.svg`` files in a folder beside it.
 
 Every piece of text from a run goes through :func:`~alignment_tax.reports.textsafe.markdown_text`
-(Markdown and HTML characters as entities), so it renders as the literal text. Significant
+(only what Markdown would read as markup escaped, by a backslash), so it renders as the literal
+text and still reads as plain text. Significant
 differences carry ↑ (better) or ↓ (worse), and a difference won by outputs that are mostly empty or
 repetitive carries ⚠ and is never bold; the rest of the styling is the HTML report's.
 """
@@ -9,6 +10,7 @@ repetitive carries ⚠ and is never bold; the rest of the styling is the HTML re
 from __future__ import annotations
 
 from alignment_tax.reports import formatting as fmt
+from alignment_tax.reports.about import TAX_DEFINITION
 from alignment_tax.reports.comparisons import Difference
 from alignment_tax.reports import health
 from alignment_tax.reports.content import Report
@@ -60,9 +62,9 @@ def _cell(cell: Cell, role: str) -> str:
             parts = []
             for e in cell.judge:
                 ci = f" [{fmt.points(e.ci[0])}, {fmt.points(e.ci[1])}]" if e.ci else ""
-                parts.append(f"{fmt.points(e.gap)}{ci}, {fmt.p_value(e.p_value)}" if e.gap is not None else "—")
+                parts.append(f"{fmt.points(e.gap)}{ci}, {fmt.p_value(e.p_value)} ({md(fmt.judge_record(e))})" if e.gap is not None else "—")
             return "; ".join(parts)
-        return "; ".join(f"{fmt.percent(e.pct)} (vs {md(e.other)})" for e in cell.judge)
+        return "; ".join(f"{fmt.judge_share(e)} ({md(fmt.judge_record(e))})" for e in cell.judge)
     if role == "gap":
         return _diff(cell.diff, with_p=True)
     value = fmt.value(cell.metric, cell.value)
@@ -106,10 +108,13 @@ def render(report: Report, plots_folder: str) -> tuple[str, dict[str, str]]:
     """The Markdown text and the plots to write beside it ({file name: SVG text})."""
     out: list[str] = ["# Alignment tax report", ""]
     names = ", ".join(f"**{md(run.name)}**" + (" (baseline)" if run is report.baseline else "") for run in report.runs)
-    out += [f"Runs: {names}. Δ is a run minus its base model" + ("; gap rows are a run minus the baseline." if len(report.runs) > 1 else "."),
+    out += [f"Runs: {names}." + (f" Gap rows compare each run with the baseline, **{md(report.baseline.name)}**." if len(report.runs) > 1 else ""),
+            "", md(TAX_DEFINITION),
             "Intervals are paired bootstrap 95% intervals; **bold** with ↑ (better) or ↓ (worse) when they exclude zero."
             + (f" {health.MARK}: a difference won by outputs that are mostly empty or repetitive (over half of that run's items "
                "on the task; see Output health): not meaningful, neither a success nor a loss." if report.health.degenerate else ""), ""]  # fmt: skip
+    if report.banner:
+        out[2:2] = ["> **" + "".join(f"`{part.text}`" if part.code and "`" not in part.text else md(part.text) for part in report.banner) + "**", ""]
     if report.flags:
         out += ["## Flagged", "", "No interval is computed for these differences; runs scored on different items are not compared at all.", "",
                 *[f"- {md(flag)}" for flag in report.flags], ""]  # fmt: skip
@@ -207,11 +212,12 @@ def render(report: Report, plots_folder: str) -> tuple[str, dict[str, str]]:
                          _output(item.outputs.get(base_index)), _output(item.outputs[index])] for item in flipped]  # fmt: skip
                 out += _table(["id", "input", "reference", md(run.base.name), md(run.name)], rows, align="l")
 
-    out += ["## Runs", ""]
+    out += ["## Runs", "", f"Paths are relative to `{report.root}`, the deepest folder holding every run given; paths outside it "
+            "are absolute, hub models are shown by id.", ""]
     rows = []
     for run in report.shown:
         base = run.results.get("base") if isinstance(run.results.get("base"), dict) else {}
-        rows.append([md(run.name), txt(run.path), txt(run.results.get("model")), txt(run.results.get("adapter")),
+        rows.append([md(run.name), txt(report.path(run.path)), txt(report.path(run.results.get("model"))), txt(report.path(run.results.get("adapter"))),
                      md(run.base.name) + (f" ({md(base.get('key'))})" if base.get("key") else "") if run.base else "—",
                      ", ".join(md(t) for t in run.tasks)])  # fmt: skip
     out += _table(["Name", "Folder", "Model", "Adapter", "Base", "Tasks"], rows, align="l")

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from alignment_tax.reports import labels
 from alignment_tax.reports.svg import BASE_COLOR, Frame, document, padded, shorten, text
 
 CDF_POINTS = 200
@@ -61,14 +62,49 @@ def tax_gain(points: list[TradeoffPoint], title: str, x_label: str, y_label: str
         frame.add_legend("Pareto front", "#f0a030", "dashed")
     for point in points:
         if point.x_ci:
-            frame.line(frame.clamp_x(point.x_ci[0]), point.y, frame.clamp_x(point.x_ci[1]), point.y, point.color, 1.5)
+            _whisker(frame, (frame.clamp_x(point.x_ci[0]), point.y), (frame.clamp_x(point.x_ci[1]), point.y), point.color)
         if point.y_ci:
-            frame.line(point.x, frame.clamp_y(point.y_ci[0]), point.x, frame.clamp_y(point.y_ci[1]), point.color, 1.5)
+            _whisker(frame, (point.x, frame.clamp_y(point.y_ci[0])), (point.x, frame.clamp_y(point.y_ci[1])), point.color)
     for index, point in enumerate(points):
         tip = f"{point.label}: x {point.x:+.4g}, y {point.y:+.4g}" + (" (Pareto front)" if index in front else "")
-        frame.point(point.x, point.y, point.color, shorten(point.label, 18), hollow=point.is_base, tip=tip)
+        frame.point(point.x, point.y, point.color, hollow=point.is_base, tip=tip)
         frame.add_legend(point.label, point.color, "hollow" if point.is_base else "point")
-    return frame.svg(f"{y_label} against {x_label}; up and right is better; whiskers are 95% paired bootstrap intervals")
+    _point_labels(frame, points)
+    return frame.svg(f"{y_label} against {x_label}; up and right is better; {whisker_note(points)}")
+
+
+def whisker_note(points: list[TradeoffPoint]) -> str:
+    """What the whiskers are, promised only as far as they are drawn."""
+    with_ci = [point for point in points if not point.is_base and (point.x_ci or point.y_ci)]
+    runs = [point for point in points if not point.is_base]
+    if not with_ci:
+        return "no whiskers: no run has a paired bootstrap interval here"
+    note = "whiskers are 95% paired bootstrap intervals"
+    without = [point.label for point in runs if point not in with_ci]
+    return note + (f" (none for {', '.join(without)}: no interval)" if without else "")
+
+
+def _whisker(frame: Frame, start: tuple[float, float], end: tuple[float, float], colour: str) -> None:
+    """An interval as a line with end caps, in pixels so the caps show however short the interval."""
+    (x1, y1), (x2, y2) = (frame.sx(start[0]), frame.sy(start[1])), (frame.sx(end[0]), frame.sy(end[1]))
+    vertical = x1 == x2
+    parts = [f'<line class="whisker" x1="{x1:.1f}" y1="{y1:.1f}" x2="{x2:.1f}" y2="{y2:.1f}" stroke="{colour}" stroke-width="1.5"/>']
+    for x, y in ((x1, y1), (x2, y2)):
+        cap = (x - 3, y, x + 3, y) if vertical else (x, y - 3, x, y + 3)
+        parts.append('<line x1="{:.1f}" y1="{:.1f}" x2="{:.1f}" y2="{:.1f}" stroke="{}" stroke-width="1.5"/>'.format(*cap, colour))
+    frame.parts += parts
+
+
+def _point_labels(frame: Frame, points: list[TradeoffPoint]) -> None:
+    area = labels.Box(frame.left, frame.top, frame.width - frame.right, frame.height - frame.bottom)
+    named = labels.group([(shorten(point.label, 18), frame.sx(point.x), frame.sy(point.y), point.color) for point in points])
+    for label in labels.place(named, area):
+        if label.box is None:
+            continue
+        if label.leader:
+            frame.parts.append('<line x1="{:.1f}" y1="{:.1f}" x2="{:.1f}" y2="{:.1f}" stroke="#999" stroke-width="0.8"/>'.format(*label.leader))
+        x, y = label.baseline
+        frame.parts.append(f'<text class="point-label" x="{x:.1f}" y="{y:.1f}" font-size="11" fill="{label.color}">{text(label.text)}</text>')
 
 
 def _quantile_curve(values: np.ndarray, upper: float) -> list[tuple[float, float]]:
@@ -147,7 +183,7 @@ def judge_bars(bars: list[JudgeBar], colors: tuple[str, str, str] = ("#2b8cbe", 
         parts.append(f'<rect x="{x}" y="11" width="10" height="10" fill="{colour}"/>'
                      f'<text x="{x + 14}" y="20" font-size="10" fill="#222">{name}</text>')  # fmt: skip
     return document(width, height, "LLM judge: wins, ties and losses", "".join(parts),
-                    "Stacked bars: share of valid pairs A wins, ties, B wins; dot and whisker: A's win rate (wins + ties/2) with its 95% interval")  # fmt: skip
+                    "Stacked bars: share of valid pairs A wins, ties, B wins; dot: A's win rate (wins + ties/2); whisker, where known: its 95% interval")  # fmt: skip
 
 
 def curves(series: list[tuple[str, list[float], list[float], str]], title: str, y_label: str) -> str:

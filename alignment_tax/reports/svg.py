@@ -109,14 +109,11 @@ class Frame:
         dashed = f' stroke-dasharray="{dash}"' if dash else ""
         self.parts.append(f'<polyline points="{coordinates}" fill="none" stroke="{stroke}" stroke-width="{width}"{dashed}/>')
 
-    def point(self, x: float, y: float, fill: str, label: str = "", hollow: bool = False, tip: str = "") -> None:
+    def point(self, x: float, y: float, fill: str, hollow: bool = False, tip: str = "") -> None:
+        """A marker; its label, if any, is placed by :mod:`alignment_tax.reports.labels` so labels never overlap."""
         style = f'fill="white" stroke="{fill}" stroke-width="2"' if hollow else f'fill="{fill}" stroke="white" stroke-width="1"'
         title = f"<title>{text(tip)}</title>" if tip else ""
         self.parts.append(f'<circle cx="{self.sx(x):.1f}" cy="{self.sy(y):.1f}" r="5" {style}>{title}</circle>')
-        if label:
-            self.parts.append(
-                f'<text x="{self.sx(x) + 7:.1f}" y="{self.sy(y) - 7:.1f}" font-size="11" fill="{fill}">{text(label)}</text>'
-            )
 
     def add_legend(self, label: str, stroke: str, kind: str = "line") -> None:
         self.legend.append((label, stroke, kind))

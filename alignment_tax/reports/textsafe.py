@@ -92,11 +92,46 @@ def cut_point(text: str, limit: int) -> int:
     return cut or limit
 
 
-_MARKDOWN = {c: f"&#{ord(c)};" for c in "\\`*_{}[]<>#|~&!$"}
+# Markdown is meant to be read as plain text too, so only what would act as markup is escaped, with a
+# backslash (CommonMark escapes any ASCII punctuation that way): characters that open emphasis, code,
+# links, math or strikethrough anywhere, ``|`` everywhere (every cell is in a table), ``_`` only at a
+# word's edge (inside ``snake_case`` it cannot open emphasis), ``<`` only where it could open a tag,
+# ``&`` only where it would start an entity, a backslash only before punctuation it would escape, and
+# line-start markers (heading, quote, list) at the start of the text.
+_ALWAYS = frozenset("`*[]|~$")
+_TAG_START = re.compile(r"<(?=[A-Za-z/!?])")
+_ENTITY = re.compile(r"&(?=#?[A-Za-z0-9]+;)")
+_LINE_START = re.compile(r"^([#>+=-])")
+_PUNCTUATION = frozenset("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~")
+
+
+def _markdown_char(text: str, index: int) -> str:
+    char = text[index]
+    if char in _ALWAYS:
+        return "\\" + char
+    if char == "\\":
+        following = text[index + 1] if index + 1 < len(text) else ""
+        return "\\\\" if following in _PUNCTUATION or following == "" else char
+    if char == "_":
+        before = text[index - 1] if index else ""
+        after = text[index + 1] if index + 1 < len(text) else ""
+        return char if before.isalnum() and after.isalnum() else "\\_"
+    return char
+
+
+def markdown_escape(text: str) -> str:
+    """``text`` with only what Markdown would read as markup escaped by a backslash.
+
+    >>> markdown_escape("snake_case *bold* a|b <b>x</b> AT&amp;T")
+    'snake_case \\\\*bold\\\\* a\\\\|b \\\\<b>x\\\\</b> AT\\\\&amp;T'
+    """
+    escaped = "".join(_markdown_char(text, index) for index in range(len(text)))
+    escaped = _ENTITY.sub(r"\\&", _TAG_START.sub(r"\\<", escaped))
+    return _LINE_START.sub(r"\\\1", escaped)
 
 
 def markdown_text(value: object, limit: int | None = None) -> str:
-    """Literal text inside a Markdown table cell: every markup character as an entity, lines as ``<br>``.
+    """Literal text inside a Markdown table cell: markup characters escaped, lines as ``<br>``.
 
     Text over ``limit`` characters is cut, with a note of its full length.
     """
@@ -105,5 +140,5 @@ def markdown_text(value: object, limit: int | None = None) -> str:
     if limit is not None and len(text) > limit:
         note = f"… ({len(text):,} characters in all)"
         text = text[: cut_point(text, limit - 1)]
-    escaped = "".join(_MARKDOWN.get(char, char) for char in visible(text)) + note
+    escaped = markdown_escape(visible(text)) + note
     return escaped.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "<br>").replace("\t", " ")

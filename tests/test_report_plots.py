@@ -1,0 +1,126 @@
+"""Plot labels never overlap, and whiskers are drawn exactly where the captions promise them."""
+
+from __future__ import annotations
+
+import html
+import itertools
+import re
+
+import pytest
+
+from alignment_tax.reports import labels, plots
+from alignment_tax.reports.comparisons import Comparator
+from alignment_tax.reports.content import assemble
+from alignment_tax.reports.plots import JudgeBar, TradeoffPoint
+from test_report_helpers import make_study
+
+LABEL = re.compile(r'<text class="point-label" x="([-\d.]+)" y="([-\d.]+)"[^>]*>([^<]*)</text>')
+
+
+def drawn_labels(svg: str) -> list[tuple[str, labels.Box]]:
+    """Each drawn point label and the box it covers, from the SVG text (baseline, width estimate)."""
+    found = []
+    for x, y, text in LABEL.findall(svg):
+        x, y, text = float(x), float(y), html.unescape(text)
+        found.append((text, labels.Box(x, y - labels.ASCENT, x + labels.text_width(text), y + labels.DESCENT)))
+    return found
+
+
+def assert_apart(boxes: list[labels.Box]) -> None:
+    for first, second in itertools.combinations(boxes, 2):
+        assert not first.overlaps(second), (first, second)
+
+
+def test_points_on_one_spot_share_a_label():
+    grouped = labels.group([("a", 100, 100, "#f00"), ("b", 100, 100, "#f00"), ("c", 100.5, 100, "#0f0"), ("d", 150, 100, "#00f")])
+    assert [(label.text, label.color) for label in grouped] == [("a, b, c", "#333"), ("d", "#00f")]
+    assert labels.group([("x", 0, 0, "#f00"), ("y", 0, 0, "#f00")])[0].color == "#f00"
+
+
+def test_first_place_is_up_and_right_of_the_point():
+    (label,) = labels.place([labels.Label("ab", 100, 100, "#000")], labels.Box(0, 0, 500, 500))
+    # 2 characters at 7 px; 7 px up and right of the point; the baseline 3 px above the box's bottom.
+    assert label.box == labels.Box(107, 80, 121, 93) and label.baseline == (107, 90) and label.leader is None
+
+
+def test_near_points_get_labels_that_do_not_overlap_each_other_or_any_point():
+    area = labels.Box(0, 0, 400, 300)
+    named = [labels.Label(f"run-{i}", 200 + 4 * (i % 3), 150 + 3 * (i // 3), "#000") for i in range(9)]
+    placed = labels.place(named, area)
+    boxes = [label.box for label in placed]
+    assert all(box is not None and box.inside(area) for box in boxes)
+    assert_apart(boxes)
+    markers = [labels.Box(p.x - labels.MARKER, p.y - labels.MARKER, p.x + labels.MARKER, p.y + labels.MARKER) for p in placed]
+    assert not any(box.overlaps(marker) for box in boxes for marker in markers)
+    assert sum(label.leader is not None for label in placed) >= 1  # pushed away, so tied to its point by a line
+
+
+def test_a_label_with_no_room_is_left_to_the_legend():
+    placed = labels.place([labels.Label("a long name", 10, 10, "#000")], labels.Box(0, 0, 30, 30))
+    assert placed[0].box is None and placed[0].leader is None
+
+
+def test_tax_gain_labels_at_the_origin_and_near_it_do_not_overlap():
+    points = [TradeoffPoint("base", 0, 0, "#777", is_base=True)]
+    points += [TradeoffPoint(name, 0.0, 0.0, "#1f77b4") for name in ("sft", "rl", "dpo", "kto")]  # changed nothing
+    points += [TradeoffPoint(f"near{i}", 0.06 * i, 0.06 * i, "#d62728") for i in range(1, 5)]  # a few pixels apart
+    points += [TradeoffPoint("far", -3.0, 4.0, "#2ca02c")]
+    svg = plots.tax_gain(points, "t", "x", "y")
+    drawn = drawn_labels(svg)
+    assert [text for text, _ in drawn][0] == "base, sft, rl, dpo, kto"  # one label for the five at the origin
+    assert {text for text, _ in drawn} == {"base, sft, rl, dpo, kto", "near1", "near2", "near3", "near4", "far"}
+    assert_apart([box for _, box in drawn])
+
+
+def whiskers(svg: str) -> int:
+    return svg.count('class="whisker"')
+
+
+def test_whiskers_are_drawn_where_the_description_promises_them():
+    with_ci = TradeoffPoint("a", -1.0, 2.0, "#f00", (-2.0, 0.0), (1.0, 3.0))
+    without = TradeoffPoint("b", 1.0, 1.0, "#0f0")
+    base = TradeoffPoint("base", 0.0, 0.0, "#777", is_base=True)
+    svg = plots.tax_gain([base, with_ci], "t", "x", "y")
+    assert whiskers(svg) == 2 and "whiskers are 95% paired bootstrap intervals</desc>" in svg
+    svg = plots.tax_gain([base, with_ci, without], "t", "x", "y")
+    assert whiskers(svg) == 2 and "whiskers are 95% paired bootstrap intervals (none for b: no interval)" in svg
+    svg = plots.tax_gain([base, without], "t", "x", "y")
+    assert whiskers(svg) == 0 and "no whiskers: no run has a paired bootstrap interval here" in svg and "whiskers are" not in svg
+    # A zero-width interval (identical runs) still shows: its end caps.
+    svg = plots.tax_gain([base, TradeoffPoint("same", 0.0, 0.0, "#f00", (0.0, 0.0), (0.0, 0.0))], "t", "x", "y")
+    assert whiskers(svg) == 2 and svg.count('stroke="#f00" stroke-width="1.5"/>') == 2 + 4
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    return make_study(tmp_path_factory.mktemp("plots"), n_items=16)
+
+
+def test_report_captions_match_the_drawn_whiskers(study):
+    report = assemble([study["sft"], study["rl"]], judge_files=[study["judge"]], comparator=Comparator(n_resamples=50))
+    for plot in report.plots["tradeoff"]:
+        assert "Whiskers are 95% paired bootstrap intervals. Points on the same spot share one label." in plot.caption
+        assert whiskers(plot.svg) == 4  # sft and rl, each on both axes
+    (judge,) = report.plots["judge"]
+    assert "Dot and whisker: A's win rate, (wins + ties/2)/valid, with its 95% bootstrap interval; p: the sign test." in judge.caption
+    assert judge.svg.count('stroke="#111" stroke-width="1.5"/>') == 1  # the one pair's whisker
+
+
+def test_a_tradeoff_without_intervals_promises_none(study, tmp_path):
+    """Runs without per-item records get no interval: the caption must not promise whiskers."""
+    import shutil
+
+    for name in ("sft", "rl"):
+        shutil.copytree(study[name], tmp_path / name)
+        shutil.rmtree(tmp_path / name / "samples")
+        results = (tmp_path / name / "results.json").read_text(encoding="utf-8")
+        (tmp_path / name / "results.json").write_text(results.replace('"samples": {', '"old_samples": {'), encoding="utf-8")
+    report = assemble([tmp_path / "sft", tmp_path / "rl"], comparator=Comparator(n_resamples=50))
+    for plot in report.plots["tradeoff"]:
+        assert whiskers(plot.svg) == 0 and "No whiskers: no run has a paired bootstrap interval here." in plot.caption
+
+
+def test_judge_bars_without_an_interval_promise_no_whisker():
+    bar = JudgeBar("a", "b", "t", 3, 1, 2, (3 + 0.5) / 6, None, 0.5)
+    svg = plots.judge_bars([bar])
+    assert 'stroke="#111" stroke-width="1.5"/>' not in svg and "whisker, where known" in svg

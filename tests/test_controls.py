@@ -18,7 +18,8 @@ from alignment_tax.reports.runs import load_runs
 
 SPEC = {
     "models": {
-        "base": {"tiny": {"kind": "lm", "size": "tiny", "seed": 0}},
+        # The pretrained base: a random one is near-uniform everywhere, so no adapter moves its NLL.
+        "base": {"tiny": {"kind": "lm", "size": "mini", "pretrained": True}},
         "zero": {"tiny": {"kind": "adapter", "base": "base", "zero": True}},
         "noisy": {"tiny": {"kind": "adapter", "base": "base", "seed": 1}},  # random A and B: a real change
     },

@@ -20,6 +20,12 @@ from alignment_tax.reports.comparisons import Comparator, Difference
 from alignment_tax.reports.runs import Run, find_run
 
 ROLES = ("negative", "positive")
+CONTROLS_NOTE = (
+    "Runs whose answer is known in advance. The negative control changes nothing (a LoRA adapter with B = 0): "
+    "every tax, its KL and every output must equal the base's exactly. The positive control is a change known to "
+    "cost the base (strong SFT on Tibetan): its drift Δ NLL must exceed 0 with the whole 95% interval. "
+    "A failed control means the other numbers are not to be trusted."
+)
 
 
 @dataclass

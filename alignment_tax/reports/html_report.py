@@ -20,6 +20,7 @@ from markupsafe import Markup
 from alignment_tax.reports import formatting as fmt
 from alignment_tax.reports import health
 from alignment_tax.reports.about import TAX_DEFINITION
+from alignment_tax.reports.controls import CONTROLS_NOTE
 from alignment_tax.reports.content import Report
 from alignment_tax.reports.html_text import show
 from alignment_tax.reports.textsafe import visible
@@ -144,6 +145,7 @@ def render(report: Report) -> str:
                     ("worse", "worse than base (task metric)"), ("better", "better than base (task metric)"),
                     *[(flag, f"{label} output") for flag, label in health.FLAG_LABELS.items()]],  # fmt: skip
         tax_definition=TAX_DEFINITION,
+        controls_note=CONTROLS_NOTE,
         health_mark=health.MARK,
         health_warning=health.WARNING,
         rate_labels=health.RATE_LABELS,

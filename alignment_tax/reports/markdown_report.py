@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from alignment_tax.reports import formatting as fmt
 from alignment_tax.reports.about import TAX_DEFINITION
+from alignment_tax.reports.controls import CONTROLS_NOTE
 from alignment_tax.reports.comparisons import Difference
 from alignment_tax.reports import health
 from alignment_tax.reports.content import Report
@@ -119,6 +120,11 @@ def render(report: Report, plots_folder: str) -> tuple[str, dict[str, str]]:
         out += ["## Flagged", "", "No interval is computed for these differences; runs scored on different items are not compared at all.", "",
                 *[f"- {md(flag)}" for flag in report.flags], ""]  # fmt: skip
 
+    if report.controls:
+        out += ["## Controls", "", md(CONTROLS_NOTE), ""]
+        out += _table(["Control", "Run", "Verdict", "Evidence"],
+                      [[f"{check.role} control", md(check.run.name), f"**{check.verdict}**", md("; ".join(check.evidence))]
+                       for check in report.controls], align="l")  # fmt: skip
     out += ["## At a glance: each run against its base", ""]
     header = ["Run", *[md(label) for label, _, _ in report.glance.columns]]
     out += _table(header, [[md(run.name), *[_diff(d) for d in cells]] for run, cells in report.glance.rows])

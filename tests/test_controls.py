@@ -74,6 +74,7 @@ def test_the_report_states_each_control(controlled):
     for text in (html, markdown):
         assert "Controls" in text and "negative control" in text and "positive control" in text
         assert "passed" in text and "exactly 0" in text
+        assert "forgetting of memorised text" in text  # the banner: the base saw the measured passages
 
 
 def test_a_spec_names_only_evaluated_runs_as_controls(tmp_path):

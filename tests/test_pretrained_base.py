@@ -33,6 +33,7 @@ def test_the_shipped_base_knows_the_chinese_passages_the_demo_measures(shipped_b
     manifest = json.loads((shipped_base / MANIFEST_NAME).read_text(encoding="utf-8"))
     record = manifest["pretrained"]
     assert manifest["size"] == "mini" and record["steps"] >= 100 and "shipped" in record["source"]
+    assert record["seen"] == pretrain.SEEN_NOTE  # the banner carries it: the measured passages were trained on
     uniform = math.log(manifest["vocab_size"])
     measured = _nll(shipped_base, pretrain.measured_passages())
     assert measured <= 0.6 * uniform  # the bar: at most 60% of a uniform guess

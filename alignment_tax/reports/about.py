@@ -93,9 +93,11 @@ def _model_phrase(facts: dict[str, Any]) -> str | None:
         if "pretrained" not in tiny:
             parts.append("random weights")
         else:
-            steps, tokens = _integer(pretrained.get("steps")), _integer(pretrained.get("tokens"))
+            steps = _integer(pretrained.get("steps"))
+            tokens = _integer(pretrained.get("tokens", pretrained.get("tokens_seen")))
             trained = "weights pretrained" + (f" for {steps:,} steps" if steps is not None else "")
-            parts.append(trained + (f" on {count(tokens)} tokens" if tokens is not None else ""))
+            parts.append(trained + (f" on {count(tokens)} tokens" if tokens is not None else "")
+                         + (f" ({pretrained['seen']})" if isinstance(pretrained.get("seen"), str) else ""))  # fmt: skip
     return "has " + " and ".join(parts) if parts else None
 
 

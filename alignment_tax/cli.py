@@ -110,14 +110,19 @@ def _parse_batch_size(value: str) -> int | str:
 
 
 def _evaluate(args: argparse.Namespace) -> None:
+    from alignment_tax.evaluation.checks import DRIFT_TASK
+    from alignment_tax.tasks.names import check_task_names
+
+    tasks = [task.strip() for task in args.tasks.split(",") if task.strip()]
+    if not tasks:
+        raise UserError("--tasks is empty; name at least one task")
+    check_task_names(tasks, also=(DRIFT_TASK,))  # before a second of imports; evaluate() checks the rest
+
     from alignment_tax.evaluation.engines import VLLMOptions, parse_engine_args
     from alignment_tax.evaluation.evaluate import EvaluateOptions, evaluate
     from alignment_tax.evaluation.generation_caps import parse_max_gen_toks
     from alignment_tax.evaluation.served import ServerOptions
 
-    tasks = [task.strip() for task in args.tasks.split(",") if task.strip()]
-    if not tasks:
-        raise UserError("--tasks is empty; name at least one task")
     options = EvaluateOptions(
         tasks=tasks,
         output=args.output,

@@ -1,0 +1,127 @@
+"""A first run without friction: bad input fails before anything loads, and leaves nothing behind."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from alignment_tax.cli import main
+from alignment_tax.evaluation.output_lock import LOCK_FILE, remove_if_unused
+from alignment_tax.tasks import names
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def nothing_loads(monkeypatch):
+    """Any model load or lm-eval task index fails the test: the checks must come first."""
+    import alignment_tax.evaluation.evaluate as evaluate_module
+    import alignment_tax.tasks.registry as registry
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("loaded before the input was checked")
+
+    for module, name in ((evaluate_module, "load_for_evaluation"), (evaluate_module, "describe_for_evaluation"),
+                         (registry, "task_manager")):  # fmt: skip
+        monkeypatch.setattr(module, name, forbidden)
+
+
+def error_line(capsys) -> str:
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1, lines
+    return lines[0]
+
+
+def test_a_typo_in_tasks_fails_before_the_model_or_the_task_index(tmp_path, tiny_lm_dir, nothing_loads, capsys):
+    output = tmp_path / "out"
+    code = main(["evaluate", "--model", str(tiny_lm_dir), "--tasks", "cmrc2018,cmmmlu", "--samples", "--output", str(output)])
+    assert code == 2
+    line = error_line(capsys)
+    assert "unknown task 'cmmlu'" not in line and "unknown task 'cmmmlu'" in line
+    assert "did you mean" in line and "cmmlu" in line
+    assert not output.exists()
+
+
+def test_the_cheap_name_check_never_rejects_what_lm_eval_knows():
+    # A sample of lm-eval's own names (tasks, groups, tags, some only in include files).
+    for name in ("cmmlu", "belebele_bod_Tibt", "belebele_zho_Hans", "mmlu", "acp_bench", "afrixnli_en_direct"):
+        assert names.may_be_builtin(name), name
+    for name in ("cmrc2019", "belebele_bod", "mmlu_x", ""):
+        assert not names.may_be_builtin(name), name
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--model", "{tmp}/no-model"], "model not found: {tmp}/no-model"),
+        (["--model", "{lm}", "--adapter", "{tmp}/no-adapter"], "adapter not found: {tmp}/no-adapter"),
+        (["--model", "{lm}", "--base"], "--base needs a model path or id"),
+        (["--model", "{lm}", "--base", "{tmp}/no-base"], "base model (--base) not found: {tmp}/no-base"),
+        (["--model", "{lm}", "--base", "{adapter}"], "has no config.json"),  # an adapter given as the base
+        (["--model", "{lm}", "--embedder", "{tmp}/no-embedder"], "embedder not found: {tmp}/no-embedder"),
+        (["--model", "{lm}", "--data", "cmrc2018={tmp}/no.json"], "--data cmrc2018: file not found: {tmp}/no.json"),
+        (["--model", "{lm}", "--data-dir", "{tmp}/no-data"], "data folder not found"),
+    ],
+)
+def test_bad_paths_and_base_fail_before_anything_loads(
+    flags, message, tmp_path, tiny_lm_dir, tiny_adapter_dir, nothing_loads, capsys
+):
+    output = tmp_path / "out"
+    values = {"tmp": str(tmp_path), "lm": str(tiny_lm_dir), "adapter": str(tiny_adapter_dir)}
+    args = ["evaluate", "--tasks", "cmrc2018", "--output", str(output), *(flag.format(**values) for flag in flags)]
+    assert main(args) == 2
+    assert message.format(**values) in error_line(capsys)
+    assert not output.exists()
+
+
+def test_a_run_that_fails_after_creating_its_folder_removes_it(tmp_path, tiny_lm_dir, monkeypatch, capsys):
+    import alignment_tax.evaluation.evaluate as evaluate_module
+    from alignment_tax.errors import UserError
+
+    def failing_load(*args, **kwargs):
+        raise UserError("the model would not load")
+
+    monkeypatch.setattr(evaluate_module, "load_for_evaluation", failing_load)
+    args = ["evaluate", "--model", str(tiny_lm_dir), "--tasks", "cmrc2018", "--samples", "--limit", "1"]
+    fresh = tmp_path / "fresh"
+    assert main([*args, "--output", str(fresh)]) == 2
+    assert "the model would not load" in error_line(capsys)
+    assert not fresh.exists()
+    existing = tmp_path / "existing"  # a folder the user made stays, even empty
+    existing.mkdir()
+    assert main([*args, "--output", str(existing)]) == 2
+    capsys.readouterr()
+    assert existing.is_dir()
+
+
+def test_remove_if_unused_keeps_any_result(tmp_path):
+    empty = tmp_path / "empty"
+    (empty / "cache" / "deeper").mkdir(parents=True)
+    (empty / LOCK_FILE).write_text("pid 1")
+    assert remove_if_unused(empty) and not empty.exists()
+    kept = tmp_path / "kept"
+    (kept / "cache").mkdir(parents=True)
+    (kept / LOCK_FILE).write_text("pid 1")
+    (kept / "cache" / "candidate.sqlite").write_bytes(b"x")
+    assert not remove_if_unused(kept)
+    assert (kept / "cache" / "candidate.sqlite").exists() and (kept / LOCK_FILE).exists()
+
+
+@pytest.mark.slow
+def test_evaluate_outside_a_git_checkout_prints_no_git_error(tmp_path, tiny_lm_dir):
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    assert subprocess.run(["git", "rev-parse"], cwd=outside, capture_output=True).returncode != 0, "tmp is in a checkout"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))}
+    completed = subprocess.run(
+        [sys.executable, "-m", "alignment_tax", "evaluate", "--model", str(tiny_lm_dir), "--tasks", "cmrc2018",
+         "--samples", "--limit", "2", "--device", "cpu", "--output", "out"],
+        cwd=outside, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    assert "fatal:" not in completed.stderr
+    results = json.loads((outside / "out" / "results.json").read_text(encoding="utf-8"))
+    assert "cmrc2018" in results["tasks"]

@@ -125,3 +125,11 @@ def test_evaluate_outside_a_git_checkout_prints_no_git_error(tmp_path, tiny_lm_d
     assert "fatal:" not in completed.stderr
     results = json.loads((outside / "out" / "results.json").read_text(encoding="utf-8"))
     assert "cmrc2018" in results["tasks"]
+
+
+def test_first_look_writes_under_the_ignored_runs_folder():
+    script = (REPO_ROOT / "examples" / "first-look.sh").read_text(encoding="utf-8")
+    assert 'out=${1:-runs/first-look}' in script
+    if (REPO_ROOT / ".git").exists():  # a checkout: git must ignore what the script writes
+        ignored = subprocess.run(["git", "check-ignore", "-q", "runs/first-look/report.html"], cwd=REPO_ROOT)
+        assert ignored.returncode == 0

@@ -315,9 +315,17 @@ def _quiet_libraries() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    # Deprecation notices inside transformers/lm-eval are for their own callers, not our users.
-    warnings.filterwarnings("ignore", category=FutureWarning)
-    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    for message, category, module in KNOWN_LIBRARY_WARNINGS:
+        warnings.filterwarnings("ignore", message=message, category=category, module=module)
+
+
+# Warnings libraries raise about their own internals, each named, so that a new one still shows.
+KNOWN_LIBRARY_WARNINGS = (
+    # Trainers ask for pinned memory; on a CPU there is nothing to pin, and torch says so every epoch.
+    (r"'pin_memory' argument is set as true but no accelerator is found", UserWarning, r"torch\.utils\.data"),
+    # TRL and PEFT read the property transformers 5 renamed to is_activation_checkpointing.
+    (r"`is_gradient_checkpointing` is deprecated", FutureWarning, r"transformers\.modeling_utils"),
+)
 
 
 def _written_path(args: argparse.Namespace) -> str | None:

@@ -1,5 +1,6 @@
 """A first run without friction: bad input fails before anything loads, and leaves nothing behind."""
 
+import io
 import json
 import os
 import subprocess
@@ -133,3 +134,65 @@ def test_first_look_writes_under_the_ignored_runs_folder():
     if (REPO_ROOT / ".git").exists():  # a checkout: git must ignore what the script writes
         ignored = subprocess.run(["git", "check-ignore", "-q", "runs/first-look/report.html"], cwd=REPO_ROOT)
         assert ignored.returncode == 0
+
+
+def test_lm_eval_bars_name_the_run_the_stage_and_the_tasks():
+    import lm_eval.api.task
+    import lm_eval.models.huggingface as hf
+
+    from alignment_tax.progress import lm_eval_bars, working_on
+
+    original = hf.tqdm
+    with lm_eval_bars("evaluate grpo"):
+        with working_on(["bo_zh_mt", "bo_zh_mt", "cmrc2018"]):
+            bar = hf.tqdm(total=1, desc="Running generate_until requests", file=io.StringIO())
+        assert bar.desc == "evaluate grpo: bo_zh_mt, cmrc2018 generation"
+        assert lm_eval.api.task.tqdm([], file=io.StringIO()).desc == "evaluate grpo: prompts"
+    assert hf.tqdm is original
+
+
+def test_stage_log_lines_name_the_kind_of_stage(tmp_path, capsys):
+    from alignment_tax.experiments.runner import run_stage
+
+    for kind in ("train", "eval"):
+        run_stage(tmp_path / kind / "grpo", {"kind": kind}, lambda folder: {})
+    lines = capsys.readouterr().err.splitlines()
+    running = [line for line in lines if "running" in line]
+    assert [line.split(" (key")[0] for line in running] == ["[run] train grpo: running", "[run] evaluate grpo: running"]
+
+
+def test_trainer_progress_is_one_named_bar_not_printed_dicts():
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+    from alignment_tax.trainers.callbacks import StageProgressCallback, report_progress_as
+
+    class Trainer:
+        def __init__(self):
+            self.callbacks = [PrinterCallback(), ProgressCallback()]
+
+        def remove_callback(self, kind):
+            self.callbacks = [callback for callback in self.callbacks if not isinstance(callback, kind)]
+
+        def add_callback(self, callback):
+            self.callbacks.append(callback)
+
+    trainer = Trainer()
+    report_progress_as(trainer, "train grpo")
+    assert [type(callback) for callback in trainer.callbacks] == [StageProgressCallback]
+    assert trainer.callbacks[0].name == "train grpo"
+
+
+def test_known_library_warnings_are_filtered_by_name_only():
+    import warnings
+
+    from alignment_tax.cli import _quiet_libraries
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.resetwarnings()
+        _quiet_libraries()
+        warnings.warn_explicit(
+            "'pin_memory' argument is set as true but no accelerator is found, then device pinned memory won't be used.",
+            UserWarning, "dataloader.py", 1, module="torch.utils.data.dataloader",
+        )  # fmt: skip
+        warnings.warn_explicit("something new", FutureWarning, "modeling_utils.py", 1, module="transformers.modeling_utils")
+    assert [str(warning.message) for warning in caught] == ["something new"]

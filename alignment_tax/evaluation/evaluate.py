@@ -159,6 +159,7 @@ class _Evaluation:
         self.options = options
         self.vllm_class = vllm_class
         self.output = Path(options.output)
+        self.name = self.output.resolve().name  # what progress bars call this run
         self.started = provenance.now()
 
     def run(self) -> dict[str, Any]:
@@ -212,7 +213,7 @@ class _Evaluation:
             base_summary = self._base(engine, loaded) if options.base is not None else None
             role = Role(loaded.name, loaded.adapter)
             fingerprint = self._generation_fingerprint(loaded.name, loaded.adapter, loaded, engine.identity(role))
-            candidate = self._run_role(engine, role, self.output / "cache" / "candidate.sqlite", fingerprint)
+            candidate = self._run_role(engine, role, self.output / "cache" / "candidate.sqlite", fingerprint, self.name)
         finally:
             engine.close()
         payload = self._payload(loaded.name, loaded.adapter, loaded, candidate)
@@ -281,7 +282,7 @@ class _Evaluation:
         drift = token_drift(
             loaded.model, loaded.tokenizer, texts, base_model=base_model,
             batch_size=self.options.batch_size if isinstance(self.options.batch_size, int) else 8,
-            window=self.options.drift_window, stride=self.options.drift_stride, progress=True,
+            window=self.options.drift_window, stride=self.options.drift_stride, progress=f"drift {self.name}",
             checkpoint=checkpoint,
         )  # fmt: skip
         write_drift_files(self.output, drift, fingerprint)
@@ -304,10 +305,12 @@ class _Evaluation:
             }
         )
 
-    def _run_role(self, engine: Any, role: Role, cache_path: Path, fingerprint: str) -> RoleRun:
+    def _run_role(self, engine: Any, role: Role, cache_path: Path, fingerprint: str, name: str) -> RoleRun:
+        from alignment_tax.progress import lm_eval_bars
+
         cache = GenerationCache(cache_path, fingerprint)
         try:
-            with engine.lm(role, cache) as lm:
+            with engine.lm(role, cache) as lm, lm_eval_bars(f"evaluate {name}"):
                 run = run_role(lm, self.task_names, self.task_manager, self.options, self.encoder)
         finally:
             cache.close()
@@ -328,7 +331,7 @@ class _Evaluation:
             return {**summary, "reused": True, "tasks": previous["tasks"]}
         base_loaded = LoadedModel(None, loaded.tokenizer, base_name, None, loaded.device, loaded.dtype)
         fingerprint = self._generation_fingerprint(base_name, None, base_loaded, engine.identity(Role(base_name)))
-        run = self._run_role(engine, Role(base_name), folder / "cache.sqlite", fingerprint)
+        run = self._run_role(engine, Role(base_name), folder / "cache.sqlite", fingerprint, f"base of {self.name}")
         payload = self._payload(base_name, None, base_loaded, run)
         self._finish(payload)
         _write_run(folder, payload, run)

@@ -323,8 +323,11 @@ def _quiet_libraries() -> None:
 KNOWN_LIBRARY_WARNINGS = (
     # Trainers ask for pinned memory; on a CPU there is nothing to pin, and torch says so every epoch.
     (r"'pin_memory' argument is set as true but no accelerator is found", UserWarning, r"torch\.utils\.data"),
-    # TRL and PEFT read the property transformers 5 renamed to is_activation_checkpointing.
-    (r"`is_gradient_checkpointing` is deprecated", FutureWarning, r"transformers\.modeling_utils"),
+    # TRL and PEFT call the methods transformers 5 renamed to *activation_checkpointing*; ours use the new names.
+    (
+        r"`(is_gradient_checkpointing|gradient_checkpointing_enable|gradient_checkpointing_disable)` is deprecated",
+        FutureWarning, r"transformers\.modeling_utils",
+    ),  # fmt: skip
 )
 
 

@@ -194,5 +194,9 @@ def test_known_library_warnings_are_filtered_by_name_only():
             "'pin_memory' argument is set as true but no accelerator is found, then device pinned memory won't be used.",
             UserWarning, "dataloader.py", 1, module="torch.utils.data.dataloader",
         )  # fmt: skip
+        warnings.warn_explicit(
+            "`gradient_checkpointing_enable` is deprecated and will be removed in v6. Use `activation_checkpointing_enable`",
+            FutureWarning, "modeling_utils.py", 1, module="transformers.modeling_utils",
+        )  # fmt: skip
         warnings.warn_explicit("something new", FutureWarning, "modeling_utils.py", 1, module="transformers.modeling_utils")
     assert [str(warning.message) for warning in caught] == ["something new"]

@@ -59,7 +59,6 @@ def _renaming(base: type) -> type:
                 args = (args[0], bar_name(args[1]), *args[2:])
             else:
                 kwargs["desc"] = bar_name(kwargs.get("desc"))
-            kwargs.setdefault("file", sys.stderr)
             super().__init__(*args, **kwargs)
 
     Named.__name__ = Named.__qualname__ = f"Named{base.__name__}"

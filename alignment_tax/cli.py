@@ -116,14 +116,19 @@ def _parse_batch_size(value: str) -> int | str:
 
 
 def _evaluate(args: argparse.Namespace) -> None:
+    from alignment_tax.evaluation.checks import DRIFT_TASK
+    from alignment_tax.tasks.names import check_task_names
+
+    tasks = [task.strip() for task in args.tasks.split(",") if task.strip()]
+    if not tasks:
+        raise UserError("--tasks is empty; name at least one task")
+    check_task_names(tasks, also=(DRIFT_TASK,))  # before a second of imports; evaluate() checks the rest
+
     from alignment_tax.evaluation.engines import VLLMOptions, parse_engine_args
     from alignment_tax.evaluation.evaluate import EvaluateOptions, evaluate
     from alignment_tax.evaluation.generation_caps import parse_max_gen_toks
     from alignment_tax.evaluation.served import ServerOptions
 
-    tasks = [task.strip() for task in args.tasks.split(",") if task.strip()]
-    if not tasks:
-        raise UserError("--tasks is empty; name at least one task")
     options = EvaluateOptions(
         tasks=tasks,
         output=args.output,
@@ -325,9 +330,20 @@ def _quiet_libraries() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    # Deprecation notices inside transformers/lm-eval are for their own callers, not our users.
-    warnings.filterwarnings("ignore", category=FutureWarning)
-    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    for message, category, module in KNOWN_LIBRARY_WARNINGS:
+        warnings.filterwarnings("ignore", message=message, category=category, module=module)
+
+
+# Warnings libraries raise about their own internals, each named, so that a new one still shows.
+KNOWN_LIBRARY_WARNINGS = (
+    # Trainers ask for pinned memory; on a CPU there is nothing to pin, and torch says so every epoch.
+    (r"'pin_memory' argument is set as true but no accelerator is found", UserWarning, r"torch\.utils\.data"),
+    # TRL and PEFT call the methods transformers 5 renamed to *activation_checkpointing*; ours use the new names.
+    (
+        r"`(is_gradient_checkpointing|gradient_checkpointing_enable|gradient_checkpointing_disable)` is deprecated",
+        FutureWarning, r"transformers\.modeling_utils",
+    ),  # fmt: skip
+)
 
 
 def _written_path(args: argparse.Namespace) -> str | None:

@@ -3,10 +3,10 @@
 # evaluate the adapter against its base on the bundled samples (the tax is candidate − base, plus
 # drift), judge the two blind with the tiny LM as an offline judge, write the HTML report, and
 # score a file of existing answers with the official CMRC 2018 semantics.
-# Usage: bash examples/first-look.sh [OUT_DIR]
+# Usage: bash examples/first-look.sh [OUT_DIR]   (default: runs/first-look, which git ignores)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-out=${1:-first-look}
+out=${1:-runs/first-look}
 
 alignment-tax make-tiny-model "$out/tiny-lm" --kind lm --size tiny
 alignment-tax make-tiny-model "$out/tiny-adapter" --kind adapter --base-model "$out/tiny-lm"

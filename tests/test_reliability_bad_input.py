@@ -113,18 +113,19 @@ def test_an_output_folder_that_is_not_writable(argv, where, capsys):
         (["judge", "--a", "{input}", "--b", "{input}", "--task", "bo_zh_mt", "--output", "{dir}/j.json"], "a.jsonl", ""),
         (["train", "--method", "sft", "--model", "m", "--train-data", "{input}", "--output", "{dir}/t"], "pairs.jsonl",
          PAIRS.read_text(encoding="utf-8")),
-        (["evaluate", "--adapter", "a", "--tasks", "drift", "--drift-corpus", "{input}", "--output", "{dir}/e"], "c.txt",
+        # A real adapter: evaluate checks the model paths before it reads any data.
+        (["evaluate", "--adapter", "{adapter}", "--tasks", "drift", "--drift-corpus", "{input}", "--output", "{dir}/e"], "c.txt",
          "ཀ་ཁ་ག\n"),
         (["run", "{input}"], "spec.yaml", "name: x\n"),
     ],
     ids=["score-predictions", "score-data", "judge-run", "train-data", "evaluate-data", "spec"],
 )  # fmt: skip
-def test_an_input_that_is_not_readable(argv, name, content, tmp_path, capsys):
+def test_an_input_that_is_not_readable(argv, name, content, tmp_path, tiny_adapter_dir, capsys):
     unreadable = tmp_path / name
     unreadable.write_text(content, encoding="utf-8")
     unreadable.chmod(0)
     with permissions_enforced():
-        line = one_line_exit_2(fill(argv, {"input": unreadable, "dir": tmp_path}), capsys)
+        line = one_line_exit_2(fill(argv, {"input": unreadable, "dir": tmp_path, "adapter": tiny_adapter_dir}), capsys)
     assert f"{unreadable}: permission denied" in line
 
 

@@ -37,8 +37,10 @@ def html_report(study, tmp_path_factory):
 def test_flags():
     parser = argparse.ArgumentParser(prog="alignment-tax")
     register(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(["report", "a", "b", "--baseline", "a", "--judge", "j1", "j2", "--judge", "j3", "--out", "r.md"])
-    assert (args.runs, args.baseline, args.judge, args.out) == (["a", "b"], "a", ["j1", "j2", "j3"], "r.md")
+    args = parser.parse_args(
+        ["report", "a", "b", "--baseline", "a", "--judge", "j1.json", "j2.json", "--judge", "j3.json", "--out", "r.md"]
+    )
+    assert (args.runs, args.baseline, args.judge, args.out) == (["a", "b"], "a", ["j1.json", "j2.json", "j3.json"], "r.md")
     with pytest.raises(SystemExit):
         parser.parse_args(["report", "a"])  # --out is required
 
@@ -207,8 +209,21 @@ def test_bad_judge_files(study, tmp_path, capsys):
     assert f"its run_a {tmp_path / 'ppo'} is none of the runs given (base, sft, rl)" in one_error_line(capsys)
     assert run_cli(["report", *runs, "--judge", str(tmp_path / "none.json"), "--out", str(tmp_path / "r.html")]) == 2
     assert f"judge file not found: {tmp_path / 'none.json'}" in one_error_line(capsys)
-    assert run_cli(["report", runs[0], "--judge", str(study["judge"]), runs[1], "--out", str(tmp_path / "r.html")]) == 2
-    assert f"--judge {runs[1]} is a folder, not a judge file (list the run folders before --judge)" in one_error_line(capsys)
+    assert run_cli(["report", runs[1], "--judge", runs[0], "--out", str(tmp_path / "r.html")]) == 2
+    assert f"--judge {runs[0]} is a folder, not a judge file" in one_error_line(capsys)
+
+
+def test_run_folders_after_judge_are_runs(study, tmp_path, capsys):
+    """``--judge FILE RUN ...`` used to swallow the runs; folders after a judge file are runs, in order."""
+    runs = [str(study["sft"]), str(study["rl"])]
+    out = tmp_path / "r.md"
+    assert run_cli(["report", "--judge", str(study["judge"]), *runs, "--out", str(out)]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["runs"][:2] == ["sft", "rl"], summary
+    assert run_cli(["report", runs[0], "--judge", str(study["judge"]), runs[1], "--out", str(out)]) == 0
+    assert json.loads(capsys.readouterr().out)["runs"][:2] == ["sft", "rl"]
+    assert run_cli(["report", "--judge", str(study["judge"]), "--out", str(out)]) == 2
+    assert "report needs at least one RUN_DIR" in one_error_line(capsys)
 
 
 def test_judge_against_the_base_given_as_samples_files(study, tmp_path):

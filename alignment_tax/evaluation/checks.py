@@ -8,6 +8,7 @@ lm-eval, numpy or the drift pass.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 from alignment_tax.argtypes import check_seed, check_whole
@@ -15,6 +16,8 @@ from alignment_tax.errors import UserError
 
 MIN_DRIFT_WINDOW = 2  # a window scores tokens after its first: one token scores nothing
 BOOLEAN_KEYS = ("samples", "enable_thinking")
+DRIFT_TASK = "drift"  # not an lm-eval task: evaluate's own per-token pass
+AUTO_BASE = "auto"  # --base with no value: the adapter's base, the adapter disabled
 
 
 def flag_name(key: str) -> str:
@@ -62,3 +65,69 @@ def check_evaluate_options(options: Any) -> None:
     """:func:`check_evaluate_values` on an ``EvaluateOptions``, named as ``evaluate``'s flags."""
     keys = ("limit", "seed", "batch_size", "enable_thinking", "drift_window", "drift_stride")
     check_evaluate_values({key: getattr(options, key) for key in keys})
+
+
+def _existing(name: str, what: str) -> Path | None:
+    """``name`` as an existing path, None for a hub id; a path that is not there is one line."""
+    from alignment_tax.data.hub import looks_like_hub_id
+    from alignment_tax.models.loading import looks_local
+
+    path = Path(name).expanduser()
+    if path.exists():
+        return path
+    if looks_local(name) or not looks_like_hub_id(name):
+        raise UserError(f"{what} not found: {name}")
+    return None
+
+
+def _check_model_source(name: str, what: str) -> None:
+    from alignment_tax.models.loading import check_model_folder
+
+    path = _existing(name, what)
+    if path is not None and path.is_file():
+        raise UserError(f"{what} {name} is a file, not a model folder")
+    if path is not None:
+        check_model_folder(path, what)
+
+
+def _check_data_source(source: Any, what: str) -> None:
+    from alignment_tax.data.hub import looks_like_hub_id
+
+    if isinstance(source, Mapping):
+        source = source.get("path")
+    if not isinstance(source, str) or not source.strip():
+        return  # the task loader says what a malformed override lacks
+    if not Path(source).expanduser().exists() and not looks_like_hub_id(source):
+        raise UserError(f"{what}: file not found: {source}")
+
+
+def check_evaluate_inputs(options: Any) -> None:
+    """Task names, model, adapter, base, embedder and data paths, in about a second.
+
+    Runs before lm-eval, any dataset or any model loads, so that a typo costs a second, not the
+    half minute lm-eval's task index takes or the minutes a model load takes.
+    """
+    from alignment_tax.models.loading import adapter_base, check_embedder_folder
+    from alignment_tax.tasks.names import check_task_names
+
+    check_task_names(options.tasks, also=(DRIFT_TASK,))
+    if options.model is None and options.adapter is None:
+        raise UserError("give --model, --adapter, or both")
+    name = options.model or adapter_base(options.adapter)
+    if options.adapter is not None:
+        adapter_base(options.adapter)  # a missing or malformed adapter folder
+    _check_model_source(name, "model")
+    if options.base == AUTO_BASE and options.adapter is None:
+        raise UserError("--base needs a model path or id when --model is a full checkpoint (no --adapter)")
+    if options.base not in (None, AUTO_BASE):
+        _check_model_source(options.base, "base model (--base)")
+    if options.embedder:
+        _existing(options.embedder, "embedder")
+        check_embedder_folder(options.embedder)
+    if options.data_dir and not Path(options.data_dir).expanduser().is_dir():
+        raise UserError(f"data folder not found: {options.data_dir}")
+    for task, source in (options.data or {}).items():
+        _check_data_source(source, f"--data {task}")
+    if options.drift_corpus:
+        _check_data_source(options.drift_corpus, "--drift-corpus")
+

@@ -186,7 +186,7 @@ def token_drift(
     stride: int | None = None,
     padding_side: str = "right",
     chunk_elements: int = DEFAULT_CHUNK_ELEMENTS,
-    progress: bool = False,
+    progress: str | None = None,  # the bar's name; None: no bar
     checkpoint: Any | None = None,
 ) -> TokenDrift:
     """Per-token NLL (candidate and base) and KL(candidate ‖ base) over ``texts``.
@@ -213,7 +213,7 @@ def token_drift(
     if progress:
         from tqdm import tqdm
 
-        batches = tqdm(batches, desc="drift", unit="batch")
+        batches = tqdm(batches, desc=progress, unit="batch")
     for start in batches:
         chosen = order[start : start + batch_size]
         values = _score_batch(model, base_model, [windows[i] for i in chosen], pad_id, padding_side, chunk_elements)

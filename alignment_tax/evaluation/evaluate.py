@@ -16,12 +16,12 @@ from typing import Any
 
 from alignment_tax.errors import UserError
 from alignment_tax.evaluation import provenance
-from alignment_tax.evaluation.checks import check_evaluate_options
+from alignment_tax.evaluation.checks import AUTO_BASE, DRIFT_TASK, check_evaluate_inputs, check_evaluate_options
 from alignment_tax.evaluation.engines import ENGINES, Role, VLLMOptions, build_engine, vllm_lm_class
 from alignment_tax.evaluation.generation_cache import GenerationCache
 from alignment_tax.evaluation.generation_caps import apply_caps, check_cap_overrides, effective_caps
 from alignment_tax.evaluation.lm_eval_run import RoleRun, run_role
-from alignment_tax.evaluation.output_lock import OutputLock
+from alignment_tax.evaluation.output_lock import OutputLock, remove_if_unused
 from alignment_tax.evaluation.served import ServerOptions
 from alignment_tax.metrics.health import HEALTH_RATES
 from alignment_tax.paths import check_output_folder, write_text_atomically
@@ -35,7 +35,6 @@ from alignment_tax.models.loading import (
     resolve_device,
 )
 
-AUTO_BASE = "auto"
 BASE_RUNS_DIR = "_base"
 TRUNCATION_WARNING_RATE = 0.01  # above this share of capped generations, evaluate says so
 
@@ -66,7 +65,7 @@ class EvaluateOptions:
     server: ServerOptions = field(default_factory=ServerOptions)
 
 
-DRIFT = "drift"
+DRIFT = DRIFT_TASK
 DRIFT_HUB_FIELD = "context"
 
 
@@ -160,6 +159,7 @@ class _Evaluation:
         self.options = options
         self.vllm_class = vllm_class
         self.output = Path(options.output)
+        self.name = self.output.resolve().name  # what progress bars call this run
         self.started = provenance.now()
 
     def run(self) -> dict[str, Any]:
@@ -167,6 +167,7 @@ class _Evaluation:
 
         options = self.options
         check_evaluate_options(options)  # values first: nothing has loaded yet
+        check_evaluate_inputs(options)  # then names and paths, before lm-eval's slow task index
         check_output_folder(self.output, "--output")
         metadata = _task_metadata(options)
         if DRIFT in options.tasks and options.adapter is None and options.base in (None, AUTO_BASE):
@@ -185,9 +186,15 @@ class _Evaluation:
         drift_corpus = _load_drift_corpus(options) if DRIFT in options.tasks else None
         if drift_corpus is not None:
             self.data_hashes[DRIFT] = {"source": drift_corpus[0], "sha256": drift_corpus[2], "n_docs": len(drift_corpus[1])}
+        created = not self.output.exists()
         self.output.mkdir(parents=True, exist_ok=True)
-        with OutputLock(self.output, "evaluate"):
-            return self._run_locked(tasks, drift_corpus)
+        try:
+            with OutputLock(self.output, "evaluate"):
+                return self._run_locked(tasks, drift_corpus)
+        except BaseException:
+            if created:  # a folder this run made and wrote nothing into would look like a result
+                remove_if_unused(self.output)
+            raise
 
     def _run_locked(self, tasks: dict[str, Any], drift_corpus: tuple[str, list[str], str] | None) -> dict[str, Any]:
         from alignment_tax.tasks.registry import OUR_TASKS
@@ -206,7 +213,7 @@ class _Evaluation:
             base_summary = self._base(engine, loaded) if options.base is not None else None
             role = Role(loaded.name, loaded.adapter)
             fingerprint = self._generation_fingerprint(loaded.name, loaded.adapter, loaded, engine.identity(role))
-            candidate = self._run_role(engine, role, self.output / "cache" / "candidate.sqlite", fingerprint)
+            candidate = self._run_role(engine, role, self.output / "cache" / "candidate.sqlite", fingerprint, self.name)
         finally:
             engine.close()
         payload = self._payload(loaded.name, loaded.adapter, loaded, candidate)
@@ -275,7 +282,7 @@ class _Evaluation:
         drift = token_drift(
             loaded.model, loaded.tokenizer, texts, base_model=base_model,
             batch_size=self.options.batch_size if isinstance(self.options.batch_size, int) else 8,
-            window=self.options.drift_window, stride=self.options.drift_stride, progress=True,
+            window=self.options.drift_window, stride=self.options.drift_stride, progress=f"drift {self.name}",
             checkpoint=checkpoint,
         )  # fmt: skip
         write_drift_files(self.output, drift, fingerprint)
@@ -298,10 +305,12 @@ class _Evaluation:
             }
         )
 
-    def _run_role(self, engine: Any, role: Role, cache_path: Path, fingerprint: str) -> RoleRun:
+    def _run_role(self, engine: Any, role: Role, cache_path: Path, fingerprint: str, name: str) -> RoleRun:
+        from alignment_tax.progress import lm_eval_bars
+
         cache = GenerationCache(cache_path, fingerprint)
         try:
-            with engine.lm(role, cache) as lm:
+            with engine.lm(role, cache) as lm, lm_eval_bars(f"evaluate {name}"):
                 run = run_role(lm, self.task_names, self.task_manager, self.options, self.encoder)
         finally:
             cache.close()
@@ -311,8 +320,6 @@ class _Evaluation:
     def _base(self, engine: Any, loaded: LoadedModel) -> dict[str, Any]:
         options = self.options
         via_adapter = loaded.has_adapter and options.base in (AUTO_BASE, loaded.name)
-        if options.base == AUTO_BASE and not loaded.has_adapter:
-            raise UserError("--base needs a model path or id when --model is a full checkpoint (no --adapter)")
         base_name = loaded.name if via_adapter else options.base
         key = provenance.content_key({"base": provenance.model_identity(base_name), **self.settings})
         folder = self.output.resolve().parent / BASE_RUNS_DIR / key
@@ -324,7 +331,7 @@ class _Evaluation:
             return {**summary, "reused": True, "tasks": previous["tasks"]}
         base_loaded = LoadedModel(None, loaded.tokenizer, base_name, None, loaded.device, loaded.dtype)
         fingerprint = self._generation_fingerprint(base_name, None, base_loaded, engine.identity(Role(base_name)))
-        run = self._run_role(engine, Role(base_name), folder / "cache.sqlite", fingerprint)
+        run = self._run_role(engine, Role(base_name), folder / "cache.sqlite", fingerprint, f"base of {self.name}")
         payload = self._payload(base_name, None, base_loaded, run)
         self._finish(payload)
         _write_run(folder, payload, run)

@@ -26,6 +26,8 @@ from typing import Any
 
 from lm_eval.api.model import hash_args
 
+from alignment_tax.progress import request_tasks, working_on
+
 CACHED_METHODS = ("generate_until", "loglikelihood", "loglikelihood_rolling")
 
 
@@ -171,7 +173,8 @@ class ResumableMixin:
     def _resume(self, method: str, requests: list, **kwargs) -> list:
         cached = [self.generation_cache.get(method, request.args) for request in requests]
         missing = [request for request, response in zip(requests, cached) if response is None]
-        fresh = iter(getattr(super(), method)(missing, **kwargs) if missing else [])
+        with working_on(request_tasks(missing)):  # so the bar names them
+            fresh = iter(getattr(super(), method)(missing, **kwargs) if missing else [])
         return [_restore(method, next(fresh) if response is None else response) for response in cached]
 
     def generate_until(self, requests, disable_tqdm: bool = False):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,10 +28,27 @@ class RoleRun:
     lm_eval_config: dict[str, Any] = field(default_factory=dict)
 
 
+def _git_commit_hash() -> str | None:
+    """lm-eval's ``get_git_commit_hash``, with git's stderr discarded.
+
+    lm-eval records the working directory's commit in every result; outside a git checkout its
+    ``git describe`` printed "fatal: not a git repository" to the user's terminal on every run.
+    """
+    from lm_eval.loggers.utils import get_commit_from_path
+
+    try:
+        return subprocess.check_output(["git", "describe", "--always"], stderr=subprocess.DEVNULL).strip().decode()
+    except (subprocess.CalledProcessError, OSError):  # not a checkout, or git is not installed
+        return get_commit_from_path(os.getcwd())
+
+
 def _quiet_lm_eval() -> None:
+    import lm_eval.evaluator
+
     logging.getLogger("lm_eval").setLevel(logging.WARNING)
     # It warns that a model object (not a name) was passed: that is how this harness works.
     logging.getLogger("lm_eval.models.huggingface").setLevel(logging.ERROR)
+    lm_eval.evaluator.get_git_commit_hash = _git_commit_hash  # simple_evaluate's only caller of it
 
 
 def _task_whose_download_failed(error: BaseException) -> Any | None:

@@ -50,3 +50,21 @@ class OutputLock:
             fcntl.flock(self._handle, fcntl.LOCK_UN)
             self._handle.close()
             self._handle = None
+
+
+def remove_if_unused(folder: str | Path) -> bool:
+    """Remove ``folder`` if nothing but its lock file and empty folders are in it; True if removed.
+
+    For a run that created its output folder and failed before writing anything: it should not
+    leave an empty folder that looks like a result. Any other file keeps the folder, whole.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return False
+    for parent, subfolders, files in os.walk(folder):
+        if any(name != LOCK_FILE or Path(parent) != folder for name in files):
+            return False
+    (folder / LOCK_FILE).unlink(missing_ok=True)
+    for parent, subfolders, files in sorted(os.walk(folder), key=lambda entry: -len(Path(entry[0]).parts)):
+        os.rmdir(parent)
+    return True

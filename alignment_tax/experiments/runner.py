@@ -21,6 +21,8 @@ from alignment_tax.evaluation import provenance
 from alignment_tax.experiments.spec import SAMPLES_PREFIX, Spec, stage_config_path
 from alignment_tax.paths import check_output_folder, write_text_atomically
 
+# Stage folders by kind; a log line names the kind, since a run's training and evaluation share a name.
+STAGE_KINDS = {"models": "model", "train": "train", "eval": "evaluate", "judge": "judge"}
 DONE_FILE = "stage.json"
 PENDING_FILE = "stage.pending.json"
 
@@ -33,18 +35,19 @@ def run_stage(folder: Path, payload: dict[str, Any], work: Callable[[Path], dict
     """Run ``work(folder)`` unless a finished stage with the same key is there; return (key, summary)."""
     key = provenance.content_key({**payload, "alignment_tax": provenance.versions()["alignment-tax"]})
     done, pending = folder / DONE_FILE, folder / PENDING_FILE
+    label = f"{STAGE_KINDS.get(folder.parent.name, folder.parent.name)} {folder.name}"
     if done.exists():
         record = json.loads(done.read_text(encoding="utf-8"))
         if record.get("key") == key:
-            _log(f"{folder.name}: done, skipped (key {key})")
+            _log(f"{label}: done, skipped (key {key})")
             return key, record["summary"]
     stale = (done.exists() or pending.exists()) and _stored_key(done, pending) != key
     if stale:  # its inputs changed: what is there belongs to another stage
-        _log(f"{folder.name}: inputs changed, starting over")
+        _log(f"{label}: inputs changed, starting over")
         shutil.rmtree(folder)
     folder.mkdir(parents=True, exist_ok=True)
     write_text_atomically(pending, json.dumps({"key": key}))
-    _log(f"{folder.name}: running (key {key})")
+    _log(f"{label}: running (key {key})")
     summary = work(folder)
     write_text_atomically(done, json.dumps({"key": key, "summary": summary, "finished": provenance.now()}, default=str))
     pending.unlink(missing_ok=True)
@@ -147,7 +150,7 @@ class Runner:
             values = {role: self.paths.get(stage.get(role), "") for role in ("model", "adapter", "embedder")}
             values.update(output=str(folder), train_data=self.data_path(self.spec.data.get(stage.get("train_data"), "")))
             command = stage["command"].format(**{key: shlex.quote(value) for key, value in values.items()})
-            _log(f"{name}: {command}")
+            _log(f"train {name}: {command}")
             if subprocess.run(command, shell=True).returncode != 0:
                 raise UserError(f"train.{name}: the command failed: {command}")
             if not (folder / "adapter" / "adapter_config.json").exists():

@@ -171,6 +171,14 @@ def _check_evaluate(spec: Spec) -> None:
         raise UserError("evaluate.tasks: name at least one task")
     for key in ("runs", "tasks"):
         _check_names(evaluate.get(key), f"evaluate.{key}")
+    if evaluate.get("tasks"):  # a typo fails now, not after the training stages
+        from alignment_tax.evaluation.checks import DRIFT_TASK
+        from alignment_tax.tasks.names import check_task_names
+
+        try:
+            check_task_names(evaluate["tasks"], also=(DRIFT_TASK,))
+        except UserError as error:
+            raise UserError(f"evaluate.tasks: {error}") from None
     for run in evaluate.get("runs", []):
         _require_name(run, spec.train | spec.models, "evaluate.runs", "training stage or model")
     options = _mapping(evaluate.get("options"), "evaluate.options")

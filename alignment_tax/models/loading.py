@@ -15,7 +15,8 @@ DEVICES = ("auto", "cpu", "cuda")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 
 
-def _looks_local(name: str) -> bool:
+def looks_local(name: str) -> bool:
+    """A path by its form (``./x``, ``/x``, ``~/x``) or because it exists; anything else may be a hub id."""
     return name.startswith((".", "/", "~")) or Path(name).expanduser().exists()
 
 
@@ -31,7 +32,7 @@ def check_model_folder(folder: Path, what: str = "model") -> None:
 
 def _check_source(name: str, what: str) -> None:
     """A path that does not exist is an error; a hub id goes offline at once if the hub is unreachable."""
-    if _looks_local(name):
+    if looks_local(name):
         if not Path(name).expanduser().exists():
             raise UserError(f"{what} not found: {name}")
         if what == "model":

@@ -14,11 +14,43 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
+
+from alignment_tax.errors import UserError
+
+
+def is_judge_file(value: str) -> bool:
+    """A judge summary is a JSON file: an existing file, or a name ending in ``.json``; a run is a folder."""
+    path = Path(value).expanduser()
+    return path.is_file() or (not path.is_dir() and value.lower().endswith(".json"))
+
+
+class _RunsAndJudges(argparse.Action):
+    """Collects the run folders and ``--judge`` files in command-line order.
+
+    ``--judge`` takes one or more values, so ``report --judge J.json RUN_A RUN_B`` used to hand
+    the runs to ``--judge``. After its first value, each value that is not a judge file is a
+    run folder (see :func:`is_judge_file`), wherever it stands.
+    """
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        values = list(values or [])
+        runs = getattr(namespace, "runs", None) or []
+        judges = getattr(namespace, "judge", None) or []
+        if option_string is None:  # the positional RUN_DIR list
+            runs.extend(values)
+        else:
+            judges.append(values[0])
+            for value in values[1:]:
+                (judges if is_judge_file(value) else runs).append(value)
+        namespace.runs, namespace.judge = runs, judges
 
 
 def _report(args: argparse.Namespace) -> None:
     from alignment_tax.reports.build import build_report
 
+    if not args.runs:
+        raise UserError("report needs at least one RUN_DIR (an `alignment-tax evaluate` output folder)")
     summary = build_report(args.runs, out=args.out, baseline=args.baseline, judge_files=args.judge or [])
     print(json.dumps(summary, ensure_ascii=False, indent=2))
 
@@ -35,14 +67,18 @@ def register(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "--out report.html writes one self-contained page; --out report.md writes Markdown with its "
         "plots as SVG files in report_files/ beside it.",
     )
-    parser.add_argument("runs", nargs="+", metavar="RUN_DIR", help="`alignment-tax evaluate` output folders")
+    parser.add_argument(
+        "runs", nargs="*", action=_RunsAndJudges, default=[], metavar="RUN_DIR",
+        help="`alignment-tax evaluate` output folders (before or after the other flags)",
+    )  # fmt: skip
     parser.add_argument(
         "--baseline", metavar="NAME",
         help="the run the gap rows compare against: its folder name or path (default: the first run)",
     )  # fmt: skip
     parser.add_argument(
-        "--judge", nargs="+", action="extend", metavar="FILE",
-        help="`alignment-tax judge` summary JSON files comparing two of the runs (or a run and its base); repeatable",
+        "--judge", nargs="+", action=_RunsAndJudges, default=[], metavar="FILE",
+        help="`alignment-tax judge` summary JSON file comparing two of the runs (or a run and its base); "
+        "repeatable; folders after it are run folders",
     )  # fmt: skip
     parser.add_argument("--out", required=True, metavar="report.html|report.md", help="the report to write; the format follows the suffix")
     parser.set_defaults(handler=_report)

@@ -22,6 +22,8 @@ Nothing heavy is imported until a function needs it.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 from alignment_tax.trainers.config import METHODS, default_config, load_config
@@ -37,6 +39,29 @@ def train(
     embedder: str | None = None,
 ) -> dict[str, Any]:
     """Run ``config["method"]`` and return a summary; writes ``OUTPUT/{adapter|embedder}``, config and log."""
+    with _quiet_data_preparation():
+        return _train(config, model=model, train_data=train_data, output=output, adapter=adapter, embedder=embedder)
+
+
+@contextlib.contextmanager
+def _quiet_data_preparation() -> Iterator[None]:
+    """No bars for TRL's dataset passes (tokenizing, labels, truncating): seconds, named for no run.
+
+    The training itself has its own bar, named for the run (``train grpo``).
+    """
+    from datasets.utils import are_progress_bars_disabled, disable_progress_bars, enable_progress_bars
+
+    was_enabled = not are_progress_bars_disabled()
+    disable_progress_bars()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            enable_progress_bars()
+
+
+def _train(config: dict[str, Any], *, model: str | None, train_data: str, output: str, adapter: str | None,
+           embedder: str | None) -> dict[str, Any]:  # fmt: skip
     method = config["method"]
     if method == "sft":
         from alignment_tax.trainers.sft import train_sft

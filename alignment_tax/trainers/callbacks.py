@@ -262,3 +262,47 @@ def cmrc_probe(data_path: str, limit: int, max_new_tokens: int = 64, enable_thin
         return {"cmrc_em": 100.0 * sum(em) / n, "cmrc_f1": 100.0 * sum(f1) / n}
 
     return probe
+
+
+class StageProgressCallback(TrainerCallback):
+    """One progress bar named for the run (``train grpo``), with the last logged loss beside it.
+
+    It takes the place of transformers' own reporting: with its bar off (the CLI's log level),
+    the trainer prints every log entry as a raw dict on stdout, in among the command's JSON;
+    the entries are in ``train_log.jsonl`` instead.
+    """
+
+    def __init__(self, name: str):
+        self.name = name
+        self.bar = None
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        import sys
+
+        from tqdm import tqdm
+
+        if state.is_world_process_zero:
+            self.bar = tqdm(total=state.max_steps, initial=state.global_step, desc=self.name, unit="step",
+                            file=sys.stderr, dynamic_ncols=True)  # fmt: skip
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.bar is not None:
+            self.bar.update(state.global_step - self.bar.n)
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if self.bar is not None and logs and "loss" in logs:
+            self.bar.set_postfix(loss=f"{float(logs['loss']):.4g}", refresh=False)
+
+    def on_train_end(self, args, state, control, **kwargs):
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def report_progress_as(trainer: Any, name: str) -> None:
+    """Replace the trainer's printed log dicts and unnamed bar with :class:`StageProgressCallback`."""
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+    trainer.remove_callback(PrinterCallback)
+    trainer.remove_callback(ProgressCallback)
+    trainer.add_callback(StageProgressCallback(name))

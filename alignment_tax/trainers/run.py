@@ -351,8 +351,9 @@ def drift_callback(config: dict[str, Any], tokenizer: Any, enable_thinking: bool
 
 def run_trainer(trainer: Any, paths: RunPaths, record: dict[str, Any], checkpoint: str | None) -> Any:
     """Train (from ``checkpoint`` when resuming), keeping the record and the log current."""
-    from alignment_tax.trainers.callbacks import write_log_history
+    from alignment_tax.trainers.callbacks import report_progress_as, write_log_history
 
+    report_progress_as(trainer, f"train {paths.root.resolve().name}")
     record["resumed_from"] = checkpoint
     write_record(paths, record)
     try:

@@ -91,3 +91,19 @@ def test_a_spec_names_only_evaluated_runs_as_controls(tmp_path):
     path.write_text(yaml.safe_dump(spec), encoding="utf-8")
     with pytest.raises(UserError, match="models.zero.tiny.base: name the model"):
         load_spec(path)
+
+
+def test_report_checks_controls_named_on_the_command_line(controlled, tmp_path):
+    import subprocess
+    import sys
+
+    runs = [controlled["evaluations"]["zero"], controlled["evaluations"]["noisy"]]
+    out = tmp_path / "report.md"
+    cli = [sys.executable, "-m", "alignment_tax", "report", *runs, "--out", str(out)]
+    done = subprocess.run(cli + ["--control", "negative=zero", "--control", "positive=noisy"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    text = out.read_text(encoding="utf-8")
+    assert "| negative control | zero | **passed** |" in text and "| positive control | noisy | **passed** |" in text
+    bad = subprocess.run(cli + ["--control", "neutral=zero"], capture_output=True, text=True)
+    assert bad.returncode != 0 and "expected ROLE=RUN with ROLE negative or positive" in bad.stderr
+    assert "Traceback" not in bad.stderr

@@ -46,12 +46,22 @@ class _RunsAndJudges(argparse.Action):
         namespace.runs, namespace.judge = runs, judges
 
 
+def _control(text: str) -> tuple[str, str]:
+    from alignment_tax.reports.controls import ROLES
+
+    role, _, run = text.partition("=")
+    if role not in ROLES or not run:
+        raise argparse.ArgumentTypeError(f"expected ROLE=RUN with ROLE {' or '.join(ROLES)}, got {text!r}")
+    return role, run
+
+
 def _report(args: argparse.Namespace) -> None:
     from alignment_tax.reports.build import build_report
 
     if not args.runs:
         raise UserError("report needs at least one RUN_DIR (an `alignment-tax evaluate` output folder)")
-    summary = build_report(args.runs, out=args.out, baseline=args.baseline, judge_files=args.judge or [])
+    summary = build_report(args.runs, out=args.out, baseline=args.baseline, judge_files=args.judge or [],
+                           controls=dict(args.control or []))  # fmt: skip
     print(json.dumps(summary, ensure_ascii=False, indent=2))
 
 
@@ -79,6 +89,11 @@ def register(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "--judge", nargs="+", action=_RunsAndJudges, default=[], metavar="FILE",
         help="`alignment-tax judge` summary JSON file comparing two of the runs (or a run and its base); "
         "repeatable; folders after it are run folders",
+    )  # fmt: skip
+    parser.add_argument(
+        "--control", action="append", type=_control, metavar="ROLE=RUN",
+        help="check RUN as a control: negative (must read exactly 0: a zero adapter) or positive (its drift "
+        "Δ NLL must exceed 0 with its whole interval); repeatable",
     )  # fmt: skip
     parser.add_argument("--out", required=True, metavar="report.html|report.md", help="the report to write; the format follows the suffix")
     parser.set_defaults(handler=_report)

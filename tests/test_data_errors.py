@@ -317,13 +317,12 @@ def test_a_builtin_task_without_its_dataset_fails_at_once_in_one_line(tmp_path, 
     why = {"offline variables": "HF_HUB_OFFLINE and HF_DATASETS_OFFLINE set", "unreachable": "the hub is unreachable: 127.0.0.1"}
     assert named in lines[0] and why[hub] in lines[0], lines[0]
     assert snapshot(output) == before
-    # Most of the time is lm-eval indexing its built-in tasks (about 15 s of CPU); the hub's
-    # retries would add 23 s of back-off per file. On a loaded machine, compare with the same
-    # command stopped just before any dataset loads: an unknown task, known only after the index.
-    if elapsed >= 30:
-        unknown, before_any_dataset = timed_run([*command, "--tasks", "no_such_builtin_task"], env)
-        assert unknown.returncode == 2 and "unknown task" in unknown.stderr
-        assert elapsed < before_any_dataset + 15, (elapsed, before_any_dataset)
+    # huggingface_hub's retries would print "Retrying in 1s [Retry 1/5]" lines, which the one-line
+    # check above rules out; their 23 s of back-off per file shows on an idle machine as a run
+    # over 30 s. On a loaded one wall time says nothing (lm-eval's index alone is 15 s of CPU),
+    # and an unknown task is no longer a yardstick: it is now rejected before the index is built.
+    if os.cpu_count() and os.getloadavg()[0] < 1:
+        assert elapsed < 30, elapsed
 
 
 def timed_run(command, env):

@@ -113,3 +113,20 @@ def test_a_zero_adapter_changes_no_logit(shipped_base, tmp_path):
         expected = base(ids).logits
         candidate = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(shipped_base), adapter)(ids).logits
     assert torch.equal(candidate, expected)  # exactly, not approximately
+
+
+def test_a_spec_asks_for_pretrained_weights_only_where_they_exist(tmp_path):
+    import yaml
+
+    from alignment_tax.experiments.spec import load_spec
+
+    spec = {"models": {"base": {"tiny": {"kind": "lm", "pretrained": True}}},
+            "evaluate": {"runs": ["base"], "tasks": ["cmrc2018"]}}  # fmt: skip
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(spec), encoding="utf-8")
+    with pytest.raises(UserError, match=r"^models.base.tiny.pretrained: only the lm of size mini comes pretrained, "
+                                        r"not the lm of size tiny$"):  # fmt: skip
+        load_spec(path)
+    spec["models"]["base"]["tiny"]["size"] = "mini"
+    path.write_text(yaml.safe_dump(spec), encoding="utf-8")
+    assert load_spec(path).models["base"]["tiny"]["pretrained"] is True

@@ -102,8 +102,13 @@ def _check_model(name: str, model: dict[str, Any], models: dict[str, Any]) -> No
             raise UserError(f"{where}.base: name the model the adapter is for")
         return
     _check_keys(tiny, {"kind", "size", "seed", "pretrained"}, where)
-    if tiny.get("pretrained") and (tiny.get("kind", "lm"), tiny.get("size")) != ("lm", "mini"):
-        raise UserError(f"{where}.pretrained: only {{kind: lm, size: mini}} comes pretrained")
+    if tiny.get("pretrained"):
+        from alignment_tax.models.tiny import check_pretrainable
+
+        try:  # the runner's defaults: an lm of size tiny
+            check_pretrainable(tiny.get("kind", "lm"), tiny.get("size", "tiny"))
+        except UserError as error:
+            raise UserError(f"{where}.pretrained: {error}") from None
 
 
 def _require_name(value: Any, known: dict, where: str, what: str) -> None:

@@ -27,7 +27,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from alignment_tax.data.normalize import normalize_text
 
 CORPUS_DIR = Path(__file__).with_name("tiny_corpus")
 ZH_PASSAGES = CORPUS_DIR / "cmrc_trial.txt"
@@ -63,12 +62,12 @@ def corpus_passages() -> tuple[list[str], list[str], list[str]]:
 
 
 def measured_passages() -> list[str]:
-    """The passages the demo's tax is measured on: those of the bundled CMRC sample."""
-    from alignment_tax.data import samples
+    """The passages the demo's tax is measured on: the drift corpus of the bundled CMRC sample,
+    loaded as ``evaluate`` loads it."""
+    from alignment_tax.data import load_corpus, samples
+    from alignment_tax.evaluation.evaluate import DRIFT_HUB_FIELD
 
-    document = json.loads(samples.CMRC.read_text(encoding="utf-8"))
-    contexts = [normalize_text(p["context"]).strip() for a in document["data"] for p in a["paragraphs"]]
-    return list(dict.fromkeys(contexts))
+    return load_corpus(str(samples.CMRC), field=DRIFT_HUB_FIELD, split="validation", dedupe=True)
 
 
 def _lines(path: Path) -> list[str]:

@@ -87,8 +87,8 @@ def build_tiny_model(out_dir: str | os.PathLike, kind: str = "lm", size: str = "
     """
     _check_choice("kind", kind, KINDS)
     _check_choice("size", size, SIZES)
-    if (pretrained or pretrain is not None) and (kind, size) != ("lm", "mini"):
-        raise UserError(f"only the lm of size mini comes pretrained, not the {kind} of size {size}")
+    if pretrained or pretrain is not None:
+        check_pretrainable(kind, size)
     if pretrained and pretrain is not None:
         raise UserError("choose one: the shipped pretrained weights, or pretraining anew")
     out = Path(out_dir)
@@ -109,6 +109,12 @@ def build_tiny_model(out_dir: str | os.PathLike, kind: str = "lm", size: str = "
         manifest["pretrained"] = pretraining
     (out / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return out
+
+
+def check_pretrainable(kind: str, size: str) -> None:
+    """Only the ``mini`` LM has pretrained weights (shipped, or trained by :mod:`.pretrain`)."""
+    if (kind, size) != ("lm", "mini"):
+        raise UserError(f"only the lm of size mini comes pretrained, not the {kind} of size {size}")
 
 
 def build_tokenizer(model_max_length: int = LM_MAX_LENGTH):

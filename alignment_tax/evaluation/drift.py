@@ -5,9 +5,10 @@ over the full vocabulary, in float32. Each text is tokenised without special tok
 token after the first is scored exactly once; a text longer than the window is split into
 windows with a stride, each window scoring only the tokens the previous one did not reach.
 
-Work is batch by batch and, along the sequence, chunk by chunk: the backbone's hidden states
-are computed once per model and the LM head is applied to a slice at a time, so neither model's
-logits for a whole batch (vocabulary × length) are ever held, let alone the corpus's.
+Work is batch by batch and, over the batch's scored tokens, chunk by chunk: the backbone's
+hidden states are computed once per model and the LM head is applied to a slice of tokens at a
+time, so neither model's logits for a whole batch (tokens × vocabulary) are ever held, let alone
+the corpus's.
 """
 
 from __future__ import annotations
@@ -20,9 +21,12 @@ import torch
 
 from alignment_tax.errors import UserError
 
-# Elements of one float32 logits slice (positions × vocabulary): about 16 MB. Two such slices
-# (candidate and base) are alive at a time; smaller slices cost nothing measurable in speed.
+# Elements of one float32 logits slice (tokens × vocabulary): about 16 MB, 27 tokens at Qwen3's
+# 151,936-entry vocabulary. Two such slices (candidate and base) are alive at a time; on a CPU
+# smaller slices cost nothing measurable in speed. On a GPU a slice of 27 rows would leave the
+# LM head's matrix product starved, so there a slice is 16 times larger (256 MB; 441 tokens).
 DEFAULT_CHUNK_ELEMENTS = 4 * 1024 * 1024
+GPU_CHUNK_ELEMENTS = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -125,33 +129,26 @@ def _score_batch(model, base_model, windows, pad_id, padding_side, chunk_element
         base_backbone, base_head = _backbone_and_head(base_model)
         base_hidden = _hidden_states(base_backbone, input_ids, mask, positions)
 
-    # Logits at position q predict the token at q + 1; select the scored ones per row.
+    # Logits at position q predict the token at q + 1. Boolean selection keeps row-major
+    # order, so the scored tokens come out in (row, position) order, as the windows list them.
     scored = torch.zeros_like(mask, dtype=torch.bool)
     for row, (w, offset) in enumerate(zip(windows, offsets)):
         scored[row, offset + w.first_scored - 1 : offset + len(w.token_ids) - 1] = True
-    targets = torch.roll(input_ids, shifts=-1, dims=1)
+    targets = torch.roll(input_ids, shifts=-1, dims=1)[scored].unsqueeze(-1)
+    hidden, base_hidden = hidden[scored], base_hidden[scored]
 
-    vocab = head.weight.shape[0]
-    step = max(1, chunk_elements // max(1, len(windows) * vocab))
+    rows = max(1, chunk_elements // head.weight.shape[0])
     nll, base_nll, kl = [], [], []
-    for start in range(0, input_ids.shape[1], step):
-        part = slice(start, start + step)
-        keep = scored[:, part]
-        if not keep.any():
-            continue
-        logp = torch.log_softmax(head(hidden[:, part][keep]).float(), dim=-1)
-        base_logp = torch.log_softmax(base_head(base_hidden[:, part][keep]).float(), dim=-1)
-        target = targets[:, part][keep].unsqueeze(-1)
-        nll.append(-logp.gather(-1, target).squeeze(-1))
-        base_nll.append(-base_logp.gather(-1, target).squeeze(-1))
+    for start in range(0, targets.shape[0], rows):
+        part = slice(start, start + rows)
+        logp = torch.log_softmax(head(hidden[part]).float(), dim=-1)
+        base_logp = torch.log_softmax(base_head(base_hidden[part]).float(), dim=-1)
+        nll.append(-logp.gather(-1, targets[part]).squeeze(-1))
+        base_nll.append(-base_logp.gather(-1, targets[part]).squeeze(-1))
         # KL = Σ p·(log p − log q), in place: no third vocabulary-sized tensor is allocated.
         log_ratio = base_logp.sub_(logp).neg_()
         kl.append(torch.einsum("nv,nv->n", logp.exp_(), log_ratio).clamp(min=0.0))
-    # Row-major selection above returns tokens in (row, position) order within each chunk;
-    # reorder to (row, position) across chunks.
-    rows = torch.cat([scored[:, start : start + step].nonzero()[:, 0] for start in range(0, input_ids.shape[1], step)])
-    order = torch.argsort(rows, stable=True)
-    return [torch.cat(values)[order].cpu().numpy() for values in (nll, base_nll, kl)]
+    return [torch.cat(values).cpu().numpy() for values in (nll, base_nll, kl)]
 
 
 def _token_positions(windows: list[Window]) -> tuple[np.ndarray, np.ndarray]:
@@ -185,7 +182,7 @@ def token_drift(
     window: int | None = None,
     stride: int | None = None,
     padding_side: str = "right",
-    chunk_elements: int = DEFAULT_CHUNK_ELEMENTS,
+    chunk_elements: int | None = None,  # None: DEFAULT_CHUNK_ELEMENTS, GPU_CHUNK_ELEMENTS on a GPU
     progress: str | None = None,  # the bar's name; None: no bar
     checkpoint: Any | None = None,
 ) -> TokenDrift:
@@ -207,6 +204,9 @@ def token_drift(
     # Longest first keeps padding low; values do not depend on the order (tested).
     order = sorted(range(len(windows)), key=lambda i: -len(windows[i].token_ids))
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    if chunk_elements is None:
+        on_gpu = next(model.parameters()).device.type == "cuda"
+        chunk_elements = GPU_CHUNK_ELEMENTS if on_gpu else DEFAULT_CHUNK_ELEMENTS
     results: dict[int, list[np.ndarray]] = checkpoint.load() if checkpoint is not None else {}
     order = [i for i in order if i not in results]
     batches = range(0, len(order), batch_size)

@@ -74,7 +74,8 @@ EMBEDDER_SHAPES = {
 
 
 def build_tiny_model(out_dir: str | os.PathLike, kind: str = "lm", size: str = "tiny", seed: int = 0,
-                     pretrained: bool = False, pretrain=None, log=print) -> Path:  # fmt: skip
+                     pretrained: bool = False, pretrain=None, log=print, shape: str | None = None,
+                     layers: int | None = None, dtype: str = "float32") -> Path:  # fmt: skip
     """Build a randomly initialised ``kind`` model of ``size`` into ``out_dir`` and return it.
 
     ``kind="lm"`` writes a Qwen3 causal LM (``AutoModelForCausalLM.from_pretrained``);
@@ -84,9 +85,21 @@ def build_tiny_model(out_dir: str | os.PathLike, kind: str = "lm", size: str = "
     ``pretrained=True`` writes the package's pretrained ``mini`` LM instead (shipped weights,
     see :mod:`alignment_tax.models.pretrain`); ``pretrain=PretrainConfig(...)`` trains it anew
     from the ``seed``'s random weights (minutes on a CPU).
+
+    ``shape="qwen3-4b"`` (or ``"qwen3-0.6b"``) builds a random LM with that checkpoint's widths
+    and vocabulary instead of a ``size`` (see :mod:`alignment_tax.models.qwen3_shapes`), with
+    ``layers`` decoder layers (default: the published number), in ``dtype``.
     """
     _check_choice("kind", kind, KINDS)
     _check_choice("size", size, SIZES)
+    if shape is not None:
+        from alignment_tax.models.qwen3_shapes import check_shape
+
+        if kind != "lm" or pretrained or pretrain is not None:
+            raise UserError("a Qwen3 shape is for a random lm: not with an embedder or pretrained weights")
+        check_shape(shape, layers, dtype)
+    elif layers is not None or dtype != "float32":
+        raise UserError("--layers and --dtype go with --shape")
     if pretrained or pretrain is not None:
         check_pretrainable(kind, size)
     if pretrained and pretrain is not None:
@@ -98,13 +111,21 @@ def build_tiny_model(out_dir: str | os.PathLike, kind: str = "lm", size: str = "
     max_length = LM_MAX_LENGTH if kind == "lm" else EMBEDDER_MAX_LENGTH
     tokenizer = build_tokenizer(model_max_length=max_length)
     with _seeded_torch(seed):
-        if kind == "lm":
+        if shape is not None:
+            n_params, pretraining = _save_shaped_lm(out, tokenizer, shape, layers, dtype), None
+        elif kind == "lm":
             n_params, pretraining = _save_lm(out, tokenizer, size, pretrained, pretrain, log)
         else:
             n_params, pretraining = _save_embedder(out, tokenizer, size), None
     written = sorted(({p.name for p in out.iterdir()} - before) | {MANIFEST_NAME})
     manifest = {"kind": kind, "size": size, "seed": seed, "parameters": n_params,
                 "vocab_size": len(tokenizer), "alignment_tax_version": __version__, "files": written}
+    if shape is not None:
+        from alignment_tax.models.qwen3_shapes import QWEN3_SHAPES, QWEN3_VOCAB_SIZE
+
+        del manifest["size"]
+        manifest.update(shape=shape, layers=layers or QWEN3_SHAPES[shape]["num_hidden_layers"], dtype=dtype,
+                        embedding_rows=QWEN3_VOCAB_SIZE)  # fmt: skip
     if pretraining is not None:
         manifest["pretrained"] = pretraining
     (out / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
@@ -189,6 +210,19 @@ def _save_lm(out: Path, tokenizer, size: str, pretrained: bool, pretrain, log) -
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
     return model.num_parameters(), record
+
+
+def _save_shaped_lm(out: Path, tokenizer, shape: str, layers: int | None, dtype: str) -> int:
+    from transformers import GenerationConfig
+
+    from alignment_tax.models.qwen3_shapes import new_shaped_lm, shaped_config
+
+    ids = _special_ids(tokenizer)
+    model = new_shaped_lm(shaped_config(shape, layers, ids, dtype))
+    model.generation_config = GenerationConfig(**ids)
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return model.num_parameters()
 
 
 def _save_embedder(out: Path, tokenizer, size: str) -> int:

@@ -23,7 +23,8 @@ def build_tiny_adapter(base_dir: str | Path, out_dir: str | Path, rank: int = 8,
     out = Path(out_dir)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        base = AutoModelForCausalLM.from_pretrained(base_dir)
+        # The base's own dtype: a bf16 Qwen3-4B shape would take 16 GB in fp32.
+        base = AutoModelForCausalLM.from_pretrained(base_dir, dtype="auto")
         config = LoraConfig(
             r=rank, lora_alpha=2 * rank, lora_dropout=0.0,
             target_modules=list(LORA_TARGETS), init_lora_weights=zero, task_type="CAUSAL_LM",

@@ -110,15 +110,14 @@ def _passages(n: int) -> list[str]:
 
 
 def _drift_model(work: Path):
-    from peft import PeftModel
-
-    from alignment_tax.models.loading import load_causal_lm
+    """The base with the random adapter as ``evaluate --adapter`` loads it, and the zero one beside it."""
+    from alignment_tax.models.loading import attach_adapter, cast_adapter_to_base_dtype, load_causal_lm
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    dtype = _build_dtype(work)
-    base, tokenizer = load_causal_lm(str(work / "base"), device, dtype)
-    model = PeftModel.from_pretrained(base, str(work / "adapter")).eval()
-    model.load_adapter(str(work / "zero"), adapter_name="zero")
+    base, tokenizer = load_causal_lm(str(work / "base"), device, _build_dtype(work))
+    model = attach_adapter(base, str(work / "adapter"), str(work / "base"))
+    model.load_adapter(str(work / "zero"), adapter_name="zero", autocast_adapter_dtype=False)
+    cast_adapter_to_base_dtype(model)
     return model, tokenizer
 
 
@@ -181,17 +180,16 @@ def drift(work: Path, summary: dict, scale: Scale) -> dict:
     tokens = sum(len(w.token_ids) for w in windows)
     flops = _model_flops(config, windows, 64)
     peak_tflops = summary["environment"].get("peak_bf16_tflops")
-    # PEFT keeps a bf16 adapter's weights in fp32 (autocast_adapter_dtype), as trained adapters
-    # are: the LoRA products then run in fp32. How much of the time that costs, measured:
-    base_dtype = next(model.get_base_model().parameters()).dtype
+    # evaluate computes LoRA in the base's dtype (models.loading.attach_adapter); PEFT's default
+    # keeps it in fp32, as trained adapters are saved. What that would cost, measured:
     for name, parameter in model.named_parameters():
         if "lora_" in name:
-            parameter.data = parameter.data.to(base_dtype)
+            parameter.data = parameter.data.float()
     _sync()
     start = time.perf_counter()
     token_drift(model, tokenizer, texts, batch_size=scale.drift_batch)
     _sync()
-    lora_cast_seconds = time.perf_counter() - start
+    lora_fp32_seconds = time.perf_counter() - start
     _CACHE["drift_tokens_per_s"] = tokens / seconds
     _CACHE["tokens_per_passage"] = tokens / len(texts)
     del model
@@ -201,8 +199,8 @@ def drift(work: Path, summary: dict, scale: Scale) -> dict:
         "seconds": round(seconds, 2), "tokens_per_s": round(tokens / seconds, 1),
         "model_tflops_per_s": round(flops / seconds / 1e12, 2),
         "mfu": round(flops / seconds / 1e12 / peak_tflops, 3) if peak_tflops else None,
-        "seconds_lora_in_base_dtype": round(lora_cast_seconds, 2),
-        "mfu_lora_in_base_dtype": round(flops / lora_cast_seconds / 1e12 / peak_tflops, 3) if peak_tflops else None,
+        "seconds_lora_fp32": round(lora_fp32_seconds, 2),
+        "mfu_lora_fp32": round(flops / lora_fp32_seconds / 1e12 / peak_tflops, 3) if peak_tflops else None,
         "two_bare_forward_seconds": round(bare_seconds, 2), "time_ratio": round(seconds / bare_seconds, 3),
         "peak_gib": drift_peak, "bare_forward_peak_gib": bare_peak,
         "memory_ratio": round(drift_peak / bare_peak, 3) if drift_peak and bare_peak else None,
@@ -261,7 +259,7 @@ def generation(work: Path, summary: dict, scale: Scale) -> dict:
         evaluate_seconds = time.perf_counter() - start
     items = [json.loads(line) for line in (work / "eval" / "samples" / "cmrc2018.jsonl").read_text().splitlines()]
     same = sum(item["output"] == out for item, out in zip(items, bare))
-    _CACHE["decode_step_seconds"] = bare_seconds / steps
+    _CACHE["decode_step_seconds"] = evaluate_seconds / steps  # the same batches and cap as the bare loop
     del model
     _reset_peak()
     return {
@@ -269,7 +267,8 @@ def generation(work: Path, summary: dict, scale: Scale) -> dict:
         "bare_seconds": round(bare_seconds, 2), "bare_tokens_per_s": round(tokens / bare_seconds, 1),
         "evaluate_seconds": round(evaluate_seconds, 2), "evaluate_tokens_per_s": round(tokens / evaluate_seconds, 1),
         "ratio_evaluate_bare": round(evaluate_seconds / bare_seconds, 3), "outputs_identical": f"{same}/{len(items)}",
-        "decode_step_ms": round(1000 * bare_seconds / steps, 2), "evaluate_device": results["config"]["device"],
+        "decode_step_ms": round(1000 * bare_seconds / steps, 2),
+        "evaluate_decode_step_ms": round(1000 * evaluate_seconds / steps, 2), "evaluate_device": results["config"]["device"],
         "evaluate_dtype": results["config"]["dtype"], "vllm": _vllm_probe(),
     }  # fmt: skip
 
@@ -320,8 +319,8 @@ def full_evaluation_estimate(summary: dict) -> dict:
     return {
         "items": FULL_EVALUATION, "cap_tokens": TASK_CAP, "batch_size": batch, "drift_tokens": round(drift_tokens),
         "seconds": {k: round(v, 1) for k, v in seconds.items()}, "total_minutes": round(sum(seconds.values()) / 60, 1),
-        "assumes": "hf engine, every output runs to the cap (an upper bound), decode step time as measured at this "
-                   "batch size; drift tokens counted with the package's tokenizer (Qwen's splits Tibetan finer)",
+        "assumes": "hf engine, every output runs to the cap (an upper bound), evaluate's decode step time as measured "
+                   "at this batch size; drift tokens counted with the package's tokenizer (Qwen's splits Tibetan finer)",
     }  # fmt: skip
 
 

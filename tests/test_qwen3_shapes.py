@@ -73,3 +73,19 @@ def test_drift_at_full_vocabulary_controls(shaped):
     assert np.all(zero.kl == 0.0) and np.array_equal(zero.nll, zero.base_nll)
     assert np.array_equal(random.base_nll, zero.base_nll)
     assert random.kl.mean() > 1e-4
+
+
+def test_adapter_computes_in_a_half_precision_base_dtype(shaped):
+    """PEFT would hold LoRA in fp32 on a bf16 base (72% slower at Qwen3-4B); evaluate keeps the base's dtype."""
+    from peft import PeftModel
+
+    from alignment_tax.models.loading import attach_adapter, load_causal_lm
+
+    base, _ = load_causal_lm(str(shaped / "m"), "cpu", "bfloat16")
+    network = attach_adapter(base, str(shaped / "a"), str(shaped / "m"))
+    lora = {p.dtype for n, p in network.named_parameters() if "lora_" in n}
+    assert lora == {torch.bfloat16}
+    default = PeftModel.from_pretrained(load_causal_lm(str(shaped / "m"), "cpu", "bfloat16")[0], str(shaped / "a"))
+    assert {p.dtype for n, p in default.named_parameters() if "lora_" in n} == {torch.float32}
+    full, _ = load_causal_lm(str(shaped / "m"), "cpu", "float32")
+    assert {p.dtype for n, p in attach_adapter(full, str(shaped / "a"), "m").named_parameters() if "lora_" in n} == {torch.float32}

@@ -298,6 +298,8 @@ class _Evaluation:
                 "model": provenance.model_identity(name),
                 "adapter": provenance.model_identity(adapter),
                 "dtype": loaded.dtype,
+                # Since adapters on a half-precision base compute in its dtype (models.loading).
+                **({"adapter_dtype": loaded.dtype} if adapter and loaded.dtype in ("bfloat16", "float16") else {}),
                 "engine": self.options.engine,
                 **(engine_identity or {}),
                 "seed": self.options.seed,

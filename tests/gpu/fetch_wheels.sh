@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Wheels of what the device machines' image lacks (Python 3.12, x86-64), for tests/gpu/check.py.
-# Never yet run on a device: the same list for Python 3.11, installed with --target over an
-# environment built like the image, passed check.py on a CPU. From the repository root:
+# Wheels of what the device machines' image lacks (Python 3.12, x86-64), for bench/gpu.py and
+# tests/gpu/check.py. Used on an H200 device on 2026-11-28 (image: torch 2.11, peft 0.21.0,
+# transformers 5.17, replaced by these): bench/gpu.py passed. From the repository root:
 #
 #   bash tests/gpu/fetch_wheels.sh          # fills .whl/ (ignored by git), prints its size
 #
@@ -9,7 +9,7 @@
 #
 #   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
 #       --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site:$PWD HF_HUB_OFFLINE=1 \
-#       HF_DATASETS_OFFLINE=1 && python3 tests/gpu/check.py --out /tmp/gc --summary $OUT/summary.json
+#       HF_DATASETS_OFFLINE=1 && python3 bench/gpu.py --out /tmp/g --summary $OUT/summary.json
 #
 # The image has torch, peft, accelerate, sentence-transformers, sacrebleu, scipy, pyarrow, pandas,
 # aiohttp and requests (.library/device/KINDS.md); its transformers (5.17 when last read) is older

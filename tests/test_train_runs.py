@@ -276,6 +276,11 @@ def test_calibrate_tau_reports_the_rule_and_distribution(sft_run, tiny_lm_dir, t
     assert result["quantile"] == 0.5 and result["similarity"]["n"] == 6
     assert result["tau"] == pytest.approx(min(result["similarity"]["p50"], 0.99), abs=1e-6)
     assert result["suggested_set"] == f"--set reward.tau={result['tau']}"
+    interval = result["tau_ci"]
+    assert interval["prompts"] == 3 and interval["resampled"] == "prompts"
+    assert interval["low"] <= result["tau"] <= interval["high"]
+    # 3 prompts cannot pin tau down to 0.05 unless every similarity is the same
+    assert (result["warning"] is not None) == (interval["width"] > 0.05)
 
 
 def test_drift_callback_logs_with_the_step(tiny_lm_dir, pairs, shared_data, tmp_path):

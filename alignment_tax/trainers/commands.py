@@ -57,7 +57,7 @@ def _calibrate_tau(args: argparse.Namespace) -> None:
         model=args.model, adapter=args.adapter, data=args.data, embedder=args.embedder, task=args.task,
         quantile=args.quantile, prompts=args.prompts, samples_per_prompt=args.samples, temperature=args.temperature,
         top_p=args.top_p, max_new_tokens=args.max_new_tokens, batch_size=args.batch_size, seed=args.seed,
-        device=args.device, data_options={"split": args.split, "skip": args.skip},
+        device=args.device, data_options={"split": args.split, "skip": args.skip}, max_ci_width=args.max_ci_width,
     )  # fmt: skip
     _print(result)  # first: a file that cannot be written (a full disk) must not cost the result
     _write(args.output, result)
@@ -121,6 +121,8 @@ def _add_calibrate_tau(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--quantile", type=number(0, 1), default=0.25, help="tau = this quantile of the similarities")
     parser.add_argument("--prompts", type=at_least(1), default=64, help="prompts to sample for (the first N)")
     parser.add_argument("--samples", type=at_least(1), default=4, help="completions per prompt")
+    parser.add_argument("--max-ci-width", type=number(0, 1), default=0.05,
+                        help="warn when tau's 95%% bootstrap interval (over prompts) is wider (default 0.05)")  # fmt: skip
     parser.add_argument("--temperature", type=number(0, low_open=True), default=0.8, help="> 0 (default 0.8)")
     parser.add_argument("--top-p", type=number(0, 1, low_open=True), default=0.9, help="in (0, 1] (default 0.9)")
     parser.add_argument("--max-new-tokens", type=at_least(1), default=256)

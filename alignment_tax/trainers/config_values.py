@@ -63,6 +63,7 @@ RANGES: dict[tuple[str, str], Callable[[Any, str], Any]] = {
     ("calibration", "max_new_tokens"): _whole(1),
     ("calibration", "batch_size"): _whole(1),
     ("calibration", "seed"): check_seed,
+    ("calibration", "max_ci_width"): _number(0, 1),
     ("data", "shuffle_seed"): check_seed,
     ("drift", "limit"): _whole(1),
     ("drift", "batch_size"): _whole(1),

@@ -61,6 +61,7 @@ SECTION_DEFAULTS: dict[str, dict[str, Any]] = {
         "max_new_tokens": None,  # None: training.max_completion_length
         "batch_size": 8,
         "seed": 0,
+        "max_ci_width": 0.05,  # warn when tau's 95% bootstrap interval over prompts is wider
     },
     "drift": {
         "every": 0,  # measure drift from the base every N optimizer steps (0: never)

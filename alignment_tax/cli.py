@@ -62,6 +62,14 @@ def _make_tiny_model(args: argparse.Namespace) -> None:
                            shape=args.shape, layers=args.layers, dtype=args.dtype or "float32"))  # fmt: skip
 
 
+def _lang_tolerance(value: str | None) -> str | None:
+    """The canonical spelling (so equal tolerances share a base key), or None for the strict rule."""
+    from alignment_tax.metrics.scripts import parse_tolerance
+
+    tolerance = parse_tolerance(value)
+    return None if tolerance.strict else str(tolerance)
+
+
 def _score_cmrc(args: argparse.Namespace) -> None:
     from alignment_tax.evaluation.score_files import score_cmrc_files
 
@@ -78,6 +86,7 @@ def _score_generation(args: argparse.Namespace) -> None:
         target_lang=args.target_lang,
         embedder=args.embedder,
         items_path=args.items,
+        lang_tolerance=args.lang_tolerance,
     )
     _print_json(result)
 
@@ -155,6 +164,7 @@ def _evaluate(args: argparse.Namespace) -> None:
         drift_window=args.drift_window,
         drift_stride=args.drift_stride,
         max_gen_toks=parse_max_gen_toks(args.max_gen_toks),
+        lang_tolerance=_lang_tolerance(args.lang_tolerance),
         engine=args.engine,
         vllm=VLLMOptions(
             tensor_parallel_size=args.tensor_parallel_size,
@@ -224,6 +234,12 @@ def _add_evaluate(commands: argparse._SubParsersAction) -> None:
         "--max-gen-toks", action="append", default=[], metavar="TASK=N",
         help="generate at most N tokens for TASK (repeatable; default: 256 for this package's tasks, the "
         "completion cap GRPO trains with, raised to hold the longest reference; built-in tasks keep theirs)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--lang-tolerance", metavar="acronyms=N,other_share=X",
+        help="relax lang_consistency: Latin capitals in runs of at most N letters ('GDP') are free, and/or up to "
+        "a share X of letters may be in other scripts (default: the paper's strict rule; the reward takes the "
+        "same value as reward.language_tolerance)",
     )  # fmt: skip
     parser.add_argument("--seed", type=seed(), default=1234)
     parser.add_argument("--enable-thinking", action="store_true", help="let thinking models think (off by default)")
@@ -317,6 +333,8 @@ def _add_score(commands: argparse._SubParsersAction) -> None:
         task.add_argument("--target-lang", default=default_lang, help=f"language of the outputs (default {default_lang})")
         task.add_argument("--embedder", help="sentence-transformers model (path or hub id) for similarity")
         task.add_argument("--items", help="also write per-item metric values to this JSONL file")
+        task.add_argument("--lang-tolerance", metavar="acronyms=N,other_share=X",
+                          help="relax language consistency (default: the paper's strict script rule)")  # fmt: skip
         task.set_defaults(handler=_score_generation)
 
 

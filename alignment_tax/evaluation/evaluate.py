@@ -60,6 +60,7 @@ class EvaluateOptions:
     drift_window: int | None = None  # default: the model's context length
     drift_stride: int | None = None  # default: half the window
     max_gen_toks: dict[str, int] = field(default_factory=dict)  # per-task cap overrides (TASK → N)
+    lang_tolerance: str | None = None  # relaxes lang_consistency (metrics.scripts.parse_tolerance); None: strict
     engine: str = "hf"  # who generates: "hf" (transformers), "vllm", or "server"; drift always uses transformers
     vllm: VLLMOptions = field(default_factory=VLLMOptions)
     server: ServerOptions = field(default_factory=ServerOptions)
@@ -95,6 +96,10 @@ def _load_drift_corpus(options: EvaluateOptions) -> tuple[str, list[str], str]:
 
 def _task_metadata(options: EvaluateOptions) -> dict[str, Any]:
     metadata: dict[str, Any] = {"data": dict(options.data)}
+    if options.lang_tolerance:
+        from alignment_tax.metrics.scripts import parse_tolerance
+
+        metadata["lang_tolerance"] = str(parse_tolerance(options.lang_tolerance))
     if options.data_dir:
         if not Path(options.data_dir).is_dir():
             raise UserError(f"data folder not found: {options.data_dir}")
@@ -115,6 +120,7 @@ def _scoring_settings(
         "seed": options.seed,
         "enable_thinking": options.enable_thinking,
         "max_gen_toks": caps,
+        **({"lang_tolerance": options.lang_tolerance} if options.lang_tolerance else {}),
         "embedder": provenance.model_identity(options.embedder),
         "version": provenance.versions()["alignment-tax"],
     }

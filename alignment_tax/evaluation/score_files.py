@@ -9,7 +9,7 @@ from alignment_tax.data.readers import file_sha256, read_json, read_records
 from alignment_tax.errors import UserError
 from alignment_tax.paths import check_output_file, write_text_atomically
 from alignment_tax.metrics.cmrc import score_predictions
-from alignment_tax.metrics.scripts import script_for
+from alignment_tax.metrics.scripts import parse_tolerance, script_for
 from alignment_tax.metrics.suites import headline_suite, translation_suite
 
 
@@ -72,9 +72,11 @@ def score_generation_file(
     target_lang: str,
     embedder: str | None = None,
     items_path: str | None = None,
+    lang_tolerance: str | None = None,
 ) -> dict:
     """Aggregate metrics for a JSONL of ``{prediction, reference}`` rows (``task``: mt or headline)."""
     script_for(target_lang)
+    tolerance = parse_tolerance(lang_tolerance)
     if items_path:
         check_output_file(items_path, "--items")  # before the metrics it would otherwise lose
     predictions, references = _read_prediction_rows(predictions_path)
@@ -84,13 +86,14 @@ def score_generation_file(
 
         encoder = load_embedder(embedder)
     suite = translation_suite if task == "mt" else headline_suite
-    result = suite(predictions, references, target_lang=target_lang, encoder=encoder)
+    result = suite(predictions, references, target_lang=target_lang, encoder=encoder, tolerance=tolerance)
     if items_path:
         Path(items_path).parent.mkdir(parents=True, exist_ok=True)
         write_text_atomically(items_path, "".join(json.dumps(item, ensure_ascii=False) + "\n" for item in result.items))
     return {
         "task": task,
         "target_lang": target_lang,
+        **({} if tolerance.strict else {"lang_tolerance": str(tolerance)}),
         "n": len(predictions),
         "metrics": result.aggregates,
         "signatures": result.signatures,

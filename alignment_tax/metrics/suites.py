@@ -15,7 +15,7 @@ import numpy as np
 
 from alignment_tax.errors import UserError
 from alignment_tax.metrics.rouge import ROUGE_TYPES, rouge
-from alignment_tax.metrics.scripts import script_consistency
+from alignment_tax.metrics.scripts import STRICT, Tolerance, script_consistency
 from alignment_tax.metrics.similarity import Encoder, pairwise_cosine
 from alignment_tax.metrics.translation import corpus_bleu, corpus_chrf, sentence_bleu, sentence_chrf
 
@@ -43,16 +43,18 @@ def _add_mean_metric(result: SuiteResult, name: str, values: list[float]) -> Non
 
 
 def _add_shared_metrics(
-    result: SuiteResult, predictions: list[str], references: list[str], target_lang: str, encoder: Encoder | None
-) -> None:
-    _add_mean_metric(result, "lang_consistency", script_consistency(predictions, target_lang))
+    result: SuiteResult, predictions: list[str], references: list[str], target_lang: str, encoder: Encoder | None,
+    tolerance: Tolerance = STRICT,
+) -> None:  # fmt: skip
+    _add_mean_metric(result, "lang_consistency", script_consistency(predictions, target_lang, tolerance))
     if encoder is not None:
         _add_mean_metric(result, "similarity", pairwise_cosine(encoder, predictions, references))
 
 
 def translation_suite(
-    predictions: list[str], references: list[str], target_lang: str = "zh", encoder: Encoder | None = None
-) -> SuiteResult:
+    predictions: list[str], references: list[str], target_lang: str = "zh", encoder: Encoder | None = None,
+    tolerance: Tolerance = STRICT,
+) -> SuiteResult:  # fmt: skip
     """BLEU and chrF (corpus), language consistency and, with an encoder, similarity."""
     _check(predictions, references)
     bleu = corpus_bleu(predictions, references, target_lang)
@@ -69,18 +71,19 @@ def translation_suite(
         items=items,
         signatures={"bleu": bleu.signature, "chrf": chrf.signature},
     )
-    _add_shared_metrics(result, predictions, references, target_lang, encoder)
+    _add_shared_metrics(result, predictions, references, target_lang, encoder, tolerance)
     return result
 
 
 def headline_suite(
-    predictions: list[str], references: list[str], target_lang: str = "bo", encoder: Encoder | None = None
-) -> SuiteResult:
+    predictions: list[str], references: list[str], target_lang: str = "bo", encoder: Encoder | None = None,
+    tolerance: Tolerance = STRICT,
+) -> SuiteResult:  # fmt: skip
     """ROUGE-1/2/L (mean F-measure on 0–100), language consistency and, with an encoder, similarity."""
     _check(predictions, references)
     result = SuiteResult(aggregates={}, items=[{} for _ in predictions])
     per_item = rouge(predictions, references)
     for rouge_type in ROUGE_TYPES:
         _add_mean_metric(result, ROUGE_NAMES[rouge_type], [100.0 * scores[rouge_type] for scores in per_item])
-    _add_shared_metrics(result, predictions, references, target_lang, encoder)
+    _add_shared_metrics(result, predictions, references, target_lang, encoder, tolerance)
     return result

@@ -116,11 +116,14 @@ def build_reward(
     length_tolerance: float = 0.5,
     length_falloff: float = 2.0,
     device: str | None = None,
+    language_tolerance: Any = None,
 ) -> CompositeReward:
     """A :class:`CompositeReward` from ``{component: weight}`` (components with weight 0 are left out).
 
     Components: ``similarity`` (needs ``embedder`` and ``tau``), ``language`` (consistency with
     ``language``'s script), ``bleu`` and ``length`` (against the reference, in ``language``).
+    ``language_tolerance`` relaxes the consistency rule as the metric's ``--lang-tolerance`` does
+    (:func:`alignment_tax.metrics.scripts.parse_tolerance`; default: the paper's strict rule).
     """
     from alignment_tax.rewards.bleu import BleuReward
     from alignment_tax.rewards.language import LanguageConsistencyReward
@@ -145,7 +148,7 @@ def build_reward(
                 embedder, tau, batch_size=embedder_batch_size, device=device, stop=stop
             )
         elif name == "language":
-            reward = LanguageConsistencyReward(language, stop=stop)
+            reward = LanguageConsistencyReward(language, stop=stop, tolerance=language_tolerance)
         elif name == "bleu":
             reward = BleuReward(language, stop=stop)
         else:

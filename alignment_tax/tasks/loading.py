@@ -150,8 +150,17 @@ def load_task_records(task_name: str, metadata: Mapping[str, Any] | None = None)
 
 
 def load_task_docs(task_name: str, metadata: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
-    """The task's doc dicts (see :mod:`alignment_tax.tasks.prompts` for their schema)."""
-    return [build_doc(task_name, record) for record in load_task_records(task_name, metadata)]
+    """The task's doc dicts (see :mod:`alignment_tax.tasks.prompts` for their schema).
+
+    ``metadata["lang_tolerance"]`` (``evaluate --lang-tolerance``) rides on every doc, so the
+    scoring hook, which sees only the doc, relaxes the language-consistency rule the same way.
+    """
+    docs = [build_doc(task_name, record) for record in load_task_records(task_name, metadata)]
+    tolerance = (metadata or {}).get("lang_tolerance")
+    if tolerance:
+        for doc in docs:
+            doc["lang_tolerance"] = str(tolerance)
+    return docs
 
 
 def load_docs(**metadata: Any):

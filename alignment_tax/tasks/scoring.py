@@ -17,16 +17,22 @@ complete leading ``<think>…</think>`` block (reasoning models).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from alignment_tax.metrics.cleaning import clean_prediction
 from alignment_tax.metrics.cmrc import cmrc_em, cmrc_f1
 from alignment_tax.metrics.rouge import rouge_scores
-from alignment_tax.metrics.scripts import is_script_consistent
+from alignment_tax.metrics.scripts import STRICT, Tolerance, is_script_consistent, parse_tolerance
 from alignment_tax.metrics.translation import corpus_bleu, corpus_chrf
 
 HEADLINE_LANG = "bo"
+
+
+@functools.lru_cache(maxsize=8)
+def _tolerance(text: str | None) -> Tolerance:
+    return parse_tolerance(text) if text else STRICT
 
 
 def _prediction(results: Sequence[Any]) -> str:
@@ -53,7 +59,7 @@ def process_translation(doc: dict[str, Any], results: Sequence[Any]) -> dict[str
     return {
         "bleu": pair,
         "chrf": pair,
-        "lang_consistency": is_script_consistent(prediction, doc["target_lang"]),
+        "lang_consistency": is_script_consistent(prediction, doc["target_lang"], _tolerance(doc.get("lang_tolerance"))),
     }
 
 
@@ -65,7 +71,7 @@ def process_headline(doc: dict[str, Any], results: Sequence[Any]) -> dict[str, f
         "rouge_1": 100.0 * scores["rouge1"],
         "rouge_2": 100.0 * scores["rouge2"],
         "rouge_l": 100.0 * scores["rougeL"],
-        "lang_consistency": is_script_consistent(prediction, HEADLINE_LANG),
+        "lang_consistency": is_script_consistent(prediction, HEADLINE_LANG, _tolerance(doc.get("lang_tolerance"))),
     }
 
 

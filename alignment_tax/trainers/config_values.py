@@ -24,6 +24,13 @@ def _whole(least: int) -> Callable[[Any, str], Any]:
     return lambda value, name: check_whole(value, name, least)
 
 
+def _tolerance(value: Any, name: str) -> Any:
+    from alignment_tax.metrics.scripts import parse_tolerance
+
+    parse_tolerance(value)  # a malformed tolerance fails at config time, not at the first reward
+    return value
+
+
 def _number(low: float, high: float = math.inf, low_open: bool = False) -> Callable[[Any, str], Any]:
     return lambda value, name: check_number(value, name, low, high, low_open=low_open)
 
@@ -64,6 +71,7 @@ RANGES: dict[tuple[str, str], Callable[[Any, str], Any]] = {
     ("calibration", "batch_size"): _whole(1),
     ("calibration", "seed"): check_seed,
     ("calibration", "max_ci_width"): _number(0, 1),
+    ("reward", "language_tolerance"): _tolerance,
     ("data", "shuffle_seed"): check_seed,
     ("drift", "limit"): _whole(1),
     ("drift", "batch_size"): _whole(1),

@@ -110,6 +110,7 @@ def build_grpo(
         embedder_batch_size=int(reward_settings["embedder_batch_size"]),
         length_tolerance=float(reward_settings["length_tolerance"]),
         length_falloff=float(reward_settings["length_falloff"]),
+        language_tolerance=reward_settings.get("language_tolerance"),
         device="cpu" if training.get("use_cpu") else None,
     )  # fmt: skip
     if "similarity" in reward.names:

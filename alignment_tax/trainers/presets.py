@@ -51,6 +51,7 @@ SECTION_DEFAULTS: dict[str, dict[str, Any]] = {
         "precompute_references": True,  # encode every reference once before training
         "length_tolerance": 0.5,
         "length_falloff": 2.0,
+        "language_tolerance": None,  # None: the paper's strict rule; e.g. "acronyms=5" lets "GDP" pass
     },
     "calibration": {
         "quantile": 0.25,  # tau = this quantile of the starting policy's similarities

@@ -239,6 +239,10 @@ def test_embedder_training_then_check_embedder(tiny_embedder_dir, pairs, tmp_pat
     assert -1 <= result["spearman"] <= 1 and result["n_candidates"] == 90
     assert set(result["margins"]) >= {"true_minus_corrupted", "corrupted_minus_unrelated"}
     assert json.loads((tmp_path / "check.json").read_text(encoding="utf-8"))["spearman"] == result["spearman"]
+    # the reward's comparisons: Chinese with Chinese, Tibetan with Tibetan, reported apart
+    assert set(result["within_language"]) == {"zh", "bo"}
+    for within in result["within_language"].values():
+        assert within["n_candidates"] == 90 and -1 <= within["spearman"] <= 1
 
 
 def test_check_embedder_ranks_graded_pairs_with_a_lexical_encoder():
@@ -260,6 +264,36 @@ def test_check_embedder_ranks_graded_pairs_with_a_lexical_encoder():
         ("今天天气很好", "今天天气很好"), ("我喜欢读书", "我喜欢读书"), ("火车开得很快", "火车开得很快")]  # fmt: skip
     result = score_graded(CharBag(), build_graded_pairs(pairs, 0.5, seed=1, language="zh"))
     assert result["spearman"] > 0.7
+    assert result["mean_similarity"]["true"] > result["mean_similarity"]["corrupted"] > result["mean_similarity"]["unrelated"]
+
+
+def test_within_language_graded_pairs():
+    """Same-language anchors: the light corruption keeps more of the sentence than the heavy one."""
+    import numpy as np
+
+    from alignment_tax.metrics.segmentation import segment
+    from alignment_tax.trainers.check_embedder import build_graded_within, score_graded
+
+    texts = ["今天天气很好我们去公园散步", "我喜欢在图书馆读书学习", "火车开得很快窗外风景很美", "他们在第三个城市住了十年"]
+    items = build_graded_within(texts, fraction=0.5, light=0.1, seed=0, language="zh")
+    for item, text in zip(items, texts):
+        (g2, light), (g1, heavy), (g0, other) = item["candidates"]
+        assert (g2, g1, g0) == (2, 1, 0) and item["source"] == text and other != text
+        kept = lambda candidate: sum(a == b for a, b in zip(segment(candidate, True, False), segment(text, True, False)))  # noqa: E731
+        assert kept(light) > kept(heavy)
+    tibetan = ["བཀྲ་ཤིས་བདེ་ལེགས་ཞུ་རྒྱུ་ཡིན།", "ང་ཚོ་སློབ་གྲྭར་འགྲོ་གི་ཡོད།", "ཁ་ལག་ཞིམ་པོ་འདུག", "དེ་རིང་གནམ་གཤིས་ཡག་པོ་འདུག"]
+    bo_items = build_graded_within(tibetan, 0.5, 0.1, 0, "bo")
+    assert all("་" in candidate for item in bo_items for _, candidate in item["candidates"])
+
+    class CharBag:
+        def encode(self, batch, **kwargs):
+            vectors = np.zeros((len(batch), 4096))
+            for row, text in enumerate(batch):
+                for char in text:
+                    vectors[row, ord(char) % 4096] += 1
+            return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+    result = score_graded(CharBag(), items)
     assert result["mean_similarity"]["true"] > result["mean_similarity"]["corrupted"] > result["mean_similarity"]["unrelated"]
 
 

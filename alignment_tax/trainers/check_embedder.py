@@ -12,6 +12,13 @@ It reports the Spearman correlation (scipy) between cosine similarity and grade 
 candidates, the mean similarity per grade, the margins (true − corrupted, corrupted − unrelated,
 mean and per-item share above 0), and the share of sources whose three similarities are in the
 right order. A useful reward embedder has ρ well above 0 and positive margins.
+
+That check is cross-lingual (Tibetan source against Chinese candidates), but the reward compares
+within one language: a Chinese translation with its Chinese reference, a Tibetan headline with
+its Tibetan reference. ``within_language`` repeats the check in each language of the pairs, the
+anchor being a sentence itself: grade 2 the sentence lightly corrupted (``light_corruption``,
+default a tenth of its units, so that "true" is not trivially identical), grade 1 corrupted as
+above, grade 0 another sentence of the same language.
 """
 
 from __future__ import annotations
@@ -73,6 +80,26 @@ def build_graded_pairs(
     return items
 
 
+def build_graded_within(
+    texts: list[str], fraction: float = 0.5, light: float = 0.1, seed: int = 0, language: str = "zh"
+) -> list[dict[str, Any]]:
+    """Three graded same-language candidates per sentence (see the module docstring)."""
+    if len(texts) < 3:
+        raise UserError(f"check-embedder needs at least 3 sentences to draw unrelated ones, got {len(texts)}")
+    rng = random.Random(seed)
+    n = len(texts)
+    items = []
+    for i, text in enumerate(texts):
+        other, donor = (i + rng.randrange(1, n)) % n, (i + rng.randrange(1, n)) % n
+        candidates = [
+            (2, corrupt(text, texts[donor], light, rng, language)),
+            (1, corrupt(text, texts[donor], fraction, rng, language)),
+            (0, texts[other]),
+        ]
+        items.append({"index": i, "source": text, "candidates": candidates})
+    return items
+
+
 def score_graded(encoder: Any, items: list[dict[str, Any]], batch_size: int = 64) -> dict[str, Any]:
     """Similarities, Spearman ρ, per-grade means and margins for :func:`build_graded_pairs` items."""
     from scipy.stats import spearmanr
@@ -127,13 +154,20 @@ def check_embedder(
     source_column: str | None = None,
     target_column: str | None = None,
     batch_size: int = 64,
+    light_corruption: float = 0.1,
 ) -> dict[str, Any]:
-    """``alignment-tax check-embedder``: graded pairs from ``pairs_path``, scored with ``embedder``."""
+    """``alignment-tax check-embedder``: graded pairs from ``pairs_path``, scored with ``embedder``.
+
+    The top-level numbers are the cross-lingual check; ``within_language`` holds the same
+    numbers for each language against itself, which is what the reward compares.
+    """
     from alignment_tax.data.parallel import load_parallel
     from alignment_tax.models.loading import load_embedder
 
     if not 0.0 < corruption < 1.0:
         raise UserError(f"--corruption must be between 0 and 1 (exclusive), got {corruption}")
+    if not 0.0 < light_corruption < corruption:
+        raise UserError(f"--light-corruption must be above 0 and below --corruption ({corruption}), got {light_corruption}")
     if embedder is None:
         raise UserError("check-embedder needs --embedder PATH")
     pairs = load_parallel(pairs_path, source_lang, target_lang, source_column, target_column, split="train",
@@ -143,6 +177,11 @@ def check_embedder(
     items = build_graded_pairs([(p.source, p.target) for p in pairs], corruption, seed, target_lang)
     encoder = load_embedder(embedder)
     result = score_graded(encoder, items, batch_size)
+    result["within_language"] = {}
+    for language, texts in ((target_lang, [p.target for p in pairs]), (source_lang, [p.source for p in pairs])):
+        within = build_graded_within(texts, corruption, light_corruption, seed, language)
+        result["within_language"][language] = score_graded(encoder, within, batch_size)
     result.update({"embedder": str(embedder), "pairs": str(pairs_path), "source_lang": source_lang,
-                   "target_lang": target_lang, "corruption": corruption, "seed": seed})  # fmt: skip
+                   "target_lang": target_lang, "corruption": corruption, "light_corruption": light_corruption,
+                   "seed": seed})  # fmt: skip
     return result

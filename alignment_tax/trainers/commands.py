@@ -71,7 +71,7 @@ def _check_embedder(args: argparse.Namespace) -> None:
     result = check_embedder(
         args.embedder, args.pairs, source_lang=args.source_lang, target_lang=args.target_lang, limit=args.limit,
         corruption=args.corruption, seed=args.seed, source_column=args.source_column,
-        target_column=args.target_column,
+        target_column=args.target_column, light_corruption=args.light_corruption,
     )  # fmt: skip
     _print(result)
     _write(args.output, result)
@@ -150,6 +150,8 @@ def _add_check_embedder(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--target-column", help="default: the target language code")
     parser.add_argument("--limit", type=at_least(1), default=200, help="use the first N pairs (default 200)")
     parser.add_argument("--corruption", type=float, default=0.5, help="share of units replaced (default 0.5)")
+    parser.add_argument("--light-corruption", type=float, default=0.1,
+                        help="within-language checks: the share replaced in the 'true' candidate (default 0.1)")  # fmt: skip
     parser.add_argument("--seed", type=seed(), default=0)
     parser.add_argument("--output", help="also write the result to this JSON file")
     parser.set_defaults(handler=_check_embedder)

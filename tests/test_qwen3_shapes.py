@@ -89,3 +89,19 @@ def test_adapter_computes_in_a_half_precision_base_dtype(shaped):
     assert {p.dtype for n, p in default.named_parameters() if "lora_" in n} == {torch.float32}
     full, _ = load_causal_lm(str(shaped / "m"), "cpu", "float32")
     assert {p.dtype for n, p in attach_adapter(full, str(shaped / "a"), "m").named_parameters() if "lora_" in n} == {torch.float32}
+
+
+def test_spec_accepts_a_shaped_tiny_model(tmp_path):
+    from alignment_tax.errors import UserError
+    from alignment_tax.experiments.spec import load_spec
+
+    def spec(tiny: str) -> str:
+        path = tmp_path / "spec.yaml"
+        path.write_text(f"name: s\noutput: {tmp_path / 'out'}\nmodels:\n  base: {{tiny: {tiny}}}\n"
+                        "evaluate: {runs: [base], tasks: [drift]}\n", encoding="utf-8")  # fmt: skip
+        return str(path)
+
+    assert load_spec(spec("{shape: qwen3-4b, layers: 2, dtype: bfloat16}")).models["base"]["tiny"]["layers"] == 2
+    for bad in ("{shape: qwen3-4b, size: mini}", "{shape: qwen3-9b}", "{shape: qwen3-0.6b, layers: 29}"):
+        with pytest.raises(UserError):
+            load_spec(spec(bad))

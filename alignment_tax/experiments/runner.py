@@ -118,7 +118,7 @@ class Runner:
         base = tiny["base"]
         payload = {"tiny": tiny, "base": self.keys[base]}
         work = lambda f: {"path": str(build_tiny_adapter(self.paths[base], f / "adapter", seed=tiny["seed"],  # noqa: E731
-                                                         zero=bool(tiny.get("zero"))))}  # fmt: skip
+                                                         zero=bool(tiny.get("zero")), rank=int(tiny.get("rank", 8))))}  # fmt: skip
         key, _ = run_stage(folder, payload, work)
         self.keys[name], self.paths[name] = key, str(folder / "adapter")
         self.adapter_bases[name] = base

@@ -54,6 +54,7 @@ EVALUATE_KEYS = {"runs", "tasks", "options", "include_base"}
 EVALUATE_OPTION_KEYS = {
     "limit", "batch_size", "device", "dtype", "embedder", "data_dir", "data", "samples", "seed",
     "enable_thinking", "drift_corpus", "drift_window", "drift_stride", "engine", "vllm", "server", "max_gen_toks",
+    "lang_tolerance",
 }  # fmt: skip
 JUDGE_KEYS = {"judge_model", "options", "pairs"}
 REPORT_KEYS = {"baseline", "formats", "controls"}
@@ -95,13 +96,19 @@ def _check_model(name: str, model: dict[str, Any], models: dict[str, Any]) -> No
     where = f"models.{name}.tiny"
     tiny = _mapping(model["tiny"], where)
     if tiny.get("kind") == "adapter":
-        _check_keys(tiny, {"kind", "base", "seed", "zero"}, where)
+        _check_keys(tiny, {"kind", "base", "seed", "zero", "rank"}, where)
         earlier = dict(list(models.items())[: list(models).index(name)])
         _require_name(tiny.get("base"), earlier, f"{where}.base", "earlier model")
         if tiny.get("base") is None:
             raise UserError(f"{where}.base: name the model the adapter is for")
         return
-    _check_keys(tiny, {"kind", "size", "seed", "pretrained"}, where)
+    _check_keys(tiny, {"kind", "size", "seed", "pretrained", "shape", "layers", "dtype"}, where)
+    if tiny.get("shape") is not None:
+        from alignment_tax.models.qwen3_shapes import check_shape
+
+        if "size" in tiny or tiny.get("pretrained") or tiny.get("kind", "lm") != "lm":
+            raise UserError(f"{where}.shape: a Qwen3 shape is a random lm; it takes no size or pretrained weights")
+        check_shape(tiny["shape"], tiny.get("layers"), tiny.get("dtype", "float32"))
     if tiny.get("pretrained"):
         from alignment_tax.models.tiny import check_pretrainable
 

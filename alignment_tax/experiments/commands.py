@@ -16,10 +16,17 @@ DEMO_NOTE = (
 
 
 def _run(args: argparse.Namespace) -> None:
-    from alignment_tax.experiments.runner import run_experiment
     from alignment_tax.experiments.spec import load_spec
 
-    print(json.dumps(run_experiment(load_spec(args.spec, output=args.out)), indent=2, ensure_ascii=False))
+    spec = load_spec(args.spec, output=args.out)
+    if args.dry_run:
+        from alignment_tax.experiments.plan import format_plan, plan_experiment
+
+        print(format_plan(plan_experiment(spec)))
+        return
+    from alignment_tax.experiments.runner import run_experiment
+
+    print(json.dumps(run_experiment(spec), indent=2, ensure_ascii=False))
 
 
 def _demo(args: argparse.Namespace) -> None:
@@ -40,6 +47,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     run.add_argument("spec", help="experiment YAML")
     run.add_argument("--out", help="output folder (default: the spec's `output`)")
+    run.add_argument("--dry-run", action="store_true",
+                     help="check the spec and list the stages it would run and the report's rows; run nothing")  # fmt: skip
     run.set_defaults(handler=_run)
 
     demo = commands.add_parser(

@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
                 d._score_batch(model, None, batches[len(batches) // 2], tokenizer.pad_token_id, "right", d.GPU_CHUNK_ELEMENTS)
                 parts._sync()
             result["top_kernels"] = prof.key_averages().table(sort_by="cuda_time_total", row_limit=15, max_name_column_width=60)
-    del model
+    model = None  # frees the GPU memory for the next part
     parts._reset_peak()
     result["decode"] = decode_steps(work, tokenizer, cuda)
     text = json.dumps(result, indent=2)

@@ -100,7 +100,7 @@ def _parse_batch_size(value: str) -> int | str:
     return size
 
 
-def _evaluate(args: argparse.Namespace) -> None:
+def _evaluate_options(args: argparse.Namespace):
     from alignment_tax.evaluation.checks import DRIFT_TASK
     from alignment_tax.tasks.names import check_task_names
 
@@ -110,11 +110,11 @@ def _evaluate(args: argparse.Namespace) -> None:
     check_task_names(tasks, also=(DRIFT_TASK,))  # before a second of imports; evaluate() checks the rest
 
     from alignment_tax.evaluation.engines import VLLMOptions, parse_engine_args
-    from alignment_tax.evaluation.evaluate import EvaluateOptions, evaluate
+    from alignment_tax.evaluation.evaluate import EvaluateOptions
     from alignment_tax.evaluation.generation_caps import parse_max_gen_toks
     from alignment_tax.evaluation.served import ServerOptions
 
-    options = EvaluateOptions(
+    return EvaluateOptions(
         tasks=tasks,
         output=args.output,
         model=args.model,
@@ -150,12 +150,24 @@ def _evaluate(args: argparse.Namespace) -> None:
             concurrency=args.concurrency,
         ),
     )
-    results = evaluate(options)
+
+
+def _evaluate(args: argparse.Namespace) -> None:
+    from alignment_tax.evaluation.evaluate import evaluate
+
+    results = evaluate(_evaluate_options(args))
     summary = {"results": str(Path(args.output) / "results.json"), "tasks": results["tasks"]}
     for key in ("health", "tax", "drift"):
         if results.get(key):
             summary[key] = results[key]
     _print_json(summary)
+
+
+def _sweep(args: argparse.Namespace) -> None:
+    from alignment_tax.evaluation.sweep import parse_scales, sweep
+
+    scales = parse_scales(args.scales)  # before any model loads
+    _print_json(sweep(_evaluate_options(args), scales))
 
 
 def _add_evaluate(commands: argparse._SubParsersAction) -> None:
@@ -166,6 +178,21 @@ def _add_evaluate(commands: argparse._SubParsersAction) -> None:
         "built-in lm-eval task, and `drift` (per-token NLL and KL to the base); write results.json and "
         "samples/<task>.jsonl under --output.",
     )
+    _evaluate_arguments(parser)
+    parser.set_defaults(handler=_evaluate)
+    sweep = commands.add_parser(
+        "sweep",
+        help="evaluate one adapter at several strengths (its LoRA update scaled by s) for the tax-gain frontier",
+        description="Each strength s is a scaled copy of --adapter (s = 0: the base exactly; s = 1: the adapter) "
+        "evaluated as `evaluate` would, under OUTPUT/scale_<s>/, sharing the base's results. Takes every "
+        "flag of `evaluate`.",
+    )
+    sweep.add_argument("--scales", required=True, metavar="S1,S2,...", help="strengths, e.g. 0,0.25,0.5,0.75,1")
+    _evaluate_arguments(sweep)
+    sweep.set_defaults(handler=_sweep)
+
+
+def _evaluate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", help="model folder or hub id (default: the adapter's base model)")
     parser.add_argument("--adapter", help="PEFT (LoRA) adapter folder to put on --model")
     parser.add_argument(
@@ -245,7 +272,6 @@ def _add_evaluate(commands: argparse._SubParsersAction) -> None:
         help="server: environment variable holding the key (none needed for a server started without one)",
     )  # fmt: skip
     engine.add_argument("--concurrency", type=at_least(1), default=8, help="server: requests in flight (default 8)")
-    parser.set_defaults(handler=_evaluate)
 
 
 def _add_score(commands: argparse._SubParsersAction) -> None:

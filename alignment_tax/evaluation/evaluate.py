@@ -60,6 +60,8 @@ class EvaluateOptions:
     drift_window: int | None = None  # default: the model's context length
     drift_stride: int | None = None  # default: half the window
     max_gen_toks: dict[str, int] = field(default_factory=dict)  # per-task cap overrides (TASK → N)
+    adapter_scale: float | None = None  # set by `sweep`: the adapter's LoRA update scaled by this
+    adapter_scaled_from: str | None = None  # set by `sweep`: the adapter that was scaled
     lang_tolerance: str | None = None  # relaxes lang_consistency (metrics.scripts.parse_tolerance); None: strict
     engine: str = "hf"  # who generates: "hf" (transformers), "vllm", or "server"; drift always uses transformers
     vllm: VLLMOptions = field(default_factory=VLLMOptions)

@@ -1,0 +1,95 @@
+"""``alignment-tax sweep``: one adapter evaluated at several strengths, for its tax–gain frontier.
+
+A LoRA layer adds ``scaling · B·A·x`` to the base layer's output. Multiplying every ``B`` by ``s``
+scales that update by exactly ``s``: ``s = 0`` is the base (the update is an exact zero, so every
+output, tax and KL equals the base's), ``s = 1`` is the adapter itself (its files are copied
+unchanged). Each strength is a scaled copy of the adapter under ``OUTPUT/adapters/`` and an
+ordinary evaluation under ``OUTPUT/scale_<s>/`` whose ``results.json`` records ``adapter_scale``;
+every strength shares the base's results (stored once under ``OUTPUT/_base/``). Because a scaled
+copy is an ordinary adapter folder, the ``vllm`` engine takes it as it takes any adapter.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from alignment_tax.errors import UserError
+
+MAX_SCALE = 4.0  # beyond the adapter (s > 1) is allowed, as an extrapolation, up to this
+_WEIGHTS = "adapter_model.safetensors"
+
+
+def parse_scales(text: str) -> list[float]:
+    """``"0,0.5,1"`` → ``[0.0, 0.5, 1.0]`` (sorted, duplicates dropped).
+
+    >>> parse_scales("1, 0.25,0,0.25")
+    [0.0, 0.25, 1.0]
+    """
+    try:
+        scales = sorted({float(part) for part in text.split(",") if part.strip()})
+    except ValueError:
+        raise UserError(f"--scales: expected numbers separated by commas, got {text!r}") from None
+    if not scales:
+        raise UserError("--scales: name at least one strength")
+    bad = [s for s in scales if not 0.0 <= s <= MAX_SCALE]
+    if bad:
+        raise UserError(f"--scales: every strength must be between 0 and {MAX_SCALE:g}, got {bad[0]:g}")
+    return scales
+
+
+def scale_label(scale: float) -> str:
+    return f"scale_{scale:g}"
+
+
+def scale_adapter(adapter: str | Path, scale: float, out: str | Path) -> Path:
+    """Write ``adapter`` with its LoRA update multiplied by ``scale`` into ``out`` and return ``out``."""
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    source, out = Path(adapter), Path(out)
+    config_path, weights_path = source / "adapter_config.json", source / _WEIGHTS
+    if not config_path.is_file() or not weights_path.is_file():
+        raise UserError(f"{source} is not a PEFT adapter folder with {_WEIGHTS} (a .bin adapter: re-save it with PEFT)")
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    if config.get("peft_type", "LORA") != "LORA" or config.get("use_dora"):
+        raise UserError(f"{source}: sweep scales LoRA adapters (not {config.get('peft_type')}, not DoRA)")
+    out.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(config_path, out / "adapter_config.json")
+    if scale == 1.0:  # the adapter itself, byte for byte
+        shutil.copyfile(weights_path, out / _WEIGHTS)
+        return out
+    tensors = load_file(str(weights_path))
+    scaled = 0
+    for name, tensor in tensors.items():
+        if "lora_B" in name or "lora_embedding_B" in name:
+            tensors[name] = (tensor.to(torch.float32) * scale).to(tensor.dtype)
+            scaled += 1
+    if not scaled:
+        raise UserError(f"{source}: no LoRA B matrices found in {_WEIGHTS}")
+    save_file(tensors, str(out / _WEIGHTS), metadata={"format": "pt"})
+    return out
+
+
+def sweep(options: Any, scales: list[float]) -> dict[str, Any]:
+    """Evaluate ``options.adapter`` at each strength; ``options.output`` is the sweep's folder."""
+    from alignment_tax.evaluation.evaluate import evaluate
+
+    if not options.adapter:
+        raise UserError("sweep needs --adapter (the adapter whose strength it varies)")
+    if options.engine == "server":
+        raise UserError("sweep generates with --engine hf or vllm; a server would need each scaled copy served")
+    root = Path(options.output)
+    summary: dict[str, Any] = {"adapter": str(options.adapter), "output": str(root), "runs": {}}
+    for scale in scales:
+        label = scale_label(scale)
+        adapter = scale_adapter(options.adapter, scale, root / "adapters" / label)
+        run = replace(options, adapter=str(adapter), output=str(root / label), adapter_scale=scale,
+                      adapter_scaled_from=str(options.adapter), base=options.base or "auto")  # fmt: skip
+        results = evaluate(run)
+        summary["runs"][label] = {"scale": scale, "results": str(root / label / "results.json"),
+                                  "tax": results.get("tax"), "tasks": results.get("tasks")}  # fmt: skip
+    return summary

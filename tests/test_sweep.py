@@ -1,0 +1,77 @@
+"""`alignment-tax sweep`: an adapter at several strengths; strength 0 is the base, strength 1 the adapter."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from alignment_tax.cli import main
+from alignment_tax.errors import UserError
+from alignment_tax.evaluation.sweep import parse_scales, scale_adapter
+
+TASKS = "bo_zh_mt,drift"
+
+
+def test_parse_scales():
+    assert parse_scales("1,0, 0.5,0.5") == [0.0, 0.5, 1.0]
+    for bad in ("", "a,b", "-0.5", "9"):
+        with pytest.raises(UserError):
+            parse_scales(bad)
+
+
+def test_scaled_copy_multiplies_only_the_b_matrices(tiny_adapter_dir, tmp_path):
+    original = load_file(str(tiny_adapter_dir / "adapter_model.safetensors"))
+    half = load_file(str(scale_adapter(tiny_adapter_dir, 0.5, tmp_path / "half") / "adapter_model.safetensors"))
+    assert set(half) == set(original)
+    for name, tensor in original.items():
+        expected = tensor * 0.5 if "lora_B" in name else tensor
+        assert torch.equal(half[name], expected), name
+    one = scale_adapter(tiny_adapter_dir, 1.0, tmp_path / "one") / "adapter_model.safetensors"
+    assert one.read_bytes() == (tiny_adapter_dir / "adapter_model.safetensors").read_bytes()
+    with pytest.raises(UserError):
+        scale_adapter(tmp_path, 0.5, tmp_path / "x")
+
+
+@pytest.fixture(scope="module")
+def swept(tmp_path_factory, tiny_lm_dir, tiny_adapter_dir, shared_data):
+    root = tmp_path_factory.mktemp("sweep")
+    common = ["--tasks", TASKS, "--limit", "4", "--batch-size", "4", "--device", "cpu", "--drift-window", "64",
+              "--model", str(tiny_lm_dir), "--data-dir", str(shared_data)]  # fmt: skip
+    assert main(["sweep", "--scales", "0,1", "--adapter", str(tiny_adapter_dir), "--output", str(root / "sweep"),
+                 *common]) == 0  # fmt: skip
+    assert main(["evaluate", "--adapter", str(tiny_adapter_dir), "--base", "--output", str(root / "plain"), *common]) == 0
+    read = lambda path: json.loads((path / "results.json").read_text(encoding="utf-8"))  # noqa: E731
+    return root, {s: read(root / "sweep" / f"scale_{s}") for s in ("0", "1")}, read(root / "plain")
+
+
+def _outputs(folder):
+    return [json.loads(line)["output"] for line in (folder / "samples" / "bo_zh_mt.jsonl").read_text().splitlines()]
+
+
+def test_strength_zero_is_the_base_exactly(swept):
+    root, runs, _ = swept
+    zero = runs["0"]
+    assert zero["config"]["adapter_scale"] == 0.0
+    assert zero["drift"]["kl"]["mean"] == 0.0 and zero["drift"]["delta_nll"]["mean"] == 0.0
+    assert all(value == 0 for value in zero["tax"]["bo_zh_mt"].values())
+    base_folder = next((root / "sweep" / "_base").iterdir())
+    assert _outputs(root / "sweep" / "scale_0") == _outputs(base_folder)
+
+
+def test_strength_one_is_a_plain_evaluate_of_the_adapter(swept):
+    root, runs, plain = swept
+    one = runs["1"]
+    assert one["config"]["adapter_scale"] == 1.0 and one["config"]["adapter_scaled_from"]
+    assert one["tasks"] == plain["tasks"] and one["tax"] == plain["tax"]
+    assert one["drift"]["kl"] == plain["drift"]["kl"] and one["drift"]["kl"]["mean"] > 0
+    assert _outputs(root / "sweep" / "scale_1") == _outputs(root / "plain")
+    # both strengths reuse one base evaluation
+    assert len(list((root / "sweep" / "_base").iterdir())) == 1
+
+
+def test_sweep_needs_an_adapter_and_a_generating_engine(tmp_path, capsys):
+    assert main(["sweep", "--scales", "0,1", "--tasks", "drift", "--model", "x", "--output", str(tmp_path / "o")]) == 2
+    assert "needs --adapter" in capsys.readouterr().err

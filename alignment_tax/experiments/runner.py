@@ -263,7 +263,8 @@ class Runner:
         for suffix in self.spec.report.get("formats", ["html", "md"]):
             out = self.out / f"report.{suffix}"
             build_report(runs, out, baseline=baseline, judge_files=self.judgements,
-                         controls=self.spec.report.get("controls") or {})  # fmt: skip
+                         controls=self.spec.report.get("controls") or {}, reference=self.spec.report.get("reference"),
+                         reference_map=self.spec.report.get("reference_map"))  # fmt: skip
             written.append(str(out))
         return written
 

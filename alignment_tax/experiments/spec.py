@@ -26,7 +26,9 @@ A spec is YAML (see ``configs/experiments/``)::
       options: {base_url: null, api_key_env: OPENAI_API_KEY, limit: null}
       pairs: [{a: grpo, b: sft_cold_start, task: bo_zh_mt}]
     report: {baseline: sft_cold_start, formats: [html, md],
-             controls: {negative: zero_adapter, positive: sft_strong}}  # runs checked as controls
+             controls: {negative: zero_adapter, positive: sft_strong},  # runs checked as controls
+             reference: semantic-rewards,  # published numbers beside the runs (or a YAML file)
+             reference_map: {rl: grpo}}    # published row -> run(s), beside the default matches
 
 Everything is checked when the spec is read, before anything runs; a mistake is one line
 naming the key.
@@ -57,7 +59,7 @@ EVALUATE_OPTION_KEYS = {
     "lang_tolerance",
 }  # fmt: skip
 JUDGE_KEYS = {"judge_model", "options", "pairs"}
-REPORT_KEYS = {"baseline", "formats", "controls"}
+REPORT_KEYS = {"baseline", "formats", "controls", "reference", "reference_map"}
 SAMPLES_PREFIX = "samples:"
 
 
@@ -276,7 +278,27 @@ def load_spec(path: str | Path, output: str | None = None) -> Spec:
     _check_judge(spec)
     _check_keys(spec.report, REPORT_KEYS, "report")
     _check_controls(spec)
+    _check_reference(spec)
     return spec
+
+
+def _check_reference(spec: Spec) -> None:
+    from alignment_tax.reports.references import builtin, load_reference, matcher, parse_map
+
+    reference, mapping = spec.report.get("reference"), spec.report.get("reference_map")
+    if reference is None:
+        if mapping is not None:
+            raise UserError("report.reference_map needs report.reference")
+        return
+    if not isinstance(reference, str) or not reference:
+        raise UserError(f"report.reference must be a shipped reference name or a YAML file, got {reference!r}")
+    beside_spec = spec.source.parent / reference if spec.source else None
+    if reference not in builtin() and beside_spec and not Path(reference).expanduser().is_absolute() and beside_spec.is_file():
+        spec.report["reference"] = reference = str(beside_spec.resolve())  # relative to the spec, like config files
+    if mapping is not None and not isinstance(mapping, dict):
+        raise UserError("report.reference_map must map a published row to a run name or a list of them")
+    evaluated = [str(name) for name in spec.evaluate.get("runs", [])]
+    matcher(load_reference(reference, "report.reference"), parse_map(mapping), evaluated, "report.reference_map")
 
 
 def _check_controls(spec: Spec) -> None:

@@ -10,7 +10,8 @@ Modules: ``runs`` (loading and checking run folders and their bases), ``judges``
 files), ``comparisons`` (paired bootstrap intervals, McNemar, comparability), ``headline``
 (Table 3 and the at-a-glance table), ``items`` (the item browser and flips), ``svg`` and
 ``plots`` (hand-written SVG), ``content`` (everything a report shows), ``html_report`` and
-``markdown_report`` (renderers), ``textsafe`` (visible, escaped text), ``build`` (the command),
+``markdown_report`` (renderers), ``references`` (published numbers: the loader and the shipped
+YAML) and ``published`` (their rows beside the runs), ``textsafe`` (visible, escaped text), ``build`` (the command),
 ``commands`` (argparse ``register``).
 """
 

@@ -61,7 +61,8 @@ def _report(args: argparse.Namespace) -> None:
     if not args.runs:
         raise UserError("report needs at least one RUN_DIR (an `alignment-tax evaluate` output folder)")
     summary = build_report(args.runs, out=args.out, baseline=args.baseline, judge_files=args.judge or [],
-                           controls=dict(args.control or []))  # fmt: skip
+                           controls=dict(args.control or []), reference=args.reference,
+                           reference_map=args.reference_map or [])  # fmt: skip
     print(json.dumps(summary, ensure_ascii=False, indent=2))
 
 
@@ -94,6 +95,19 @@ def register(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "--control", action="append", type=_control, metavar="ROLE=RUN",
         help="check RUN as a control: negative (must read exactly 0: a zero adapter) or positive (its drift "
         "Δ NLL must exceed 0 with its whole interval); repeatable",
+    )  # fmt: skip
+    parser.add_argument(
+        "--reference", metavar="NAME_OR_FILE",
+        help="add the numbers a paper states, in their own 'published' rows beside the matched runs (never in a "
+        "difference): a shipped reference (semantic-rewards: the reference study's Tables 1-4 and 6) or a YAML file "
+        "in its format (see alignment_tax/reports/references/semantic_rewards.yaml). A run matches a published row "
+        "when its name is the row id (strong_sft, rl, cold_start_sft, mt_sft_to_hg, mt_rl_to_hg) or one of the row's "
+        "default run names (sft_strong, grpo, sft_cold_start, ... as in configs/experiments/)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--reference-map", action="append", metavar="ROW=RUN[@SECTION],...",
+        help="match RUN to the published row ROW by hand, replacing its default match; @SECTION (a target task "
+        "such as bo_zh_mt, or drift) limits it to that table; repeatable or comma-separated",
     )  # fmt: skip
     parser.add_argument("--out", required=True, metavar="report.html|report.md", help="the report to write; the format follows the suffix")
     parser.set_defaults(handler=_report)

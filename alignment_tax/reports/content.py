@@ -13,12 +13,15 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from alignment_tax import __version__
+from alignment_tax.errors import UserError
 from alignment_tax.reports import about, headline, items, plots
 from alignment_tax.reports.comparisons import Comparator, Difference
 from alignment_tax.reports.controls import ControlCheck, check_controls
 from alignment_tax.reports.health import MARK, HealthTable, degenerate_gain, gainer, health_table
 from alignment_tax.reports.formatting import is_target_task, metric_label, primary_metric, task_title
 from alignment_tax.reports.judges import Judgement, load_judgements
+from alignment_tax.reports.published import Shown, attach
+from alignment_tax.reports.references import load_reference, matcher, parse_map
 from alignment_tax.reports.runs import Run, all_runs, check_overlap, find_run, load_runs, task_order
 from alignment_tax.reports.svg import BASE_COLOR, color
 
@@ -63,6 +66,7 @@ class Report:
     health: HealthTable = field(default_factory=HealthTable)
     controls: list[ControlCheck] = field(default_factory=list)
     banner: list[about.Segment] = field(default_factory=list)
+    published: Shown | None = None  # --reference: the paper's numbers, in their own rows
     root: Path = field(default_factory=Path.cwd)  # paths are shown relative to it (about.output_root)
     generated: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
     version: str = __version__
@@ -244,8 +248,16 @@ def _flags(comparisons: dict[str, list[Difference]], drift_gaps: list[Difference
 
 def assemble(run_dirs: list[str | Path], baseline: str | None = None, judge_files: list[str | Path] = (),
              comparator: Comparator | None = None, max_items: int = items.MAX_ITEMS,
-             controls: dict[str, str] | None = None) -> Report:  # fmt: skip
-    """Load, check and compute everything the report shows."""
+             controls: dict[str, str] | None = None, reference: str | None = None,
+             reference_map: list[str] | dict | None = None) -> Report:  # fmt: skip
+    """Load, check and compute everything the report shows.
+
+    ``reference`` (a shipped name or a YAML file) adds published rows beside the runs that
+    ``reference_map`` (``ROW=RUN[@SECTION]`` items) or the reference's default names match.
+    """
+    if reference_map and not reference:
+        raise UserError("--reference-map needs --reference")
+    loaded = load_reference(reference) if reference else None  # a bad file fails before any work
     runs = load_runs(list(run_dirs))
     chosen = find_run(runs, baseline) if baseline is not None else runs[0]
     check_overlap(runs)
@@ -256,6 +268,10 @@ def assemble(run_dirs: list[str | Path], baseline: str | None = None, judge_file
     sections = headline.sections(runs, chosen, tasks, comparator, judgements)
     comparisons = _comparisons(runs, chosen, tasks, comparator)
     drift_rows, drift_gaps = _drift(runs, chosen, comparator)
+    published = None
+    if loaded is not None:
+        names = [run.name for run in all_runs(runs)]
+        published = attach(matcher(loaded, parse_map(reference_map), names), sections, drift_rows)
     task_items = [found for task in tasks if (found := items.task_items(task, runs, judgements, max_items)) is not None]
     report_plots = {
         "tradeoff": _tradeoff_plots(runs, tasks, comparator, colors),
@@ -269,5 +285,5 @@ def assemble(run_dirs: list[str | Path], baseline: str | None = None, judge_file
         drift_rows=drift_rows, drift_gaps=drift_gaps, judgements=judgements, plots=report_plots,
         items=task_items, flags=_flags(comparisons, drift_gaps, sections), colors=colors,
         health=health_table(runs, tasks), banner=about.banner(runs), root=about.output_root(runs),
-        controls=check_controls(controls or {}, runs, comparator),
+        controls=check_controls(controls or {}, runs, comparator), published=published,
     )  # fmt: skip

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from alignment_tax.reports.comparisons import Comparator, Difference
 from alignment_tax.reports.formatting import column_label, is_target_task, metric_label, primary_metric, task_title
 from alignment_tax.reports.judges import Judgement
+from alignment_tax.reports.references import Published
 from alignment_tax.reports.runs import Run, all_runs
 
 TAX_TASK = "cmrc2018"
@@ -51,12 +52,13 @@ class Cell:
     value: float | None = None
     diff: Difference | None = None  # a run against its base; a gap row: the run against the baseline
     judge: list[JudgeEntry] = field(default_factory=list)
+    published: Published | None = None  # a published row's cell: the paper's number, never in a diff
 
 
 @dataclass
 class Row:
     label: str
-    role: str  # base | run | baseline | gap
+    role: str  # base | run | baseline | gap | published (a reference's numbers beside its run)
     run: Run
     cells: list[Cell]
 

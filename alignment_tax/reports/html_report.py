@@ -19,6 +19,7 @@ from markupsafe import Markup
 
 from alignment_tax.reports import formatting as fmt
 from alignment_tax.reports import health
+from alignment_tax.reports import published as pub
 from alignment_tax.reports.about import TAX_DEFINITION
 from alignment_tax.reports.controls import CONTROLS_NOTE
 from alignment_tax.reports.content import Report
@@ -129,6 +130,7 @@ def _environment() -> jinja2.Environment:
         diff_title=_diff_title,
         metric_label=fmt.metric_label,
         task_title=fmt.task_title,
+        zip=lambda left, right: list(zip(left, right)),
     )
     return environment
 
@@ -150,4 +152,10 @@ def render(report: Report) -> str:
         health_warning=health.WARNING,
         rate_labels=health.RATE_LABELS,
         flag_labels=health.FLAG_LABELS,
+        published_text=pub.cell_text,
+        published_value=pub.value_text,
+        published_drift=pub.drift_texts,
+        published_summary=pub.summary(report.published) if report.published else "",
+        drift_columns=pub.DRIFT_COLUMNS,
+        published_values=pub.provenance(report.published, report.sections) if report.published else [],
     )

@@ -14,6 +14,7 @@ from alignment_tax.reports.about import TAX_DEFINITION
 from alignment_tax.reports.controls import CONTROLS_NOTE
 from alignment_tax.reports.comparisons import Difference
 from alignment_tax.reports import health
+from alignment_tax.reports import published as pub
 from alignment_tax.reports.content import Report
 from alignment_tax.reports.headline import Cell
 from alignment_tax.reports.textsafe import markdown_text as md
@@ -56,6 +57,8 @@ def _table(header: list[str], rows: list[list[str]], align: str = "r") -> list[s
 
 
 def _cell(cell: Cell, role: str) -> str:
+    if role == "published":
+        return f"*{pub.cell_text(cell)}*" if cell.published is not None else "—"
     if cell.metric is None:
         if not cell.judge:
             return "—"
@@ -132,6 +135,8 @@ def render(report: Report, plots_folder: str) -> tuple[str, dict[str, str]]:
         out += _health_section(report)
 
     out += ["## Headline table", "", "In the shape of the reference study's Table 3.", ""]
+    if report.published:
+        out += [md(pub.summary(report.published)), ""]
     for section in report.sections:
         title = f"Task: {md(section.title)} (`{section.task}`)" if section.task else md(section.title)
         items = f", {section.n_items} items" if section.n_items else ""
@@ -139,10 +144,10 @@ def render(report: Report, plots_folder: str) -> tuple[str, dict[str, str]]:
         with_health = section.task in report.health.tasks
         rows = []
         for row in section.rows:
-            label = f"**{md(row.label)}**" if row.role in ("gap", "baseline") else md(row.label)
+            label = f"**{md(row.label)}**" if row.role in ("gap", "baseline") else f"*{md(row.label)}*" if row.role == "published" else md(row.label)
             cells = [_cell(cell, row.role) for cell in row.cells]
             if with_health:
-                cells.append("" if row.role == "gap" else _health_cell(report.health.row(row.run, section.task), report.health.rates))
+                cells.append("" if row.role in ("gap", "published") else _health_cell(report.health.row(row.run, section.task), report.health.rates))
             rows.append([label, *cells])
         out += _table(["Model", *[md(column.label) for column in section.columns], *(["Output health"] if with_health else [])], rows)
 
@@ -178,6 +183,8 @@ def render(report: Report, plots_folder: str) -> tuple[str, dict[str, str]]:
             rows.append([md(r.run.name), str(r.n_tokens or "—"), fmt.value("nll", s["nll"]["mean"]), fmt.value("nll", s["nll"]["p90"]),
                          fmt.value("nll", s["base_nll"]["mean"]), _diff(r.delta_nll), fmt.signed("nll", s["delta_nll"]["p90"]),
                          _diff(r.kl), fmt.value("kl", s["kl"]["p50"]), fmt.value("kl", s["kl"]["p90"]), fmt.value("kl", s["kl"]["p99"])])  # fmt: skip
+            for published in report.published.drift_after(r) if report.published else []:
+                rows.append([f"*{md(published.label)}*", "—", *[f"*{text}*" if text != "—" else text for text in pub.drift_texts(published)]])
         out += _table(["Run", "tokens", "NLL mean", "NLL p90", "base NLL mean", "ΔNLL mean", "ΔNLL p90", "KL mean", "KL p50", "KL p90", "KL p99"], rows)
         if report.drift_gaps:
             out += _table(["Gap", "Δ [95% CI], p"], [[f"{md(d.a.name)} vs {md(d.b.name)}: {fmt.metric_label(d.metric)} mean", _diff(d, with_p=True)] for d in report.drift_gaps])
@@ -217,6 +224,13 @@ def render(report: Report, plots_folder: str) -> tuple[str, dict[str, str]]:
                 rows = [[txt(item.id), txt(item.source, TEXT_LIMIT), txt(item.reference, TEXT_LIMIT),
                          _output(item.outputs.get(base_index)), _output(item.outputs[index])] for item in flipped]  # fmt: skip
                 out += _table(["id", "input", "reference", md(run.base.name), md(run.name)], rows, align="l")
+
+    if report.published and report.published.matches:
+        out += ["## Published values", "", f"Where each published number comes from ({md(report.published.reference.name)}), "
+                "as the paper prints it and as shown here.", ""]
+        rows = [[md(run), md(label), md(column), pub.value_text(value), md(value.printed), md(value.where)]
+                for run, label, column, value in pub.provenance(report.published, report.sections)]  # fmt: skip
+        out += _table(["Beside run", "Published row", "Cell", "Shown", "Printed", "Where"], rows, align="l")
 
     out += ["## Runs", "", f"Paths are relative to `{report.root}`, the deepest folder holding every run given; paths outside it "
             "are absolute, hub models are shown by id.", ""]

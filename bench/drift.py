@@ -1,7 +1,9 @@
 """Drift pass against bare forward passes: time and peak memory, measured in one run.
 
-Model: the `small` tiny model (~27M parameters) with a rank-64 LoRA adapter on every linear
-projection (the reference study's shape), over the first N deduplicated CMRC 2018 dev passages.
+Model: the `small` tiny model (~27M parameters), or with ``--shape`` a random model at a
+published Qwen3 width (151,936-row vocabulary) with ``--layers`` decoder layers, in each case
+with a rank-64 LoRA adapter on every linear projection (the reference study's shape), over the
+first N deduplicated CMRC 2018 dev passages.
 
 * time: for each batch (the drift pass's own batches: same windows, order and padding), two
   bare forward passes (candidate, then base with the adapter disabled; no_grad; full logits)
@@ -10,9 +12,13 @@ projection (the reference study's shape), over the first N deduplicated CMRC 201
 * memory: two fresh processes, one running the drift pass over the corpus, one running bare
   forward passes of the base over the same batches; each samples its resident memory every
   millisecond. The ratio is the drift process's peak over the bare one's (target: at most
-  1.15); the increase over the memory held before the pass is printed too.
+  1.15); the increase over the memory held before the pass is printed too. The bare side holds
+  one model's full logits for a batch (batch x length x vocabulary, in the model's dtype), as a
+  plain forward does; the drift pass holds two slices of at most `chunk` tokens instead. Both
+  sizes are printed: at a 152k vocabulary the bare side's logits dominate its peak.
 
 Usage: python bench/drift.py [--passages 200] [--batch-size 8] [--data-dir ../shared/data]
+       python bench/drift.py --shape qwen3-4b --layers 2 [--dtype float32] --passages 24
 """
 
 from __future__ import annotations
@@ -59,7 +65,7 @@ class PeakMemory:
         self.peak = max(self.peak, resident_bytes())
 
 
-def prepare(work: Path, passages: int, data_dir: str):
+def prepare(work: Path, args):
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from peft import PeftModel
 
@@ -67,14 +73,31 @@ def prepare(work: Path, passages: int, data_dir: str):
     from alignment_tax.models.tiny import build_tiny_model
     from alignment_tax.models.tiny_adapter import build_tiny_adapter
 
-    model_dir = work / "small"
-    if not (model_dir / "config.json").exists():
-        build_tiny_model(model_dir, size="small", seed=0)
-        build_tiny_adapter(model_dir, work / "adapter", rank=64, seed=0)
+    name = f"{args.shape}-{args.layers}l-{args.dtype}" if args.shape else "small"
+    model_dir, adapter_dir = work / name, work / f"{name}-adapter"
+    if not (adapter_dir / "adapter_config.json").exists():
+        if args.shape:
+            build_tiny_model(model_dir, shape=args.shape, layers=args.layers, dtype=args.dtype, seed=0, log=lambda *a: None)
+        else:
+            build_tiny_model(model_dir, size="small", seed=0)
+        build_tiny_adapter(model_dir, adapter_dir, rank=64, seed=0)
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(model_dir), work / "adapter").eval()
-    texts = load_corpus(Path(data_dir) / "cmrc2018" / "cmrc2018_dev.json", dedupe=True)[:passages]
+    base = AutoModelForCausalLM.from_pretrained(model_dir, dtype="auto")
+    model = PeftModel.from_pretrained(base, adapter_dir).eval()
+    texts = load_corpus(Path(args.data_dir) / "cmrc2018" / "cmrc2018_dev.json", dedupe=True)[: args.passages]
     return model, tokenizer, texts
+
+
+def describe_memory(model, batches, chunk: int) -> None:
+    """What each side holds beyond the weights: full logits (bare) against two slices (drift)."""
+    vocab = model.get_base_model().get_output_embeddings().weight.shape[0]
+    dtype_bytes = next(model.parameters()).element_size()
+    largest = max(len(batch) * max(len(w.token_ids) for w in batch) for batch in batches)
+    rows = max(1, chunk // vocab)
+    mib = 1024 * 1024
+    print(f"vocabulary {vocab}, weights {next(model.parameters()).dtype}; largest batch {largest} positions")
+    print(f"bare forward's full logits for that batch: {largest * vocab * dtype_bytes / mib:.0f} MiB;"
+          f" drift's two float32 slices of {rows} tokens: {2 * rows * vocab * 4 / mib:.0f} MiB")
 
 
 def batches_of(tokenizer, texts, batch_size):
@@ -96,10 +119,11 @@ def bare_forward(model, tokenizer, batch, with_adapter: bool):
 
 
 def time_ratio(work: Path, args) -> None:
-    from alignment_tax.evaluation.drift import DEFAULT_CHUNK_ELEMENTS, _score_batch
+    from alignment_tax.evaluation.drift import _score_batch, default_chunk_elements
 
-    model, tokenizer, texts = prepare(work, args.passages, args.data_dir)
+    model, tokenizer, texts = prepare(work, args)
     batches = batches_of(tokenizer, texts, args.batch_size)
+    chunk = args.chunk_elements or default_chunk_elements(model)  # default: what token_drift uses here
     bare_seconds = drift_seconds = 0.0
     tokens = 0
     with torch.no_grad():
@@ -109,11 +133,12 @@ def time_ratio(work: Path, args) -> None:
             bare_forward(model, tokenizer, batch, True)
             bare_forward(model, tokenizer, batch, False)
             middle = time.perf_counter()
-            _score_batch(model, None, batch, tokenizer.pad_token_id, "right", DEFAULT_CHUNK_ELEMENTS)
+            _score_batch(model, None, batch, tokenizer.pad_token_id, "right", chunk)
             drift_seconds += time.perf_counter() - middle
             bare_seconds += middle - start
             tokens += sum(len(w.token_ids) for w in batch)
     print(f"passages: {len(texts)}, tokens: {tokens}, batches of {args.batch_size}: {len(batches)}")
+    describe_memory(model, batches, chunk)
     print(f"two bare forward passes: {bare_seconds:.1f} s; drift pass: {drift_seconds:.1f} s")
     print(f"time ratio drift / (base + candidate forward): {drift_seconds / bare_seconds:.3f} (target <= 1.10)")
 
@@ -121,7 +146,7 @@ def time_ratio(work: Path, args) -> None:
 def memory_child(work: Path, args) -> None:
     from alignment_tax.evaluation.drift import token_drift
 
-    model, tokenizer, texts = prepare(work, args.passages, args.data_dir)
+    model, tokenizer, texts = prepare(work, args)
     batches = batches_of(tokenizer, texts, args.batch_size)
     with torch.no_grad(), PeakMemory() as memory:
         if args.child == "drift":
@@ -137,6 +162,8 @@ def memory_ratio(work: Path, args) -> None:
     for child in ("bare", "drift"):
         command = [sys.executable, __file__, "--child", child, "--work", str(work)]
         command += ["--passages", str(args.passages), "--batch-size", str(args.batch_size), "--data-dir", args.data_dir]
+        if args.shape:
+            command += ["--shape", args.shape, "--layers", str(args.layers), "--dtype", args.dtype]
         output = subprocess.run(command, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
         results[child] = json.loads(output)
     bare, drift = results["bare"], results["drift"]
@@ -152,6 +179,10 @@ def main() -> None:
     parser.add_argument("--passages", type=int, default=200)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--data-dir", default=str(SHARED))
+    parser.add_argument("--shape", choices=["qwen3-0.6b", "qwen3-4b"], help="a published Qwen3 width (default: the small tiny model)")
+    parser.add_argument("--layers", type=int, default=2, help="decoder layers of the --shape model")
+    parser.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32", help="weights of the --shape model")
+    parser.add_argument("--chunk-elements", type=int, help="time the drift pass with this slice instead (e.g. 4194304: 27 rows at 152k)")
     parser.add_argument("--only", choices=["time", "memory"], help="run one of the two measurements")
     parser.add_argument("--child", choices=["bare", "drift"], help=argparse.SUPPRESS)
     parser.add_argument("--work", help=argparse.SUPPRESS)

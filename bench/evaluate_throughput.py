@@ -2,12 +2,20 @@
 
 Both sides generate for the same CMRC 2018 prompts (the task's chat-templated instruction),
 greedy, with the same batch size, the same token budget and the same stop rule ("\\n\\n" or
-end of turn), on the `small` tiny model (~27M parameters). The evaluate side is the whole
-`evaluate()` call with an empty output folder: task and data set-up, lm-eval's request
-handling, the generation cache, scoring and writing results; the model is loaded once, before
-either timer starts, so both sides time the same weights.
+end of turn), on the `small` tiny model (~27M parameters) or, with ``--shape``, a random model
+at a published Qwen3 width (151,936-row vocabulary) with ``--layers`` decoder layers. The
+evaluate side is the whole `evaluate()` call with an empty output folder: task and data set-up,
+lm-eval's request handling, the generation cache, scoring and writing results; the model is
+loaded once, before either timer starts, so both sides time the same weights.
+
+Both sides' calls to `model.generate` are counted: the tokens each row generated (up to its
+end-of-sequence padding) and the decoding steps times the rows, which is what the model
+computed. A random model with a 152k vocabulary mostly generates ids the 4,000-token tokenizer
+has no token for (they decode to ''), so its outputs run to the cap; the counts show both sides
+did the same work.
 
 Usage: python bench/evaluate_throughput.py [--n 48] [--batch-size 8] [--data-dir ../shared/data]
+       python bench/evaluate_throughput.py --shape qwen3-0.6b --layers 2 --n 16 --max-new-tokens 32
 Prints the ratio evaluate / bare (target: at most 1.2).
 """
 
@@ -51,18 +59,47 @@ def bare_generate(model, tokenizer, prompts: list[str], batch_size: int, max_new
     return outputs
 
 
+class GenerateCounter:
+    """Wraps `model.generate` to count what it generated, whoever calls it."""
+
+    def __init__(self, model, pad_id: int):
+        self.model, self.original, self.pad_id = model, model.generate, pad_id
+        self.tokens = self.positions = 0
+
+    def __call__(self, *args, **kwargs):
+        output = self.original(*args, **kwargs)
+        prompt = kwargs["input_ids"] if "input_ids" in kwargs else args[0]
+        new = output[:, prompt.shape[1] :]
+        self.positions += new.numel()
+        self.tokens += int((new != self.pad_id).sum())  # rows that stopped early are padded
+        return output
+
+    def __enter__(self):
+        self.model.generate = self
+        return self
+
+    def __exit__(self, *exc):
+        del self.model.generate  # the class's method again
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=48, help="CMRC 2018 questions")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--data-dir", default=str(Path(__file__).resolve().parents[1].parent / "shared" / "data"))
     parser.add_argument("--max-new-tokens", type=int, default=64, help="both sides' cap (evaluate: --max-gen-toks cmrc2018=N)")
+    parser.add_argument("--shape", choices=["qwen3-0.6b", "qwen3-4b"], help="a published Qwen3 width (default: the small tiny model)")
+    parser.add_argument("--layers", type=int, default=2, help="decoder layers of the --shape model")
+    parser.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32")
     args = parser.parse_args()
     torch.set_num_threads(max(1, torch.get_num_threads()))
 
     work = Path(tempfile.mkdtemp(prefix="bench-evaluate-"))
-    model_dir = build_tiny_model(work / "small", kind="lm", size="small", seed=0)
-    model, tokenizer = loading.load_causal_lm(str(model_dir), "cpu", "float32")
+    if args.shape:
+        model_dir = build_tiny_model(work / args.shape, shape=args.shape, layers=args.layers, dtype=args.dtype, seed=0, log=lambda *a: None)
+    else:
+        model_dir = build_tiny_model(work / "small", kind="lm", size="small", seed=0)
+    model, tokenizer = loading.load_causal_lm(str(model_dir), "cpu", args.dtype)
 
     docs = load_task_docs("cmrc2018", {"data_dir": args.data_dir})[: args.n]
     prompts = [
@@ -73,9 +110,10 @@ def main() -> None:
     ]
 
     bare_generate(model, tokenizer, prompts[: args.batch_size], args.batch_size, 4)  # warm-up, both sides share it
-    start = time.perf_counter()
-    bare_outputs = bare_generate(model, tokenizer, prompts, args.batch_size, args.max_new_tokens)
-    bare_seconds = time.perf_counter() - start
+    with GenerateCounter(model, tokenizer.pad_token_id) as bare_count:
+        start = time.perf_counter()
+        bare_outputs = bare_generate(model, tokenizer, prompts, args.batch_size, args.max_new_tokens)
+        bare_seconds = time.perf_counter() - start
 
     options = EvaluateOptions(
         tasks=["cmrc2018"], output=str(work / "run"), model=str(model_dir), limit=args.n,
@@ -84,14 +122,18 @@ def main() -> None:
     )  # fmt: skip
     # The model is already in memory: time evaluate's own work, not a second load from disk.
     with mock.patch.object(loading, "load_causal_lm", return_value=(model, tokenizer)):
-        start = time.perf_counter()
-        results = evaluate(options)
-        evaluate_seconds = time.perf_counter() - start
+        with GenerateCounter(model, tokenizer.pad_token_id) as evaluate_count:
+            start = time.perf_counter()
+            results = evaluate(options)
+            evaluate_seconds = time.perf_counter() - start
 
     items = [json.loads(line) for line in (work / "run" / "samples" / "cmrc2018.jsonl").read_text().splitlines()]
     same = sum(item["output"] == bare.strip() for item, bare in zip(items, bare_outputs))
     print(f"prompts: {len(prompts)}, batch size {args.batch_size}, max new tokens {args.max_new_tokens}")
+    print(f"model: {args.shape + f' ({args.layers} layers, {args.dtype})' if args.shape else 'small'}")
     print(f"outputs identical to the bare loop: {same}/{len(items)}")
+    print(f"generated tokens: bare {bare_count.tokens}, evaluate {evaluate_count.tokens};"
+          f" decoding positions (steps x rows): bare {bare_count.positions}, evaluate {evaluate_count.positions}")
     print(f"mean output length: {sum(len(item['output']) for item in items) / len(items):.1f} characters")
     print(f"bare model.generate: {bare_seconds:.2f} s")
     print(f"alignment-tax evaluate: {evaluate_seconds:.2f} s (CMRC average {results['tasks']['cmrc2018']['average']:.2f})")

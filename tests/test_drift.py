@@ -222,3 +222,20 @@ def test_a_finished_pass_is_reused_and_recomputed_when_its_inputs_change(
     assert computed == [2] and other["reused"] is False and other["n_texts"] == 2
     tokens = load_token_drift(output / "drift_tokens.npz")
     assert tokens.n_tokens == other["n_tokens"] < first["n_tokens"]
+
+
+def test_cpu_slices_hold_enough_rows_for_a_large_vocabulary():
+    from alignment_tax.evaluation.drift import CPU_MIN_CHUNK_ROWS, DEFAULT_CHUNK_ELEMENTS, default_chunk_elements
+
+    class Head(torch.nn.Module):
+        base_model_prefix = "model"
+
+        def __init__(self, vocab):
+            super().__init__()
+            self.model, self.lm_head = torch.nn.Identity(), torch.nn.Linear(4, vocab, bias=False)
+
+        def get_output_embeddings(self):
+            return self.lm_head
+
+    assert default_chunk_elements(Head(151_936)) == CPU_MIN_CHUNK_ROWS * 151_936
+    assert default_chunk_elements(Head(4_000)) == DEFAULT_CHUNK_ELEMENTS  # small vocabularies unchanged

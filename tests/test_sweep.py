@@ -12,7 +12,7 @@ from alignment_tax.cli import main
 from alignment_tax.errors import UserError
 from alignment_tax.evaluation.sweep import parse_scales, scale_adapter
 
-TASKS = "bo_zh_mt,drift"
+TASKS = "bo_zh_mt,cmrc2018,drift"
 
 
 def test_parse_scales():
@@ -40,7 +40,7 @@ def swept(tmp_path_factory, tiny_lm_dir, tiny_adapter_dir, shared_data):
     root = tmp_path_factory.mktemp("sweep")
     common = ["--tasks", TASKS, "--limit", "4", "--batch-size", "4", "--device", "cpu", "--drift-window", "64",
               "--model", str(tiny_lm_dir), "--data-dir", str(shared_data)]  # fmt: skip
-    assert main(["sweep", "--scales", "0,1", "--adapter", str(tiny_adapter_dir), "--output", str(root / "sweep"),
+    assert main(["sweep", "--scales", "0,0.5,1", "--adapter", str(tiny_adapter_dir), "--output", str(root / "sweep"),
                  *common]) == 0  # fmt: skip
     assert main(["evaluate", "--adapter", str(tiny_adapter_dir), "--base", "--output", str(root / "plain"), *common]) == 0
     read = lambda path: json.loads((path / "results.json").read_text(encoding="utf-8"))  # noqa: E731
@@ -75,3 +75,15 @@ def test_strength_one_is_a_plain_evaluate_of_the_adapter(swept):
 def test_sweep_needs_an_adapter_and_a_generating_engine(tmp_path, capsys):
     assert main(["sweep", "--scales", "0,1", "--tasks", "drift", "--model", "x", "--output", str(tmp_path / "o")]) == 2
     assert "needs --adapter" in capsys.readouterr().err
+
+
+def test_report_draws_the_frontier(swept, tmp_path):
+    from alignment_tax.reports import build_report
+
+    root, _, _ = swept
+    runs = [str(root / "sweep" / f"scale_{s}") for s in ("0", "0.5", "1")]
+    out = tmp_path / "report.html"
+    build_report(runs, out=str(out))
+    html = out.read_text(encoding="utf-8")
+    assert "frontier of" in html and "(s=0.5)" in html
+    assert html.count("<polyline") >= 1

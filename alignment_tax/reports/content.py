@@ -133,7 +133,12 @@ def _tradeoff_plots(report_runs: list[Run], tasks: list[str], comparator: Compar
             if not (math.isfinite(x) and math.isfinite(y)):
                 continue
             label = f"{run.name} {MARK}" if gainer(dy) is run and degenerate_gain(dy) else run.name
-            points.append(plots.TradeoffPoint(label, x, y, colors[id(run)], dx.ci, dy.ci))
+            config = run.results.get("config") or {}
+            scale, source = config.get("adapter_scale"), config.get("adapter_scaled_from")
+            if scale is not None:
+                label = f"{run.name} (s={scale:g})"
+            points.append(plots.TradeoffPoint(label, x, y, colors[id(run)], dx.ci, dy.ci,
+                                              curve=Path(source).name if source else None, scale=scale))  # fmt: skip
             if all(run.base is not base for base in bases):
                 bases.append(run.base)
         if not points:
@@ -145,6 +150,9 @@ def _tradeoff_plots(report_runs: list[Run], tasks: list[str], comparator: Compar
         whiskers = plots.whisker_note(points)
         caption = (f"One point per run; the base at the origin. {whiskers[0].upper()}{whiskers[1:]}. Points on the same spot share "
                    "one label. The dashed staircase is the Pareto front (no run beats it on both axes); up and right is better.")  # fmt: skip
+        if any(point.curve for point in points):
+            caption += (" A solid line joins one adapter's strengths (`alignment-tax sweep`: its LoRA update scaled by s) "
+                        "from the base outwards: how much of its gain it keeps at what tax.")  # fmt: skip
         if any(point.label.endswith(MARK) for point in points):
             caption += f" {MARK}: the run's outputs on this task are mostly empty or repetitive, so its gain is not meaningful."
         result.append(Plot(f"tax_gain_{task}", f"Tax against gain: {task_title(task)}", svg, caption))

@@ -1,7 +1,9 @@
 """The report's plots as standalone SVG strings.
 
 * :func:`tax_gain`: x = Δ CMRC Avg against the base (the tax), y = the task metric's gain, one
-  point per run (the base at the origin), 95% whiskers on both axes, and the Pareto front.
+  point per run (the base at the origin), 95% whiskers on both axes, and the Pareto front; the
+  strengths of one swept adapter (``alignment-tax sweep``) joined in order of strength, from the
+  base (strength 0) outwards: that adapter's tax–gain frontier.
 * :func:`cdf`: empirical CDFs of per-token values (KL, NLL), one line per run.
 * :func:`judge_bars`: win / tie / loss shares of each judged pair, with the win-rate interval.
 * :func:`curves`: a training-log series against step, one line per run.
@@ -30,6 +32,8 @@ class TradeoffPoint:
     x_ci: tuple[float, float] | None = None
     y_ci: tuple[float, float] | None = None
     is_base: bool = False
+    curve: str | None = None  # the adapter a swept run was scaled from
+    scale: float | None = None  # its strength
 
 
 def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
@@ -60,6 +64,7 @@ def tax_gain(points: list[TradeoffPoint], title: str, x_label: str, y_label: str
             steps.append((point.x, point.y))
         frame.path(steps, "#f0a030", width=2, dash="6 3")
         frame.add_legend("Pareto front", "#f0a030", "dashed")
+    _frontiers(frame, points)
     for point in points:
         if point.x_ci:
             _whisker(frame, (frame.clamp_x(point.x_ci[0]), point.y), (frame.clamp_x(point.x_ci[1]), point.y), point.color)
@@ -71,6 +76,22 @@ def tax_gain(points: list[TradeoffPoint], title: str, x_label: str, y_label: str
         frame.add_legend(point.label, point.color, "hollow" if point.is_base else "point")
     _point_labels(frame, points)
     return frame.svg(f"{y_label} against {x_label}; up and right is better; {whisker_note(points)}")
+
+
+def _frontiers(frame: Frame, points: list[TradeoffPoint]) -> None:
+    """One polyline per swept adapter through its strengths in order, from the base at the origin."""
+    curves: dict[str, list[TradeoffPoint]] = {}
+    for point in points:
+        if point.curve is not None and point.scale is not None:
+            curves.setdefault(point.curve, []).append(point)
+    for name, members in curves.items():
+        members.sort(key=lambda point: point.scale)
+        path = [(0.0, 0.0)] if members[0].scale > 0 else []
+        path += [(point.x, point.y) for point in members]
+        if len(path) < 2:
+            continue
+        frame.path(path, members[-1].color, width=1.5)
+        frame.add_legend(f"frontier of {shorten(name, 24)} (by strength)", members[-1].color)
 
 
 def whisker_note(points: list[TradeoffPoint]) -> str:

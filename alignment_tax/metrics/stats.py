@@ -28,6 +28,26 @@ def percentile_summary(values: Sequence[float] | np.ndarray) -> dict[str, float]
     return summary
 
 
+Z_95 = 1.959963984540054  # two-sided α = 0.05
+Z_POWER_80 = 0.8416212335729143  # one-sided quantile for power 0.8
+
+
+def minimum_detectable_effect(ci_low: float, ci_high: float, confidence: float = 0.95, power: float = 0.8) -> float:
+    """The smallest true difference a paired comparison with this interval detects with ``power``.
+
+    The standard error is read off the interval (width / (2 z_{1-α/2}), a normal approximation of
+    the percentile bootstrap), and MDE = (z_{1-α/2} + z_{power}) · SE: with a true difference of
+    that size, the interval excludes 0 in ``power`` of repeated runs (checked by simulation in
+    the tests). For α = 0.05 and power 0.8 the MDE is 1.43 times the interval's half-width.
+
+    >>> round(minimum_detectable_effect(-1.96, 1.96), 4)
+    2.8016
+    """
+    z = float(stats.norm.ppf(0.5 + confidence / 2))
+    se = (ci_high - ci_low) / (2 * z)
+    return (z + float(stats.norm.ppf(power))) * se
+
+
 def _mean_difference(candidate: np.ndarray, baseline: np.ndarray, axis: int = -1) -> np.ndarray:
     return np.mean(candidate, axis=axis) - np.mean(baseline, axis=axis)
 

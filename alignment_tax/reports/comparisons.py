@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 from scipy.stats import binomtest
 
-from alignment_tax.metrics.stats import paired_bootstrap
+from alignment_tax.metrics.stats import minimum_detectable_effect, paired_bootstrap
 from alignment_tax.reports.runs import Run
 
 # The target language of each of the package's generation tasks; the same table as
@@ -64,6 +64,7 @@ class Difference:
     method: str = ""
     flips: Flips | None = None
     flag: str | None = None  # why there is no interval
+    mde: float | None = None  # the smallest true difference this comparison detects (α 0.05, power 0.8)
 
     @property
     def comparable(self) -> bool:
@@ -207,6 +208,7 @@ class Comparator:
         diff.ci = (result["ci_low"], result["ci_high"])
         diff.p_value = result["p_value"]
         diff.method = method
+        diff.mde = minimum_detectable_effect(*diff.ci)
         return diff
 
     def drift(self, quantity: str, a: Run, b: Run | None) -> Difference:

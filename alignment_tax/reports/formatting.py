@@ -123,8 +123,12 @@ def difference_text(diff: Difference) -> str:
     """``+1.20 [+0.40, +2.00]`` or ``not compared: <why>``."""
     if diff.flag and diff.difference is None:
         return f"not compared: {diff.flag}"
-    main = signed(diff.metric, diff.difference)
-    return f"{main} {interval(diff.metric, diff.ci)}".strip()
+    main = f"{signed(diff.metric, diff.difference)} {interval(diff.metric, diff.ci)}".strip()
+    if diff.comparable and not diff.significant and diff.mde is not None and math.isfinite(diff.mde):
+        # An interval that includes 0 is "nothing detected", not "no difference": say how large a
+        # difference this run would have detected (α 0.05, power 0.8; metrics.stats).
+        return f"{main} (would detect ≥ {abs(diff.mde):.{_decimals(diff.metric)}f})"
+    return main
 
 
 def health_rate(rate: float | None) -> str:

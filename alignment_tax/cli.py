@@ -155,6 +155,12 @@ def _evaluate_options(args: argparse.Namespace):
 def _evaluate(args: argparse.Namespace) -> None:
     from alignment_tax.evaluation.evaluate import evaluate
 
+    if args.checkpoints:
+        from alignment_tax.evaluation.checkpoint_series import evaluate_checkpoints, saved_checkpoints
+
+        saved_checkpoints(args.checkpoints)  # before any model loads
+        _print_json(evaluate_checkpoints(_evaluate_options(args), args.checkpoints))
+        return
     results = evaluate(_evaluate_options(args))
     summary = {"results": str(Path(args.output) / "results.json"), "tasks": results["tasks"]}
     for key in ("health", "tax", "drift"):
@@ -179,6 +185,9 @@ def _add_evaluate(commands: argparse._SubParsersAction) -> None:
         "samples/<task>.jsonl under --output.",
     )
     _evaluate_arguments(parser)
+    parser.add_argument("--checkpoints", metavar="RUN_DIR",
+                        help="evaluate every saved checkpoint of a training run (and its final adapter), each under "
+                        "OUTPUT/step_<N>/, sharing the base: the tax over training")  # fmt: skip
     parser.set_defaults(handler=_evaluate)
     sweep = commands.add_parser(
         "sweep",

@@ -364,3 +364,29 @@ def test_drift_callback_with_the_real_measure(tiny_lm_dir, tiny_adapter_dir, sha
         assert key in entry and entry[key] == entry[key]
     assert entry["drift/kl/mean"] > 0  # a random adapter moves the distribution
     assert not model.training and callback.measured_steps == [1]
+
+
+def test_evaluate_checkpoints_gives_the_tax_over_training(sft_run, tiny_lm_dir, shared_data, tmp_path, capsys):
+    """Every saved checkpoint and the final adapter evaluated against one base; the report plots them by step."""
+    from alignment_tax.evaluation.checkpoint_series import saved_checkpoints
+    from alignment_tax.reports import build_report
+
+    run_dir, _ = sft_run
+    assert [step for step, _ in saved_checkpoints(run_dir)] == [1, 2]
+    out = tmp_path / "series"
+    code, _, err = run_cli(["evaluate", "--checkpoints", run_dir, "--model", tiny_lm_dir, "--tasks",
+                            "bo_zh_mt,cmrc2018,drift", "--limit", "3", "--batch-size", "4", "--device", "cpu",
+                            "--drift-window", "64", "--data-dir", shared_data, "--output", out], capsys)  # fmt: skip
+    assert code == 0, err
+    results = {name: json.loads((out / name / "results.json").read_text()) for name in ("step_1", "step_2", "final")}
+    assert [results[n]["config"]["checkpoint_step"] for n in ("step_1", "step_2", "final")] == [1, 2, None]
+    assert len(list((out / "_base").iterdir())) == 1  # one base for the whole series
+    # the final adapter is the last checkpoint's weights: the same outputs and drift
+    assert results["final"]["drift"]["kl"] == results["step_2"]["drift"]["kl"]
+    report = tmp_path / "report.html"
+    build_report([out / "step_1", out / "step_2", out / "final"], out=str(report))
+    html = report.read_text(encoding="utf-8")
+    assert "over training" in html and "Drift over training: mean KL to the base" in html
+    code, _, err = run_cli(["evaluate", "--checkpoints", tmp_path, "--tasks", "drift", "--output", tmp_path / "x"],
+                           capsys)  # fmt: skip
+    assert code == 2 and "no checkpoint-N folder" in err

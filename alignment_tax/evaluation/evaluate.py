@@ -62,6 +62,7 @@ class EvaluateOptions:
     max_gen_toks: dict[str, int] = field(default_factory=dict)  # per-task cap overrides (TASK → N)
     adapter_scale: float | None = None  # set by `sweep`: the adapter's LoRA update scaled by this
     adapter_scaled_from: str | None = None  # set by `sweep`: the adapter that was scaled
+    checkpoint_step: int | None = None  # set by `evaluate --checkpoints`: the training step of the adapter
     lang_tolerance: str | None = None  # relaxes lang_consistency (metrics.scripts.parse_tolerance); None: strict
     engine: str = "hf"  # who generates: "hf" (transformers), "vllm", or "server"; drift always uses transformers
     vllm: VLLMOptions = field(default_factory=VLLMOptions)

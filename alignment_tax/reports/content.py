@@ -14,6 +14,7 @@ from pathlib import Path
 
 from alignment_tax import __version__
 from alignment_tax.errors import UserError
+from alignment_tax.reports.checkpoint_plots import checkpoint_plots
 from alignment_tax.reports import about, headline, items, plots
 from alignment_tax.reports.comparisons import Comparator, Difference
 from alignment_tax.reports.controls import ControlCheck, check_controls
@@ -285,7 +286,8 @@ def assemble(run_dirs: list[str | Path], baseline: str | None = None, judge_file
         "tradeoff": _tradeoff_plots(runs, tasks, comparator, colors),
         "drift": _drift_plots(runs, colors),
         "judge": _judge_plot(judgements),
-        "training": _training_plots(runs, colors),
+        "training": _training_plots(runs, colors)
+        + [Plot(*found) for found in checkpoint_plots(runs, tasks, colors)],
     }
     return Report(
         runs=runs, baseline=chosen, tasks=tasks, sections=sections,

@@ -1,0 +1,57 @@
+"""``evaluate --checkpoints RUN_DIR``: every saved checkpoint of a LoRA training run, one evaluation each.
+
+A training run of this package (``alignment-tax train``) saves ``RUN_DIR/checkpoints/checkpoint-N``
+folders, each holding the adapter at step N (beside the optimizer's state, which is not read).
+Each is evaluated as ``evaluate --adapter`` would, under ``OUTPUT/step_<N>/`` with
+``checkpoint_step`` in its ``results.json``; the base is evaluated once, under ``OUTPUT/_base/``,
+and reused for every step. The final adapter (``RUN_DIR/adapter``), when there is one, is
+evaluated too, as ``OUTPUT/final/``. The report then plots each metric and drift against the step.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from alignment_tax.errors import UserError
+
+_CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
+
+
+def saved_checkpoints(run_dir: str | Path) -> list[tuple[int, Path]]:
+    """``(step, folder)`` of every complete adapter checkpoint under ``run_dir``, by step."""
+    root = Path(run_dir)
+    folder = root / "checkpoints" if (root / "checkpoints").is_dir() else root
+    if not folder.is_dir():
+        raise UserError(f"--checkpoints: {run_dir} is not a folder")
+    found = []
+    for child in folder.iterdir():
+        match = _CHECKPOINT.match(child.name)
+        if match and (child / "adapter_config.json").is_file() and (child / "adapter_model.safetensors").is_file():
+            found.append((int(match.group(1)), child))
+    if not found:
+        raise UserError(f"--checkpoints: no checkpoint-N folder with an adapter under {folder}")
+    return sorted(found)
+
+
+def evaluate_checkpoints(options: Any, run_dir: str | Path) -> dict[str, Any]:
+    """Evaluate each checkpoint (and the final adapter) of ``run_dir``; ``options.output`` is the series' folder."""
+    from alignment_tax.evaluation.evaluate import evaluate
+
+    if options.adapter:
+        raise UserError("--checkpoints evaluates the run's own adapters: leave out --adapter")
+    root = Path(options.output)
+    targets = [(step, path, f"step_{step}") for step, path in saved_checkpoints(run_dir)]
+    final = Path(run_dir) / "adapter"
+    if (final / "adapter_config.json").is_file():
+        targets.append((None, final, "final"))
+    summary: dict[str, Any] = {"run": str(run_dir), "output": str(root), "steps": {}}
+    for step, adapter, label in targets:
+        run = replace(options, adapter=str(adapter), output=str(root / label), checkpoint_step=step,
+                      base=options.base or "auto")  # fmt: skip
+        results = evaluate(run)
+        summary["steps"][label] = {"step": step, "results": str(root / label / "results.json"),
+                                   "tax": results.get("tax"), "tasks": results.get("tasks")}  # fmt: skip
+    return summary

@@ -387,6 +387,11 @@ def test_evaluate_checkpoints_gives_the_tax_over_training(sft_run, tiny_lm_dir, 
     build_report([out / "step_1", out / "step_2", out / "final"], out=str(report))
     html = report.read_text(encoding="utf-8")
     assert "over training" in html and "Drift over training: mean KL to the base" in html
+    # what each run trained with, from the run's train_config.json
+    assert '<h2 id="settings">Training settings</h2>' in html and "0.001" in html  # SFT_SMALL's learning rate
+    build_report([out / "step_1", out / "final"], out=str(tmp_path / "report.md"))
+    markdown = (tmp_path / "report.md").read_text(encoding="utf-8")
+    assert "## Training settings" in markdown and "| step_1 | sft |" in markdown
     code, _, err = run_cli(["evaluate", "--checkpoints", tmp_path, "--tasks", "drift", "--output", tmp_path / "x"],
                            capsys)  # fmt: skip
     assert code == 2 and "no checkpoint-N folder" in err

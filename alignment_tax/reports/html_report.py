@@ -23,6 +23,7 @@ from alignment_tax.reports import published as pub
 from alignment_tax.reports.about import TAX_DEFINITION
 from alignment_tax.reports.controls import CONTROLS_NOTE
 from alignment_tax.reports.content import Report
+from alignment_tax.reports.settings import settings_table
 from alignment_tax.reports.html_text import show
 from alignment_tax.reports.textsafe import visible
 
@@ -147,6 +148,7 @@ def render(report: Report) -> str:
                     ("worse", "worse than base (task metric)"), ("better", "better than base (task metric)"),
                     *[(flag, f"{label} output") for flag, label in health.FLAG_LABELS.items()]],  # fmt: skip
         tax_definition=TAX_DEFINITION,
+        settings_table=settings_table,
         controls_note=CONTROLS_NOTE,
         health_mark=health.MARK,
         health_warning=health.WARNING,

@@ -16,6 +16,7 @@ from alignment_tax.reports.comparisons import Difference
 from alignment_tax.reports import health
 from alignment_tax.reports import published as pub
 from alignment_tax.reports.content import Report
+from alignment_tax.reports.settings import settings_table
 from alignment_tax.reports.headline import Cell
 from alignment_tax.reports.textsafe import markdown_text as md
 
@@ -231,6 +232,12 @@ def render(report: Report, plots_folder: str) -> tuple[str, dict[str, str]]:
         rows = [[md(run), md(label), md(column), pub.value_text(value), md(value.printed), md(value.where)]
                 for run, label, column, value in pub.provenance(report.published, report.sections)]  # fmt: skip
         out += _table(["Beside run", "Published row", "Cell", "Shown", "Printed", "Where"], rows, align="l")
+
+    columns, rows = settings_table(report.shown)
+    if rows:
+        out += ["## Training settings", "", "As each run trained (its `train_config.json`): what the study leaves open is "
+                "a choice, so it is shown.", ""]
+        out += _table(columns, [[md(cell) for cell in row] for row in rows], align="l")
 
     out += ["## Runs", "", f"Paths are relative to `{report.root}`, the deepest folder holding every run given; paths outside it "
             "are absolute, hub models are shown by id.", ""]

@@ -63,40 +63,30 @@ def build_graded_pairs(
     pairs: list[tuple[str, str]], fraction: float = 0.5, seed: int = 0, language: str = "zh"
 ) -> list[dict[str, Any]]:
     """Three graded candidates per (source, translation) pair (see the module docstring)."""
-    if len(pairs) < 3:
-        raise UserError(f"check-embedder needs at least 3 pairs to draw unrelated sentences, got {len(pairs)}")
-    rng = random.Random(seed)
-    n = len(pairs)
-    items = []
-    for i, (source, target) in enumerate(pairs):
-        other = (i + rng.randrange(1, n)) % n  # any pair but this one
-        donor = (i + rng.randrange(1, n)) % n
-        candidates = [
-            (2, target),
-            (1, corrupt(target, pairs[donor][1], fraction, rng, language)),
-            (0, pairs[other][1]),
-        ]
-        items.append({"index": i, "source": source, "candidates": candidates})
-    return items
+    return _graded([source for source, _ in pairs], [target for _, target in pairs], fraction, seed, language)
 
 
 def build_graded_within(
     texts: list[str], fraction: float = 0.5, light: float = 0.1, seed: int = 0, language: str = "zh"
 ) -> list[dict[str, Any]]:
     """Three graded same-language candidates per sentence (see the module docstring)."""
-    if len(texts) < 3:
-        raise UserError(f"check-embedder needs at least 3 sentences to draw unrelated ones, got {len(texts)}")
+    return _graded(texts, texts, fraction, seed, language, light=light)
+
+
+def _graded(anchors: list[str], targets: list[str], fraction: float, seed: int, language: str,
+            light: float | None = None) -> list[dict[str, Any]]:  # fmt: skip
+    """For each anchor: its target (lightly corrupted when ``light``), the target corrupted, another target."""
+    if len(targets) < 3:
+        raise UserError(f"check-embedder needs at least 3 pairs to draw unrelated sentences, got {len(targets)}")
     rng = random.Random(seed)
-    n = len(texts)
+    n = len(targets)
     items = []
-    for i, text in enumerate(texts):
-        other, donor = (i + rng.randrange(1, n)) % n, (i + rng.randrange(1, n)) % n
-        candidates = [
-            (2, corrupt(text, texts[donor], light, rng, language)),
-            (1, corrupt(text, texts[donor], fraction, rng, language)),
-            (0, texts[other]),
-        ]
-        items.append({"index": i, "source": text, "candidates": candidates})
+    for i, target in enumerate(targets):
+        other = (i + rng.randrange(1, n)) % n  # any sentence but this one
+        donor = (i + rng.randrange(1, n)) % n
+        true = target if light is None else corrupt(target, targets[donor], light, rng, language)
+        candidates = [(2, true), (1, corrupt(target, targets[donor], fraction, rng, language)), (0, targets[other])]
+        items.append({"index": i, "source": anchors[i], "candidates": candidates})
     return items
 
 

@@ -295,3 +295,24 @@ def test_banner_and_sign_convention_are_shown(browser, crowded_report):
     assert banner[0].startswith("These models are tiny: base tiny-lm has 0.33M parameters and random weights; adapters trained 12–24 steps.")
     assert banner[1] > 0
     assert browser.evaluate("document.getElementById('tax-definition').innerText").startswith("Δ = candidate − base")
+
+
+def test_a_swept_adapter_draws_its_frontier(browser, tmp_path):
+    """Runs made by `sweep` (adapter_scale in results.json) are joined into one visible line, labelled by strength."""
+    paths = make_study(tmp_path, n_items=16)
+    for name, scale in (("sft", 1.0), ("rl", 0.5)):  # two strengths of one adapter, as sweep writes them
+        results_file = paths[name] / "results.json"
+        results = json.loads(results_file.read_text(encoding="utf-8"))
+        results["config"] = {**(results.get("config") or {}), "adapter_scale": scale, "adapter_scaled_from": "/adapters/sft"}
+        results_file.write_text(json.dumps(results), encoding="utf-8")
+    out = tmp_path / "report.html"
+    build_report([paths["sft"], paths["rl"]], out=out)
+    load(browser, out)
+    assert browser.problems() == []
+    drawn = browser.evaluate("""Array.from(document.querySelectorAll('figure[id^="plot-tax_gain"] svg polyline'))
+        .filter(function (p) { return p.getAttribute('stroke-dasharray') === null; })
+        .map(function (p) { var b = p.getBBox(); return [p.getAttribute('points').split(' ').length, b.width + b.height]; })""")
+    assert drawn and all(points == 3 and size > 0 for points, size in drawn)  # base, s = 0.5, s = 1
+    text = browser.evaluate("""Array.from(document.querySelectorAll('figure[id^="plot-tax_gain"] svg text'))
+        .map(function (t) { return t.textContent; }).join('|')""")
+    assert "sft frontier" in text and "rl (s=0.5)" in text

@@ -91,7 +91,7 @@ def _frontiers(frame: Frame, points: list[TradeoffPoint]) -> None:
         if len(path) < 2:
             continue
         frame.path(path, members[-1].color, width=1.5)
-        frame.add_legend(f"frontier of {shorten(name, 24)} (by strength)", members[-1].color)
+        frame.add_legend(f"{shorten(name, 10)} frontier", members[-1].color)
 
 
 def whisker_note(points: list[TradeoffPoint]) -> str:

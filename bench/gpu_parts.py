@@ -44,7 +44,7 @@ class Scale:
     def for_device(cls, cuda: bool) -> "Scale":
         if cuda:  # the paper's GRPO step: 4 prompts × 8 generations of up to 256 tokens
             return cls(256, 16, 8, 60, 32, 128, 4, 256)
-        return cls(8, 4, 2, 8, 8, 16, 1, 16)
+        return cls(4, 4, 2, 8, 8, 16, 1, 16)
 
 
 def _sync() -> None:

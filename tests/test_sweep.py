@@ -87,3 +87,30 @@ def test_report_draws_the_frontier(swept, tmp_path):
     html = out.read_text(encoding="utf-8")
     assert "frontier<" in html and "(s=0.5)" in html
     assert html.count("<polyline") >= 1
+
+
+def test_a_spec_asks_for_a_sweep(tmp_path, capsys):
+    """`evaluate.sweep` in a spec: each strength is evaluated beside the other runs, sharing their base."""
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(f"""name: sweep
+output: {tmp_path / 'out'}
+models:
+  base: {{tiny: {{kind: lm}}}}
+  adapter: {{tiny: {{kind: adapter, base: base}}}}
+evaluate:
+  runs: [adapter]
+  tasks: [drift]
+  sweep: {{adapter: [0, 1]}}
+  options: {{samples: true, limit: 4, drift_window: 64, device: cpu}}
+report: {{formats: [md]}}
+""", encoding="utf-8")
+    assert main(["run", str(spec), "--dry-run"]) == 0
+    assert "adapter swept at strengths 0, 1: drift" in capsys.readouterr().out
+    assert main(["run", str(spec)]) == 0
+    evaluations = tmp_path / "out" / "eval"
+    zero = json.loads((evaluations / "adapter_scale_0" / "results.json").read_text(encoding="utf-8"))
+    one = json.loads((evaluations / "adapter_scale_1" / "results.json").read_text(encoding="utf-8"))
+    plain = json.loads((evaluations / "adapter" / "results.json").read_text(encoding="utf-8"))
+    assert zero["drift"]["kl"]["mean"] == 0.0 and one["drift"]["kl"] == plain["drift"]["kl"]
+    assert len(list((evaluations / "_base").iterdir())) == 1  # one base for the runs and the sweep
+    assert "adapter_scale_1" in (tmp_path / "out" / "report.md").read_text(encoding="utf-8")

@@ -74,8 +74,13 @@ def scale_adapter(adapter: str | Path, scale: float, out: str | Path) -> Path:
     return out
 
 
-def sweep(options: Any, scales: list[float]) -> dict[str, Any]:
-    """Evaluate ``options.adapter`` at each strength; ``options.output`` is the sweep's folder."""
+def sweep(options: Any, scales: list[float], prefix: str = "", adapters: str | Path | None = None) -> dict[str, Any]:
+    """Evaluate ``options.adapter`` at each strength; ``options.output`` is the sweep's folder.
+
+    Each strength's run is ``OUTPUT/<prefix>scale_<s>`` and its scaled copy is under ``adapters``
+    (default ``OUTPUT/adapters``): a spec puts several sweeps beside its other evaluations this
+    way, so that all of them share one base evaluation.
+    """
     from alignment_tax.evaluation.evaluate import evaluate
 
     if not options.adapter:
@@ -85,8 +90,8 @@ def sweep(options: Any, scales: list[float]) -> dict[str, Any]:
     root = Path(options.output)
     summary: dict[str, Any] = {"adapter": str(options.adapter), "output": str(root), "runs": {}}
     for scale in scales:
-        label = scale_label(scale)
-        adapter = scale_adapter(options.adapter, scale, root / "adapters" / label)
+        label = prefix + scale_label(scale)
+        adapter = scale_adapter(options.adapter, scale, Path(adapters or root / "adapters") / label)
         run = replace(options, adapter=str(adapter), output=str(root / label), adapter_scale=scale,
                       adapter_scaled_from=str(options.adapter), base=options.base or "auto")  # fmt: skip
         results = evaluate(run)

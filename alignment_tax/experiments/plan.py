@@ -73,7 +73,9 @@ def plan_experiment(spec: Spec) -> dict[str, Any]:
         "models": {name: _model_line(model) for name, model in spec.models.items()},
         "data": dict(spec.data),
         "train": [_train_line(name, stage, spec) for name, stage in spec.train.items()],
-        "evaluate": [f"{run}: {', '.join(tasks)}" for run in runs],
+        "evaluate": [f"{run}: {', '.join(tasks)}" for run in runs]
+        + [f"{run} swept at strengths {', '.join(f'{float(s):g}' for s in scales)}: {', '.join(tasks)}"
+           for run, scales in (evaluate.get("sweep") or {}).items()],
         "base_evaluated": bool(runs) and evaluate.get("include_base", True),
         "judge": judge,
         "report": {"rows": rows, "columns": columns, "judge_rows": judge, "formats": report.get("formats", ["html"])},

@@ -230,6 +230,29 @@ class Runner:
             self.evaluations[run] = self.out / "eval" / run
             if summary.get("base") and "base" not in self.evaluations:
                 self.evaluations["base"] = Path(summary["base"]).parent
+        for run, scales in (self.spec.evaluate.get("sweep") or {}).items():
+            self._sweep(run, [float(s) for s in scales], tasks, data, settings, embedder, engine_settings, server_settings)
+
+    def _sweep(self, run, scales, tasks, data, settings, embedder, engine_settings, server_settings) -> None:
+        """``evaluate.sweep: {RUN: [strengths]}``: the adapter at each strength, beside the other evaluations."""
+        from alignment_tax.evaluation.evaluate import EvaluateOptions
+        from alignment_tax.evaluation.sweep import scale_label, sweep
+
+        is_stage = run in self.spec.train
+        model = self.spec.train[run].get("model") if is_stage else self.adapter_bases.get(run)
+        options = EvaluateOptions(tasks=tasks, output=str(self.out / "eval"), data=data, embedder=self.paths.get(embedder),
+                                  model=self.paths.get(model), adapter=self.paths[run], base="auto",
+                                  vllm=engine_settings, server=server_settings, **settings)  # fmt: skip
+        payload = {"sweep": self.keys[run], "scales": scales, "tasks": tasks, "data": data, "settings": settings,
+                   "embedder": self.keys.get(embedder)}  # fmt: skip
+
+        def work(folder: Path) -> dict[str, Any]:
+            return sweep(options, scales, prefix=f"{run}_", adapters=folder / "adapters")
+
+        key, _ = run_stage(self.out / "eval" / f"{run}_sweep", payload, work)
+        self.keys[f"sweep:{run}"] = key
+        for scale in scales:
+            self.evaluations[f"{run}@{scale:g}"] = self.out / "eval" / f"{run}_{scale_label(scale)}"
 
     def _judge(self, pair: dict[str, str]) -> None:
         from alignment_tax.judge.pipeline import JudgeOptions, run_judge

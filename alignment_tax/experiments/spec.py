@@ -21,6 +21,7 @@ A spec is YAML (see ``configs/experiments/``)::
       runs: [sft_cold_start, grpo]
       tasks: [cmrc2018, bo_zh_mt, drift]
       options: {limit: null, data_dir: null, samples: false, embedder: embedder, data: {}}
+      sweep: {grpo: [0, 0.5, 1]}   # optional: an adapter at several strengths (alignment-tax sweep)
     judge:             # blind pairwise comparisons of evaluated runs
       judge_model: gpt-5.2
       options: {base_url: null, api_key_env: OPENAI_API_KEY, limit: null}
@@ -52,7 +53,7 @@ TOP_KEYS = {"name", "output", "models", "data", "train", "evaluate", "judge", "r
 TRAIN_KEYS = {"method", "model", "adapter", "embedder", "train_data", "config", "set", "task", "max_steps"}
 # A custom stage: your own training command, which must write an adapter to {output}/adapter.
 CUSTOM_KEYS = {"command", "model", "adapter", "embedder", "train_data"}
-EVALUATE_KEYS = {"runs", "tasks", "options", "include_base"}
+EVALUATE_KEYS = {"runs", "tasks", "options", "include_base", "sweep"}
 EVALUATE_OPTION_KEYS = {
     "limit", "batch_size", "device", "dtype", "embedder", "data_dir", "data", "samples", "seed",
     "enable_thinking", "drift_corpus", "drift_window", "drift_stride", "engine", "vllm", "server", "max_gen_toks",
@@ -195,6 +196,17 @@ def _check_evaluate(spec: Spec) -> None:
             raise UserError(f"evaluate.tasks: {error}") from None
     for run in evaluate.get("runs", []):
         _require_name(run, spec.train | spec.models, "evaluate.runs", "training stage or model")
+    for run, scales in _mapping(evaluate.get("sweep"), "evaluate.sweep").items():
+        adapters = {name: m for name, m in spec.models.items() if (m.get("tiny") or {}).get("kind") == "adapter"}
+        _require_name(run, spec.train | adapters, "evaluate.sweep", "training stage or tiny adapter")
+        from alignment_tax.evaluation.sweep import parse_scales
+
+        if not isinstance(scales, list):
+            raise UserError(f"evaluate.sweep.{run}: a list of strengths, e.g. [0, 0.5, 1]")
+        try:
+            parse_scales(",".join(str(s) for s in scales))
+        except UserError as error:
+            raise UserError(f"evaluate.sweep.{run}: {error}") from None
     options = _mapping(evaluate.get("options"), "evaluate.options")
     _check_keys(options, EVALUATE_OPTION_KEYS, "evaluate.options")
     check_evaluate_values(options, lambda key: f"evaluate.options.{key}")

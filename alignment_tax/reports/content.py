@@ -139,7 +139,7 @@ def _tradeoff_plots(report_runs: list[Run], tasks: list[str], comparator: Compar
             if scale is not None:
                 label = f"{run.name} (s={scale:g})"
             points.append(plots.TradeoffPoint(label, x, y, colors[id(run)], dx.ci, dy.ci,
-                                              curve=Path(source).name if source else None, scale=scale))  # fmt: skip
+                                              curve=source or None, scale=scale))  # fmt: skip
             if all(run.base is not base for base in bases):
                 bases.append(run.base)
         if not points:

@@ -91,7 +91,10 @@ def _frontiers(frame: Frame, points: list[TradeoffPoint]) -> None:
         if len(path) < 2:
             continue
         frame.path(path, members[-1].color, width=1.5)
-        frame.add_legend(f"{shorten(name, 10)} frontier", members[-1].color)
+        # A training stage's adapter folder is named "adapter": the run is the folder above it.
+        parts = name.replace("\\", "/").rstrip("/").split("/")
+        shown = parts[-2] if parts[-1] == "adapter" and len(parts) > 1 else parts[-1]
+        frame.add_legend(f"{shorten(shown, 10)} frontier", members[-1].color)
 
 
 def whisker_note(points: list[TradeoffPoint]) -> str:

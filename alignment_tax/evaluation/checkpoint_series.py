@@ -11,7 +11,6 @@ evaluated too, as ``OUTPUT/final/``. The report then plots each metric and drift
 from __future__ import annotations
 
 import re
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -38,20 +37,12 @@ def saved_checkpoints(run_dir: str | Path) -> list[tuple[int, Path]]:
 
 def evaluate_checkpoints(options: Any, run_dir: str | Path) -> dict[str, Any]:
     """Evaluate each checkpoint (and the final adapter) of ``run_dir``; ``options.output`` is the series' folder."""
-    from alignment_tax.evaluation.evaluate import evaluate
+    from alignment_tax.evaluation.sweep import evaluate_series
 
     if options.adapter:
         raise UserError("--checkpoints evaluates the run's own adapters: leave out --adapter")
-    root = Path(options.output)
-    targets = [(step, path, f"step_{step}") for step, path in saved_checkpoints(run_dir)]
+    runs = [(f"step_{step}", path, {"checkpoint_step": step}) for step, path in saved_checkpoints(run_dir)]
     final = Path(run_dir) / "adapter"
     if (final / "adapter_config.json").is_file():
-        targets.append((None, final, "final"))
-    summary: dict[str, Any] = {"run": str(run_dir), "output": str(root), "steps": {}}
-    for step, adapter, label in targets:
-        run = replace(options, adapter=str(adapter), output=str(root / label), checkpoint_step=step,
-                      base=options.base or "auto")  # fmt: skip
-        results = evaluate(run)
-        summary["steps"][label] = {"step": step, "results": str(root / label / "results.json"),
-                                   "tax": results.get("tax"), "tasks": results.get("tasks")}  # fmt: skip
-    return summary
+        runs.append(("final", final, {"checkpoint_step": None}))
+    return {"run": str(run_dir), "output": str(options.output), "steps": evaluate_series(options, runs)}

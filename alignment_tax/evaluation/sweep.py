@@ -81,20 +81,32 @@ def sweep(options: Any, scales: list[float], prefix: str = "", adapters: str | P
     (default ``OUTPUT/adapters``): a spec puts several sweeps beside its other evaluations this
     way, so that all of them share one base evaluation.
     """
-    from alignment_tax.evaluation.evaluate import evaluate
-
     if not options.adapter:
         raise UserError("sweep needs --adapter (the adapter whose strength it varies)")
     if options.engine == "server":
         raise UserError("sweep generates with --engine hf or vllm; a server would need each scaled copy served")
     root = Path(options.output)
-    summary: dict[str, Any] = {"adapter": str(options.adapter), "output": str(root), "runs": {}}
+    runs = []
     for scale in scales:
         label = prefix + scale_label(scale)
         adapter = scale_adapter(options.adapter, scale, Path(adapters or root / "adapters") / label)
-        run = replace(options, adapter=str(adapter), output=str(root / label), adapter_scale=scale,
-                      adapter_scaled_from=str(options.adapter), base=options.base or "auto")  # fmt: skip
+        runs.append((label, adapter, {"adapter_scale": scale, "adapter_scaled_from": str(options.adapter)}))
+    return {"adapter": str(options.adapter), "output": str(root), "runs": evaluate_series(options, runs)}
+
+
+def evaluate_series(options: Any, runs: list[tuple[str, str | Path, dict[str, Any]]]) -> dict[str, Any]:
+    """Evaluate each ``(label, adapter, recorded options)`` as ``OUTPUT/<label>``, all against one base.
+
+    The runs share ``options.output`` as their root, so the base is evaluated once, under
+    ``OUTPUT/_base/``, and reused (``sweep`` and ``evaluate --checkpoints`` both go through here).
+    """
+    from alignment_tax.evaluation.evaluate import evaluate
+
+    root = Path(options.output)
+    summary = {}
+    for label, adapter, recorded in runs:
+        run = replace(options, adapter=str(adapter), output=str(root / label), base=options.base or "auto", **recorded)
         results = evaluate(run)
-        summary["runs"][label] = {"scale": scale, "results": str(root / label / "results.json"),
-                                  "tax": results.get("tax"), "tasks": results.get("tasks")}  # fmt: skip
+        summary[label] = {**recorded, "results": str(root / label / "results.json"), "tax": results.get("tax"),
+                          "tasks": results.get("tasks")}  # fmt: skip
     return summary

@@ -200,11 +200,11 @@ class Runner:
             settings["max_gen_toks"] = check_caps(settings["max_gen_toks"] or {})
         embedder = settings.pop("embedder", None)
         tasks = list(self.spec.evaluate["tasks"])
-        for run in self.spec.evaluate.get("runs", []):
+        def options_for(run: str) -> EvaluateOptions:
             is_stage = run in self.spec.train
             is_adapter = is_stage or run in self.adapter_bases
             model = self.spec.train[run].get("model") if is_stage else self.adapter_bases.get(run, run)
-            options = EvaluateOptions(
+            return EvaluateOptions(
                 tasks=tasks, output="", data=data, embedder=self.paths.get(embedder),
                 model=self.paths.get(model),
                 adapter=self.paths[run] if is_adapter else None,
@@ -213,43 +213,39 @@ class Runner:
                 server=server_settings,
                 **settings,
             )  # fmt: skip
-            payload = {"run": self.keys[run], "tasks": tasks, "data": data, "settings": settings,
-                       "embedder": self.keys.get(embedder)}  # fmt: skip
-            if options.engine == "vllm":
-                payload["vllm"] = asdict(engine_settings)
-            if options.engine == "server":  # the served names; the URL may move without changing results
-                payload["server"] = {"model": server_settings.model, "base_model": server_settings.base_model}
 
-            def work(folder: Path, options: EvaluateOptions = options) -> dict[str, Any]:
+        # What decides every evaluation's results besides its own model: part of each stage's key.
+        shared = {"tasks": tasks, "data": data, "settings": settings, "embedder": self.keys.get(embedder)}
+        engine = settings.get("engine", "hf")
+        if engine == "vllm":
+            shared["vllm"] = asdict(engine_settings)
+        if engine == "server":  # the served names; the URL may move without changing results
+            shared["server"] = {"model": server_settings.model, "base_model": server_settings.base_model}
+        for run in self.spec.evaluate.get("runs", []):
+
+            def work(folder: Path, options: EvaluateOptions = options_for(run)) -> dict[str, Any]:
                 options.output = str(folder)
                 results = evaluate(options)
                 return {"results": str(folder / "results.json"), "base": (results.get("base") or {}).get("results")}
 
-            key, summary = run_stage(self.out / "eval" / run, payload, work)
+            key, summary = run_stage(self.out / "eval" / run, {"run": self.keys[run], **shared}, work)
             self.keys[f"eval:{run}"] = key
             self.evaluations[run] = self.out / "eval" / run
             if summary.get("base") and "base" not in self.evaluations:
                 self.evaluations["base"] = Path(summary["base"]).parent
         for run, scales in (self.spec.evaluate.get("sweep") or {}).items():
-            self._sweep(run, [float(s) for s in scales], tasks, data, settings, embedder, engine_settings, server_settings)
+            self._sweep(run, [float(s) for s in scales], options_for(run), shared)
 
-    def _sweep(self, run, scales, tasks, data, settings, embedder, engine_settings, server_settings) -> None:
+    def _sweep(self, run: str, scales: list[float], options: Any, shared: dict[str, Any]) -> None:
         """``evaluate.sweep: {RUN: [strengths]}``: the adapter at each strength, beside the other evaluations."""
-        from alignment_tax.evaluation.evaluate import EvaluateOptions
         from alignment_tax.evaluation.sweep import scale_label, sweep
 
-        is_stage = run in self.spec.train
-        model = self.spec.train[run].get("model") if is_stage else self.adapter_bases.get(run)
-        options = EvaluateOptions(tasks=tasks, output=str(self.out / "eval"), data=data, embedder=self.paths.get(embedder),
-                                  model=self.paths.get(model), adapter=self.paths[run], base="auto",
-                                  vllm=engine_settings, server=server_settings, **settings)  # fmt: skip
-        payload = {"sweep": self.keys[run], "scales": scales, "tasks": tasks, "data": data, "settings": settings,
-                   "embedder": self.keys.get(embedder)}  # fmt: skip
+        options.output = str(self.out / "eval")  # the runs' root: the sweep shares their base
 
         def work(folder: Path) -> dict[str, Any]:
             return sweep(options, scales, prefix=f"{run}_", adapters=folder / "adapters")
 
-        key, _ = run_stage(self.out / "eval" / f"{run}_sweep", payload, work)
+        key, _ = run_stage(self.out / "eval" / f"{run}_sweep", {"sweep": self.keys[run], "scales": scales, **shared}, work)
         self.keys[f"sweep:{run}"] = key
         for scale in scales:
             self.evaluations[f"{run}@{scale:g}"] = self.out / "eval" / f"{run}_{scale_label(scale)}"

@@ -106,12 +106,15 @@ def _check_model(name: str, model: dict[str, Any], models: dict[str, Any]) -> No
             raise UserError(f"{where}.base: name the model the adapter is for")
         return
     _check_keys(tiny, {"kind", "size", "seed", "pretrained", "shape", "layers", "dtype"}, where)
-    if tiny.get("shape") is not None:
-        from alignment_tax.models.qwen3_shapes import check_shape
+    if tiny.get("shape") is not None and "size" in tiny:
+        raise UserError(f"{where}: choose size or shape, not both")
+    from alignment_tax.models.tiny import check_shape_request
 
-        if "size" in tiny or tiny.get("pretrained") or tiny.get("kind", "lm") != "lm":
-            raise UserError(f"{where}.shape: a Qwen3 shape is a random lm; it takes no size or pretrained weights")
-        check_shape(tiny["shape"], tiny.get("layers"), tiny.get("dtype", "float32"))
+    try:
+        check_shape_request(tiny.get("kind", "lm"), tiny.get("shape"), tiny.get("layers"), tiny.get("dtype", "float32"),
+                            bool(tiny.get("pretrained")))  # fmt: skip
+    except UserError as error:
+        raise UserError(f"{where}: {error}") from None
     if tiny.get("pretrained"):
         from alignment_tax.models.tiny import check_pretrainable
 
@@ -196,11 +199,11 @@ def _check_evaluate(spec: Spec) -> None:
             raise UserError(f"evaluate.tasks: {error}") from None
     for run in evaluate.get("runs", []):
         _require_name(run, spec.train | spec.models, "evaluate.runs", "training stage or model")
-    for run, scales in _mapping(evaluate.get("sweep"), "evaluate.sweep").items():
-        adapters = {name: m for name, m in spec.models.items() if (m.get("tiny") or {}).get("kind") == "adapter"}
-        _require_name(run, spec.train | adapters, "evaluate.sweep", "training stage or tiny adapter")
-        from alignment_tax.evaluation.sweep import parse_scales
+    from alignment_tax.evaluation.sweep import parse_scales
 
+    adapters = {name: m for name, m in spec.models.items() if (m.get("tiny") or {}).get("kind") == "adapter"}
+    for run, scales in _mapping(evaluate.get("sweep"), "evaluate.sweep").items():
+        _require_name(run, spec.train | adapters, "evaluate.sweep", "training stage or tiny adapter")
         if not isinstance(scales, list):
             raise UserError(f"evaluate.sweep.{run}: a list of strengths, e.g. [0, 0.5, 1]")
         try:

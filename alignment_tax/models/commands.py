@@ -8,6 +8,7 @@ from pathlib import Path
 
 from alignment_tax.argtypes import at_least, seed
 from alignment_tax.errors import UserError
+from alignment_tax.models.qwen3_shapes import DTYPES, QWEN3_SHAPES
 from alignment_tax.paths import check_output_folder
 
 
@@ -65,10 +66,10 @@ def register(commands: argparse._SubParsersAction) -> None:
     pretraining.add_argument("--pretrain", action="store_true",
                              help="with --size mini: pretrain anew from --seed, as the shipped weights were (minutes)")  # fmt: skip
     parser.add_argument("--pretrain-steps", type=at_least(1), default=1000, help="optimiser steps of --pretrain")
-    parser.add_argument("--shape", choices=["qwen3-0.6b", "qwen3-4b"],
+    parser.add_argument("--shape", choices=list(QWEN3_SHAPES),
                         help="instead of --size: a random lm with the widths and 151,936-token vocabulary of that Qwen3 model")  # fmt: skip
     parser.add_argument("--layers", type=at_least(1), help="with --shape: fewer decoder layers than published (28 / 36)")
-    parser.add_argument("--dtype", choices=["float32", "bfloat16", "float16"], help="with --shape: the weights' dtype (default float32)")
+    parser.add_argument("--dtype", choices=list(DTYPES), help="with --shape: the weights' dtype (default float32)")
     parser.add_argument("--rank", type=at_least(1), help="with --kind adapter: LoRA rank (default 8; the study's is 64)")
     parser.add_argument("--seed", type=seed(), default=0)
     parser.set_defaults(handler=_make_tiny_model)

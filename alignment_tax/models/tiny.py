@@ -94,14 +94,7 @@ def build_tiny_model(out_dir: str | os.PathLike, kind: str = "lm", size: str = "
     """
     _check_choice("kind", kind, KINDS)
     _check_choice("size", size, SIZES)
-    if shape is not None:
-        from alignment_tax.models.qwen3_shapes import check_shape
-
-        if kind != "lm" or pretrained or pretrain is not None:
-            raise UserError("a Qwen3 shape is for a random lm: not with an embedder or pretrained weights")
-        check_shape(shape, layers, dtype)
-    elif layers is not None or dtype != "float32":
-        raise UserError("--layers and --dtype go with --shape")
+    check_shape_request(kind, shape, layers, dtype, pretrained or pretrain is not None)
     if pretrained or pretrain is not None:
         check_pretrainable(kind, size)
     if pretrained and pretrain is not None:
@@ -132,6 +125,19 @@ def build_tiny_model(out_dir: str | os.PathLike, kind: str = "lm", size: str = "
         manifest["pretrained"] = pretraining
     (out / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return out
+
+
+def check_shape_request(kind: str, shape: str | None, layers: int | None, dtype: str, pretrained: bool) -> None:
+    """A Qwen3 shape is a random lm; ``layers`` and ``dtype`` go with a shape only."""
+    if shape is None:
+        if layers is not None or dtype != "float32":
+            raise UserError("--layers and --dtype go with --shape")
+        return
+    from alignment_tax.models.qwen3_shapes import check_shape
+
+    if kind != "lm" or pretrained:
+        raise UserError("a Qwen3 shape is for a random lm: not with an embedder or pretrained weights")
+    check_shape(shape, layers, dtype)
 
 
 def check_pretrainable(kind: str, size: str) -> None:

@@ -63,12 +63,10 @@ def main(argv: list[str] | None = None) -> int:
     device = "cuda" if cuda else "cpu"
     tensors = [d._batch_tensors(b, tokenizer.pad_token_id, "right", device)[:3] for b in batches]
     backbone, head = d._backbone_and_head(model)
-    h, i, L, v = config.hidden_size, config.intermediate_size, config.num_hidden_layers, config.vocab_size
-    q, kv = config.num_attention_heads * config.head_dim, config.num_key_value_heads * config.head_dim
     tokens = sum(len(w.token_ids) for w in windows)
     scored = sum(w.n_scored for w in windows)
-    backbone_flops = 2 * tokens * L * (h * q + 2 * h * kv + q * h + 3 * h * i)
-    head_flops = 2 * 2 * scored * v * h
+    backbone_flops = 2 * tokens * config.num_hidden_layers * parts.linear_params(config)
+    head_flops = 2 * 2 * scored * config.vocab_size * config.hidden_size
 
     def mfu(flops, seconds):
         return round(flops / seconds / 1e12 / peak, 3) if peak else None

@@ -32,6 +32,7 @@ import torch
 
 from alignment_tax.evaluation.evaluate import EvaluateOptions, evaluate
 from alignment_tax.models import loading
+from alignment_tax.models.qwen3_shapes import QWEN3_SHAPES
 from alignment_tax.models.tiny import build_tiny_model
 from alignment_tax.tasks.loading import load_task_docs
 from alignment_tax.tasks.prompts import render_prompt
@@ -44,7 +45,8 @@ def bare_generate(model, tokenizer, prompts: list[str], batch_size: int, max_new
     tokenizer.padding_side = "left"
     outputs = []
     for start in range(0, len(prompts), batch_size):
-        batch = tokenizer(prompts[start : start + batch_size], return_tensors="pt", padding=True, add_special_tokens=False)
+        batch = tokenizer(prompts[start : start + batch_size], return_tensors="pt", padding=True,
+                          add_special_tokens=False).to(model.device)  # fmt: skip
         with torch.no_grad():
             generated = model.generate(
                 **batch,
@@ -64,13 +66,14 @@ class GenerateCounter:
 
     def __init__(self, model, pad_id: int):
         self.model, self.original, self.pad_id = model, model.generate, pad_id
-        self.tokens = self.positions = 0
+        self.tokens = self.positions = self.steps = 0
 
     def __call__(self, *args, **kwargs):
         output = self.original(*args, **kwargs)
         prompt = kwargs["input_ids"] if "input_ids" in kwargs else args[0]
         new = output[:, prompt.shape[1] :]
         self.positions += new.numel()
+        self.steps += new.shape[1]
         self.tokens += int((new != self.pad_id).sum())  # rows that stopped early are padded
         return output
 
@@ -82,13 +85,23 @@ class GenerateCounter:
         del self.model.generate  # the class's method again
 
 
+def cmrc_prompts(tokenizer, docs: list[dict]) -> list[str]:
+    """The CMRC task's chat-templated instructions, as evaluate renders them."""
+    return [
+        tokenizer.apply_chat_template(
+            [{"role": "user", "content": render_prompt("cmrc2018", doc)}], tokenize=False, add_generation_prompt=True
+        )
+        for doc in docs
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=48, help="CMRC 2018 questions")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--data-dir", default=str(Path(__file__).resolve().parents[1].parent / "shared" / "data"))
     parser.add_argument("--max-new-tokens", type=int, default=64, help="both sides' cap (evaluate: --max-gen-toks cmrc2018=N)")
-    parser.add_argument("--shape", choices=["qwen3-0.6b", "qwen3-4b"], help="a published Qwen3 width (default: the small tiny model)")
+    parser.add_argument("--shape", choices=list(QWEN3_SHAPES), help="a published Qwen3 width (default: the small tiny model)")
     parser.add_argument("--layers", type=int, default=2, help="decoder layers of the --shape model")
     parser.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32")
     args = parser.parse_args()
@@ -101,13 +114,7 @@ def main() -> None:
         model_dir = build_tiny_model(work / "small", kind="lm", size="small", seed=0)
     model, tokenizer = loading.load_causal_lm(str(model_dir), "cpu", args.dtype)
 
-    docs = load_task_docs("cmrc2018", {"data_dir": args.data_dir})[: args.n]
-    prompts = [
-        tokenizer.apply_chat_template(
-            [{"role": "user", "content": render_prompt("cmrc2018", doc)}], tokenize=False, add_generation_prompt=True
-        )
-        for doc in docs
-    ]
+    prompts = cmrc_prompts(tokenizer, load_task_docs("cmrc2018", {"data_dir": args.data_dir})[: args.n])
 
     bare_generate(model, tokenizer, prompts[: args.batch_size], args.batch_size, 4)  # warm-up, both sides share it
     with GenerateCounter(model, tokenizer.pad_token_id) as bare_count:

@@ -125,12 +125,25 @@ def _build_dtype(work: Path) -> str:
     return json.loads((work / "base" / "alignment_tax_tiny.json").read_text(encoding="utf-8"))["dtype"]
 
 
+def linear_params(config) -> int:
+    """Weights of one Qwen3 decoder layer's seven projections (q, k, v, o, gate, up, down)."""
+    h, i = config.hidden_size, config.intermediate_size
+    q, kv = config.num_attention_heads * config.head_dim, config.num_key_value_heads * config.head_dim
+    return h * q + 2 * h * kv + q * h + 3 * h * i
+
+
+def lora_params(config, rank: int) -> int:
+    """LoRA A and B of rank ``rank`` on one layer's seven projections: rank × (inputs + outputs)."""
+    h, i = config.hidden_size, config.intermediate_size
+    q, kv = config.num_attention_heads * config.head_dim, config.num_key_value_heads * config.head_dim
+    return rank * ((h + q) * 2 + 2 * (h + kv) + 2 * (h + i) + (i + h))
+
+
 def _model_flops(config, windows, lora_rank: int) -> float:
     """Matrix-product FLOPs of the drift pass: candidate (with LoRA) and base, the head on scored tokens."""
-    h, i, L, v = config.hidden_size, config.intermediate_size, config.num_hidden_layers, config.vocab_size
-    q, kv = config.num_attention_heads * config.head_dim, config.num_key_value_heads * config.head_dim
-    linear = h * q + 2 * h * kv + q * h + 3 * h * i
-    lora = lora_rank * ((h + q) * 2 + 2 * (h + kv) + 2 * (h + i) + (i + h))
+    h, L, v = config.hidden_size, config.num_hidden_layers, config.vocab_size
+    q = config.num_attention_heads * config.head_dim
+    linear, lora = linear_params(config), lora_params(config, lora_rank)
     total = 0.0
     for w in windows:
         n, scored = len(w.token_ids), w.n_scored
@@ -212,43 +225,30 @@ def drift(work: Path, summary: dict, scale: Scale) -> dict:
 
 
 def _cmrc_prompts(tokenizer, n: int) -> list[str]:
+    from evaluate_throughput import cmrc_prompts
+
     from alignment_tax.tasks.loading import load_task_docs
-    from alignment_tax.tasks.prompts import render_prompt
 
-    docs = load_task_docs("cmrc2018", {"data": samples.evaluation_data()})[:n]
-    return [tokenizer.apply_chat_template([{"role": "user", "content": render_prompt("cmrc2018", d)}], tokenize=False,
-                                          add_generation_prompt=True) for d in docs]  # fmt: skip
-
-
-def _bare_generate(model, tokenizer, prompts, batch_size, cap) -> tuple[list[str], int, int]:
-    tokenizer.padding_side = "left"
-    outputs, generated, steps = [], 0, 0
-    for start in range(0, len(prompts), batch_size):
-        batch = tokenizer(prompts[start : start + batch_size], return_tensors="pt", padding=True,
-                          add_special_tokens=False).to(model.device)  # fmt: skip
-        with torch.no_grad():
-            out = model.generate(**batch, max_new_tokens=cap, do_sample=False, stop_strings=["\n\n"], tokenizer=tokenizer,
-                                 pad_token_id=tokenizer.pad_token_id)  # fmt: skip
-        new = out[:, batch["input_ids"].shape[1] :]
-        steps += new.shape[1]
-        generated += int((new != tokenizer.pad_token_id).sum())
-        outputs += [tokenizer.decode(row, skip_special_tokens=True).split("\n\n")[0].strip() for row in new]
-    return outputs, generated, steps
+    return cmrc_prompts(tokenizer, load_task_docs("cmrc2018", {"data": samples.evaluation_data()})[:n])
 
 
 def generation(work: Path, summary: dict, scale: Scale) -> dict:
+    from evaluate_throughput import GenerateCounter, bare_generate
+
     from alignment_tax.evaluation.evaluate import EvaluateOptions, evaluate
     from alignment_tax.models import loading
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     model, tokenizer = loading.load_causal_lm(str(work / "base"), device, _build_dtype(work))
     prompts = _cmrc_prompts(tokenizer, scale.gen_items)
-    _bare_generate(model, tokenizer, prompts[: scale.gen_batch], scale.gen_batch, 4)  # warm-up
+    bare_generate(model, tokenizer, prompts[: scale.gen_batch], scale.gen_batch, 4)  # warm-up
     _sync()
-    start = time.perf_counter()
-    bare, tokens, steps = _bare_generate(model, tokenizer, prompts, scale.gen_batch, scale.gen_cap)
-    _sync()
-    bare_seconds = time.perf_counter() - start
+    with GenerateCounter(model, tokenizer.pad_token_id) as count:
+        start = time.perf_counter()
+        bare = bare_generate(model, tokenizer, prompts, scale.gen_batch, scale.gen_cap)
+        _sync()
+        bare_seconds = time.perf_counter() - start
+    tokens, steps = count.tokens, count.steps
     options = EvaluateOptions(tasks=["cmrc2018"], output=str(work / "eval"), model=str(work / "base"),
                               limit=len(prompts), batch_size=scale.gen_batch, device=device, dtype=_build_dtype(work),
                               data=samples.evaluation_data(), max_gen_toks={"cmrc2018": scale.gen_cap})  # fmt: skip
@@ -258,7 +258,7 @@ def generation(work: Path, summary: dict, scale: Scale) -> dict:
         _sync()
         evaluate_seconds = time.perf_counter() - start
     items = [json.loads(line) for line in (work / "eval" / "samples" / "cmrc2018.jsonl").read_text().splitlines()]
-    same = sum(item["output"] == out for item, out in zip(items, bare))
+    same = sum(item["output"] == out.strip() for item, out in zip(items, bare))
     _CACHE["decode_step_seconds"] = evaluate_seconds / steps  # the same batches and cap as the bare loop
     del model
     _reset_peak()

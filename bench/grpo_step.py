@@ -32,17 +32,18 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 GIB = 2**30
-SHAPES = {  # hidden, intermediate, q width (heads × head size), kv width, vocabulary
-    "qwen3-0.6b": (1024, 3072, 2048, 1024, 151_936),
-    "qwen3-4b": (2560, 9728, 4096, 1024, 151_936),
-}
 RANK = 64
 
 
 def counts(shape: str, layers: int) -> dict[str, int]:
-    h, i, q, kv, v = SHAPES[shape]
-    per_layer = h * q + 2 * h * kv + q * h + 3 * h * i + 2 * h + 2 * 128
-    lora = RANK * ((h + q) * 2 + (h + kv) * 2 + (h + i) * 2 + (i + h))
+    from gpu_parts import linear_params, lora_params
+
+    from alignment_tax.models.qwen3_shapes import shaped_config
+
+    config = shaped_config(shape, layers, {"eos_token_id": 2, "pad_token_id": 0, "bos_token_id": 0})
+    h, v = config.hidden_size, config.vocab_size
+    per_layer = linear_params(config) + 2 * h + 2 * config.head_dim  # the projections and four norms
+    lora = lora_params(config, RANK)
     return {"base": v * h + layers * per_layer + h, "lora": layers * lora, "base_per_layer": per_layer,
             "lora_per_layer": lora, "vocab": v}  # fmt: skip
 

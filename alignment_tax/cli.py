@@ -31,14 +31,6 @@ def _print_json(payload: dict, compact: bool = False) -> None:
         print(json.dumps(payload, ensure_ascii=False, indent=2))
 
 
-def _lang_tolerance(value: str | None) -> str | None:
-    """The canonical spelling (so equal tolerances share a base key), or None for the strict rule."""
-    from alignment_tax.metrics.scripts import parse_tolerance
-
-    tolerance = parse_tolerance(value)
-    return None if tolerance.strict else str(tolerance)
-
-
 def _score_cmrc(args: argparse.Namespace) -> None:
     from alignment_tax.evaluation.score_files import score_cmrc_files
 
@@ -133,7 +125,7 @@ def _evaluate_options(args: argparse.Namespace):
         drift_window=args.drift_window,
         drift_stride=args.drift_stride,
         max_gen_toks=parse_max_gen_toks(args.max_gen_toks),
-        lang_tolerance=_lang_tolerance(args.lang_tolerance),
+        lang_tolerance=args.lang_tolerance,
         engine=args.engine,
         vllm=VLLMOptions(
             tensor_parallel_size=args.tensor_parallel_size,

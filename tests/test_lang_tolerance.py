@@ -95,3 +95,26 @@ def test_score_cli_and_config(tmp_path, capsys):
     assert load_config("grpo", overrides=["reward.language_tolerance=acronyms=5"])["reward"]["language_tolerance"]
     with pytest.raises(UserError):
         load_config("grpo", overrides=["reward.language_tolerance=acronyms=x"])
+
+
+def test_evaluate_checks_and_spells_the_tolerance_once():
+    from alignment_tax.evaluation.checks import check_evaluate_values
+    from alignment_tax.metrics.scripts import canonical_tolerance
+
+    with pytest.raises(UserError, match="--lang-tolerance"):
+        check_evaluate_values({"lang_tolerance": "latin=1"})
+    with pytest.raises(UserError, match="evaluate.options.lang_tolerance"):
+        check_evaluate_values({"lang_tolerance": "acronyms=x"}, lambda key: f"evaluate.options.{key}")
+    # the CLI's and a spec's spellings of one tolerance become one string (one base key)
+    assert canonical_tolerance("acronyms=5") == canonical_tolerance({"acronyms": 5, "other_share": 0}) == "acronyms=5,other_share=0"
+    assert canonical_tolerance("acronyms=0") is None and canonical_tolerance(None) is None
+
+
+def test_the_tolerance_reaches_the_docs_through_lm_eval():
+    """evaluate's task metadata carries the tolerance to the custom_dataset hook, as lm-eval loads the task."""
+    from alignment_tax.data import samples
+    from alignment_tax.tasks.registry import resolve_tasks
+
+    manager, names = resolve_tasks(["bo_zh_mt"], {"data": samples.evaluation_data(), "lang_tolerance": "acronyms=5,other_share=0"})
+    task = dict(manager.load(list(names))["tasks"])["bo_zh_mt"]
+    assert {doc["lang_tolerance"] for doc in task.test_docs()} == {"acronyms=5,other_share=0"}

@@ -55,6 +55,13 @@ def check_evaluate_values(values: Mapping[str, Any], name_of: Callable[[str], st
         check_seed(present["seed"], name_of("seed"))
     if "batch_size" in present:
         check_batch_size(present["batch_size"], name_of("batch_size"))
+    if "lang_tolerance" in present:  # a malformed tolerance fails with the other values, before anything loads
+        from alignment_tax.metrics.scripts import parse_tolerance
+
+        try:
+            parse_tolerance(present["lang_tolerance"])
+        except UserError as error:
+            raise UserError(f"{name_of('lang_tolerance')}: {error}") from None
     for key in BOOLEAN_KEYS:
         if key in present and not isinstance(present[key], bool):
             raise UserError(f"{name_of(key)} must be true or false, got {present[key]!r}")
@@ -63,7 +70,7 @@ def check_evaluate_values(values: Mapping[str, Any], name_of: Callable[[str], st
 
 def check_evaluate_options(options: Any) -> None:
     """:func:`check_evaluate_values` on an ``EvaluateOptions``, named as ``evaluate``'s flags."""
-    keys = ("limit", "seed", "batch_size", "enable_thinking", "drift_window", "drift_stride")
+    keys = ("limit", "seed", "batch_size", "enable_thinking", "drift_window", "drift_stride", "lang_tolerance")
     check_evaluate_values({key: getattr(options, key) for key in keys})
 
 

@@ -22,6 +22,7 @@ from alignment_tax.evaluation.generation_cache import GenerationCache
 from alignment_tax.evaluation.generation_caps import apply_caps, check_cap_overrides, effective_caps
 from alignment_tax.evaluation.lm_eval_run import RoleRun, run_role
 from alignment_tax.evaluation.output_lock import OutputLock, remove_if_unused
+from alignment_tax.metrics.scripts import canonical_tolerance
 from alignment_tax.evaluation.served import ServerOptions
 from alignment_tax.metrics.health import HEALTH_RATES
 from alignment_tax.paths import check_output_folder, write_text_atomically
@@ -100,9 +101,7 @@ def _load_drift_corpus(options: EvaluateOptions) -> tuple[str, list[str], str]:
 def _task_metadata(options: EvaluateOptions) -> dict[str, Any]:
     metadata: dict[str, Any] = {"data": dict(options.data)}
     if options.lang_tolerance:
-        from alignment_tax.metrics.scripts import parse_tolerance
-
-        metadata["lang_tolerance"] = str(parse_tolerance(options.lang_tolerance))
+        metadata["lang_tolerance"] = options.lang_tolerance
     if options.data_dir:
         if not Path(options.data_dir).is_dir():
             raise UserError(f"data folder not found: {options.data_dir}")
@@ -176,6 +175,8 @@ class _Evaluation:
 
         options = self.options
         check_evaluate_options(options)  # values first: nothing has loaded yet
+        # One spelling per tolerance (None: strict), so equal tolerances share a base key.
+        options.lang_tolerance = canonical_tolerance(options.lang_tolerance)
         check_evaluate_inputs(options)  # then names and paths, before lm-eval's slow task index
         check_output_folder(self.output, "--output")
         metadata = _task_metadata(options)

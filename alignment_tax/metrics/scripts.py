@@ -138,6 +138,12 @@ def parse_tolerance(value: "str | dict | Tolerance | None") -> Tolerance:
     return Tolerance(acronyms, share)
 
 
+def canonical_tolerance(value: "str | dict | Tolerance | None") -> str | None:
+    """The one spelling of a tolerance (``"acronyms=5,other_share=0"``), or None for the strict rule."""
+    tolerance = parse_tolerance(value)
+    return None if tolerance.strict else str(tolerance)
+
+
 def _is_letter_or_mark(char: str) -> bool:
     return unicodedata.category(char)[0] in "LM"
 

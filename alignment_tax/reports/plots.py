@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from pathlib import PurePath
 from dataclasses import dataclass
 
 import numpy as np
@@ -92,8 +93,8 @@ def _frontiers(frame: Frame, points: list[TradeoffPoint]) -> None:
             continue
         frame.path(path, members[-1].color, width=1.5)
         # A training stage's adapter folder is named "adapter": the run is the folder above it.
-        parts = name.replace("\\", "/").rstrip("/").split("/")
-        shown = parts[-2] if parts[-1] == "adapter" and len(parts) > 1 else parts[-1]
+        source = PurePath(name)
+        shown = source.parent.name if source.name == "adapter" and source.parent.name else source.name
         frame.add_legend(f"{shorten(shown, 10)} frontier", members[-1].color)
 
 

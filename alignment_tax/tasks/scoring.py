@@ -24,15 +24,14 @@ from typing import Any
 from alignment_tax.metrics.cleaning import clean_prediction
 from alignment_tax.metrics.cmrc import cmrc_em, cmrc_f1
 from alignment_tax.metrics.rouge import rouge_scores
-from alignment_tax.metrics.scripts import STRICT, Tolerance, is_script_consistent, parse_tolerance
+from alignment_tax.metrics.scripts import is_script_consistent, parse_tolerance
 from alignment_tax.metrics.translation import corpus_bleu, corpus_chrf
 
 HEADLINE_LANG = "bo"
 
 
-@functools.lru_cache(maxsize=8)
-def _tolerance(text: str | None) -> Tolerance:
-    return parse_tolerance(text) if text else STRICT
+# The docs of one run carry one tolerance string (or none: strict); parse it once.
+_tolerance = functools.lru_cache(maxsize=8)(parse_tolerance)
 
 
 def _prediction(results: Sequence[Any]) -> str:

@@ -28,10 +28,6 @@ def percentile_summary(values: Sequence[float] | np.ndarray) -> dict[str, float]
     return summary
 
 
-Z_95 = 1.959963984540054  # two-sided α = 0.05
-Z_POWER_80 = 0.8416212335729143  # one-sided quantile for power 0.8
-
-
 def minimum_detectable_effect(ci_low: float, ci_high: float, confidence: float = 0.95, power: float = 0.8) -> float:
     """The smallest true difference a paired comparison with this interval detects with ``power``.
 

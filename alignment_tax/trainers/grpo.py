@@ -49,7 +49,7 @@ def _resolve_tau(config, record_before, model, tokenizer, data, reward, chat_kwa
             top_p=float(calibration.get("top_p") or training.get("top_p", 1.0)),
             max_new_tokens=int(calibration.get("max_new_tokens") or training.get("max_completion_length", 256)),
             batch_size=int(calibration["batch_size"]), seed=int(calibration["seed"]), chat_template_kwargs=chat_kwargs,
-            max_ci_width=float(calibration.get("max_ci_width", 0.05)),
+            max_ci_width=float(calibration["max_ci_width"]),
         )  # fmt: skip
     if common.world_size() > 1:
         # Every process scores with the same τ: the main process's, sent to the others.

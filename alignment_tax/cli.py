@@ -12,13 +12,13 @@ import json
 import os
 import sys
 import warnings
-from pathlib import Path
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from alignment_tax import __version__
 from alignment_tax.argtypes import OneLineParser, at_least, seed
-from alignment_tax.evaluation.checks import MIN_DRIFT_WINDOW
 from alignment_tax.errors import UserError
+from alignment_tax.evaluation.checks import MIN_DRIFT_WINDOW
 from alignment_tax.paths import ENVIRONMENT_ERRORS, environment_error_line
 
 PROG = "alignment-tax"
@@ -177,9 +177,12 @@ def _add_evaluate(commands: argparse._SubParsersAction) -> None:
         "samples/<task>.jsonl under --output.",
     )
     _evaluate_arguments(parser)
-    parser.add_argument("--checkpoints", metavar="RUN_DIR",
-                        help="evaluate every saved checkpoint of a training run (and its final adapter), each under "
-                        "OUTPUT/step_<N>/, sharing the base: the tax over training")  # fmt: skip
+    parser.add_argument(
+        "--checkpoints",
+        metavar="RUN_DIR",
+        help="evaluate every saved checkpoint of a training run (and its final adapter), each under "
+        "OUTPUT/step_<N>/, sharing the base: the tax over training",
+    )
     parser.set_defaults(handler=_evaluate)
     sweep = commands.add_parser(
         "sweep",
@@ -197,10 +200,13 @@ def _evaluate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", help="model folder or hub id (default: the adapter's base model)")
     parser.add_argument("--adapter", help="PEFT (LoRA) adapter folder to put on --model")
     parser.add_argument(
-        "--base", nargs="?", const="auto", default=None,
+        "--base",
+        nargs="?",
+        const="auto",
+        default=None,
         help="also evaluate the base model and report the tax (candidate − base); with an adapter and no "
         "value, the adapter is disabled instead of loading a second copy",
-    )  # fmt: skip
+    )
     parser.add_argument("--tasks", required=True, help="comma-separated task names")
     parser.add_argument("--limit", type=at_least(1), help="evaluate only the first N items of each task")
     parser.add_argument("--batch-size", type=_parse_batch_size, default=8, help="N or auto (default 8)")
@@ -209,18 +215,23 @@ def _evaluate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--embedder", help="sentence-transformers model for the similarity metric")
     parser.add_argument("--data-dir", help="offline data folder laid out like shared/data")
     parser.add_argument(
-        "--data", action="append", default=[], metavar="TASK=PATH_OR_ID",
-        help="this task's data from a file or hub id (repeatable); or TASK={\"path\": ID, \"split\": ..., "
-        "\"config\": ..., \"article_column\": ...} to also set the split, config or columns",
-    )  # fmt: skip
+        "--data",
+        action="append",
+        default=[],
+        metavar="TASK=PATH_OR_ID",
+        help='this task\'s data from a file or hub id (repeatable); or TASK={"path": ID, "split": ..., '
+        '"config": ..., "article_column": ...} to also set the split, config or columns',
+    )
     parser.add_argument(
-        "--samples", action="store_true",
+        "--samples",
+        action="store_true",
         help="use the sample data bundled with the package for every task (a smoke test, offline)",
-    )  # fmt: skip
+    )
     parser.add_argument(
-        "--drift-corpus", metavar="FILE_OR_ID",
+        "--drift-corpus",
+        metavar="FILE_OR_ID",
         help="texts for the drift task (default: CMRC 2018 dev passages, deduplicated)",
-    )  # fmt: skip
+    )
     parser.add_argument(
         "--drift-window", type=at_least(MIN_DRIFT_WINDOW), help="tokens per drift window (default: the model's context)"
     )
@@ -228,50 +239,68 @@ def _evaluate_arguments(parser: argparse.ArgumentParser) -> None:
         "--drift-stride", type=at_least(1), help="new tokens per window past the first (default: half the window)"
     )
     parser.add_argument(
-        "--max-gen-toks", action="append", default=[], metavar="TASK=N",
+        "--max-gen-toks",
+        action="append",
+        default=[],
+        metavar="TASK=N",
         help="generate at most N tokens for TASK (repeatable; default: 256 for this package's tasks, the "
         "completion cap GRPO trains with, raised to hold the longest reference; built-in tasks keep theirs)",
-    )  # fmt: skip
+    )
     parser.add_argument(
-        "--lang-tolerance", metavar="acronyms=N,other_share=X",
+        "--lang-tolerance",
+        metavar="acronyms=N,other_share=X",
         help="relax lang_consistency: Latin capitals in runs of at most N letters ('GDP') are free, and/or up to "
         "a share X of letters may be in other scripts (default: the paper's strict rule; the reward takes the "
         "same value as reward.language_tolerance)",
-    )  # fmt: skip
+    )
     parser.add_argument("--seed", type=seed(), default=1234)
     parser.add_argument("--enable-thinking", action="store_true", help="let thinking models think (off by default)")
     parser.add_argument("--output", required=True, help="output folder")
     engine = parser.add_argument_group("generation engine")
     engine.add_argument(
-        "--engine", choices=["hf", "vllm", "server"], default="hf",
+        "--engine",
+        choices=["hf", "vllm", "server"],
+        default="hf",
         help="hf: transformers in this process (default); vllm: vLLM on the GPU(s), LoRA served as a "
-        "LoRA request (pip install \"alignment-tax[vllm]\"); server: an OpenAI-compatible /v1/completions "
+        'LoRA request (pip install "alignment-tax[vllm]"); server: an OpenAI-compatible /v1/completions '
         "endpoint (vllm serve, SGLang, TGI) at --base-url. Drift always runs with transformers.",
-    )  # fmt: skip
+    )
     engine.add_argument("--tensor-parallel-size", type=at_least(1), default=1, help="vllm: GPUs per model copy")
     engine.add_argument(
-        "--data-parallel-size", type=at_least(1), default=1,
+        "--data-parallel-size",
+        type=at_least(1),
+        default=1,
         help="vllm: model copies, each on its own GPUs (through Ray, as lm-eval does)",
-    )  # fmt: skip
+    )
     engine.add_argument(
-        "--gpu-memory-utilization", type=float, default=0.85,
+        "--gpu-memory-utilization",
+        type=float,
+        default=0.85,
         help="vllm: share of each GPU's memory it may take (default 0.85, leaving room for the embedder)",
-    )  # fmt: skip
+    )
     engine.add_argument("--max-model-len", type=at_least(1), help="vllm: context length (default: the model's)")
     engine.add_argument(
-        "--vllm-arg", action="append", default=[], metavar="KEY=VALUE",
+        "--vllm-arg",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
         help="any other vllm.LLM argument; VALUE is read as JSON when it parses (repeatable)",
-    )  # fmt: skip
+    )
     engine.add_argument("--base-url", help="server: the API root, e.g. http://127.0.0.1:8000/v1")
     engine.add_argument(
-        "--served-model", metavar="NAME",
+        "--served-model",
+        metavar="NAME",
         help="server: the candidate's served name (an adapter's --lora-modules name; default: --model)",
-    )  # fmt: skip
-    engine.add_argument("--served-base", metavar="NAME", help="server: the base's served name (default: the base's name)")
+    )
     engine.add_argument(
-        "--api-key-env", default="OPENAI_API_KEY", metavar="VAR",
+        "--served-base", metavar="NAME", help="server: the base's served name (default: the base's name)"
+    )
+    engine.add_argument(
+        "--api-key-env",
+        default="OPENAI_API_KEY",
+        metavar="VAR",
         help="server: environment variable holding the key (none needed for a server started without one)",
-    )  # fmt: skip
+    )
     engine.add_argument("--concurrency", type=at_least(1), default=8, help="server: requests in flight (default 8)")
 
 
@@ -294,11 +323,16 @@ def _add_score(commands: argparse._SubParsersAction) -> None:
     ):
         task = tasks.add_parser(name, help=f"score {what}")
         task.add_argument("--predictions", required=True, help="JSONL with `prediction` and `reference` per line")
-        task.add_argument("--target-lang", default=default_lang, help=f"language of the outputs (default {default_lang})")
+        task.add_argument(
+            "--target-lang", default=default_lang, help=f"language of the outputs (default {default_lang})"
+        )
         task.add_argument("--embedder", help="sentence-transformers model (path or hub id) for similarity")
         task.add_argument("--items", help="also write per-item metric values to this JSONL file")
-        task.add_argument("--lang-tolerance", metavar="acronyms=N,other_share=X",
-                          help="relax language consistency (default: the paper's strict script rule)")  # fmt: skip
+        task.add_argument(
+            "--lang-tolerance",
+            metavar="acronyms=N,other_share=X",
+            help="relax language consistency (default: the paper's strict script rule)",
+        )
         task.set_defaults(handler=_score_generation)
 
 
@@ -306,15 +340,21 @@ def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog=PROG, description="Measure what adapting an LLM cost it elsewhere.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    from alignment_tax.judge.commands import register as add_judge
     from alignment_tax.experiments.commands import register as add_experiments
+    from alignment_tax.judge.commands import register as add_judge
+    from alignment_tax.models.commands import register as add_make_tiny_model
     from alignment_tax.reports.commands import register as add_report
     from alignment_tax.trainers.commands import register as add_training
-    from alignment_tax.models.commands import register as add_make_tiny_model
 
     for add in (
-        _add_evaluate, add_training, add_judge, add_report, add_experiments, add_make_tiny_model, _add_score,
-    ):  # fmt: skip
+        _add_evaluate,
+        add_training,
+        add_judge,
+        add_report,
+        add_experiments,
+        add_make_tiny_model,
+        _add_score,
+    ):
         add(commands)
     return parser
 
@@ -336,8 +376,9 @@ KNOWN_LIBRARY_WARNINGS = (
     # TRL and PEFT call the methods transformers 5 renamed to *activation_checkpointing*; ours use the new names.
     (
         r"`(is_gradient_checkpointing|gradient_checkpointing_enable|gradient_checkpointing_disable)` is deprecated",
-        FutureWarning, r"transformers\.modeling_utils",
-    ),  # fmt: skip
+        FutureWarning,
+        r"transformers\.modeling_utils",
+    ),
 )
 
 

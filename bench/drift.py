@@ -66,8 +66,8 @@ class PeakMemory:
 
 
 def prepare(work: Path, args):
-    from transformers import AutoModelForCausalLM, AutoTokenizer
     from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from alignment_tax.data import load_corpus
     from alignment_tax.models.tiny import build_tiny_model
@@ -77,7 +77,9 @@ def prepare(work: Path, args):
     model_dir, adapter_dir = work / name, work / f"{name}-adapter"
     if not (adapter_dir / "adapter_config.json").exists():
         if args.shape:
-            build_tiny_model(model_dir, shape=args.shape, layers=args.layers, dtype=args.dtype, seed=0, log=lambda *a: None)
+            build_tiny_model(
+                model_dir, shape=args.shape, layers=args.layers, dtype=args.dtype, seed=0, log=lambda *a: None
+            )
         else:
             build_tiny_model(model_dir, size="small", seed=0)
         build_tiny_adapter(model_dir, adapter_dir, rank=64, seed=0)
@@ -96,8 +98,10 @@ def describe_memory(model, batches, chunk: int) -> None:
     rows = max(1, chunk // vocab)
     mib = 1024 * 1024
     print(f"vocabulary {vocab}, weights {next(model.parameters()).dtype}; largest batch {largest} positions")
-    print(f"bare forward's full logits for that batch: {largest * vocab * dtype_bytes / mib:.0f} MiB;"
-          f" drift's two float32 slices of {rows} tokens: {2 * rows * vocab * 4 / mib:.0f} MiB")
+    print(
+        f"bare forward's full logits for that batch: {largest * vocab * dtype_bytes / mib:.0f} MiB;"
+        f" drift's two float32 slices of {rows} tokens: {2 * rows * vocab * 4 / mib:.0f} MiB"
+    )
 
 
 def batches_of(tokenizer, texts, batch_size):
@@ -168,10 +172,14 @@ def memory_ratio(work: Path, args) -> None:
         results[child] = json.loads(output)
     bare, drift = results["bare"], results["drift"]
     mib = 1024 * 1024
-    print(f"peak resident memory: bare forward of the base {bare['peak'] / mib:.0f} MiB, drift with adapter {drift['peak'] / mib:.0f} MiB")
+    print(
+        f"peak resident memory: bare forward of the base {bare['peak'] / mib:.0f} MiB, drift with adapter {drift['peak'] / mib:.0f} MiB"
+    )
     print(f"memory ratio drift / bare forward: {drift['peak'] / bare['peak']:.3f} (target <= 1.15)")
     bare_growth, drift_growth = bare["peak"] - bare["before"], drift["peak"] - drift["before"]
-    print(f"growth over the loaded model during the pass: bare {bare_growth / mib:.0f} MiB, drift {drift_growth / mib:.0f} MiB")
+    print(
+        f"growth over the loaded model during the pass: bare {bare_growth / mib:.0f} MiB, drift {drift_growth / mib:.0f} MiB"
+    )
 
 
 def main() -> None:
@@ -179,10 +187,16 @@ def main() -> None:
     parser.add_argument("--passages", type=int, default=200)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--data-dir", default=str(SHARED))
-    parser.add_argument("--shape", choices=["qwen3-0.6b", "qwen3-4b"], help="a published Qwen3 width (default: the small tiny model)")
+    parser.add_argument(
+        "--shape", choices=["qwen3-0.6b", "qwen3-4b"], help="a published Qwen3 width (default: the small tiny model)"
+    )
     parser.add_argument("--layers", type=int, default=2, help="decoder layers of the --shape model")
-    parser.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32", help="weights of the --shape model")
-    parser.add_argument("--chunk-elements", type=int, help="time the drift pass with this slice instead (e.g. 4194304: 27 rows at 152k)")
+    parser.add_argument(
+        "--dtype", choices=["float32", "bfloat16"], default="float32", help="weights of the --shape model"
+    )
+    parser.add_argument(
+        "--chunk-elements", type=int, help="time the drift pass with this slice instead (e.g. 4194304: 27 rows at 152k)"
+    )
     parser.add_argument("--only", choices=["time", "memory"], help="run one of the two measurements")
     parser.add_argument("--child", choices=["bare", "drift"], help=argparse.SUPPRESS)
     parser.add_argument("--work", help=argparse.SUPPRESS)

@@ -93,27 +93,34 @@ def main(argv: list[str] | None = None) -> int:
             if dtype == torch.float32:
                 fp32_lora_s = timed(lambda: backbones(False))
         result["backbone"] = {
-            "base_seconds": round(base_s, 2), "base_mfu": mfu(backbone_flops, base_s),
+            "base_seconds": round(base_s, 2),
+            "base_mfu": mfu(backbone_flops, base_s),
             "candidate_fp32_lora_seconds": round(fp32_lora_s, 2),
             "candidate_lora_in_base_dtype_seconds": round(cast_lora_s, 2),
-        }  # fmt: skip
+        }
         for chunk in (d.GPU_CHUNK_ELEMENTS if cuda else d.DEFAULT_CHUNK_ELEMENTS, 4 * d.GPU_CHUNK_ELEMENTS):
 
-            def whole():
+            def whole(chunk=chunk):
                 for batch in batches:
                     d._score_batch(model, None, batch, tokenizer.pad_token_id, "right", chunk)
 
             whole_s = timed(whole)
-            result[f"drift_pass_chunk_{chunk}"] = {"seconds": round(whole_s, 2),
-                                                   "head_and_kl_seconds": round(whole_s - base_s - cast_lora_s, 2),
-                                                   "mfu": mfu(backbone_flops * 2 + head_flops, whole_s)}  # fmt: skip
+            result[f"drift_pass_chunk_{chunk}"] = {
+                "seconds": round(whole_s, 2),
+                "head_and_kl_seconds": round(whole_s - base_s - cast_lora_s, 2),
+                "mfu": mfu(backbone_flops * 2 + head_flops, whole_s),
+            }
         if cuda:
             from torch.profiler import ProfilerActivity, profile
 
             with profile(activities=[ProfilerActivity.CUDA]) as prof:
-                d._score_batch(model, None, batches[len(batches) // 2], tokenizer.pad_token_id, "right", d.GPU_CHUNK_ELEMENTS)
+                d._score_batch(
+                    model, None, batches[len(batches) // 2], tokenizer.pad_token_id, "right", d.GPU_CHUNK_ELEMENTS
+                )
                 parts._sync()
-            result["top_kernels"] = prof.key_averages().table(sort_by="cuda_time_total", row_limit=15, max_name_column_width=60)
+            result["top_kernels"] = prof.key_averages().table(
+                sort_by="cuda_time_total", row_limit=15, max_name_column_width=60
+            )
     model = None  # frees the GPU memory for the next part
     parts._reset_peak()
     result["decode"] = decode_steps(work, tokenizer, cuda)
@@ -136,8 +143,16 @@ def decode_steps(work: Path, tokenizer, cuda: bool) -> dict:
     out = {}
     for label, extra in (("stop_strings", {"stop_strings": ["\n\n"], "tokenizer": tokenizer}), ("plain", {})):
         for steps in (2, 34):
-            seconds = timed(lambda: model.generate(**batch, max_new_tokens=steps, min_new_tokens=steps, do_sample=False,
-                                                   pad_token_id=tokenizer.pad_token_id, **extra))  # fmt: skip
+            seconds = timed(
+                lambda steps=steps, extra=extra: model.generate(
+                    **batch,
+                    max_new_tokens=steps,
+                    min_new_tokens=steps,
+                    do_sample=False,
+                    pad_token_id=tokenizer.pad_token_id,
+                    **extra,
+                )
+            )
             out[f"{label}_{steps}"] = seconds
         out[f"{label}_ms_per_step"] = round(1000 * (out[f"{label}_34"] - out[f"{label}_2"]) / 32, 2)
     out["batch"] = len(prompts)
@@ -146,8 +161,12 @@ def decode_steps(work: Path, tokenizer, cuda: bool) -> dict:
         cache_out = model(**batch, use_cache=True)
         step_ids = batch["input_ids"][:, -1:]
         mask = torch.cat([batch["attention_mask"], batch["attention_mask"][:, -1:]], dim=1)
-        forward_s = timed(lambda: model(input_ids=step_ids, attention_mask=mask, past_key_values=cache_out.past_key_values,
-                                        use_cache=True), repeat=1)  # fmt: skip
+        forward_s = timed(
+            lambda: model(
+                input_ids=step_ids, attention_mask=mask, past_key_values=cache_out.past_key_values, use_cache=True
+            ),
+            repeat=1,
+        )
     out["one_cached_forward_ms"] = round(1000 * forward_s, 2)
     return out
 

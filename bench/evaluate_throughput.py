@@ -45,8 +45,9 @@ def bare_generate(model, tokenizer, prompts: list[str], batch_size: int, max_new
     tokenizer.padding_side = "left"
     outputs = []
     for start in range(0, len(prompts), batch_size):
-        batch = tokenizer(prompts[start : start + batch_size], return_tensors="pt", padding=True,
-                          add_special_tokens=False).to(model.device)  # fmt: skip
+        batch = tokenizer(
+            prompts[start : start + batch_size], return_tensors="pt", padding=True, add_special_tokens=False
+        ).to(model.device)
         with torch.no_grad():
             generated = model.generate(
                 **batch,
@@ -100,8 +101,12 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=48, help="CMRC 2018 questions")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--data-dir", default=str(Path(__file__).resolve().parents[1].parent / "shared" / "data"))
-    parser.add_argument("--max-new-tokens", type=int, default=64, help="both sides' cap (evaluate: --max-gen-toks cmrc2018=N)")
-    parser.add_argument("--shape", choices=list(QWEN3_SHAPES), help="a published Qwen3 width (default: the small tiny model)")
+    parser.add_argument(
+        "--max-new-tokens", type=int, default=64, help="both sides' cap (evaluate: --max-gen-toks cmrc2018=N)"
+    )
+    parser.add_argument(
+        "--shape", choices=list(QWEN3_SHAPES), help="a published Qwen3 width (default: the small tiny model)"
+    )
     parser.add_argument("--layers", type=int, default=2, help="decoder layers of the --shape model")
     parser.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32")
     args = parser.parse_args()
@@ -109,7 +114,9 @@ def main() -> None:
 
     work = Path(tempfile.mkdtemp(prefix="bench-evaluate-"))
     if args.shape:
-        model_dir = build_tiny_model(work / args.shape, shape=args.shape, layers=args.layers, dtype=args.dtype, seed=0, log=lambda *a: None)
+        model_dir = build_tiny_model(
+            work / args.shape, shape=args.shape, layers=args.layers, dtype=args.dtype, seed=0, log=lambda *a: None
+        )
     else:
         model_dir = build_tiny_model(work / "small", kind="lm", size="small", seed=0)
     model, tokenizer = loading.load_causal_lm(str(model_dir), "cpu", args.dtype)
@@ -123,10 +130,16 @@ def main() -> None:
         bare_seconds = time.perf_counter() - start
 
     options = EvaluateOptions(
-        tasks=["cmrc2018"], output=str(work / "run"), model=str(model_dir), limit=args.n,
-        batch_size=args.batch_size, device="cpu", dtype="float32", data_dir=args.data_dir,
+        tasks=["cmrc2018"],
+        output=str(work / "run"),
+        model=str(model_dir),
+        limit=args.n,
+        batch_size=args.batch_size,
+        device="cpu",
+        dtype="float32",
+        data_dir=args.data_dir,
         max_gen_toks={"cmrc2018": args.max_new_tokens},
-    )  # fmt: skip
+    )
     # The model is already in memory: time evaluate's own work, not a second load from disk.
     with mock.patch.object(loading, "load_causal_lm", return_value=(model, tokenizer)):
         with GenerateCounter(model, tokenizer.pad_token_id) as evaluate_count:
@@ -139,11 +152,15 @@ def main() -> None:
     print(f"prompts: {len(prompts)}, batch size {args.batch_size}, max new tokens {args.max_new_tokens}")
     print(f"model: {args.shape + f' ({args.layers} layers, {args.dtype})' if args.shape else 'small'}")
     print(f"outputs identical to the bare loop: {same}/{len(items)}")
-    print(f"generated tokens: bare {bare_count.tokens}, evaluate {evaluate_count.tokens};"
-          f" decoding positions (steps x rows): bare {bare_count.positions}, evaluate {evaluate_count.positions}")
+    print(
+        f"generated tokens: bare {bare_count.tokens}, evaluate {evaluate_count.tokens};"
+        f" decoding positions (steps x rows): bare {bare_count.positions}, evaluate {evaluate_count.positions}"
+    )
     print(f"mean output length: {sum(len(item['output']) for item in items) / len(items):.1f} characters")
     print(f"bare model.generate: {bare_seconds:.2f} s")
-    print(f"alignment-tax evaluate: {evaluate_seconds:.2f} s (CMRC average {results['tasks']['cmrc2018']['average']:.2f})")
+    print(
+        f"alignment-tax evaluate: {evaluate_seconds:.2f} s (CMRC average {results['tasks']['cmrc2018']['average']:.2f})"
+    )
     print(f"ratio evaluate/bare: {evaluate_seconds / bare_seconds:.3f} (target <= 1.2)")
 
 

@@ -43,8 +43,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--layers", type=int, help="decoder layers (default: all on a GPU, 2 on a CPU)")
     parser.add_argument("--out", help="working folder (default: a new temporary one)")
     parser.add_argument("--summary", help="also write the JSON summary here (after every stage)")
-    parser.add_argument("--budget-s", type=float, help="skip stages that would run past this (default: 450 on a GPU, "
-                        "1,800 on a CPU); a skipped stage fails the run")  # fmt: skip
+    parser.add_argument(
+        "--budget-s",
+        type=float,
+        help="skip stages that would run past this (default: 450 on a GPU, "
+        "1,800 on a CPU); a skipped stage fails the run",
+    )
     parser.add_argument("--peak-tflops", type=float, help="the card's dense bf16 peak, where the name table lacks it")
     args = parser.parse_args(argv)
 
@@ -57,8 +61,15 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(args.out or tempfile.mkdtemp(prefix="bench-gpu-"))
     work.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    summary: dict = {"environment": parts.environment(cuda, args.peak_tflops), "shape": args.shape,
-                     "layers": layers or "all", "scale": scale.__dict__, "stages": {}, "checks": {}, "targets": {}}  # fmt: skip
+    summary: dict = {
+        "environment": parts.environment(cuda, args.peak_tflops),
+        "shape": args.shape,
+        "layers": layers or "all",
+        "scale": scale.__dict__,
+        "stages": {},
+        "checks": {},
+        "targets": {},
+    }
 
     def save() -> None:
         summary["seconds"] = round(time.perf_counter() - started, 1)
@@ -83,8 +94,10 @@ def main(argv: list[str] | None = None) -> int:
         try:
             result = run()
         except Exception as error:  # a stage's failure is a finding; the next stage still runs
-            summary["stages"][name] = {"error": f"{type(error).__name__}: {error}",
-                                       "trace": traceback.format_exc().splitlines()[-6:]}  # fmt: skip
+            summary["stages"][name] = {
+                "error": f"{type(error).__name__}: {error}",
+                "trace": traceback.format_exc().splitlines()[-6:],
+            }
             summary["checks"][f"{name}: ran"] = False
         else:
             summary["stages"][name] = {**result, "stage_seconds": round(time.perf_counter() - stage_started, 1)}
@@ -103,4 +116,3 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
-

@@ -18,8 +18,16 @@ from alignment_tax.data import samples
 from alignment_tax.models.tiny import CORPUS_DIR
 
 # Dense bf16 peak of the cards this is likely to meet, TFLOP/s, from the vendors' data sheets.
-PEAK_BF16_TFLOPS = (("H200", 989.4), ("H100 PCIe", 756.0), ("H100", 989.4), ("A100", 312.0),
-                    ("L40S", 362.1), ("L4", 121.0), ("A10G", 70.0), ("RTX 4090", 165.2))  # fmt: skip
+PEAK_BF16_TFLOPS = (
+    ("H200", 989.4),
+    ("H100 PCIe", 756.0),
+    ("H100", 989.4),
+    ("A100", 312.0),
+    ("L40S", 362.1),
+    ("L4", 121.0),
+    ("A10G", 70.0),
+    ("RTX 4090", 165.2),
+)
 # One checkpoint's full evaluation: CMRC 2018 dev (questions, passages), the MT test set
 # (FLORES+ devtest, the MT task's hub default), the headline test set (CMHG Tibetan, filtered
 # as the reference study did), each output at the tasks' cap of 256 tokens.
@@ -41,7 +49,7 @@ class Scale:
     grpo_completion: int
 
     @classmethod
-    def for_device(cls, cuda: bool) -> "Scale":
+    def for_device(cls, cuda: bool) -> Scale:
         if cuda:  # the paper's GRPO step: 4 prompts × 8 generations of up to 256 tokens
             return cls(256, 16, 8, 60, 32, 128, 4, 256)
         return cls(4, 4, 2, 8, 8, 16, 1, 16)
@@ -68,9 +76,14 @@ def environment(cuda: bool, peak_override: float | None) -> dict:
     import transformers
     import trl
 
-    info = {"device": torch.cuda.get_device_name(0) if cuda else "cpu", "torch": torch.__version__,
-            "cuda": torch.version.cuda, "transformers": transformers.__version__, "trl": trl.__version__,
-            "peft": peft.__version__}  # fmt: skip
+    info = {
+        "device": torch.cuda.get_device_name(0) if cuda else "cpu",
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "transformers": transformers.__version__,
+        "trl": trl.__version__,
+        "peft": peft.__version__,
+    }
     if not cuda:
         return info
     name = info["device"]
@@ -100,8 +113,13 @@ def build(work: Path, shape: str, layers: int | None, cuda: bool) -> dict:
     build_tiny_adapter(work / "base", work / "zero", rank=64, seed=0, zero=True)
     build_tiny_model(work / "embedder", kind="embedder", size="tiny")
     manifest = json.loads((work / "base" / "alignment_tax_tiny.json").read_text(encoding="utf-8"))
-    return {"dtype": dtype, "parameters": manifest["parameters"], "layers": manifest["layers"],
-            "model_seconds": round(model_seconds, 1), "adapters_seconds": round(time.perf_counter() - start - model_seconds, 1)}  # fmt: skip
+    return {
+        "dtype": dtype,
+        "parameters": manifest["parameters"],
+        "layers": manifest["layers"],
+        "model_seconds": round(model_seconds, 1),
+        "adapters_seconds": round(time.perf_counter() - start - model_seconds, 1),
+    }
 
 
 def _passages(n: int) -> list[str]:
@@ -183,11 +201,11 @@ def drift(work: Path, summary: dict, scale: Scale) -> dict:
             _sync()
             begin = time.perf_counter()
             with model.disable_adapter():
-                model(input_ids=ids, attention_mask=mask, position_ids=positions).logits
+                _ = model(input_ids=ids, attention_mask=mask, position_ids=positions).logits
             _sync()
             peak = _peak_gib()
             bare_peak = max(bare_peak or 0.0, peak) if peak is not None else None
-            model(input_ids=ids, attention_mask=mask, position_ids=positions).logits
+            _ = model(input_ids=ids, attention_mask=mask, position_ids=positions).logits
             _sync()
             bare_seconds += time.perf_counter() - begin
     tokens = sum(len(w.token_ids) for w in windows)
@@ -208,20 +226,29 @@ def drift(work: Path, summary: dict, scale: Scale) -> dict:
     del model
     _reset_peak()
     return {
-        "passages": len(texts), "tokens": tokens, "scored_tokens": result.n_tokens, "batch_size": scale.drift_batch,
-        "seconds": round(seconds, 2), "tokens_per_s": round(tokens / seconds, 1),
+        "passages": len(texts),
+        "tokens": tokens,
+        "scored_tokens": result.n_tokens,
+        "batch_size": scale.drift_batch,
+        "seconds": round(seconds, 2),
+        "tokens_per_s": round(tokens / seconds, 1),
         "model_tflops_per_s": round(flops / seconds / 1e12, 2),
         "mfu": round(flops / seconds / 1e12 / peak_tflops, 3) if peak_tflops else None,
         "seconds_lora_fp32": round(lora_fp32_seconds, 2),
         "mfu_lora_fp32": round(flops / lora_fp32_seconds / 1e12 / peak_tflops, 3) if peak_tflops else None,
-        "two_bare_forward_seconds": round(bare_seconds, 2), "time_ratio": round(seconds / bare_seconds, 3),
-        "peak_gib": drift_peak, "bare_forward_peak_gib": bare_peak,
+        "two_bare_forward_seconds": round(bare_seconds, 2),
+        "time_ratio": round(seconds / bare_seconds, 3),
+        "peak_gib": drift_peak,
+        "bare_forward_peak_gib": bare_peak,
         "memory_ratio": round(drift_peak / bare_peak, 3) if drift_peak and bare_peak else None,
-        "kl_mean": float(result.kl.mean()), "nll_mean": float(result.nll.mean()),
+        "kl_mean": float(result.kl.mean()),
+        "nll_mean": float(result.nll.mean()),
         "finite": bool(np.isfinite(result.kl).all() and np.isfinite(result.nll).all()),
-        "zero_adapter_kl_max": float(zero.kl.max()), "zero_adapter_nll_equal": bool(np.array_equal(zero.nll, zero.base_nll)),
-        "device": device, "dtype": _build_dtype(work),
-    }  # fmt: skip
+        "zero_adapter_kl_max": float(zero.kl.max()),
+        "zero_adapter_nll_equal": bool(np.array_equal(zero.nll, zero.base_nll)),
+        "device": device,
+        "dtype": _build_dtype(work),
+    }
 
 
 def _cmrc_prompts(tokenizer, n: int) -> list[str]:
@@ -249,9 +276,17 @@ def generation(work: Path, summary: dict, scale: Scale) -> dict:
         _sync()
         bare_seconds = time.perf_counter() - start
     tokens, steps = count.tokens, count.steps
-    options = EvaluateOptions(tasks=["cmrc2018"], output=str(work / "eval"), model=str(work / "base"),
-                              limit=len(prompts), batch_size=scale.gen_batch, device=device, dtype=_build_dtype(work),
-                              data=samples.evaluation_data(), max_gen_toks={"cmrc2018": scale.gen_cap})  # fmt: skip
+    options = EvaluateOptions(
+        tasks=["cmrc2018"],
+        output=str(work / "eval"),
+        model=str(work / "base"),
+        limit=len(prompts),
+        batch_size=scale.gen_batch,
+        device=device,
+        dtype=_build_dtype(work),
+        data=samples.evaluation_data(),
+        max_gen_toks={"cmrc2018": scale.gen_cap},
+    )
     with mock.patch.object(loading, "load_causal_lm", return_value=(model, tokenizer)):
         start = time.perf_counter()
         results = evaluate(options)
@@ -263,14 +298,22 @@ def generation(work: Path, summary: dict, scale: Scale) -> dict:
     del model
     _reset_peak()
     return {
-        "prompts": len(prompts), "batch_size": scale.gen_batch, "cap": scale.gen_cap, "generated_tokens": tokens,
-        "bare_seconds": round(bare_seconds, 2), "bare_tokens_per_s": round(tokens / bare_seconds, 1),
-        "evaluate_seconds": round(evaluate_seconds, 2), "evaluate_tokens_per_s": round(tokens / evaluate_seconds, 1),
-        "ratio_evaluate_bare": round(evaluate_seconds / bare_seconds, 3), "outputs_identical": f"{same}/{len(items)}",
+        "prompts": len(prompts),
+        "batch_size": scale.gen_batch,
+        "cap": scale.gen_cap,
+        "generated_tokens": tokens,
+        "bare_seconds": round(bare_seconds, 2),
+        "bare_tokens_per_s": round(tokens / bare_seconds, 1),
+        "evaluate_seconds": round(evaluate_seconds, 2),
+        "evaluate_tokens_per_s": round(tokens / evaluate_seconds, 1),
+        "ratio_evaluate_bare": round(evaluate_seconds / bare_seconds, 3),
+        "outputs_identical": f"{same}/{len(items)}",
         "decode_step_ms": round(1000 * bare_seconds / steps, 2),
-        "evaluate_decode_step_ms": round(1000 * evaluate_seconds / steps, 2), "evaluate_device": results["config"]["device"],
-        "evaluate_dtype": results["config"]["dtype"], "vllm": _vllm_probe(),
-    }  # fmt: skip
+        "evaluate_decode_step_ms": round(1000 * evaluate_seconds / steps, 2),
+        "evaluate_device": results["config"]["device"],
+        "evaluate_dtype": results["config"]["dtype"],
+        "vllm": _vllm_probe(),
+    }
 
 
 def _vllm_probe() -> str:
@@ -286,26 +329,42 @@ def grpo_step(work: Path, summary: dict, scale: Scale) -> dict:
 
     generations = 8
     overrides = [
-        "data.skip=0", f"data.limit={scale.grpo_prompts}", f"global_batch_size={scale.grpo_prompts * generations}",
+        "data.skip=0",
+        f"data.limit={scale.grpo_prompts}",
+        f"global_batch_size={scale.grpo_prompts * generations}",
         f"training.per_device_train_batch_size={min(16, scale.grpo_prompts * generations)}",
-        f"training.max_completion_length={scale.grpo_completion}", "reward.tau=0.5", "training.save_steps=1000",
-    ]  # fmt: skip
+        f"training.max_completion_length={scale.grpo_completion}",
+        "reward.tau=0.5",
+        "training.save_steps=1000",
+    ]
     config = load_config("grpo", overrides=overrides, max_steps=1)
     _reset_peak()
     start = time.perf_counter()
-    train(config, model=str(work / "base"), adapter=str(work / "adapter"), embedder=str(work / "embedder"),
-          train_data=str(samples.MT_TRAIN), output=str(work / "grpo"))  # fmt: skip
+    train(
+        config,
+        model=str(work / "base"),
+        adapter=str(work / "adapter"),
+        embedder=str(work / "embedder"),
+        train_data=str(samples.MT_TRAIN),
+        output=str(work / "grpo"),
+    )
     seconds = time.perf_counter() - start
     log = [json.loads(line) for line in (work / "grpo" / "train_log.jsonl").read_text().splitlines()]
     step = next((e for e in log if "step_time" in e), {})
     record = json.loads((work / "grpo" / "train_config.json").read_text())
     return {
-        "completions": scale.grpo_prompts * generations, "max_completion_length": scale.grpo_completion,
-        "lora_rank": config["lora"]["r"], "beta": config["training"]["beta"], "precision": record["resolved"]["precision"],
-        "step_seconds": step.get("step_time"), "train_call_seconds": round(seconds, 1), "peak_gib": _peak_gib(),
-        "loss": step.get("loss"), "completion_mean_length": step.get("completions/mean_length"),
+        "completions": scale.grpo_prompts * generations,
+        "max_completion_length": scale.grpo_completion,
+        "lora_rank": config["lora"]["r"],
+        "beta": config["training"]["beta"],
+        "precision": record["resolved"]["precision"],
+        "step_seconds": step.get("step_time"),
+        "train_call_seconds": round(seconds, 1),
+        "peak_gib": _peak_gib(),
+        "loss": step.get("loss"),
+        "completion_mean_length": step.get("completions/mean_length"),
         "adapter_written": (work / "grpo" / "adapter" / "adapter_model.safetensors").is_file(),
-    }  # fmt: skip
+    }
 
 
 def full_evaluation_estimate(summary: dict) -> dict:
@@ -317,11 +376,15 @@ def full_evaluation_estimate(summary: dict) -> dict:
     drift_tokens = CMRC_DEV_PASSAGES * _CACHE["tokens_per_passage"]
     seconds["drift"] = drift_tokens / drift_rate
     return {
-        "items": FULL_EVALUATION, "cap_tokens": TASK_CAP, "batch_size": batch, "drift_tokens": round(drift_tokens),
-        "seconds": {k: round(v, 1) for k, v in seconds.items()}, "total_minutes": round(sum(seconds.values()) / 60, 1),
+        "items": FULL_EVALUATION,
+        "cap_tokens": TASK_CAP,
+        "batch_size": batch,
+        "drift_tokens": round(drift_tokens),
+        "seconds": {k: round(v, 1) for k, v in seconds.items()},
+        "total_minutes": round(sum(seconds.values()) / 60, 1),
         "assumes": "hf engine, every output runs to the cap (an upper bound), evaluate's decode step time as measured "
-                   "at this batch size; drift tokens counted with the package's tokenizer (Qwen's splits Tibetan finer)",
-    }  # fmt: skip
+        "at this batch size; drift tokens counted with the package's tokenizer (Qwen's splits Tibetan finer)",
+    }
 
 
 def judge(summary: dict) -> None:
@@ -334,7 +397,9 @@ def judge(summary: dict) -> None:
     d = stages.get("drift", {})
     if "tokens" in d:
         checks["drift: finite values"] = d["finite"]
-        checks["drift: zero adapter reads KL exactly 0"] = d["zero_adapter_kl_max"] == 0.0 and d["zero_adapter_nll_equal"]
+        checks["drift: zero adapter reads KL exactly 0"] = (
+            d["zero_adapter_kl_max"] == 0.0 and d["zero_adapter_nll_equal"]
+        )
         checks["drift: random rank-64 adapter reads KL > 0"] = d["kl_mean"] > 0
         targets["drift time / two bare forwards <= 1.10"] = d["time_ratio"] <= 1.10
         if d["mfu"] is not None:
@@ -344,7 +409,9 @@ def judge(summary: dict) -> None:
     g = stages.get("generation", {})
     if "generated_tokens" in g:
         checks["generation: tokens generated"] = g["generated_tokens"] > 0
-        checks["generation: evaluate on " + ("cuda" if cuda else "cpu")] = g["evaluate_device"] == ("cuda" if cuda else "cpu")
+        checks["generation: evaluate on " + ("cuda" if cuda else "cpu")] = g["evaluate_device"] == (
+            "cuda" if cuda else "cpu"
+        )
         targets["evaluate / bare generate <= 1.2"] = g["ratio_evaluate_bare"] <= 1.2
     s = stages.get("grpo_step", {})
     if "step_seconds" in s:

@@ -70,15 +70,23 @@ def main() -> None:
 
     server = subprocess.Popen(
         [sys.executable, "-m", "alignment_tax.judge.stub_server", "--policy", "longer", "--latency", str(args.latency)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         url = server.stdout.readline().strip()
         with tempfile.TemporaryDirectory() as tmp:
             run_a, run_b = write_runs(Path(tmp), args.pairs)
-            options = JudgeOptions(run_a=str(run_a), run_b=str(run_b), task="bo_zh_mt",
-                                   output=str(Path(tmp) / "judge" / "a_vs_b.json"), judge_model="stub",
-                                   base_url=url, concurrency=args.concurrency)  # fmt: skip
+            options = JudgeOptions(
+                run_a=str(run_a),
+                run_b=str(run_b),
+                task="bo_zh_mt",
+                output=str(Path(tmp) / "judge" / "a_vs_b.json"),
+                judge_model="stub",
+                base_url=url,
+                concurrency=args.concurrency,
+            )
             start, cpu_start = time.perf_counter(), time.process_time()
             summary = run_judge(options)
             wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
@@ -89,11 +97,15 @@ def main() -> None:
     calls = summary["calls"]["made"]
     ideal = calls * args.latency / args.concurrency
     print(f"pairs {args.pairs}, both orders, concurrency {args.concurrency}, latency {args.latency * 1000:.0f} ms")
-    print(f"calls made {calls} (server answered {counts.get('answered')}, at most {counts.get('max_in_flight')} "
-          f"at once, server CPU {counts.get('cpu_s')} s), pairs judged {summary['n_pairs']}, "
-          f"win_rate {summary['win_rate']:.3f}")  # fmt: skip
-    print(f"import openai {import_seconds:.3f} s (before the timer); judge process CPU {cpu:.3f} s "
-          f"({1000 * cpu / max(calls, 1):.2f} ms per call); load average {os.getloadavg()[0]:.2f}")  # fmt: skip
+    print(
+        f"calls made {calls} (server answered {counts.get('answered')}, at most {counts.get('max_in_flight')} "
+        f"at once, server CPU {counts.get('cpu_s')} s), pairs judged {summary['n_pairs']}, "
+        f"win_rate {summary['win_rate']:.3f}"
+    )
+    print(
+        f"import openai {import_seconds:.3f} s (before the timer); judge process CPU {cpu:.3f} s "
+        f"({1000 * cpu / max(calls, 1):.2f} ms per call); load average {os.getloadavg()[0]:.2f}"
+    )
     print(f"wall {wall:.3f} s, ideal {ideal:.3f} s, ratio {wall / ideal:.3f} (target <= 1.3)")
 
 

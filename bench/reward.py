@@ -80,14 +80,22 @@ def main() -> None:
         reward.component("similarity").precompute(references)
 
         def bare():
-            encoder.encode(texts, batch_size=BATCH_SIZE, normalize_embeddings=True, convert_to_numpy=True,
-                           show_progress_bar=False)  # fmt: skip
+            encoder.encode(
+                texts, batch_size=BATCH_SIZE, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+            )
 
         metrics: dict[str, float] = {}
 
         def call():
-            reward(prompts=prompts, completions=completions, completion_ids=None, trainer_state=None,
-                   log_extra=lambda *a: None, log_metric=metrics.__setitem__, reference=reference_column)  # fmt: skip
+            reward(
+                prompts=prompts,
+                completions=completions,
+                completion_ids=None,
+                trainer_state=None,
+                log_extra=lambda *a: None,
+                log_metric=metrics.__setitem__,
+                reference=reference_column,
+            )
 
         def cold():
             fresh = SemanticSimilarityReward(encoder, tau=0.3, batch_size=BATCH_SIZE)
@@ -119,8 +127,10 @@ def main() -> None:
         "logged": sorted(metrics),
     }
     print(json.dumps(result, ensure_ascii=False, indent=2))
-    print(f"ratio reward / bare encode: {result['ratio']:.3f} (target ≤ 1.10); "
-          f"cold reference cache: {result['ratio_cold_cache']:.3f}")  # fmt: skip
+    print(
+        f"ratio reward / bare encode: {result['ratio']:.3f} (target ≤ 1.10); "
+        f"cold reference cache: {result['ratio_cold_cache']:.3f}"
+    )
 
 
 if __name__ == "__main__":

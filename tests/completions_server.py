@@ -82,7 +82,9 @@ class CompletionsServer:
                 self.refused += 1
                 return 500, {"error": {"message": "the engine died"}}
             served = self.served[body["model"]]
-            answers = [self._generate(served, ids, int(body.get("max_tokens", 16)), body.get("stop") or []) for ids in prompts]
+            answers = [
+                self._generate(served, ids, int(body.get("max_tokens", 16)), body.get("stop") or []) for ids in prompts
+            ]
             self.completions += len(answers)
         choices = [{"index": i, "text": text, "finish_reason": reason} for i, (text, reason) in enumerate(answers)]
         return 200, {"object": "text_completion", "model": body["model"], "choices": choices}
@@ -98,10 +100,13 @@ class CompletionsServer:
         with off, torch.no_grad():
             inputs = torch.tensor([ids])
             output = served.model.generate(
-                input_ids=inputs, attention_mask=torch.ones_like(inputs), max_new_tokens=max_tokens, do_sample=False,
+                input_ids=inputs,
+                attention_mask=torch.ones_like(inputs),
+                max_new_tokens=max_tokens,
+                do_sample=False,
                 pad_token_id=served.tokenizer.pad_token_id or served.tokenizer.eos_token_id,
-            )  # fmt: skip
-        generated = output[0, len(ids):].tolist()
+            )
+        generated = output[0, len(ids) :].tolist()
         text = served.tokenizer.decode(generated, skip_special_tokens=True)
         ended = served.tokenizer.eos_token_id in generated or served.tokenizer.pad_token_id in generated
         stopped = False

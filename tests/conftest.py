@@ -5,6 +5,9 @@ from pathlib import Path
 
 import pytest
 
+# Fixtures shared by the reliability tests (`where`, `full_disk`), offered to every module.
+pytest_plugins = ["reliability_helpers"]
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("ALIGNMENT_TAX_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
 

@@ -152,8 +152,15 @@ def report_runs(root: Path) -> list[Path]:
         (folder / "samples").mkdir(parents=True)
         items = [{"id": str(i), "doc": {"id": str(i)}, "target": "乙", "bleu": bleu + i} for i in range(3)]
         write_jsonl(folder / "samples" / "bo_zh_mt.jsonl", items)
-        results = {"model": name, "adapter": None, "tasks": {"bo_zh_mt": {"bleu": bleu}},
-                   "samples": {"bo_zh_mt": "samples/bo_zh_mt.jsonl"}, "config": {}, "base": None, "tax": None}  # fmt: skip
+        results = {
+            "model": name,
+            "adapter": None,
+            "tasks": {"bo_zh_mt": {"bleu": bleu}},
+            "samples": {"bo_zh_mt": "samples/bo_zh_mt.jsonl"},
+            "config": {},
+            "base": None,
+            "tax": None,
+        }
         (folder / "results.json").write_text(json.dumps(results), encoding="utf-8")
         runs.append(folder)
     return runs

@@ -22,11 +22,14 @@ def run_cli(*args):
 def test_score_cmrc_prints_the_official_line(capsys):
     code = main(
         [
-            "score", "cmrc",
-            "--data", str(EXAMPLES / "cmrc2018_trial_sample.json"),
-            "--predictions", str(EXAMPLES / "cmrc2018_trial_sample_predictions.json"),
+            "score",
+            "cmrc",
+            "--data",
+            str(EXAMPLES / "cmrc2018_trial_sample.json"),
+            "--predictions",
+            str(EXAMPLES / "cmrc2018_trial_sample_predictions.json"),
         ]
-    )  # fmt: skip
+    )
     lines = capsys.readouterr().out.splitlines()
     assert code == 0 and len(lines) == 1
     result = json.loads(lines[0])
@@ -82,12 +85,20 @@ def test_score_mt_similarity_with_the_tiny_embedder(tiny_embedder_dir, capsys):
         (None, ["score", "mt", "--predictions", "{missing}"], "file not found"),
         ('{"prediction": "x"}\n', ["score", "headline", "--predictions", "{file}"], "missing reference"),
         ('{"prediction": "x", "reference": "y"}\n{oops\n', ["score", "mt", "--predictions", "{file}"], "line 2"),
-        ('{"prediction": "x", "reference": "y"}\n', ["score", "mt", "--predictions", "{file}", "--target-lang", "xx"], "unknown language code"),
+        (
+            '{"prediction": "x", "reference": "y"}\n',
+            ["score", "mt", "--predictions", "{file}", "--target-lang", "xx"],
+            "unknown language code",
+        ),
         ("", ["score", "mt", "--predictions", "{file}"], "empty"),
         ('{"a": 1}', ["score", "cmrc", "--data", "{file}", "--predictions", "{file}"], "SQuAD"),
-        (None, ["score", "mt", "--predictions", "{examples}", "--embedder", "./no-such-embedder"], "embedder not found"),
+        (
+            None,
+            ["score", "mt", "--predictions", "{examples}", "--embedder", "./no-such-embedder"],
+            "embedder not found",
+        ),
     ],
-)  # fmt: skip
+)
 def test_bad_input_is_one_line_and_exit_2(tmp_path, content, args, message):
     path = tmp_path / "input.jsonl"
     if content is not None:
@@ -114,7 +125,9 @@ def test_make_tiny_model_prints_its_folder(tmp_path):
 
 def test_make_tiny_adapter_needs_a_base_model(tmp_path, tiny_lm_dir):
     assert main(["make-tiny-model", str(tmp_path / "a"), "--kind", "adapter"]) == 2
-    assert main(["make-tiny-model", str(tmp_path / "a"), "--kind", "adapter", "--base-model", str(tmp_path / "no")]) == 2
+    assert (
+        main(["make-tiny-model", str(tmp_path / "a"), "--kind", "adapter", "--base-model", str(tmp_path / "no")]) == 2
+    )
     assert main(["make-tiny-model", str(tmp_path / "a"), "--kind", "adapter", "--base-model", str(tiny_lm_dir)]) == 0
     config = json.loads((tmp_path / "a" / "adapter_config.json").read_text(encoding="utf-8"))
     assert config["base_model_name_or_path"] == str(tiny_lm_dir) and config["r"] == 8

@@ -65,10 +65,14 @@ def test_the_controls_change_roles_and_fail_honestly(controlled):
 
 
 def test_the_report_states_each_control(controlled):
-    report = assemble([controlled["evaluations"]["zero"], controlled["evaluations"]["noisy"]],
-                      controls={"negative": "zero", "positive": "noisy"})  # fmt: skip
+    report = assemble(
+        [controlled["evaluations"]["zero"], controlled["evaluations"]["noisy"]],
+        controls={"negative": "zero", "positive": "noisy"},
+    )
     assert [(check.role, check.run.name, check.verdict) for check in report.controls] == [
-        ("negative", "zero", "passed"), ("positive", "noisy", "passed")]  # fmt: skip
+        ("negative", "zero", "passed"),
+        ("positive", "noisy", "passed"),
+    ]
     html = Path(controlled["reports"][0]).read_text(encoding="utf-8")
     markdown = Path(controlled["reports"][1]).read_text(encoding="utf-8")
     for text in (html, markdown):
@@ -100,7 +104,9 @@ def test_report_checks_controls_named_on_the_command_line(controlled, tmp_path):
     runs = [controlled["evaluations"]["zero"], controlled["evaluations"]["noisy"]]
     out = tmp_path / "report.md"
     cli = [sys.executable, "-m", "alignment_tax", "report", *runs, "--out", str(out)]
-    done = subprocess.run(cli + ["--control", "negative=zero", "--control", "positive=noisy"], capture_output=True, text=True)
+    done = subprocess.run(
+        cli + ["--control", "negative=zero", "--control", "positive=noisy"], capture_output=True, text=True
+    )
     assert done.returncode == 0, done.stderr
     text = out.read_text(encoding="utf-8")
     assert "| negative control | zero | **passed** |" in text and "| positive control | noisy | **passed** |" in text

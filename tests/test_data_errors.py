@@ -102,7 +102,9 @@ def test_duplicate_ids(tmp_path):
     assert "duplicate id 'a'" in message and "line 2" in message and "line 1" in message
 
 
-@pytest.mark.parametrize("contents, name", [("", "e.jsonl"), ("\n\n", "e.jsonl"), ("[]", "e.json"), ("id,bo,zh\n", "e.csv")])
+@pytest.mark.parametrize(
+    "contents, name", [("", "e.jsonl"), ("\n\n", "e.jsonl"), ("[]", "e.json"), ("id,bo,zh\n", "e.csv")]
+)
 def test_empty_file(tmp_path, contents, name):
     path = tmp_path / name
     path.write_text(contents, encoding="utf-8")
@@ -243,8 +245,25 @@ def test_an_unreachable_hub_fails_at_once_in_one_line(tmp_path, what):
         from alignment_tax.models.tiny import build_tiny_model
 
         args[1] = str(build_tiny_model(tmp_path / "lm", kind="lm", size="tiny", seed=0))
-    done = subprocess.run([sys.executable, "-m", "alignment_tax", "evaluate", "--tasks", "cmrc2018", "--limit", "1",
-                           "--output", str(tmp_path / "out"), *args], capture_output=True, text=True, env=env, timeout=300)  # fmt: skip
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "alignment_tax",
+            "evaluate",
+            "--tasks",
+            "cmrc2018",
+            "--limit",
+            "1",
+            "--output",
+            str(tmp_path / "out"),
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     lines = done.stderr.strip().splitlines()
     # One line: no "Retrying in 1s [Retry 1/5]" from huggingface_hub before it.
     assert done.returncode == 2 and len(lines) == 1, done.stderr[-2000:]
@@ -256,8 +275,17 @@ def test_no_probe_behind_a_proxy_or_when_offline_is_asked(monkeypatch):
 
     monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{closed_port()}")
     for variables in ({"HTTPS_PROXY": "http://proxy.example:3128"}, {"HF_HUB_OFFLINE": "1"}, {}):
-        for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy", "HF_HUB_OFFLINE",
-                     "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):  # fmt: skip
+        for name in (
+            "HTTPS_PROXY",
+            "https_proxy",
+            "HTTP_PROXY",
+            "http_proxy",
+            "ALL_PROXY",
+            "all_proxy",
+            "HF_HUB_OFFLINE",
+            "HF_DATASETS_OFFLINE",
+            "TRANSFORMERS_OFFLINE",
+        ):
             monkeypatch.delenv(name, raising=False)
         for name, value in variables.items():
             monkeypatch.setenv(name, value)
@@ -314,7 +342,10 @@ def test_a_builtin_task_without_its_dataset_fails_at_once_in_one_line(tmp_path, 
     # One line: no traceback, no "Retrying in 1s [Retry 1/5]" from huggingface_hub before it.
     assert done.returncode == 2 and len(lines) == 1, done.stderr[-3000:]
     named = "task belebele_bod_Tibt: its dataset 'facebook/belebele' (config 'bod_Tibt') could not be loaded offline"
-    why = {"offline variables": "HF_HUB_OFFLINE and HF_DATASETS_OFFLINE set", "unreachable": "the hub is unreachable: 127.0.0.1"}
+    why = {
+        "offline variables": "HF_HUB_OFFLINE and HF_DATASETS_OFFLINE set",
+        "unreachable": "the hub is unreachable: 127.0.0.1",
+    }
     assert named in lines[0] and why[hub] in lines[0], lines[0]
     assert snapshot(output) == before
     # huggingface_hub's retries would print "Retrying in 1s [Retry 1/5]" lines, which the one-line

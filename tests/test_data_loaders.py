@@ -213,7 +213,12 @@ def test_headline_explicit_columns(tmp_path):
 
 def test_flat_squad_layouts(tmp_path):
     hf = [
-        {"id": "q1", "context": "北京是首都。", "question": "首都？", "answers": {"text": ["北京"], "answer_start": [0]}},
+        {
+            "id": "q1",
+            "context": "北京是首都。",
+            "question": "首都？",
+            "answers": {"text": ["北京"], "answer_start": [0]},
+        },
         {"id": "q2", "context": "拉萨在西藏。", "question": "在哪？", "answers": ["西藏", "西藏"]},
     ]
     jsonl = write_jsonl(tmp_path / "qa.jsonl", hf)
@@ -230,8 +235,25 @@ def test_flat_squad_layouts(tmp_path):
 
 
 def test_squad_normalize_flag(tmp_path):
-    doc = {"data": [{"title": "t", "paragraphs": [{"context": "ཀ" + TSHEG_NB + "ཁ", "qas": [
-        {"id": "1", "question": "ཀ" + TSHEG_NB, "answers": [{"text": "ཁ" + TSHEG_NB, "answer_start": 2}]}]}]}]}
+    doc = {
+        "data": [
+            {
+                "title": "t",
+                "paragraphs": [
+                    {
+                        "context": "ཀ" + TSHEG_NB + "ཁ",
+                        "qas": [
+                            {
+                                "id": "1",
+                                "question": "ཀ" + TSHEG_NB,
+                                "answers": [{"text": "ཁ" + TSHEG_NB, "answer_start": 2}],
+                            }
+                        ],
+                    }
+                ],
+            }
+        ]
+    }
     path = tmp_path / "squad.json"
     path.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
     normalised, raw = load_squad(path)[0], load_squad(path, normalize=False)[0]
@@ -246,7 +268,10 @@ def test_corpus_sources(tmp_path):
     assert load_corpus(txt, dedupe=True) == ["一", "ཀ\u0f0b"]
     jsonl = write_jsonl(tmp_path / "c.jsonl", [{"text": "a"}, {"text": ""}, {"text": "b"}, {"text": "a"}])
     assert load_corpus(jsonl) == ["a", "b", "a"]
-    assert load_corpus(write_jsonl(tmp_path / "d.jsonl", ROWS), field="zh", dedupe=True) == ["吉祥如意。", "谢谢，\n多谢。"]
+    assert load_corpus(write_jsonl(tmp_path / "d.jsonl", ROWS), field="zh", dedupe=True) == [
+        "吉祥如意。",
+        "谢谢，\n多谢。",
+    ]
 
 
 def test_utf8_bom_is_accepted(tmp_path):

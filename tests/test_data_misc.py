@@ -32,7 +32,7 @@ def test_file_and_records_hashes(tmp_path):
     a = records_sha256([{"id": "1", "bo": "ཀ"}])
     assert a == records_sha256([{"bo": "ཀ", "id": "1"}])
     assert a != records_sha256([{"id": "1", "bo": "ཁ"}])
-    expected = hashlib.sha256('[{"bo":"ཀ","id":"1"}]'.encode("utf-8")).hexdigest()
+    expected = hashlib.sha256('[{"bo":"ཀ","id":"1"}]'.encode()).hexdigest()
     assert a == expected
 
 
@@ -98,8 +98,12 @@ def test_hub_failure_reasons():
 
     assert hub_failure_reason(GatedRepoError("Access to dataset x is restricted")).startswith("gated")
     assert hub_failure_reason(DatasetNotFoundError("Dataset 'x/y' doesn't exist on the Hub")) == "not found"
-    assert hub_failure_reason(ValueError("BuilderConfig 'bo' not found. Available: ['ug']")).startswith("unknown config")
-    assert hub_failure_reason(ValueError('Unknown split "dev". Should be one of [\'test\'].')).startswith("unknown split")
+    assert hub_failure_reason(ValueError("BuilderConfig 'bo' not found. Available: ['ug']")).startswith(
+        "unknown config"
+    )
+    assert hub_failure_reason(ValueError("Unknown split \"dev\". Should be one of ['test'].")).startswith(
+        "unknown split"
+    )
 
 
 def test_local_dataset_folder(tmp_path, monkeypatch):

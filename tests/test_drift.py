@@ -196,8 +196,17 @@ def test_a_finished_pass_is_reused_and_recomputed_when_its_inputs_change(
     import alignment_tax.evaluation.drift as drift_module
 
     output = tmp_path / "run"
-    args = ["evaluate", "--adapter", str(tiny_adapter_dir), "--tasks", "drift", "--data-dir", str(shared_data),
-            "--output", str(output)]  # fmt: skip
+    args = [
+        "evaluate",
+        "--adapter",
+        str(tiny_adapter_dir),
+        "--tasks",
+        "drift",
+        "--data-dir",
+        str(shared_data),
+        "--output",
+        str(output),
+    ]
     assert main([*args, "--limit", "3"]) == 0
     first = json.loads((output / "results.json").read_text(encoding="utf-8"))["drift"]
 

@@ -14,8 +14,8 @@ from lm_eval.models.huggingface import HFLM
 from alignment_tax.cli import main
 from alignment_tax.errors import UserError
 from alignment_tax.evaluation.engines import (
-    VLLMOptions,
     Role,
+    VLLMOptions,
     parse_engine_args,
     vllm_lora_rank,
     vllm_model_args,
@@ -31,7 +31,13 @@ def write_adapter_config(folder, **config):
 
 @pytest.mark.parametrize(
     "config, rank",
-    [({"r": 4}, 8), ({"r": 8}, 8), ({"r": 64}, 64), ({"r": 65}, 128), ({"r": 16, "rank_pattern": {"q_proj": 300}}, 320)],
+    [
+        ({"r": 4}, 8),
+        ({"r": 8}, 8),
+        ({"r": 64}, 64),
+        ({"r": 65}, 128),
+        ({"r": 16, "rank_pattern": {"q_proj": 300}}, 320),
+    ],
 )
 def test_lora_rank_rounds_up_to_what_vllm_allocates(tmp_path, config, rank):
     assert vllm_lora_rank(str(write_adapter_config(tmp_path / "a", **config))) == rank
@@ -45,8 +51,13 @@ def test_adapters_vllm_cannot_serve_are_refused(tmp_path, config, message):
 
 def test_model_args_for_lm_eval_vllm(tmp_path):
     adapter = write_adapter_config(tmp_path / "adapter", r=64)
-    options = EvaluateOptions(tasks=["cmrc2018"], output="x", engine="vllm", seed=7, vllm=VLLMOptions(
-        tensor_parallel_size=2, max_model_len=4096, extra={"enforce_eager": True}))  # fmt: skip
+    options = EvaluateOptions(
+        tasks=["cmrc2018"],
+        output="x",
+        engine="vllm",
+        seed=7,
+        vllm=VLLMOptions(tensor_parallel_size=2, max_model_len=4096, extra={"enforce_eager": True}),
+    )
     args = vllm_model_args(Role("Qwen/Qwen3-4B"), str(adapter), "bfloat16", options)
     assert args["pretrained"] == "Qwen/Qwen3-4B" and args["dtype"] == "bfloat16" and args["seed"] == 7
     assert args["tensor_parallel_size"] == 2 and args["data_parallel_size"] == 1
@@ -59,7 +70,10 @@ def test_model_args_for_lm_eval_vllm(tmp_path):
 
 def test_engine_args_parse_json_values():
     assert parse_engine_args(["enforce_eager=true", "quantization=fp8", "max_num_seqs=32"]) == {
-        "enforce_eager": True, "quantization": "fp8", "max_num_seqs": 32}  # fmt: skip
+        "enforce_eager": True,
+        "quantization": "fp8",
+        "max_num_seqs": 32,
+    }
     with pytest.raises(UserError, match="KEY=VALUE"):
         parse_engine_args(["enforce_eager"])
     with pytest.raises(UserError, match="gpu-memory-utilization"):
@@ -80,8 +94,20 @@ def test_without_vllm_the_engine_is_one_line(tmp_path, tiny_lm_dir, capsys):
 
     if find_spec("vllm") is not None:
         pytest.skip("vLLM is installed here")
-    code = main(["evaluate", "--engine", "vllm", "--model", str(tiny_lm_dir), "--tasks", "cmrc2018",
-                 "--samples", "--output", str(tmp_path / "out")])  # fmt: skip
+    code = main(
+        [
+            "evaluate",
+            "--engine",
+            "vllm",
+            "--model",
+            str(tiny_lm_dir),
+            "--tasks",
+            "cmrc2018",
+            "--samples",
+            "--output",
+            str(tmp_path / "out"),
+        ]
+    )
     error = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(error) == 1 and 'pip install "alignment-tax[vllm]"' in error[0]
     assert not (tmp_path / "out").exists()  # refused before any data or model loaded
@@ -92,16 +118,26 @@ class TransformersVLLM(HFLM):
 
     built: list[dict] = []
 
-    def __init__(self, pretrained, lora_local_path=None, enable_thinking=False, think_end_token=None, dtype="auto", **engine):
+    def __init__(
+        self, pretrained, lora_local_path=None, enable_thinking=False, think_end_token=None, dtype="auto", **engine
+    ):
         from peft import PeftModel
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        TransformersVLLM.built.append({"pretrained": pretrained, "lora_local_path": lora_local_path, "dtype": dtype, **engine})
+        TransformersVLLM.built.append(
+            {"pretrained": pretrained, "lora_local_path": lora_local_path, "dtype": dtype, **engine}
+        )
         network = AutoModelForCausalLM.from_pretrained(pretrained).eval()
         if lora_local_path:
             network = PeftModel.from_pretrained(network, lora_local_path).eval()
-        super().__init__(pretrained=network, tokenizer=AutoTokenizer.from_pretrained(pretrained), batch_size=4,
-                      device="cpu", enable_thinking=enable_thinking, think_end_token=think_end_token)  # fmt: skip
+        super().__init__(
+            pretrained=network,
+            tokenizer=AutoTokenizer.from_pretrained(pretrained),
+            batch_size=4,
+            device="cpu",
+            enable_thinking=enable_thinking,
+            think_end_token=think_end_token,
+        )
         self.lora_request = ("finetuned", 1, lora_local_path) if lora_local_path else None
 
     def generate_until(self, requests, disable_tqdm=False):
@@ -112,8 +148,17 @@ class TransformersVLLM(HFLM):
 
 
 def run(engine, output, shared_data, tasks=("cmrc2018", "bo_zh_mt"), **fields):
-    options = EvaluateOptions(tasks=list(tasks), output=str(output), limit=2, batch_size=4, device="cpu",
-                              dtype="float32", data_dir=str(shared_data), engine=engine, **fields)  # fmt: skip
+    options = EvaluateOptions(
+        tasks=list(tasks),
+        output=str(output),
+        limit=2,
+        batch_size=4,
+        device="cpu",
+        dtype="float32",
+        data_dir=str(shared_data),
+        engine=engine,
+        **fields,
+    )
     return evaluate(options, vllm_class=TransformersVLLM)
 
 
@@ -124,8 +169,13 @@ def outputs(folder, task):
 
 def test_vllm_engine_serves_adapter_and_base_from_one_engine(tmp_path, shared_data, tiny_lm_dir, tiny_adapter_dir):
     TransformersVLLM.built.clear()
-    fields = dict(model=str(tiny_lm_dir), adapter=str(tiny_adapter_dir), base="auto", drift_window=64,
-                  tasks=("cmrc2018", "bo_zh_mt", "drift"))  # fmt: skip
+    fields = dict(
+        model=str(tiny_lm_dir),
+        adapter=str(tiny_adapter_dir),
+        base="auto",
+        drift_window=64,
+        tasks=("cmrc2018", "bo_zh_mt", "drift"),
+    )
     hf = run("hf", tmp_path / "hf" / "run", shared_data, **fields)
     vllm = run("vllm", tmp_path / "vllm" / "run", shared_data, **fields)
     assert len(TransformersVLLM.built) == 1  # the base is the same engine with no LoRA request

@@ -15,9 +15,21 @@ LIMIT = 3
 
 def evaluate_args(output, shared_data, *extra):
     return [
-        "evaluate", "--tasks", TASKS, "--limit", str(LIMIT), "--batch-size", "4",
-        "--device", "cpu", "--data-dir", str(shared_data), "--output", str(output), *map(str, extra),
-    ]  # fmt: skip
+        "evaluate",
+        "--tasks",
+        TASKS,
+        "--limit",
+        str(LIMIT),
+        "--batch-size",
+        "4",
+        "--device",
+        "cpu",
+        "--data-dir",
+        str(shared_data),
+        "--output",
+        str(output),
+        *map(str, extra),
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +111,9 @@ def test_tax_is_candidate_minus_base(adapter_run):
     assert set(results["tax"]["cmrc2018"]) == {"em", "f1", "average"}
 
 
-def test_base_result_is_reused_from_the_output_root(adapter_run, shared_data, tiny_lm_dir, tiny_adapter_dir, tiny_embedder_dir):
+def test_base_result_is_reused_from_the_output_root(
+    adapter_run, shared_data, tiny_lm_dir, tiny_adapter_dir, tiny_embedder_dir
+):
     output, first = adapter_run
     second_output = output.parent / "adapter-again"
     args = evaluate_args(second_output, shared_data, "--model", tiny_lm_dir, "--adapter", tiny_adapter_dir)
@@ -137,7 +151,9 @@ def test_full_checkpoint_with_a_separately_loaded_base(tmp_path, shared_data, ti
 
 
 def run_cli(*args):
-    return subprocess.run([sys.executable, "-m", "alignment_tax", *map(str, args)], capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "alignment_tax", *map(str, args)], capture_output=True, text=True, timeout=300
+    )
 
 
 @pytest.mark.parametrize(

@@ -39,13 +39,22 @@ def test_shipped_specs_and_their_training_configs_are_valid(path):
         ({"judge": {"options": {"concurency": 4}}}, "judge.options: unknown key(s) concurency"),
         ({"evaluate": {"runs": ["s"], "tasks": ["cmrc2018"], "options": {"limt": 3}}}, "unknown key(s) limt"),
         ({"evaluate": {"runs": ["s"], "tasks": ["cmrc2018", "bo_zh_mtt"]}}, "evaluate.tasks: unknown task 'bo_zh_mtt'"),
-        ({"evaluate": {"runs": ["s"], "tasks": ["cmrc2018"], "options": {"engine": "tgi"}}}, "'tgi' is not one of hf, vllm, server"),
-        ({"evaluate": {"runs": ["s"], "tasks": ["cmrc2018"], "options": {"max_gen_toks": {"cmrc2018": 0}}}},
-         "evaluate.options.max_gen_toks: --max-gen-toks expects TASK=N"),
-        ({"evaluate": {"runs": ["s"], "tasks": ["cmrc2018"], "options": {"vllm": {"tp": 2}}}},
-         "evaluate.options.vllm: unknown key(s) tp"),
-        ({"evaluate": {"runs": ["s"], "tasks": ["cmrc2018"], "options": {"server": {"url": "http://x/v1"}}}},
-         "evaluate.options.server: unknown key(s) url"),
+        (
+            {"evaluate": {"runs": ["s"], "tasks": ["cmrc2018"], "options": {"engine": "tgi"}}},
+            "'tgi' is not one of hf, vllm, server",
+        ),
+        (
+            {"evaluate": {"runs": ["s"], "tasks": ["cmrc2018"], "options": {"max_gen_toks": {"cmrc2018": 0}}}},
+            "evaluate.options.max_gen_toks: --max-gen-toks expects TASK=N",
+        ),
+        (
+            {"evaluate": {"runs": ["s"], "tasks": ["cmrc2018"], "options": {"vllm": {"tp": 2}}}},
+            "evaluate.options.vllm: unknown key(s) tp",
+        ),
+        (
+            {"evaluate": {"runs": ["s"], "tasks": ["cmrc2018"], "options": {"server": {"url": "http://x/v1"}}}},
+            "evaluate.options.server: unknown key(s) url",
+        ),
     ],
 )
 def test_spec_mistakes_are_one_line_errors(tmp_path, change, message):

@@ -25,8 +25,11 @@ def nothing_loads(monkeypatch):
     def forbidden(*args, **kwargs):
         raise AssertionError("loaded before the input was checked")
 
-    for module, name in ((evaluate_module, "load_for_evaluation"), (evaluate_module, "describe_for_evaluation"),
-                         (registry, "task_manager")):  # fmt: skip
+    for module, name in (
+        (evaluate_module, "load_for_evaluation"),
+        (evaluate_module, "describe_for_evaluation"),
+        (registry, "task_manager"),
+    ):
         monkeypatch.setattr(module, name, forbidden)
 
 
@@ -38,7 +41,9 @@ def error_line(capsys) -> str:
 
 def test_a_typo_in_tasks_fails_before_the_model_or_the_task_index(tmp_path, tiny_lm_dir, nothing_loads, capsys):
     output = tmp_path / "out"
-    code = main(["evaluate", "--model", str(tiny_lm_dir), "--tasks", "cmrc2018,cmmmlu", "--samples", "--output", str(output)])
+    code = main(
+        ["evaluate", "--model", str(tiny_lm_dir), "--tasks", "cmrc2018,cmmmlu", "--samples", "--output", str(output)]
+    )
     assert code == 2
     line = error_line(capsys)
     assert "unknown task 'cmmlu'" not in line and "unknown task 'cmmmlu'" in line
@@ -115,13 +120,34 @@ def test_remove_if_unused_keeps_any_result(tmp_path):
 def test_evaluate_outside_a_git_checkout_prints_no_git_error(tmp_path, tiny_lm_dir):
     outside = tmp_path / "elsewhere"
     outside.mkdir()
-    assert subprocess.run(["git", "rev-parse"], cwd=outside, capture_output=True).returncode != 0, "tmp is in a checkout"
+    assert subprocess.run(["git", "rev-parse"], cwd=outside, capture_output=True).returncode != 0, (
+        "tmp is in a checkout"
+    )
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))}
     completed = subprocess.run(
-        [sys.executable, "-m", "alignment_tax", "evaluate", "--model", str(tiny_lm_dir), "--tasks", "cmrc2018",
-         "--samples", "--limit", "2", "--device", "cpu", "--output", "out"],
-        cwd=outside, env=env, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "alignment_tax",
+            "evaluate",
+            "--model",
+            str(tiny_lm_dir),
+            "--tasks",
+            "cmrc2018",
+            "--samples",
+            "--limit",
+            "2",
+            "--device",
+            "cpu",
+            "--output",
+            "out",
+        ],
+        cwd=outside,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert completed.returncode == 0, completed.stderr[-2000:]
     assert "fatal:" not in completed.stderr
     results = json.loads((outside / "out" / "results.json").read_text(encoding="utf-8"))
@@ -130,7 +156,7 @@ def test_evaluate_outside_a_git_checkout_prints_no_git_error(tmp_path, tiny_lm_d
 
 def test_first_look_writes_under_the_ignored_runs_folder():
     script = (REPO_ROOT / "examples" / "first-look.sh").read_text(encoding="utf-8")
-    assert 'out=${1:-runs/first-look}' in script
+    assert "out=${1:-runs/first-look}" in script
     if (REPO_ROOT / ".git").exists():  # a checkout: git must ignore what the script writes
         ignored = subprocess.run(["git", "check-ignore", "-q", "runs/first-look/report.html"], cwd=REPO_ROOT)
         assert ignored.returncode == 0
@@ -192,11 +218,19 @@ def test_known_library_warnings_are_filtered_by_name_only():
         _quiet_libraries()
         warnings.warn_explicit(
             "'pin_memory' argument is set as true but no accelerator is found, then device pinned memory won't be used.",
-            UserWarning, "dataloader.py", 1, module="torch.utils.data.dataloader",
-        )  # fmt: skip
+            UserWarning,
+            "dataloader.py",
+            1,
+            module="torch.utils.data.dataloader",
+        )
         warnings.warn_explicit(
             "`gradient_checkpointing_enable` is deprecated and will be removed in v6. Use `activation_checkpointing_enable`",
-            FutureWarning, "modeling_utils.py", 1, module="transformers.modeling_utils",
-        )  # fmt: skip
-        warnings.warn_explicit("something new", FutureWarning, "modeling_utils.py", 1, module="transformers.modeling_utils")
+            FutureWarning,
+            "modeling_utils.py",
+            1,
+            module="transformers.modeling_utils",
+        )
+        warnings.warn_explicit(
+            "something new", FutureWarning, "modeling_utils.py", 1, module="transformers.modeling_utils"
+        )
     assert [str(warning.message) for warning in caught] == ["something new"]

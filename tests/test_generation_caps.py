@@ -32,7 +32,12 @@ def test_a_row_is_truncated_only_when_the_batch_ran_to_the_cap_and_the_row_never
 
 def test_finish_reasons_follow_the_choice_index_across_batches():
     outputs = [
-        {"choices": [{"index": 1, "text": "b", "finish_reason": "length"}, {"index": 0, "text": "a", "finish_reason": "stop"}]},
+        {
+            "choices": [
+                {"index": 1, "text": "b", "finish_reason": "length"},
+                {"index": 0, "text": "a", "finish_reason": "stop"},
+            ]
+        },
         {"choices": [{"index": 0, "text": "c"}]},
     ]
     assert finish_reasons(outputs) == ["stop", "length", None]
@@ -96,7 +101,11 @@ def test_effective_caps_follow_override_then_references_then_the_task(tokenizer)
     tasks["short"].eval_docs[1] = {"reference": ["北京", "北京市"]}  # CMRC docs hold several answers
     caps = effective_caps(tasks, tokenizer, {"builtin": 48}, own_tasks=["short", "long"])
     assert set(caps) == {"short", "long", "builtin"}  # loglikelihood tasks have no cap
-    assert caps["short"] == {"max_gen_toks": 256, "source": "task default", "longest_reference_tokens": caps["short"]["longest_reference_tokens"]}
+    assert caps["short"] == {
+        "max_gen_toks": 256,
+        "source": "task default",
+        "longest_reference_tokens": caps["short"]["longest_reference_tokens"],
+    }
     assert caps["long"]["source"] == "longest reference"
     assert caps["long"]["max_gen_toks"] == cap_for_references(longest, 256) > longest
     assert caps["builtin"] == {"max_gen_toks": 48, "source": "override", "longest_reference_tokens": None}
@@ -107,7 +116,9 @@ def test_effective_caps_follow_override_then_references_then_the_task(tokenizer)
 
 
 def read_items(folder, task):
-    return [json.loads(line) for line in (folder / "samples" / f"{task}.jsonl").read_text(encoding="utf-8").splitlines()]
+    return [
+        json.loads(line) for line in (folder / "samples" / f"{task}.jsonl").read_text(encoding="utf-8").splitlines()
+    ]
 
 
 @pytest.mark.slow
@@ -117,11 +128,29 @@ def test_capped_generations_are_flagged_counted_warned_and_recorded(
     # The random adapter writes text without end; the bare tiny base ends at once (EOS): one run
     # holds a known change (every candidate generation hits the cap) and a zero (none of the base's).
     argv = [
-        "evaluate", "--model", str(tiny_lm_dir), "--adapter", str(tiny_adapter_dir), "--base",
-        "--tasks", "cmrc2018,bo_headline", "--limit", str(LIMIT), "--batch-size", "2", "--device", "cpu",
-        "--data-dir", str(shared_data), "--max-gen-toks", "cmrc2018=8", "--max-gen-toks", "bo_headline=6",
-        "--output", str(tmp_path / "run"),
-    ]  # fmt: skip
+        "evaluate",
+        "--model",
+        str(tiny_lm_dir),
+        "--adapter",
+        str(tiny_adapter_dir),
+        "--base",
+        "--tasks",
+        "cmrc2018,bo_headline",
+        "--limit",
+        str(LIMIT),
+        "--batch-size",
+        "2",
+        "--device",
+        "cpu",
+        "--data-dir",
+        str(shared_data),
+        "--max-gen-toks",
+        "cmrc2018=8",
+        "--max-gen-toks",
+        "bo_headline=6",
+        "--output",
+        str(tmp_path / "run"),
+    ]
     assert main(argv) == 0
     err = capsys.readouterr().err
     results = json.loads((tmp_path / "run" / "results.json").read_text(encoding="utf-8"))
@@ -139,7 +168,10 @@ def test_capped_generations_are_flagged_counted_warned_and_recorded(
     assert [item["truncated"] for item in read_items(base_folder, "cmrc2018")] == [False] * LIMIT
     assert base["tasks"]["cmrc2018"]["truncated_rate"] == 0.0 and base["health"]["cmrc2018"]["truncated_rate"] == 0.0
     warnings = [line for line in err.splitlines() if "stopped at the" in line]
-    assert any("cmrc2018: 100.0%" in line and "8-token cap" in line and "--max-gen-toks cmrc2018=N" in line for line in warnings)
+    assert any(
+        "cmrc2018: 100.0%" in line and "8-token cap" in line and "--max-gen-toks cmrc2018=N" in line
+        for line in warnings
+    )
     assert not any(str(tiny_lm_dir) + "'s" in line for line in warnings)  # the base hit no cap
 
     # A rerun answers from the cache, flags included; another cap is another request.
@@ -157,9 +189,20 @@ def test_capped_generations_are_flagged_counted_warned_and_recorded(
 @pytest.mark.slow
 def test_a_cap_for_a_task_not_run_is_refused_before_anything_loads(tmp_path, shared_data, tiny_lm_dir, capsys):
     argv = [
-        "evaluate", "--model", str(tiny_lm_dir), "--tasks", "cmrc2018", "--limit", "1",
-        "--data-dir", str(shared_data), "--max-gen-toks", "bo_headline=8", "--output", str(tmp_path / "run"),
-    ]  # fmt: skip
+        "evaluate",
+        "--model",
+        str(tiny_lm_dir),
+        "--tasks",
+        "cmrc2018",
+        "--limit",
+        "1",
+        "--data-dir",
+        str(shared_data),
+        "--max-gen-toks",
+        "bo_headline=8",
+        "--output",
+        str(tmp_path / "run"),
+    ]
     assert main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--max-gen-toks bo_headline: that task is not among --tasks" in err[0]

@@ -97,8 +97,12 @@ def test_each_rule_on_its_own():
     # No loop (a separator breaks every period), but few distinct 4-grams: a 10-character block
     # five times with 4 separators: 54 units, 51 4-grams, 7 inside the block + 4 × 4 across a
     # separator = 23 distinct.
-    text = "甲乙丙丁戊己庚辛壬癸一甲乙丙丁戊己庚辛壬癸二甲乙丙丁戊己庚辛壬癸三甲乙丙丁戊己庚辛壬癸四甲乙丙丁戊己庚辛壬癸"
-    assert loop_share(units(text)) == 0.0 and distinct_share(units(text)) == pytest.approx(23 / 51) and is_repetitive(text)
+    text = (
+        "甲乙丙丁戊己庚辛壬癸一甲乙丙丁戊己庚辛壬癸二甲乙丙丁戊己庚辛壬癸三甲乙丙丁戊己庚辛壬癸四甲乙丙丁戊己庚辛壬癸"
+    )
+    assert (
+        loop_share(units(text)) == 0.0 and distinct_share(units(text)) == pytest.approx(23 / 51) and is_repetitive(text)
+    )
 
 
 def test_empty_is_what_the_metrics_see():
@@ -114,7 +118,9 @@ def test_off_script_is_one_minus_lang_consistency():
 
 
 def test_rates_and_the_truncated_pass_through():
-    items = [{"output": o, "lang_consistency": c} for o, c in (("", 0.0), ("哈" * 20, 1.0), ("北京", 1.0), ("Beijing", 0.0))]
+    items = [
+        {"output": o, "lang_consistency": c} for o, c in (("", 0.0), ("哈" * 20, 1.0), ("北京", 1.0), ("Beijing", 0.0))
+    ]
     rates = health.flag_items(items, "zh")
     assert rates == {"n": 4, "empty_rate": 0.25, "repetition_rate": 0.25, "off_script_rate": 0.5}
     assert [item["off_script"] for item in items] == [True, False, False, True]
@@ -122,7 +128,11 @@ def test_rates_and_the_truncated_pass_through():
     for item, cut in zip(items, (False, True, False, False)):
         item["truncated"] = cut
     assert health.health_rates(items)["truncated_rate"] == 0.25
-    assert health.health_rates([{"empty": False}], {"truncated_rate": 0.5}) == {"n": 1, "empty_rate": 0.0, "truncated_rate": 0.5}
+    assert health.health_rates([{"empty": False}], {"truncated_rate": 0.5}) == {
+        "n": 1,
+        "empty_rate": 0.0,
+        "truncated_rate": 0.5,
+    }
     assert health.degenerate_share(rates) == 0.5 and not health.mostly_degenerate(rates)
 
 
@@ -131,9 +141,14 @@ def gold_strings(shared_data):
     strings = {}
     for name in ("cmrc2018_dev", "cmrc2018_trial"):
         data = json.loads((shared_data / "cmrc2018" / f"{name}.json").read_text(encoding="utf-8"))
-        strings[name] = [a["text"] for art in data["data"] for par in art["paragraphs"] for qa in par["qas"] for a in qa["answers"]]
+        strings[name] = [
+            a["text"] for art in data["data"] for par in art["paragraphs"] for qa in par["qas"] for a in qa["answers"]
+        ]
     for name in ("cmilbench_bo_zh", "openpecha_bo_zh"):
-        rows = [json.loads(line) for line in (shared_data / "bo_zh_mt" / f"{name}.jsonl").read_text(encoding="utf-8").splitlines()]
+        rows = [
+            json.loads(line)
+            for line in (shared_data / "bo_zh_mt" / f"{name}.jsonl").read_text(encoding="utf-8").splitlines()
+        ]
         strings[f"{name} bo"], strings[f"{name} zh"] = [r["bo"] for r in rows], [r["zh"] for r in rows]
     rows = (shared_data / "bo_text" / "tibetanqa_title_passage.jsonl").read_text(encoding="utf-8").splitlines()
     strings["tibetanqa titles"] = [json.loads(line)["title"] for line in rows]
@@ -147,8 +162,13 @@ def test_no_gold_reference_is_flagged(gold_strings):
 
 
 def _sample(doc_id, output, **metrics):
-    return {"doc_id": doc_id, "doc": {"id": f"x{doc_id}", "source": f"src{doc_id}", "reference": "བཀྲ་ཤིས།"},
-            "arguments": [[f"prompt {doc_id}", {}]], "filtered_resps": [output], **metrics}  # fmt: skip
+    return {
+        "doc_id": doc_id,
+        "doc": {"id": f"x{doc_id}", "source": f"src{doc_id}", "reference": "བཀྲ་ཤིས།"},
+        "arguments": [[f"prompt {doc_id}", {}]],
+        "filtered_resps": [output],
+        **metrics,
+    }
 
 
 def test_own_task_items_and_health():
@@ -167,14 +187,17 @@ def test_own_task_items_and_health():
 def test_truncation_flags_become_a_health_rate_and_stay_beside_the_metrics():
     samples = [_sample(i, "བཀྲ་ཤིས།", rouge_l=10.0, lang_consistency=1.0) for i in range(4)]
     known = {0: True, 1: False, 2: False, 3: None}  # the cache knows three of the four
-    scores = score_own_task("bo_headline", {"rouge_l,none": 10.0}, samples, None, seed=0,
-                            truncated=lambda sample: known[sample["doc_id"]])  # fmt: skip
+    scores = score_own_task(
+        "bo_headline", {"rouge_l,none": 10.0}, samples, None, seed=0, truncated=lambda sample: known[sample["doc_id"]]
+    )
     assert scores.metrics["truncated_rate"] == pytest.approx(1 / 3)  # as the generation layer counts it
     assert scores.health["truncated_rate"] == pytest.approx(1 / 3) and "truncated" not in scores.items[3]
 
 
 def test_builtin_generation_task_gets_health_and_loglikelihood_does_not():
-    generated = score_other_task({"exact_match,none": 0.5}, [_sample(0, "北京", exact_match=1.0), _sample(1, "", exact_match=0.0)])
+    generated = score_other_task(
+        {"exact_match,none": 0.5}, [_sample(0, "北京", exact_match=1.0), _sample(1, "", exact_match=0.0)]
+    )
     assert generated.health == {"n": 2, "empty_rate": 0.5, "repetition_rate": 0.0}
     assert [item["empty"] for item in generated.items] == [False, True] and "off_script" not in generated.items[0]
     choices = [_sample(0, [[-1.0, False], [-2.0, True]], acc=1.0)]

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from alignment_tax.errors import UserError
 from alignment_tax.cli import main
+from alignment_tax.errors import UserError
 from alignment_tax.judge.pipeline import JudgeOptions, run_judge
 from alignment_tax.judge.retry import RetryPolicy
 from alignment_tax.judge.stub_server import Reply, StubJudgeServer, candidates, prefer_first, prefer_longer
@@ -54,8 +54,21 @@ def common_args(tmp_path, server, *more):
     a, b = tmp_path / "system_alpha", tmp_path / "system_beta"
     if not a.exists():
         write_runs(tmp_path)
-    return ["--a", a, "--b", b, "--task", "bo_zh_mt", "--judge-model", "stub-judge", "--base-url", server.url,
-            "--output", tmp_path / "out" / "judge.json", *more]  # fmt: skip
+    return [
+        "--a",
+        a,
+        "--b",
+        b,
+        "--task",
+        "bo_zh_mt",
+        "--judge-model",
+        "stub-judge",
+        "--base-url",
+        server.url,
+        "--output",
+        tmp_path / "out" / "judge.json",
+        *more,
+    ]
 
 
 def judge_api(tmp_path, server, n=N, **options):
@@ -171,7 +184,9 @@ def test_a_killed_run_restarted_makes_exactly_pairs_x2_calls(tmp_path):
     server = StubJudgeServer(prefer_longer, answer_limit=killed_after).start()
     try:
         argv = [str(x) for x in common_args(tmp_path, server, "--concurrency", 3)]
-        process = subprocess.Popen([sys.executable, "-m", "alignment_tax", "judge", *argv], stderr=subprocess.PIPE, text=True)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "alignment_tax", "judge", *argv], stderr=subprocess.PIPE, text=True
+        )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and not (server.waiting and cached_count(tmp_path) == killed_after):
             assert process.poll() is None, process.stderr.read()
@@ -186,8 +201,13 @@ def test_a_killed_run_restarted_makes_exactly_pairs_x2_calls(tmp_path):
     finally:
         server.stop()
     result = read_output(tmp_path)
-    assert result["complete"] and result["calls"] == {"made": 2 * N - killed_after, "retries": 0,
-                                                      "cached": killed_after, "rejected": 0, "max_calls": None}  # fmt: skip
+    assert result["complete"] and result["calls"] == {
+        "made": 2 * N - killed_after,
+        "retries": 0,
+        "cached": killed_after,
+        "rejected": 0,
+        "max_calls": None,
+    }
 
 
 def cached_count(tmp_path) -> int:
@@ -222,8 +242,10 @@ def test_a_verdict_unreadable_twice_is_invalid_and_excluded(tmp_path):
     assert (result["n_pairs"], result["n_invalid"], result["n_valid"], result["win_rate"]) == (N, N, 0, None)
 
 
-@pytest.mark.parametrize("rejected, kept", [("response_format", {"temperature": 0}),
-                                            ("temperature", {"response_format": {"type": "json_object"}})])  # fmt: skip
+@pytest.mark.parametrize(
+    "rejected, kept",
+    [("response_format", {"temperature": 0}), ("temperature", {"response_format": {"type": "json_object"}})],
+)
 def test_an_endpoint_without_json_mode_or_temperature_costs_one_call(tmp_path, rejected, kept):
     def picky(body, index):
         if rejected in body:
@@ -240,8 +262,14 @@ def test_an_endpoint_without_json_mode_or_temperature_costs_one_call(tmp_path, r
 def test_the_key_is_sent_but_never_written(tmp_path, monkeypatch, capsys):
     secret = "sk-live-SECRET-9f8e7d"
     monkeypatch.setenv("JUDGE_TEST_KEY", secret)
-    echo_key = lambda body, index: prefer_longer(body, index) if index < 4 else Reply(
-        401, f"Incorrect API key provided: {secret}. You can find your API key at ...")  # fmt: skip
+
+    def echo_key(body, index):
+        return (
+            prefer_longer(body, index)
+            if index < 4
+            else Reply(401, f"Incorrect API key provided: {secret}. You can find your API key at ...")
+        )
+
     with StubJudgeServer(echo_key) as server:
         code = judge_cli(*common_args(tmp_path, server, "--api-key-env", "JUDGE_TEST_KEY", "--concurrency", 1))
     assert code == 2 and server.auth_headers[0] == f"Bearer {secret}"
@@ -265,8 +293,18 @@ def test_the_key_is_sent_but_never_written(tmp_path, monkeypatch, capsys):
 )
 def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, case, message):
     a, b = write_runs(tmp_path)
-    argv = ["--a", a, "--b", b, "--task", "bo_zh_mt", "--base-url", "http://127.0.0.1:9/v1",
-            "--output", tmp_path / "j.json"]  # fmt: skip
+    argv = [
+        "--a",
+        a,
+        "--b",
+        b,
+        "--task",
+        "bo_zh_mt",
+        "--base-url",
+        "http://127.0.0.1:9/v1",
+        "--output",
+        tmp_path / "j.json",
+    ]
     if case == "missing run":
         argv[1] = tmp_path / "nowhere"
     elif case == "no common items":
@@ -282,7 +320,9 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, case, message):
 
 
 def test_a_server_refusing_calls_exits_2_and_keeps_the_verdicts_obtained(tmp_path, capsys):
-    refuse_after_5 = lambda body, index: prefer_longer(body, index) if index < 5 else Reply(403, "project suspended")
+    def refuse_after_5(body, index):
+        return prefer_longer(body, index) if index < 5 else Reply(403, "project suspended")
+
     with StubJudgeServer(refuse_after_5) as server:
         assert judge_cli(*common_args(tmp_path, server, "--concurrency", 1)) == 2
     err = capsys.readouterr().err
@@ -295,8 +335,15 @@ def test_a_server_refusing_calls_exits_2_and_keeps_the_verdicts_obtained(tmp_pat
 
 def test_a_server_answering_nothing_is_given_up_on(tmp_path):
     a, b = write_runs(tmp_path, n=3)
-    options = dict(run_a=str(a), run_b=str(b), task="bo_zh_mt", output=str(tmp_path / "j.json"), judge_model="stub",
-                   concurrency=2, retry=FAST)  # fmt: skip
+    options = dict(
+        run_a=str(a),
+        run_b=str(b),
+        task="bo_zh_mt",
+        output=str(tmp_path / "j.json"),
+        judge_model="stub",
+        concurrency=2,
+        retry=FAST,
+    )
     with StubJudgeServer(lambda body, index: Reply(503, "overloaded")) as server:
         with pytest.raises(UserError, match="failed 6 times in a row; last: HTTP 503: overloaded"):
             run_judge(JudgeOptions(base_url=server.url, **options))
@@ -320,7 +367,9 @@ def test_a_request_refused_on_its_own_account_leaves_one_pair_invalid_and_the_ru
     assert result["calls"]["rejected"] == 2
     records = [json.loads(line) for line in Path(result["records"]).read_text(encoding="utf-8").splitlines()]
     refused = next(r for r in records if r["id"] == "bo_3")
-    assert refused["outcome"] == "invalid" and all("maximum context length" in j["rejected"] for j in refused["judgements"])
+    assert refused["outcome"] == "invalid" and all(
+        "maximum context length" in j["rejected"] for j in refused["judgements"]
+    )
     with StubJudgeServer(prefer_longer) as healthy:  # rejections are not cached: a rerun asks again
         assert judge_cli(*common_args(tmp_path, healthy)) == 0 and healthy.received == 2
     assert read_output(tmp_path)["n_valid"] == N

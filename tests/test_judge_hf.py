@@ -28,8 +28,18 @@ def write_headline_runs(root, n=4):
 def test_the_hf_judge_scores_verdict_tokens_end_to_end(tiny_lm_dir, tmp_path, capsys, monkeypatch):
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)  # no key, no server
     rl, sft = write_headline_runs(tmp_path)
-    argv = ["--a", rl, "--b", sft, "--task", "bo_headline", "--judge-model", f"hf:{tiny_lm_dir}",
-            "--output", tmp_path / "judge" / "rl_vs_sft.json"]  # fmt: skip
+    argv = [
+        "--a",
+        rl,
+        "--b",
+        sft,
+        "--task",
+        "bo_headline",
+        "--judge-model",
+        f"hf:{tiny_lm_dir}",
+        "--output",
+        tmp_path / "judge" / "rl_vs_sft.json",
+    ]
     assert judge_cli(*argv) == 0
     result = json.loads((tmp_path / "judge" / "rl_vs_sft.json").read_text(encoding="utf-8"))
     assert result["judge"]["model"].startswith(f"hf:{tiny_lm_dir.resolve()}#")
@@ -48,7 +58,17 @@ def test_the_hf_judge_scores_verdict_tokens_end_to_end(tiny_lm_dir, tmp_path, ca
 
 def test_a_missing_hf_judge_is_one_line(tmp_path, capsys):
     rl, sft = write_headline_runs(tmp_path, n=1)
-    code = judge_cli("--a", rl, "--b", sft, "--task", "bo_headline", "--judge-model", f"hf:{tmp_path / 'nope'}",
-                     "--output", tmp_path / "j.json")  # fmt: skip
+    code = judge_cli(
+        "--a",
+        rl,
+        "--b",
+        sft,
+        "--task",
+        "bo_headline",
+        "--judge-model",
+        f"hf:{tmp_path / 'nope'}",
+        "--output",
+        tmp_path / "j.json",
+    )
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and "judge model not found" in err

@@ -11,14 +11,28 @@ import sys
 import time
 from pathlib import Path
 
-from alignment_tax.judge.stub_server import Reply, StubJudgeServer, candidates, prefer_longer
 from test_judge_endpoint import N, cached_replies, common_args, judge_cli, read_output, write_runs
+
+from alignment_tax.judge.stub_server import Reply, StubJudgeServer, candidates, prefer_longer
 
 REPO = Path(__file__).resolve().parents[1]
 TOO_LONG = "This model's maximum context length is 8192 tokens; your messages resulted in 9001 tokens."
 # The numbers a rerun must not change.
-STABLE = ("n_pairs", "n_valid", "wins", "ties", "losses", "n_invalid", "n_rejected", "n_pending", "win_rate",
-          "win_rate_ci", "p_value", "complete", "stopped")  # fmt: skip
+STABLE = (
+    "n_pairs",
+    "n_valid",
+    "wins",
+    "ties",
+    "losses",
+    "n_invalid",
+    "n_rejected",
+    "n_pending",
+    "win_rate",
+    "win_rate_ci",
+    "p_value",
+    "complete",
+    "stopped",
+)
 
 
 def refuses_pair_3(body, index):
@@ -94,8 +108,16 @@ def test_two_processes_sharing_a_cache_make_each_call_once(tmp_path):
             argv = [str(x) for x in common_args(tmp_path, server, "--concurrency", 3)]
             argv[argv.index("--output") + 1] = str(tmp_path / "out" / f"{name}.json")  # one cache beside both
             env = os.environ | {"OPENAI_API_KEY": f"process-{name}"}  # tells their requests apart
-            processes.append(subprocess.Popen([sys.executable, "-m", "alignment_tax", "judge", *argv], cwd=REPO,
-                                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True))  # fmt: skip
+            processes.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "alignment_tax", "judge", *argv],
+                    cwd=REPO,
+                    env=env,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.PIPE,
+                    text=True,
+                )
+            )
         errors = [process.communicate(timeout=90)[1] for process in processes]
         assert [process.returncode for process in processes] == [0, 0], errors
     finally:
@@ -104,4 +126,6 @@ def test_two_processes_sharing_a_cache_make_each_call_once(tmp_path):
     assert server.received == server.answered == 2 * N  # each distinct prompt asked once, by one of them
     results = [json.loads((tmp_path / "out" / f"{name}.json").read_text(encoding="utf-8")) for name in ("one", "two")]
     assert sum(result["calls"]["made"] for result in results) == 2 * N
-    assert all(result["complete"] and (result["wins"], result["ties"], result["losses"]) == (8, 4, 0) for result in results)
+    assert all(
+        result["complete"] and (result["wins"], result["ties"], result["losses"]) == (8, 4, 0) for result in results
+    )

@@ -19,9 +19,7 @@ from alignment_tax.judge.templates import load_template, template_for_task
 from alignment_tax.judge.verdicts import Verdict, parse_verdict
 
 
-@pytest.mark.parametrize(
-    "module", ["verdicts", "templates", "runs", "cache", "retry", "aggregate", "openai_judge"]
-)  # fmt: skip
+@pytest.mark.parametrize("module", ["verdicts", "templates", "runs", "cache", "retry", "aggregate", "openai_judge"])
 def test_docstring_examples_run(module):
     result = doctest.testmod(importlib.import_module(f"alignment_tax.judge.{module}"))
     assert result.failed == 0
@@ -44,9 +42,17 @@ def test_parser_accepts_the_object_alone_or_in_text(reply, verdict):
 
 @pytest.mark.parametrize(
     "reply",
-    ["", None, "Candidate 1.", '{"verdict": "candidate 1"}', '{"winner": "first"}', "{'verdict': 'first'}",
-     '{"verdict": "first"} no wait {"verdict": "second"}', '{"verdict": "first" | "second" | "tie"}'],
-)  # fmt: skip
+    [
+        "",
+        None,
+        "Candidate 1.",
+        '{"verdict": "candidate 1"}',
+        '{"winner": "first"}',
+        "{'verdict': 'first'}",
+        '{"verdict": "first"} no wait {"verdict": "second"}',
+        '{"verdict": "first" | "second" | "tie"}',
+    ],
+)
 def test_parser_refuses_unreadable_or_conflicting_replies(reply):
     assert parse_verdict(reply) is None
 
@@ -68,9 +74,14 @@ def test_templates_are_versioned_blind_and_direction_aware():
 
 def test_a_template_file_can_ask_for_the_reference(tmp_path):
     text = Path(template_for_task("bo_zh_mt").path).read_text(encoding="utf-8")
-    custom = text.replace("uses_reference: false", "uses_reference: true").replace(
-        "<source>\n  $source\n  </source>", "<source>\n  $source\n  </source>\n\n  <reference>\n  $reference\n  </reference>"
-    ).replace("version: 1", "version: 7")
+    custom = (
+        text.replace("uses_reference: false", "uses_reference: true")
+        .replace(
+            "<source>\n  $source\n  </source>",
+            "<source>\n  $source\n  </source>\n\n  <reference>\n  $reference\n  </reference>",
+        )
+        .replace("version: 1", "version: 7")
+    )
     path = tmp_path / "with_reference.yaml"
     path.write_text(custom, encoding="utf-8")
     template = template_for_task("bo_zh_mt", path)

@@ -59,7 +59,10 @@ def test_task_scoring_reads_the_tolerance_from_the_doc():
     assert scoring.process_translation(doc, [GDP])["lang_consistency"] == 0.0
     relaxed = {**doc, "lang_tolerance": "acronyms=5,other_share=0"}
     assert scoring.process_translation(relaxed, [GDP])["lang_consistency"] == 1.0
-    assert scoring.process_headline({"reference": "བོད་OL", "lang_tolerance": "acronyms=2"}, ["བོད་OL"])["lang_consistency"] == 1.0
+    assert (
+        scoring.process_headline({"reference": "བོད་OL", "lang_tolerance": "acronyms=2"}, ["བོད་OL"])["lang_consistency"]
+        == 1.0
+    )
 
 
 def test_docs_carry_the_tolerance_only_when_set():
@@ -106,7 +109,11 @@ def test_evaluate_checks_and_spells_the_tolerance_once():
     with pytest.raises(UserError, match="evaluate.options.lang_tolerance"):
         check_evaluate_values({"lang_tolerance": "acronyms=x"}, lambda key: f"evaluate.options.{key}")
     # the CLI's and a spec's spellings of one tolerance become one string (one base key)
-    assert canonical_tolerance("acronyms=5") == canonical_tolerance({"acronyms": 5, "other_share": 0}) == "acronyms=5,other_share=0"
+    assert (
+        canonical_tolerance("acronyms=5")
+        == canonical_tolerance({"acronyms": 5, "other_share": 0})
+        == "acronyms=5,other_share=0"
+    )
     assert canonical_tolerance("acronyms=0") is None and canonical_tolerance(None) is None
 
 
@@ -115,6 +122,8 @@ def test_the_tolerance_reaches_the_docs_through_lm_eval():
     from alignment_tax.data import samples
     from alignment_tax.tasks.registry import resolve_tasks
 
-    manager, names = resolve_tasks(["bo_zh_mt"], {"data": samples.evaluation_data(), "lang_tolerance": "acronyms=5,other_share=0"})
+    manager, names = resolve_tasks(
+        ["bo_zh_mt"], {"data": samples.evaluation_data(), "lang_tolerance": "acronyms=5,other_share=0"}
+    )
     task = dict(manager.load(list(names))["tasks"])["bo_zh_mt"]
     assert {doc["lang_tolerance"] for doc in task.test_docs()} == {"acronyms=5,other_share=0"}

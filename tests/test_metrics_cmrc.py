@@ -101,9 +101,7 @@ def test_official_numbers_on_the_dev_set(cmrc_dev):
     five = score_predictions(cmrc_dev, {qid: context[:5] for qid, context, _ in questions})
     assert (five["AVERAGE"], five["F1"], five["EM"]) == ("3.547", "6.939", "0.155")
 
-    half = score_predictions(
-        cmrc_dev, {qid: answer[: max(1, len(answer) // 2)] for qid, _, answer in questions}
-    )
+    half = score_predictions(cmrc_dev, {qid: answer[: max(1, len(answer) // 2)] for qid, _, answer in questions})
     assert (half["AVERAGE"], half["F1"], half["EM"]) == ("28.810", "56.781", "0.839")
 
     partial = score_predictions(cmrc_dev, {qid: answer for qid, _, answer in questions[:1609]})
@@ -126,8 +124,14 @@ def test_unknown_ids_are_ignored_and_non_strings_are_stringified(cmrc_dev):
     "run, tokens",
     [
         ("ωforce. the", ["ωforce", ".", "the"]),
-        ("it is paris. the capital. he said so.", ["it", "is", "paris", ".", "the", "capital", ".", "he", "said", "so", "."]),
-        ("force. the capital. it is. they went.", ["force", ".", "the", "capital", ".", "it", "is", ".", "they", "went", "."]),
+        (
+            "it is paris. the capital. he said so.",
+            ["it", "is", "paris", ".", "the", "capital", ".", "he", "said", "so", "."],
+        ),
+        (
+            "force. the capital. it is. they went.",
+            ["force", ".", "the", "capital", ".", "it", "is", ".", "they", "went", "."],
+        ),
         ("mr. smith went to the u.s. he left.", ["mr.", "smith", "went", "to", "the", "u.s.", "he", "left", "."]),
         ("dr. no. the", ["dr.", "no", ".", "the"]),
         ("e.g. the", ["e.g", ".", "the"]),

@@ -72,7 +72,9 @@ class TestBleu:
 
 
 class TestRouge:
-    @pytest.mark.parametrize("text", [TASHI_DELEK, "北京大学", "hello world", "ئۇيغۇر تىلى", "ᠮᠣᠩᠭᠣᠯ ᠬᠡᠯᠡ", "。，", "།།"])
+    @pytest.mark.parametrize(
+        "text", [TASHI_DELEK, "北京大学", "hello world", "ئۇيغۇر تىلى", "ᠮᠣᠩᠭᠣᠯ ᠬᠡᠯᠡ", "。，", "།།"]
+    )
     def test_identical_non_empty_strings_score_one_in_every_script(self, text):
         assert rouge_scores(text, text) == {"rouge1": 1.0, "rouge2": 1.0, "rougeL": 1.0}
 

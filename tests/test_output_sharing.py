@@ -29,8 +29,23 @@ def test_one_cache_file_serves_two_models_without_mixing_them(tmp_path):
 def test_a_model_run_after_another_on_the_same_output_keeps_its_own_generations(
     tmp_path, shared_data, tiny_lm_dir, tiny_adapter_dir, monkeypatch
 ):
-    common = ["evaluate", "--tasks", "cmrc2018", "--limit", "2", "--batch-size", "2", "--device", "cpu",
-              "--data-dir", str(shared_data), "--max-gen-toks", "cmrc2018=6", "--output", str(tmp_path / "run")]  # fmt: skip
+    common = [
+        "evaluate",
+        "--tasks",
+        "cmrc2018",
+        "--limit",
+        "2",
+        "--batch-size",
+        "2",
+        "--device",
+        "cpu",
+        "--data-dir",
+        str(shared_data),
+        "--max-gen-toks",
+        "cmrc2018=6",
+        "--output",
+        str(tmp_path / "run"),
+    ]
     adapter = ["--model", str(tiny_lm_dir), "--adapter", str(tiny_adapter_dir)]
     assert main([*common, *adapter]) == 0
     with_adapter = outputs(tmp_path / "run")
@@ -54,8 +69,21 @@ def test_a_model_run_after_another_on_the_same_output_keeps_its_own_generations(
 
 def test_a_second_evaluate_on_a_folder_in_use_refuses_in_one_line(tmp_path, shared_data, tiny_lm_dir, capsys):
     folder = tmp_path / "run"
-    argv = ["evaluate", "--model", str(tiny_lm_dir), "--tasks", "cmrc2018", "--limit", "1", "--device", "cpu",
-            "--data-dir", str(shared_data), "--output", str(folder)]  # fmt: skip
+    argv = [
+        "evaluate",
+        "--model",
+        str(tiny_lm_dir),
+        "--tasks",
+        "cmrc2018",
+        "--limit",
+        "1",
+        "--device",
+        "cpu",
+        "--data-dir",
+        str(shared_data),
+        "--output",
+        str(folder),
+    ]
     with OutputLock(folder, "evaluate"):  # what a running evaluate holds
         assert main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
@@ -66,9 +94,13 @@ def test_a_second_evaluate_on_a_folder_in_use_refuses_in_one_line(tmp_path, shar
 
 def test_a_language_model_given_as_the_embedder_is_one_line(tmp_path, tiny_lm_dir, tiny_embedder_dir, capsys):
     predictions = tmp_path / "p.jsonl"
-    predictions.write_text(json.dumps({"prediction": "北京", "reference": "北京"}, ensure_ascii=False) + "\n", encoding="utf-8")
+    predictions.write_text(
+        json.dumps({"prediction": "北京", "reference": "北京"}, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
     argv = ["score", "mt", "--predictions", str(predictions), "--embedder"]
     assert main([*argv, str(tiny_lm_dir)]) == 2
     err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
-    assert len(err) == 1 and "is a language model (Qwen3ForCausalLM), not a sentence-transformers embedder" in err[0], err
+    assert len(err) == 1 and "is a language model (Qwen3ForCausalLM), not a sentence-transformers embedder" in err[0], (
+        err
+    )
     assert main([*argv, str(tiny_embedder_dir)]) == 0  # a real embedder still loads

@@ -120,12 +120,17 @@ def test_a_spec_asks_for_pretrained_weights_only_where_they_exist(tmp_path):
 
     from alignment_tax.experiments.spec import load_spec
 
-    spec = {"models": {"base": {"tiny": {"kind": "lm", "pretrained": True}}},
-            "evaluate": {"runs": ["base"], "tasks": ["cmrc2018"]}}  # fmt: skip
+    spec = {
+        "models": {"base": {"tiny": {"kind": "lm", "pretrained": True}}},
+        "evaluate": {"runs": ["base"], "tasks": ["cmrc2018"]},
+    }
     path = tmp_path / "spec.yaml"
     path.write_text(yaml.safe_dump(spec), encoding="utf-8")
-    with pytest.raises(UserError, match=r"^models.base.tiny.pretrained: only the lm of size mini comes pretrained, "
-                                        r"not the lm of size tiny$"):  # fmt: skip
+    with pytest.raises(
+        UserError,
+        match=r"^models.base.tiny.pretrained: only the lm of size mini comes pretrained, "
+        r"not the lm of size tiny$",
+    ):
         load_spec(path)
     spec["models"]["base"]["tiny"]["size"] = "mini"
     path.write_text(yaml.safe_dump(spec), encoding="utf-8")

@@ -29,10 +29,29 @@ def test_published_widths():
 @pytest.fixture(scope="module")
 def shaped(tmp_path_factory):
     root = tmp_path_factory.mktemp("shaped")
-    assert main(["make-tiny-model", str(root / "m"), "--shape", "qwen3-0.6b", "--layers", "1", "--dtype", "bfloat16"]) == 0
-    assert main(["make-tiny-model", str(root / "a"), "--kind", "adapter", "--base-model", str(root / "m"), "--rank", "64"]) == 0
-    assert main(["make-tiny-model", str(root / "z"), "--kind", "adapter", "--base-model", str(root / "m"),
-                 "--rank", "64", "--zero"]) == 0  # fmt: skip
+    assert (
+        main(["make-tiny-model", str(root / "m"), "--shape", "qwen3-0.6b", "--layers", "1", "--dtype", "bfloat16"]) == 0
+    )
+    assert (
+        main(["make-tiny-model", str(root / "a"), "--kind", "adapter", "--base-model", str(root / "m"), "--rank", "64"])
+        == 0
+    )
+    assert (
+        main(
+            [
+                "make-tiny-model",
+                str(root / "z"),
+                "--kind",
+                "adapter",
+                "--base-model",
+                str(root / "m"),
+                "--rank",
+                "64",
+                "--zero",
+            ]
+        )
+        == 0
+    )
     return root
 
 
@@ -51,7 +70,15 @@ def test_shaped_model_and_rank64_adapter(shaped):
     assert model.get_output_embeddings().weight.data_ptr() == model.get_input_embeddings().weight.data_ptr()
     adapter = json.loads((shaped / "a" / "adapter_config.json").read_text())
     assert adapter["r"] == 64
-    assert set(adapter["target_modules"]) == {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}
+    assert set(adapter["target_modules"]) == {
+        "q_proj",
+        "k_proj",
+        "v_proj",
+        "o_proj",
+        "gate_proj",
+        "up_proj",
+        "down_proj",
+    }
 
 
 def test_drift_at_full_vocabulary_controls(shaped):
@@ -88,7 +115,9 @@ def test_adapter_computes_in_a_half_precision_base_dtype(shaped):
     default = PeftModel.from_pretrained(load_causal_lm(str(shaped / "m"), "cpu", "bfloat16")[0], str(shaped / "a"))
     assert {p.dtype for n, p in default.named_parameters() if "lora_" in n} == {torch.float32}
     full, _ = load_causal_lm(str(shaped / "m"), "cpu", "float32")
-    assert {p.dtype for n, p in attach_adapter(full, str(shaped / "a"), "m").named_parameters() if "lora_" in n} == {torch.float32}
+    assert {p.dtype for n, p in attach_adapter(full, str(shaped / "a"), "m").named_parameters() if "lora_" in n} == {
+        torch.float32
+    }
 
 
 def test_spec_accepts_a_shaped_tiny_model(tmp_path):
@@ -97,8 +126,11 @@ def test_spec_accepts_a_shaped_tiny_model(tmp_path):
 
     def spec(tiny: str) -> str:
         path = tmp_path / "spec.yaml"
-        path.write_text(f"name: s\noutput: {tmp_path / 'out'}\nmodels:\n  base: {{tiny: {tiny}}}\n"
-                        "evaluate: {runs: [base], tasks: [drift]}\n", encoding="utf-8")  # fmt: skip
+        path.write_text(
+            f"name: s\noutput: {tmp_path / 'out'}\nmodels:\n  base: {{tiny: {tiny}}}\n"
+            "evaluate: {runs: [base], tasks: [drift]}\n",
+            encoding="utf-8",
+        )
         return str(path)
 
     assert load_spec(spec("{shape: qwen3-4b, layers: 2, dtype: bfloat16}")).models["base"]["tiny"]["layers"] == 2

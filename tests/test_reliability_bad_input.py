@@ -20,7 +20,6 @@ from reliability_helpers import (
     a_spec,
     one_line_exit_2,
     permissions_enforced,
-    where,  # noqa: F401 - a fixture
 )
 
 # -- an output path that is a file, or lies under a file -------------------------------------
@@ -33,7 +32,10 @@ OUTPUT_UNDER_A_FILE = [
     ("make-tiny-model", ["make-tiny-model", "{file}/out"]),
     ("judge", ["judge", "--a", "{run}", "--b", "{run}", "--task", "bo_zh_mt", "--output", "{file}/j.json"]),
     ("score mt --items", ["score", "mt", "--predictions", PREDICTIONS, "--items", "{file}/items.jsonl"]),
-    ("calibrate-tau", ["calibrate-tau", "--model", "m", "--data", PAIRS, "--embedder", "e", "--output", "{file}/t.json"]),
+    (
+        "calibrate-tau",
+        ["calibrate-tau", "--model", "m", "--data", PAIRS, "--embedder", "e", "--output", "{file}/t.json"],
+    ),
 ]
 
 
@@ -87,7 +89,10 @@ NOT_WRITABLE = [
     ("make-tiny-model", ["make-tiny-model", "{locked}/out"]),
     ("judge", ["judge", "--a", "{run}", "--b", "{run}", "--task", "bo_zh_mt", "--output", "{locked}/j.json"]),
     ("score mt --items", ["score", "mt", "--predictions", PREDICTIONS, "--items", "{locked}/items.jsonl"]),
-    ("calibrate-tau", ["calibrate-tau", "--model", "m", "--data", PAIRS, "--embedder", "e", "--output", "{locked}/t.json"]),
+    (
+        "calibrate-tau",
+        ["calibrate-tau", "--model", "m", "--data", PAIRS, "--embedder", "e", "--output", "{locked}/t.json"],
+    ),
 ]
 
 
@@ -110,16 +115,36 @@ def test_an_output_folder_that_is_not_writable(argv, where, capsys):
     [
         (["score", "mt", "--predictions", "{input}"], "p.jsonl", PREDICTIONS.read_text(encoding="utf-8")),
         (["score", "cmrc", "--data", "{input}", "--predictions", "{input}"], "d.json", "{}"),
-        (["judge", "--a", "{input}", "--b", "{input}", "--task", "bo_zh_mt", "--output", "{dir}/j.json"], "a.jsonl", ""),
-        (["train", "--method", "sft", "--model", "m", "--train-data", "{input}", "--output", "{dir}/t"], "pairs.jsonl",
-         PAIRS.read_text(encoding="utf-8")),
+        (
+            ["judge", "--a", "{input}", "--b", "{input}", "--task", "bo_zh_mt", "--output", "{dir}/j.json"],
+            "a.jsonl",
+            "",
+        ),
+        (
+            ["train", "--method", "sft", "--model", "m", "--train-data", "{input}", "--output", "{dir}/t"],
+            "pairs.jsonl",
+            PAIRS.read_text(encoding="utf-8"),
+        ),
         # A real adapter: evaluate checks the model paths before it reads any data.
-        (["evaluate", "--adapter", "{adapter}", "--tasks", "drift", "--drift-corpus", "{input}", "--output", "{dir}/e"], "c.txt",
-         "ཀ་ཁ་ག\n"),
+        (
+            [
+                "evaluate",
+                "--adapter",
+                "{adapter}",
+                "--tasks",
+                "drift",
+                "--drift-corpus",
+                "{input}",
+                "--output",
+                "{dir}/e",
+            ],
+            "c.txt",
+            "ཀ་ཁ་ག\n",
+        ),
         (["run", "{input}"], "spec.yaml", "name: x\n"),
     ],
     ids=["score-predictions", "score-data", "judge-run", "train-data", "evaluate-data", "spec"],
-)  # fmt: skip
+)
 def test_an_input_that_is_not_readable(argv, name, content, tmp_path, tiny_adapter_dir, capsys):
     unreadable = tmp_path / name
     unreadable.write_text(content, encoding="utf-8")
@@ -133,8 +158,17 @@ def test_evaluate_data_that_is_not_readable(tmp_path, tiny_lm_dir, capsys):
     data = tmp_path / "cmrc.json"
     data.write_text(json.dumps({"data": []}), encoding="utf-8")
     data.chmod(0)
-    argv = ["evaluate", "--model", tiny_lm_dir, "--tasks", "cmrc2018", "--data", f"cmrc2018={data}",
-            "--output", tmp_path / "e"]  # fmt: skip
+    argv = [
+        "evaluate",
+        "--model",
+        tiny_lm_dir,
+        "--tasks",
+        "cmrc2018",
+        "--data",
+        f"cmrc2018={data}",
+        "--output",
+        tmp_path / "e",
+    ]
     with permissions_enforced():
         line = one_line_exit_2(argv, capsys)
     assert str(data) in line and "permission denied" in line
@@ -157,7 +191,10 @@ CALIBRATE = ["calibrate-tau", "--model", "m", "--data", PAIRS, "--embedder", "e"
         ([*EVALUATE, "--seed", str(2**32)], "must be between 0 and 4294967295"),
         ([*EVALUATE, "--drift-window", "0"], "argument --drift-window: the value must be ≥ 2, got 0"),
         ([*EVALUATE, "--drift-stride", "0"], "argument --drift-stride: the value must be ≥ 1, got 0"),
-        ([*EVALUATE, "--drift-window", "8", "--drift-stride", "8"], "--drift-stride must be at most --drift-window - 1"),
+        (
+            [*EVALUATE, "--drift-window", "8", "--drift-stride", "8"],
+            "--drift-stride must be at most --drift-window - 1",
+        ),
         ([*CALIBRATE, "--temperature", "-1"], "argument --temperature: the value must be > 0, got -1.0"),
         ([*CALIBRATE, "--top-p", "0"], "argument --top-p"),
         ([*TRAIN, "--set", "training.learning_rate=abc"], "training.learning_rate must be a number, got 'abc'"),
@@ -165,7 +202,7 @@ CALIBRATE = ["calibrate-tau", "--model", "m", "--data", PAIRS, "--embedder", "e"
         ([*TRAIN, "--set", "training.per_device_train_batch_size=0"], "per_device_train_batch_size must be ≥ 1"),
         ([*TRAIN, "--max-steps", "0"], "argument --max-steps"),
     ],
-)  # fmt: skip
+)
 def test_a_wrong_value_is_refused_before_anything_loads(argv, phrase, where, capsys):
     assert phrase in one_line_exit_2(fill(argv, where), capsys)
     assert not (where["tmp"] / "out").exists()
@@ -178,29 +215,46 @@ def test_a_drift_stride_past_the_window_fails_before_the_model_loads(tmp_path, c
         raise AssertionError("the model was loaded before the drift settings were checked")
 
     monkeypatch.setattr(evaluate, "load_for_evaluation", no_loading)
-    argv = ["evaluate", "--adapter", "a", "--tasks", "drift", "--drift-window", "16", "--drift-stride", "20",
-            "--output", tmp_path / "out"]  # fmt: skip
+    argv = [
+        "evaluate",
+        "--adapter",
+        "a",
+        "--tasks",
+        "drift",
+        "--drift-window",
+        "16",
+        "--drift-stride",
+        "20",
+        "--output",
+        tmp_path / "out",
+    ]
     assert "at most --drift-window - 1 (15), got 20" in one_line_exit_2(argv, capsys)
 
 
 @pytest.mark.parametrize(
     "argv, phrase",
     [
-        (["evaluate", "--model", "m", "--tasks", "x", "--output", "o", "--limt", "3"],
-         "alignment-tax evaluate: error: unrecognized arguments: --limt 3 (see alignment-tax evaluate --help)"),
+        (
+            ["evaluate", "--model", "m", "--tasks", "x", "--output", "o", "--limt", "3"],
+            "alignment-tax evaluate: error: unrecognized arguments: --limt 3 (see alignment-tax evaluate --help)",
+        ),
         (["evaluate", "--model", "m"], "alignment-tax evaluate: error: the following arguments are required: --tasks"),
-        (["score", "mt", "--predictions", "p", "--bogus"], "alignment-tax score mt: error: unrecognized arguments: --bogus"),
+        (
+            ["score", "mt", "--predictions", "p", "--bogus"],
+            "alignment-tax score mt: error: unrecognized arguments: --bogus",
+        ),
         (["no-such-command"], "alignment-tax: error: argument COMMAND: invalid choice: 'no-such-command'"),
         (["evaluate", "--device", "tpu", "--tasks", "x", "--output", "o"], "(see alignment-tax evaluate --help)"),
     ],
-)  # fmt: skip
+)
 def test_a_usage_error_is_one_line_with_the_help_hint(argv, phrase, capsys):
     assert phrase in one_line_exit_2(argv, capsys)
 
 
 def test_a_usage_error_from_the_installed_command(tmp_path):
-    completed = subprocess.run([sys.executable, "-m", "alignment_tax", "evaluate", "--limit", "0"],
-                               capture_output=True, text=True, timeout=120)  # fmt: skip
+    completed = subprocess.run(
+        [sys.executable, "-m", "alignment_tax", "evaluate", "--limit", "0"], capture_output=True, text=True, timeout=120
+    )
     assert completed.returncode == 2 and completed.stdout == ""
     assert completed.stderr.count("\n") == 1 and "usage:" not in completed.stderr
     assert completed.stderr.startswith("alignment-tax evaluate: error: argument --limit")
@@ -212,26 +266,52 @@ def test_a_usage_error_from_the_installed_command(tmp_path):
 @pytest.mark.parametrize(
     "change, phrase",
     [
-        ({"train": {"s": {"method": "sft", "model": "base", "train_data": "d", "max_steps": "lots"}}},
-         "train.s.max_steps must be a whole number, got 'lots'"),
-        ({"evaluate": {"runs": ["s"], "tasks": ["cmrc2018"], "options": {"limit": -5}}},
-         "evaluate.options.limit must be ≥ 1, got -5"),
+        (
+            {"train": {"s": {"method": "sft", "model": "base", "train_data": "d", "max_steps": "lots"}}},
+            "train.s.max_steps must be a whole number, got 'lots'",
+        ),
+        (
+            {"evaluate": {"runs": ["s"], "tasks": ["cmrc2018"], "options": {"limit": -5}}},
+            "evaluate.options.limit must be ≥ 1, got -5",
+        ),
         ({"evaluate": {"runs": ["s"], "tasks": ["cmrc2018"], "options": {"seed": "x"}}}, "evaluate.options.seed"),
-        ({"train": {"s": {"method": "sft", "model": "base", "train_data": "d", "set": {"training.learning_rate": "abc"}}}},
-         "train.s: config: training.learning_rate must be a number"),
-        ({"train": {"s": {"command": "awk '{print $1}' {train_data} > {output}/x", "model": "base", "train_data": "d"}}},
-         "unknown placeholder {print $1}"),
-        ({"train": {"s": {"command": "echo {placeholder}", "model": "base", "train_data": "d"}}},
-         "train.s.command: unknown placeholder {placeholder}"),
+        (
+            {
+                "train": {
+                    "s": {"method": "sft", "model": "base", "train_data": "d", "set": {"training.learning_rate": "abc"}}
+                }
+            },
+            "train.s: config: training.learning_rate must be a number",
+        ),
+        (
+            {
+                "train": {
+                    "s": {"command": "awk '{print $1}' {train_data} > {output}/x", "model": "base", "train_data": "d"}
+                }
+            },
+            "unknown placeholder {print $1}",
+        ),
+        (
+            {"train": {"s": {"command": "echo {placeholder}", "model": "base", "train_data": "d"}}},
+            "train.s.command: unknown placeholder {placeholder}",
+        ),
         ({"train": {"s": {"command": "echo }", "model": "base", "train_data": "d"}}}, "Single '}'"),
-        ({"train": {"s": {"method": "grpo", "model": "base", "train_data": "d", "embedder": "s"}}},
-         "the stages s → s form a dependency cycle"),
-        ({"train": {"a": {"method": "grpo", "model": "base", "train_data": "d", "embedder": "b"},
-                    "b": {"method": "grpo", "model": "base", "train_data": "d", "embedder": "a"}}},
-         "the stages a → b → a form a dependency cycle"),
+        (
+            {"train": {"s": {"method": "grpo", "model": "base", "train_data": "d", "embedder": "s"}}},
+            "the stages s → s form a dependency cycle",
+        ),
+        (
+            {
+                "train": {
+                    "a": {"method": "grpo", "model": "base", "train_data": "d", "embedder": "b"},
+                    "b": {"method": "grpo", "model": "base", "train_data": "d", "embedder": "a"},
+                }
+            },
+            "the stages a → b → a form a dependency cycle",
+        ),
         ({"judge": {"options": {"limit": 0}}}, "judge.options.limit must be ≥ 1"),
     ],
-)  # fmt: skip
+)
 def test_a_spec_mistake_fails_when_the_spec_loads(change, phrase, tmp_path, capsys):
     spec = a_spec(tmp_path / "spec.yaml", **change)
     assert phrase in one_line_exit_2(["run", spec, "--out", tmp_path / "out"], capsys)
@@ -262,8 +342,19 @@ def test_a_stage_may_use_one_defined_after_it():
 
 
 def test_an_encoder_as_the_hf_judge(tiny_embedder_dir, where, capsys):
-    argv = ["judge", "--a", where["run"], "--b", where["run"], "--task", "bo_zh_mt",
-            "--judge-model", f"hf:{tiny_embedder_dir}", "--output", where["tmp"] / "j.json"]  # fmt: skip
+    argv = [
+        "judge",
+        "--a",
+        where["run"],
+        "--b",
+        where["run"],
+        "--task",
+        "bo_zh_mt",
+        "--judge-model",
+        f"hf:{tiny_embedder_dir}",
+        "--output",
+        where["tmp"] / "j.json",
+    ]
     assert "is not a causal language model (its config names BertModel)" in one_line_exit_2(argv, capsys)
 
 
@@ -281,8 +372,18 @@ def adapter_with_an_empty_base(tiny_adapter_dir, tmp_path) -> tuple[Path, Path]:
 @pytest.mark.slow
 def test_an_adapter_whose_base_folder_is_empty(adapter_with_an_empty_base, tmp_path, capsys):
     adapter, empty = adapter_with_an_empty_base
-    argv = ["evaluate", "--adapter", adapter, "--tasks", "cmrc2018", "--samples", "--limit", "1",
-            "--output", tmp_path / "out"]  # fmt: skip
+    argv = [
+        "evaluate",
+        "--adapter",
+        adapter,
+        "--tasks",
+        "cmrc2018",
+        "--samples",
+        "--limit",
+        "1",
+        "--output",
+        tmp_path / "out",
+    ]
     assert f"model folder {empty} is empty" in one_line_exit_2(argv, capsys)
     argv = ["make-tiny-model", tmp_path / "a2", "--kind", "adapter", "--base-model", empty]
     assert f"--base-model folder {empty} is empty" in one_line_exit_2(argv, capsys)

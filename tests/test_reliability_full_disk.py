@@ -16,20 +16,17 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
-import alignment_tax.paths
 from reliability_helpers import (
     PAIRS,
     PREDICTIONS,
     a_spec,
     ends_in_one_error_line,
     fill_up,
-    full_disk,  # noqa: F401 - a fixture
     one_line_exit_2,
     report_runs,
-    where,  # noqa: F401 - a fixture
 )
 
+import alignment_tax.paths
 from alignment_tax.cli import main
 
 
@@ -37,27 +34,60 @@ def test_score_items_to_a_full_device(capsys):
     if not Path("/dev/full").exists():
         pytest.skip("no /dev/full")
     argv = ["score", "mt", "--predictions", PREDICTIONS, "--items", "/dev/full"]
-    assert one_line_exit_2(argv, capsys) == "alignment-tax: error: score: no space left on device while writing /dev/full"
+    assert (
+        one_line_exit_2(argv, capsys) == "alignment-tax: error: score: no space left on device while writing /dev/full"
+    )
 
 
 @pytest.mark.slow
 def test_calibrate_tau_to_a_full_device_still_shows_tau(tiny_lm_dir, tiny_embedder_dir, capsys):
     if not Path("/dev/full").exists():
         pytest.skip("no /dev/full")
-    argv = ["calibrate-tau", "--model", tiny_lm_dir, "--data", PAIRS, "--embedder", tiny_embedder_dir, "--prompts", "2",
-            "--samples", "2", "--max-new-tokens", "4", "--device", "cpu", "--output", "/dev/full"]  # fmt: skip
+    argv = [
+        "calibrate-tau",
+        "--model",
+        tiny_lm_dir,
+        "--data",
+        PAIRS,
+        "--embedder",
+        tiny_embedder_dir,
+        "--prompts",
+        "2",
+        "--samples",
+        "2",
+        "--max-new-tokens",
+        "4",
+        "--device",
+        "cpu",
+        "--output",
+        "/dev/full",
+    ]
     assert main([str(arg) for arg in argv]) == 2
     captured = capsys.readouterr()
     assert "tau" in json.loads(captured.out)  # minutes of sampling are not lost to the disk
-    assert captured.err.splitlines()[-1] == "alignment-tax: error: calibrate-tau: no space left on device while writing /dev/full"
+    assert (
+        captured.err.splitlines()[-1]
+        == "alignment-tax: error: calibrate-tau: no space left on device while writing /dev/full"
+    )
     assert captured.err.count("error") == 1 and "Traceback" not in captured.err
 
 
 @pytest.mark.slow
 def test_train_on_a_full_disk(full_disk, tiny_lm_dir, capsys):
     fill_up(full_disk)
-    argv = ["train", "--method", "sft", "--model", tiny_lm_dir, "--train-data", PAIRS, "--max-steps", "1",
-            "--output", full_disk / "run"]  # fmt: skip
+    argv = [
+        "train",
+        "--method",
+        "sft",
+        "--model",
+        tiny_lm_dir,
+        "--train-data",
+        PAIRS,
+        "--max-steps",
+        "1",
+        "--output",
+        full_disk / "run",
+    ]
     line = ends_in_one_error_line(argv, capsys)
     assert line.startswith("alignment-tax: error: train: no space left on device")
 
@@ -106,8 +136,20 @@ def test_evaluate_on_a_full_disk_keeps_earlier_results(full_disk, tiny_lm_dir, t
     out.mkdir()
     (out / "results.json").write_text('{"earlier": true}', encoding="utf-8")
     fill_up(full_disk)
-    argv = ["evaluate", "--model", tiny_lm_dir, "--adapter", tiny_adapter_dir, "--tasks", "cmrc2018", "--samples",
-            "--limit", "1", "--output", out]  # fmt: skip
+    argv = [
+        "evaluate",
+        "--model",
+        tiny_lm_dir,
+        "--adapter",
+        tiny_adapter_dir,
+        "--tasks",
+        "cmrc2018",
+        "--samples",
+        "--limit",
+        "1",
+        "--output",
+        out,
+    ]
     line = ends_in_one_error_line(argv, capsys)  # after the model loaded: its progress bar may come first
     assert line.startswith("alignment-tax: error: evaluate:") and str(out) in line
     assert json.loads((out / "results.json").read_text(encoding="utf-8")) == {"earlier": True}
@@ -115,8 +157,12 @@ def test_evaluate_on_a_full_disk_keeps_earlier_results(full_disk, tiny_lm_dir, t
 
 
 def test_run_on_a_full_disk(full_disk, tmp_path, capsys):
-    spec = a_spec(tmp_path / "spec.yaml", models={"base": {"path": str(tmp_path)}}, evaluate={},
-                  train={"mine": {"command": "true {output}", "model": "base", "train_data": "d"}})  # fmt: skip
+    spec = a_spec(
+        tmp_path / "spec.yaml",
+        models={"base": {"path": str(tmp_path)}},
+        evaluate={},
+        train={"mine": {"command": "true {output}", "model": "base", "train_data": "d"}},
+    )
     fill_up(full_disk)
     line = one_line_exit_2(["run", spec, "--out", full_disk / "out"], capsys)
     assert line == f"alignment-tax: error: run: no space left on device while writing {full_disk / 'out'}"
@@ -125,8 +171,19 @@ def test_run_on_a_full_disk(full_disk, tmp_path, capsys):
 @pytest.mark.slow
 def test_judge_on_a_full_disk(full_disk, tiny_lm_dir, where, capsys):
     fill_up(full_disk)
-    argv = ["judge", "--a", where["run"], "--b", where["run"], "--task", "bo_zh_mt", "--judge-model", f"hf:{tiny_lm_dir}",
-            "--output", full_disk / "judge.json"]  # fmt: skip
+    argv = [
+        "judge",
+        "--a",
+        where["run"],
+        "--b",
+        where["run"],
+        "--task",
+        "bo_zh_mt",
+        "--judge-model",
+        f"hf:{tiny_lm_dir}",
+        "--output",
+        full_disk / "judge.json",
+    ]
     assert "database or disk is full" in ends_in_one_error_line(argv, capsys)
     assert not (full_disk / "judge.json").exists()
 

@@ -8,9 +8,8 @@ import pytest
 
 from alignment_tax.cli import main
 from alignment_tax.experiments.plan import plan_experiment
-from alignment_tax.experiments.spec import load_spec
+from alignment_tax.experiments.spec import load_spec, stage_config_path
 from alignment_tax.trainers import load_config
-from alignment_tax.experiments.spec import stage_config_path
 
 SPECS = Path(__file__).resolve().parents[1] / "configs" / "experiments"
 
@@ -18,16 +17,23 @@ SPECS = Path(__file__).resolve().parents[1] / "configs" / "experiments"
 TABLES = {
     "Table 1": ("exp1_cold_start_vs_rl.yaml", ["sft_cold_start", "grpo"], {"bo_zh_mt": ["bleu", "similarity"]}),
     "Table 2": ("exp1_headlines.yaml", ["sft_cold_hg", "grpo_hg"], {"bo_headline": ["rouge_l", "similarity"]}),
-    "Table 3": ("exp2_strong_sft_vs_rl.yaml", ["sft_strong_mt", "grpo_mt", "sft_strong_hg", "grpo_hg"],
-                {"bo_zh_mt": ["bleu", "similarity"], "bo_headline": ["rouge_l", "similarity"],
-                 "cmrc2018": ["average", "f1"]}),
-    "Table 4": ("exp3_few_shot_transfer.yaml", ["hg_from_base", "hg_from_sft", "hg_from_grpo"],
-                {"bo_headline": ["rouge_l", "similarity"]}),
-    "Table 5": ("reward_ablation.yaml",
-                ["embedding_only", "embedding_lc", "embedding_lc_bleu", "bleu_only", "embedding_lc_length"],
-                {"bo_zh_mt": ["bleu", "similarity"], "cmrc2018": ["average"]}),
+    "Table 3": (
+        "exp2_strong_sft_vs_rl.yaml",
+        ["sft_strong_mt", "grpo_mt", "sft_strong_hg", "grpo_hg"],
+        {"bo_zh_mt": ["bleu", "similarity"], "bo_headline": ["rouge_l", "similarity"], "cmrc2018": ["average", "f1"]},
+    ),
+    "Table 4": (
+        "exp3_few_shot_transfer.yaml",
+        ["hg_from_base", "hg_from_sft", "hg_from_grpo"],
+        {"bo_headline": ["rouge_l", "similarity"]},
+    ),
+    "Table 5": (
+        "reward_ablation.yaml",
+        ["embedding_only", "embedding_lc", "embedding_lc_bleu", "bleu_only", "embedding_lc_length"],
+        {"bo_zh_mt": ["bleu", "similarity"], "cmrc2018": ["average"]},
+    ),
     "Table 6": ("drift_analysis.yaml", ["sft_strong", "sft_cold_start", "grpo"], {"drift": ["nll", "delta_nll"]}),
-}  # fmt: skip
+}
 
 
 @pytest.mark.parametrize("table", sorted(TABLES))

@@ -22,14 +22,30 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-
-from alignment_tax.reports.build import build_report
 from test_report_helpers import INJECTION, make_study
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (Debian: apt-get install -y chromium)")
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--disable-extensions", "--mute-audio"]  # fmt: skip
+from alignment_tax.reports.build import build_report
+
+CHROMIUM = (
+    shutil.which("chromium")
+    or shutil.which("chromium-browser")
+    or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
+)
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None, reason="chromium is not installed (Debian: apt-get install -y chromium)"
+)
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-extensions",
+    "--mute-audio",
+]
 TIMEOUT = 30
 
 
@@ -41,9 +57,11 @@ class DevTools:
         self.sock = socket.create_connection((parsed.hostname, parsed.port), timeout=TIMEOUT)
         key = base64.b64encode(os.urandom(16)).decode()
         self.sock.sendall(
-            (f"GET {parsed.path} HTTP/1.1\r\nHost: {parsed.hostname}:{parsed.port}\r\nUpgrade: websocket\r\n"
-             f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode()
-        )  # fmt: skip
+            (
+                f"GET {parsed.path} HTTP/1.1\r\nHost: {parsed.hostname}:{parsed.port}\r\nUpgrade: websocket\r\n"
+                f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+            ).encode()
+        )
         response = b""
         while b"\r\n\r\n" not in response:
             chunk = self.sock.recv(4096)
@@ -128,7 +146,7 @@ class DevTools:
         try:
             while True:
                 self.events.append(self._message())
-        except (socket.timeout, TimeoutError):
+        except TimeoutError:
             pass
         finally:
             self.sock.settimeout(TIMEOUT)
@@ -139,9 +157,13 @@ class DevTools:
         for event in self.events:
             method, params = event.get("method"), event.get("params", {})
             if method == "Runtime.exceptionThrown":
-                found.append(f"exception: {params['exceptionDetails'].get('text')} {params['exceptionDetails'].get('exception', {}).get('description', '')}")
+                found.append(
+                    f"exception: {params['exceptionDetails'].get('text')} {params['exceptionDetails'].get('exception', {}).get('description', '')}"
+                )
             elif method == "Runtime.consoleAPICalled" and params.get("type") in ("error", "assert", "warning"):
-                found.append(f"console.{params['type']}: {[a.get('value', a.get('description')) for a in params.get('args', [])]}")
+                found.append(
+                    f"console.{params['type']}: {[a.get('value', a.get('description')) for a in params.get('args', [])]}"
+                )
             elif method == "Log.entryAdded" and params["entry"].get("level") in ("error", "warning"):
                 found.append(f"log {params['entry'].get('source')}: {params['entry'].get('text')}")
         return found
@@ -152,8 +174,11 @@ def browser(tmp_path):
     """A headless Chromium with remote debugging; yields a connected page."""
     profile = tmp_path / "profile"
     log = (tmp_path / "chromium.log").open("w")
-    process = subprocess.Popen([CHROMIUM, *FLAGS, f"--user-data-dir={profile}", "--remote-debugging-port=0", "about:blank"],
-                               stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+    process = subprocess.Popen(
+        [CHROMIUM, *FLAGS, f"--user-data-dir={profile}", "--remote-debugging-port=0", "about:blank"],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     try:
         port_file = profile / "DevToolsActivePort"
         deadline = time.monotonic() + TIMEOUT
@@ -214,15 +239,23 @@ def test_item_browser_filters_to_flips(browser, injected_report):
     load(browser, injected_report)
     count = "document.getElementById('item-count').textContent"
     assert browser.evaluate(count) == "24 of 24 items shown"  # cmrc2018 is the first task
-    browser.evaluate("var k = document.getElementById('item-kind'); k.value = 'lost'; k.dispatchEvent(new Event('change'))")
+    browser.evaluate(
+        "var k = document.getElementById('item-kind'); k.value = 'lost'; k.dispatchEvent(new Event('change'))"
+    )
     lost = browser.evaluate("document.querySelectorAll('.items-task:not([hidden]) tbody tr:not([hidden])').length")
-    expected = browser.evaluate("document.querySelectorAll('.items-task[data-task=cmrc2018] tbody tr[data-flips*=\"lost:\"]').length")
+    expected = browser.evaluate(
+        "document.querySelectorAll('.items-task[data-task=cmrc2018] tbody tr[data-flips*=\"lost:\"]').length"
+    )
     assert browser.evaluate(count) == f"{lost} of 24 items shown" and lost == expected and lost > 0
-    browser.evaluate("var t = document.getElementById('item-task'); t.value = 'bo_zh_mt'; t.dispatchEvent(new Event('change'))")
+    browser.evaluate(
+        "var t = document.getElementById('item-task'); t.value = 'bo_zh_mt'; t.dispatchEvent(new Event('change'))"
+    )
     assert browser.evaluate("document.querySelector('.items-task[data-task=cmrc2018]').hidden")
-    browser.evaluate("var q = document.getElementById('item-query'); q.value = 'bo_3'; "
-                     "var k = document.getElementById('item-kind'); k.value = 'all'; k.dispatchEvent(new Event('change')); "
-                     "q.dispatchEvent(new Event('input'))")  # fmt: skip
+    browser.evaluate(
+        "var q = document.getElementById('item-query'); q.value = 'bo_3'; "
+        "var k = document.getElementById('item-kind'); k.value = 'all'; k.dispatchEvent(new Event('change')); "
+        "q.dispatchEvent(new Event('input'))"
+    )
     assert browser.evaluate(count) == "1 of 24 items shown"
     assert browser.problems() == []
 
@@ -231,10 +264,18 @@ def test_screenshot_from_the_command_line(injected_report, tmp_path):
     """The plain `chromium --screenshot` CI can run by hand, as the issue describes it."""
     png = tmp_path / "shot.png"
     result = subprocess.run(
-        [CHROMIUM, *FLAGS, f"--user-data-dir={tmp_path / 'profile'}", f"--screenshot={png}", "--window-size=1400,2000",
-         injected_report.resolve().as_uri()],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        [
+            CHROMIUM,
+            *FLAGS,
+            f"--user-data-dir={tmp_path / 'profile'}",
+            f"--screenshot={png}",
+            "--window-size=1400,2000",
+            injected_report.resolve().as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert png.exists(), result.stderr[-2000:]
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000
     assert "Uncaught" not in result.stderr
@@ -243,8 +284,10 @@ def test_screenshot_from_the_command_line(injected_report, tmp_path):
 def test_dumped_dom_keeps_the_injection_as_text(injected_report, tmp_path):
     result = subprocess.run(
         [CHROMIUM, *FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom", injected_report.resolve().as_uri()],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     dom = result.stdout
     assert "&lt;script&gt;window.__pwned = 1&lt;/script&gt;" in dom
     assert "<script>window.__pwned" not in dom and "<img src" not in dom
@@ -275,13 +318,13 @@ def test_point_labels_do_not_overlap_as_drawn(browser, crowded_report):
           var b = t.getBBox();
           return [t.textContent, b.x, b.y, b.x + b.width, b.y + b.height, +t.getAttribute('x'), +t.getAttribute('y')];
         });
-      })""")  # fmt: skip
+      })""")
     from alignment_tax.reports import labels
 
     assert len(measured) == 2  # one plot per target task
     for plot in measured:
         assert "rl, rl2, rl3, rl4" in [row[0] for row in plot]  # the four runs on one spot share one label
-        for text, x0, y0, x1, y1, x, y in plot:
+        for text, x0, _y0, x1, _y1, x, y in plot:
             placed = labels.Box(x, y - labels.ASCENT, x + labels.text_width(text), y + labels.DESCENT)
             assert placed.x0 - 0.5 <= x0 and x1 <= placed.x1 + 0.5, (text, x0, x1, placed)  # the estimate is generous
         for first, second in itertools.combinations(plot, 2):
@@ -291,8 +334,12 @@ def test_point_labels_do_not_overlap_as_drawn(browser, crowded_report):
 
 def test_banner_and_sign_convention_are_shown(browser, crowded_report):
     load(browser, crowded_report)
-    banner = browser.evaluate("(function (b) { return [b.innerText, b.offsetHeight]; })(document.getElementById('banner'))")
-    assert banner[0].startswith("These models are tiny: base tiny-lm has 0.33M parameters and random weights; adapters trained 12–24 steps.")
+    banner = browser.evaluate(
+        "(function (b) { return [b.innerText, b.offsetHeight]; })(document.getElementById('banner'))"
+    )
+    assert banner[0].startswith(
+        "These models are tiny: base tiny-lm has 0.33M parameters and random weights; adapters trained 12–24 steps."
+    )
     assert banner[1] > 0
     assert browser.evaluate("document.getElementById('tax-definition').innerText").startswith("Δ = candidate − base")
 
@@ -303,7 +350,11 @@ def test_a_swept_adapter_draws_its_frontier(browser, tmp_path):
     for name, scale in (("sft", 1.0), ("rl", 0.5)):  # two strengths of one adapter, as sweep writes them
         results_file = paths[name] / "results.json"
         results = json.loads(results_file.read_text(encoding="utf-8"))
-        results["config"] = {**(results.get("config") or {}), "adapter_scale": scale, "adapter_scaled_from": "/adapters/sft"}
+        results["config"] = {
+            **(results.get("config") or {}),
+            "adapter_scale": scale,
+            "adapter_scaled_from": "/adapters/sft",
+        }
         results_file.write_text(json.dumps(results), encoding="utf-8")
     out = tmp_path / "report.html"
     build_report([paths["sft"], paths["rl"]], out=out)

@@ -10,11 +10,11 @@ import re
 import shutil
 
 import pytest
+from test_report_helpers import INJECTION, make_study, write_judge
 
 from alignment_tax.cli import main
 from alignment_tax.reports.commands import register
 from alignment_tax.reports.html_report import SCRIPT
-from test_report_helpers import INJECTION, make_study, write_judge
 
 
 def run_cli(argv: list[str]) -> int:
@@ -30,7 +30,9 @@ def study(tmp_path_factory):
 @pytest.fixture(scope="module")
 def html_report(study, tmp_path_factory):
     out = tmp_path_factory.mktemp("out") / "report.html"
-    assert run_cli(["report", str(study["sft"]), str(study["rl"]), "--judge", str(study["judge"]), "--out", str(out)]) == 0
+    assert (
+        run_cli(["report", str(study["sft"]), str(study["rl"]), "--judge", str(study["judge"]), "--out", str(out)]) == 0
+    )
     return out.read_text(encoding="utf-8")
 
 
@@ -40,7 +42,12 @@ def test_flags():
     args = parser.parse_args(
         ["report", "a", "b", "--baseline", "a", "--judge", "j1.json", "j2.json", "--judge", "j3.json", "--out", "r.md"]
     )
-    assert (args.runs, args.baseline, args.judge, args.out) == (["a", "b"], "a", ["j1.json", "j2.json", "j3.json"], "r.md")
+    assert (args.runs, args.baseline, args.judge, args.out) == (
+        ["a", "b"],
+        "a",
+        ["j1.json", "j2.json", "j3.json"],
+        "r.md",
+    )
     with pytest.raises(SystemExit):
         parser.parse_args(["report", "a"])  # --out is required
 
@@ -51,20 +58,47 @@ def test_html_is_one_self_contained_file(html_report, study, capsys):
     # No network and no external files: no links, no src/href to anything but in-page anchors.
     assert not re.search(r"<(link|iframe|object|embed|img|video|audio)\b", html)
     assert not re.search(r"<[^<>]*\ssrc\s*=", html)  # no tag with a src attribute
-    assert set(re.findall(r'href="([^"]*)"', html)) <= {f"#{s}" for s in ("glance", "health", "headline", "tradeoff", "differences", "drift", "judge", "training", "items", "runs", "flags")}
+    assert set(re.findall(r'href="([^"]*)"', html)) <= {
+        f"#{s}"
+        for s in (
+            "glance",
+            "health",
+            "headline",
+            "tradeoff",
+            "differences",
+            "drift",
+            "judge",
+            "training",
+            "items",
+            "runs",
+            "flags",
+        )
+    }
     assert not re.search(r"https?://(?!www\.w3\.org/2000/svg)", html)
     # Exactly one script, ours, allowed by its hash in the page's Content-Security-Policy.
     assert html.count("<script") == 1 and f"<script>{SCRIPT}</script>" in html
     digest = base64.b64encode(hashlib.sha256(SCRIPT.encode()).digest()).decode()
     assert f"script-src 'sha256-{digest}'" in html and "default-src 'none'" in html
     assert html.count("<svg") >= 8
-    for section in ("At a glance", "Headline table", "Tax against gain", "Every difference", "Drift from the base", "LLM judge", "Training curves", "Items"):
+    for section in (
+        "At a glance",
+        "Headline table",
+        "Tax against gain",
+        "Every difference",
+        "Drift from the base",
+        "LLM judge",
+        "Training curves",
+        "Items",
+    ):
         assert section in html
 
 
 def test_model_text_is_escaped(html_report):
     assert "<script>window.__pwned" not in html_report and "<img src=x" not in html_report
-    assert "&lt;script&gt;window.__pwned = 1&lt;/script&gt;&lt;img src=x onerror=&#34;window.__pwned = 2&#34;&gt;" in html_report
+    assert (
+        "&lt;script&gt;window.__pwned = 1&lt;/script&gt;&lt;img src=x onerror=&#34;window.__pwned = 2&#34;&gt;"
+        in html_report
+    )
 
 
 def test_stdout_says_what_was_written(study, tmp_path, capsys):
@@ -77,13 +111,17 @@ def test_stdout_says_what_was_written(study, tmp_path, capsys):
 
 def test_markdown_with_plots_beside_it(study, tmp_path):
     out = tmp_path / "report.md"
-    assert run_cli(["report", str(study["sft"]), str(study["rl"]), "--judge", str(study["judge"]), "--out", str(out)]) == 0
+    assert (
+        run_cli(["report", str(study["sft"]), str(study["rl"]), "--judge", str(study["judge"]), "--out", str(out)]) == 0
+    )
     text = out.read_text(encoding="utf-8")
     images = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
     assert images and all((out.parent / image).is_file() for image in images)
     assert all(image.startswith("report_files/") and image.endswith(".svg") for image in images)
     assert (out.parent / "report_files" / "tax_gain_bo_zh_mt.svg").read_text().startswith("<svg xmlns=")
-    assert "| **Gap (rl vs sft)** |" in text and "### Task: Tibetan → Chinese translation (`bo_zh_mt`), 16 items" in text
+    assert (
+        "| **Gap (rl vs sft)** |" in text and "### Task: Tibetan → Chinese translation (`bo_zh_mt`), 16 items" in text
+    )
     # Escaped model text: no raw tag, and every table row keeps its column count.
     assert "<script" not in text.replace(r"\<script", "") and "<img" not in text.replace(r"\<img", "")
     assert r'\<script>window.\_\_pwned = 1\</script>\<img src=x onerror="window.\_\_pwned = 2">' in text
@@ -92,7 +130,7 @@ def test_markdown_with_plots_beside_it(study, tmp_path):
     for index, line in enumerate(lines):
         if line.startswith("|---") or line.startswith("|:---"):
             width = line.count("|")
-            for row in lines[index + 1:]:
+            for row in lines[index + 1 :]:
                 if not row.startswith("|"):
                     break
                 assert len(re.findall(r"(?<!\\)\|", row)) == width, row  # an escaped \| is text in a cell
@@ -114,7 +152,10 @@ def one_error_line(capsys) -> str:
 
 
 def test_baseline_that_matches_no_run(study, tmp_path, capsys):
-    assert run_cli(["report", str(study["sft"]), str(study["rl"]), "--baseline", "ppo", "--out", str(tmp_path / "r.html")]) == 2
+    assert (
+        run_cli(["report", str(study["sft"]), str(study["rl"]), "--baseline", "ppo", "--out", str(tmp_path / "r.html")])
+        == 2
+    )
     assert one_error_line(capsys).endswith("--baseline 'ppo' matches no run; the runs are: sft, rl")
     assert not (tmp_path / "r.html").exists()
 
@@ -165,7 +206,10 @@ def test_missing_base_results(study, tmp_path, capsys):
     (moved / "results.json").write_text(json.dumps(results), encoding="utf-8")
     assert run_cli(["report", str(moved), "--out", str(tmp_path / "r.html")]) == 2
     line = one_error_line(capsys)
-    assert f"the base's results file {tmp_path / 'gone' / 'results.json'} (named in {moved / 'results.json'}) is missing" in line
+    assert (
+        f"the base's results file {tmp_path / 'gone' / 'results.json'} (named in {moved / 'results.json'}) is missing"
+        in line
+    )
     # A moved tree is still found: <run>/../_base/<key>/.
     shutil.copytree(study["base"], tmp_path / "alone" / "_base" / results["base"]["key"])
     assert run_cli(["report", str(moved), "--out", str(tmp_path / "r.html")]) == 0
@@ -182,7 +226,9 @@ def test_runs_with_nothing_in_common(study, tmp_path, capsys):
         results["base"] = None
         (folder / "results.json").write_text(json.dumps(results), encoding="utf-8")
     assert run_cli(["report", str(only_cmrc), str(only_headline), "--out", str(tmp_path / "r.html")]) == 2
-    assert one_error_line(capsys).endswith("run a has nothing in common with the other runs: no task with an item in common, and no drift on the same texts (tasks: a: cmrc2018; b: bo_headline)")
+    assert one_error_line(capsys).endswith(
+        "run a has nothing in common with the other runs: no task with an item in common, and no drift on the same texts (tasks: a: cmrc2018; b: bo_headline)"
+    )
 
 
 def test_runs_on_disjoint_items_have_nothing_in_common(study, tmp_path, capsys):
@@ -227,8 +273,14 @@ def test_run_folders_after_judge_are_runs(study, tmp_path, capsys):
 
 
 def test_judge_against_the_base_given_as_samples_files(study, tmp_path):
-    judge = write_judge(tmp_path, study["rl"] / "samples" / "bo_headline.jsonl", study["base"] / "samples" / "bo_headline.jsonl",
-                        "bo_headline", ["a", "a", "tie", "b"], "rl_vs_base")  # fmt: skip
+    judge = write_judge(
+        tmp_path,
+        study["rl"] / "samples" / "bo_headline.jsonl",
+        study["base"] / "samples" / "bo_headline.jsonl",
+        "bo_headline",
+        ["a", "a", "tie", "b"],
+        "rl_vs_base",
+    )
     assert run_cli(["report", str(study["rl"]), "--judge", str(judge), "--out", str(tmp_path / "r.md")]) == 0
     assert "| bo_headline | rl | base | 4 | 2 | 1 | 1 | 50.0 | 25.0 |" in (tmp_path / "r.md").read_text()
 
@@ -261,8 +313,17 @@ def test_a_real_judge_file(study, tmp_path):
 
     output = tmp_path / "judge" / "rl_vs_sft.json"
     with StubJudgeServer(prefer_longer) as server:
-        summary = run_judge(JudgeOptions(run_a=str(study["rl"]), run_b=str(study["sft"]), task="bo_zh_mt", output=str(output),
-                                         base_url=server.url, judge_model="stub", retry=RetryPolicy(base_delay=0.01, max_delay=0.05)))  # fmt: skip
+        summary = run_judge(
+            JudgeOptions(
+                run_a=str(study["rl"]),
+                run_b=str(study["sft"]),
+                task="bo_zh_mt",
+                output=str(output),
+                base_url=server.url,
+                judge_model="stub",
+                retry=RetryPolicy(base_delay=0.01, max_delay=0.05),
+            )
+        )
     report = assemble([study["sft"], study["rl"]], judge_files=[output])
     judgement = report.judgements[0]
     assert (judgement.a.name, judgement.b.name, judgement.task) == ("rl", "sft", "bo_zh_mt")
@@ -271,7 +332,9 @@ def test_a_real_judge_file(study, tmp_path):
     assert judgement.win_rate_interval() == tuple(summary["win_rate_ci"])
     assert len(judgement.outcomes) == 16  # per-pair records, for the item browser
     mt = report.sections[0]
-    assert mt.columns[-1].label == "LLM-Judge Win (%)" and mt.rows[2].cells[-1].judge[0].pct == pytest.approx(summary["win_pct_a"])
+    assert mt.columns[-1].label == "LLM-Judge Win (%)" and mt.rows[2].cells[-1].judge[0].pct == pytest.approx(
+        summary["win_pct_a"]
+    )
 
 
 def test_judge_pairs_refused_by_the_endpoint_are_shown_with_the_invalid_ones(study, tmp_path):
@@ -279,5 +342,10 @@ def test_judge_pairs_refused_by_the_endpoint_are_shown_with_the_invalid_ones(stu
     judge = tmp_path / "judge.json"
     judge.write_text(json.dumps({**summary, "n_invalid": 2, "n_rejected": 1}), encoding="utf-8")
     for name in ("r.md", "r.html"):
-        assert run_cli(["report", str(study["sft"]), str(study["rl"]), "--judge", str(judge), "--out", str(tmp_path / name)]) == 0
+        assert (
+            run_cli(
+                ["report", str(study["sft"]), str(study["rl"]), "--judge", str(judge), "--out", str(tmp_path / name)]
+            )
+            == 0
+        )
         assert "2 (1 refused by the endpoint)" in (tmp_path / name).read_text(encoding="utf-8"), name

@@ -9,6 +9,7 @@ import xml.dom.minidom
 import numpy as np
 import pytest
 from scipy.stats import binomtest
+from test_report_helpers import make_study
 
 from alignment_tax.errors import UserError
 from alignment_tax.metrics.stats import paired_bootstrap
@@ -20,7 +21,6 @@ from alignment_tax.reports.items import task_items
 from alignment_tax.reports.runs import load_runs
 from alignment_tax.reports.svg import nice_ticks, number
 from alignment_tax.reports.textsafe import markdown_text, visible
-from test_report_helpers import make_study
 
 N = 40
 
@@ -54,7 +54,12 @@ def test_headline_table_has_the_reference_studys_shape(report, study):
     assert (mt.task, headline.task) == ("bo_zh_mt", "bo_headline")
     assert [c.label for c in mt.columns] == ["BLEU", "Similarity", "CMRC Avg", "CMRC F1"]
     assert [c.label for c in headline.columns] == ["ROUGE-L", "Similarity", "CMRC Avg", "CMRC F1", "LLM-Judge Win (%)"]
-    assert [(r.label, r.role) for r in mt.rows] == [("base", "base"), ("sft (baseline)", "baseline"), ("rl", "run"), ("Gap (rl vs sft)", "gap")]
+    assert [(r.label, r.role) for r in mt.rows] == [
+        ("base", "base"),
+        ("sft (baseline)", "baseline"),
+        ("rl", "run"),
+        ("Gap (rl vs sft)", "gap"),
+    ]
     sft, rl = results(study["sft"]), results(study["rl"])
     base = results(study["base"])
     base_row, sft_row, rl_row, gap = mt.rows
@@ -63,13 +68,17 @@ def test_headline_table_has_the_reference_studys_shape(report, study):
     assert base_row.cells[3].value == base["tasks"]["cmrc2018"]["f1"] and base_row.cells[3].diff is None
     # Δ against the base in each run's cell; the gap row is run − baseline, with its interval.
     delta = rl_row.cells[0].diff
-    assert delta.b.is_base and delta.difference == pytest.approx(rl["tasks"]["bo_zh_mt"]["bleu"] - base["tasks"]["bo_zh_mt"]["bleu"])
+    assert delta.b.is_base and delta.difference == pytest.approx(
+        rl["tasks"]["bo_zh_mt"]["bleu"] - base["tasks"]["bo_zh_mt"]["bleu"]
+    )
     bleu_gap = gap.cells[0].diff
     assert bleu_gap.a.name == "rl" and bleu_gap.b.name == "sft"
     assert bleu_gap.difference == pytest.approx(rl["tasks"]["bo_zh_mt"]["bleu"] - sft["tasks"]["bo_zh_mt"]["bleu"])
     assert bleu_gap.ci[0] <= bleu_gap.difference <= bleu_gap.ci[1] and bleu_gap.significant  # SFT's big MT gain
     cmrc_gap = gap.cells[2].diff
-    assert cmrc_gap.difference == pytest.approx(rl["tasks"]["cmrc2018"]["average"] - sft["tasks"]["cmrc2018"]["average"])
+    assert cmrc_gap.difference == pytest.approx(
+        rl["tasks"]["cmrc2018"]["average"] - sft["tasks"]["cmrc2018"]["average"]
+    )
 
 
 def test_judge_column_and_its_gap(report):
@@ -98,7 +107,10 @@ def test_corpus_bleu_is_resampled_as_a_corpus_score(study):
     diff = Comparator(n_resamples=300).metric("bo_zh_mt", "bleu", runs[1], runs[0])
     rl, sft = samples(study["rl"], "bo_zh_mt"), samples(study["sft"], "bo_zh_mt")
     refs = [row["reference"] for row in rl]
-    observed = corpus_bleu([r["output"] for r in rl], refs, "zh").score - corpus_bleu([r["output"] for r in sft], refs, "zh").score
+    observed = (
+        corpus_bleu([r["output"] for r in rl], refs, "zh").score
+        - corpus_bleu([r["output"] for r in sft], refs, "zh").score
+    )
     assert diff.difference == pytest.approx(observed)
     assert "corpus" in diff.method and diff.ci[0] < observed < diff.ci[1]
     # A mean of sentence BLEU would be a different number: the corpus score is what is compared.
@@ -121,16 +133,27 @@ def test_runs_on_different_items_are_flagged_not_compared(study, tmp_path):
     other = tmp_path / "other"
     shutil.copytree(study["rl"], other)
     rows = samples(other, "cmrc2018")[:-3]
-    (other / "samples" / "cmrc2018.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    (other / "samples" / "cmrc2018.jsonl").write_text(
+        "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8"
+    )
     moved = samples(other, "bo_headline")
     moved[0]["source"] = "another article"
-    (other / "samples" / "bo_headline.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in moved), encoding="utf-8")
+    (other / "samples" / "bo_headline.jsonl").write_text(
+        "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in moved), encoding="utf-8"
+    )
     found = assemble([study["sft"], other], comparator=Comparator(n_resamples=100))
     gap = found.sections[0].rows[-1]
     cmrc = gap.cells[2].diff
-    assert cmrc.flag.startswith("scored on different items (other: 37, sft: 40") and cmrc.ci is None and cmrc.difference is None
+    assert (
+        cmrc.flag.startswith("scored on different items (other: 37, sft: 40")
+        and cmrc.ci is None
+        and cmrc.difference is None
+    )
     assert gap.cells[0].diff.comparable  # bo_zh_mt: the same items
-    assert any("bo_headline: other vs sft not compared: scored on different items (item 'tqa_0' has different inputs)" in f for f in found.flags)
+    assert any(
+        "bo_headline: other vs sft not compared: scored on different items (item 'tqa_0' has different inputs)" in f
+        for f in found.flags
+    )
     assert any(f.startswith("cmrc2018: other vs sft not compared") for f in found.flags)
 
 
@@ -213,8 +236,17 @@ def _add_task(folder, task, values):
     results = json.loads((folder / "results.json").read_text(encoding="utf-8"))
     results["tasks"][task] = {"acc": float(np.mean(values)), "acc_stderr": 0.01}
     results["samples"][task] = f"samples/{task}.jsonl"
-    rows = [{"id": str(i), "source": {"question": f"q{i}", "choices": ["A", "B"]}, "input": f"q{i}", "output": [[-1.0, False]],
-             "reference": 0, "acc": value} for i, value in enumerate(values)]  # fmt: skip
+    rows = [
+        {
+            "id": str(i),
+            "source": {"question": f"q{i}", "choices": ["A", "B"]},
+            "input": f"q{i}",
+            "output": [[-1.0, False]],
+            "reference": 0,
+            "acc": value,
+        }
+        for i, value in enumerate(values)
+    ]
     (folder / "samples" / f"{task}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     (folder / "results.json").write_text(json.dumps(results), encoding="utf-8")
 
@@ -239,4 +271,6 @@ def test_builtin_tax_task_and_a_run_without_base(tmp_path):
     from alignment_tax.reports.html_report import render
     from alignment_tax.reports.markdown_report import render as render_markdown
 
-    assert "Alignment tax report" in render(alone) and render_markdown(alone, "x_files")[0].startswith("# Alignment tax report")
+    assert "Alignment tax report" in render(alone) and render_markdown(alone, "x_files")[0].startswith(
+        "# Alignment tax report"
+    )

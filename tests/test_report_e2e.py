@@ -27,8 +27,28 @@ pytestmark = pytest.mark.slow
 def real_runs(tmp_path_factory, shared_data, tiny_lm_dir, tiny_adapter_dir, tiny_embedder_dir):
     root = tmp_path_factory.mktemp("real") / "runs"
     first = root / "first"
-    args = ["evaluate", "--model", tiny_lm_dir, "--adapter", tiny_adapter_dir, "--base", "--tasks", TASKS, "--limit", "3",
-            "--batch-size", "4", "--device", "cpu", "--data-dir", shared_data, "--embedder", tiny_embedder_dir, "--output", first]  # fmt: skip
+    args = [
+        "evaluate",
+        "--model",
+        tiny_lm_dir,
+        "--adapter",
+        tiny_adapter_dir,
+        "--base",
+        "--tasks",
+        TASKS,
+        "--limit",
+        "3",
+        "--batch-size",
+        "4",
+        "--device",
+        "cpu",
+        "--data-dir",
+        shared_data,
+        "--embedder",
+        tiny_embedder_dir,
+        "--output",
+        first,
+    ]
     assert main([str(arg) for arg in args]) == 0
     second = root / "second"
     shutil.copytree(first, second)
@@ -40,7 +60,9 @@ def test_report_numbers_are_evaluates(real_runs):
     results = json.loads((first / "results.json").read_text(encoding="utf-8"))
     report = assemble([first], comparator=Comparator(n_resamples=200))
     run = report.runs[0]
-    assert run.base is not None and run.base.path.resolve() == (first.parent / "_base" / results["base"]["key"]).resolve()
+    assert (
+        run.base is not None and run.base.path.resolve() == (first.parent / "_base" / results["base"]["key"]).resolve()
+    )
     for task, metrics in results["tax"].items():
         for metric, tax in metrics.items():
             diff = Comparator(n_resamples=50).metric(task, metric, run, run.base)
@@ -75,13 +97,19 @@ def test_html_and_markdown_from_real_runs(real_runs, tmp_path):
     assert '<h2 id="health">Output health</h2>' in text
     # evaluate recorded what the models are, so the report says so: a tiny random base, an adapter with no training record.
     first = json.loads((real_runs[0] / "results.json").read_text(encoding="utf-8"))
-    base = json.loads((real_runs[0].parent / "_base" / first["base"]["key"] / "results.json").read_text(encoding="utf-8"))
+    base = json.loads(
+        (real_runs[0].parent / "_base" / first["base"]["key"] / "results.json").read_text(encoding="utf-8")
+    )
     for recorded in (first, base):
-        assert recorded["weights"]["model"]["parameters"] == recorded["weights"]["model"]["tiny"]["parameters"] == 330112
+        assert (
+            recorded["weights"]["model"]["parameters"] == recorded["weights"]["model"]["tiny"]["parameters"] == 330112
+        )
         assert "pretrained" not in recorded["weights"]["model"]["tiny"] and recorded["weights"]["adapter"] is None
     name = Path(first["model"]).name
-    assert (f"These models are tiny: base <code>{name}</code> has 0.33M parameters and random weights. "
-            "Their numbers show the pipeline working, not the methods&#39; merit.") in text  # fmt: skip
+    assert (
+        f"These models are tiny: base <code>{name}</code> has 0.33M parameters and random weights. "
+        "Their numbers show the pipeline working, not the methods&#39; merit."
+    ) in text
     markdown = build_report(list(real_runs), out=tmp_path / "report.md", baseline="second")
     assert markdown["baseline"] == "second" and len(markdown["plots"]) == 3  # the tax-gain plot, two drift CDFs
 
@@ -96,6 +124,16 @@ def test_real_report_in_a_browser(real_runs, tmp_path):
     from test_report_browser import FLAGS
 
     build_report(list(real_runs), out=tmp_path / "report.html")
-    result = subprocess.run([CHROMIUM, *FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom",
-                             (tmp_path / "report.html").as_uri()], capture_output=True, text=True, timeout=120)  # fmt: skip
+    result = subprocess.run(
+        [
+            CHROMIUM,
+            *FLAGS,
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--dump-dom",
+            (tmp_path / "report.html").as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert "Alignment tax report" in result.stdout and 'id="item-count">3 of 3 items shown<' in result.stdout

@@ -11,6 +11,7 @@ import json
 import re
 
 import pytest
+from test_report_helpers import make_study
 
 from alignment_tax.metrics.health import flag_items
 from alignment_tax.reports.comparisons import TARGET_LANGUAGE, Comparator
@@ -18,7 +19,6 @@ from alignment_tax.reports.content import assemble
 from alignment_tax.reports.html_report import render
 from alignment_tax.reports.markdown_report import render as render_markdown
 from alignment_tax.reports.runs import load_runs
-from test_report_helpers import make_study
 
 N = 24
 TASK = "bo_zh_mt"
@@ -82,7 +82,10 @@ def test_the_issues_gain_is_marked_not_a_success(issue):
     gap = next(d for d in report.comparisons[TASK] if d.a is rl and d.b.name == "sft" and d.metric == "similarity")
     assert gap.difference < 0 and gap.significant and direction(gap) == "suspect"
     # The base answered nothing: a healthy run's gain over it stays a success.
-    assert direction(next(d for d in report.comparisons[TASK] if d.a is rl and d.b.is_base and d.metric == "similarity")) == "better"
+    assert (
+        direction(next(d for d in report.comparisons[TASK] if d.a is rl and d.b.is_base and d.metric == "similarity"))
+        == "better"
+    )
 
 
 def test_html_marks_the_gain_amber_with_its_reason(issue):
@@ -109,7 +112,10 @@ def test_html_health_block_and_columns(issue):
     # The headline section of the task has an output-health column beside the scores.
     section = html[html.index('data-task="bo_zh_mt"') :]
     section = section[: section.index("</table>")]
-    assert "<th title=\"share of this model's bo_zh_mt outputs" in section and "mostly empty or repetitive</span>" in section
+    assert (
+        "<th title=\"share of this model's bo_zh_mt outputs" in section
+        and "mostly empty or repetitive</span>" in section
+    )
 
 
 def test_markdown_health_and_the_marked_gain(issue):
@@ -133,7 +139,11 @@ def test_item_browser_shows_the_flags(issue):
     first = mt.items[0]
     assert first.outputs[base].flags == ["empty", "off_script"] and first.outputs[sft].flags == ["repetitive"]
     html = render(report)
-    assert 'data-flips="' in html and "repetitive:0" in html and '<option value="repetitive">repetitive output</option>' in html
+    assert (
+        'data-flips="' in html
+        and "repetitive:0" in html
+        and '<option value="repetitive">repetitive output</option>' in html
+    )
     assert '<span class="badge hflag degenerate">repetitive</span>' in html and "badge suspect" in html
 
 
@@ -143,7 +153,9 @@ def test_tradeoff_point_of_a_degenerate_gain_is_marked(tmp_path):
     plot = next(plot for plot in report.plots["tradeoff"] if plot.name == "tax_gain_bo_headline")
     assert "sft ⚠" not in plot.svg and "mostly empty" not in plot.caption
     # The headline task's gain (ROUGE-L, its y axis) made of a looped syllable against an empty base.
-    _rewrite(paths["base"], "bo_headline", lambda row: row.update(output="", rouge_1=0.0, rouge_2=0.0, rouge_l=0.0), True)
+    _rewrite(
+        paths["base"], "bo_headline", lambda row: row.update(output="", rouge_1=0.0, rouge_2=0.0, rouge_l=0.0), True
+    )
     _rewrite(paths["sft"], "bo_headline", lambda row: row.update(output="བཀྲ་ཤིས་" * 10, rouge_l=30.0), True)
     report = assemble([paths["sft"], paths["rl"]], comparator=Comparator(n_resamples=100))
     plot = next(plot for plot in report.plots["tradeoff"] if plot.name == "tax_gain_bo_headline")
@@ -179,7 +191,9 @@ def test_old_runs_and_tasks_without_text(tmp_path):
     results = json.loads((paths["sft"] / "results.json").read_text())
     results["tasks"]["cmmlu"] = {"acc": 0.5}
     results["samples"]["cmmlu"] = "samples/cmmlu.jsonl"
-    (paths["sft"] / "samples" / "cmmlu.jsonl").write_text(json.dumps({"id": "0", "output": [[-1.0, False]], "acc": 0.5}) + "\n")
+    (paths["sft"] / "samples" / "cmmlu.jsonl").write_text(
+        json.dumps({"id": "0", "output": [[-1.0, False]], "acc": 0.5}) + "\n"
+    )
     (paths["sft"] / "results.json").write_text(json.dumps(results))
     report = assemble([paths["sft"]], comparator=Comparator(n_resamples=50))
     assert "cmmlu" not in report.health.tasks and "cmrc2018" in report.health.tasks

@@ -13,19 +13,21 @@ import unicodedata
 from pathlib import Path
 
 import pytest
+from test_report_browser import CHROMIUM, browser, load  # noqa: F401 (browser is a fixture)
+from test_report_helpers import make_study
 
 from alignment_tax.data.readers import read_table
 from alignment_tax.errors import UserError
 from alignment_tax.reports.build import build_report
 from alignment_tax.reports.textsafe import cut_point, markdown_text, visible
-from test_report_browser import CHROMIUM, browser, load  # noqa: F401 (browser is a fixture)
-from test_report_helpers import make_study
 
 LONG = 100_000
 N_LONG = 6  # long outputs per run and task
 SPOOF = "\u202egnp.exe"  # shows as "exe.png" where the override is applied
 ZERO_WIDTH = "pay\u200bpal\u2060\ufeff"
-needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (Debian: apt-get install -y chromium)")
+needs_chromium = pytest.mark.skipif(
+    CHROMIUM is None, reason="chromium is not installed (Debian: apt-get install -y chromium)"
+)
 
 
 # Tibetan stacks with no tsheg: no break opportunity, and shaping makes laying it out slow.
@@ -77,10 +79,14 @@ def test_long_unbroken_outputs_open_in_seconds(browser, long_report):  # noqa: F
     start = time.monotonic()
     browser.call("Page.navigate", url=long_report.resolve().as_uri())
     browser.wait_for("Page.loadEventFired", timeout=OPEN_BUDGET_S)
-    assert browser.evaluate("document.body.scrollHeight") > 0  # forces layout of the shown task (cmrc2018, long outputs)
+    assert (
+        browser.evaluate("document.body.scrollHeight") > 0
+    )  # forces layout of the shown task (cmrc2018, long outputs)
     browser.call("Page.captureScreenshot", format="png")  # and paint
-    browser.evaluate("var t = document.getElementById('item-task'); t.value = 'bo_headline'; t.dispatchEvent(new Event('change')); "
-                     "document.body.scrollHeight")  # fmt: skip
+    browser.evaluate(
+        "var t = document.getElementById('item-task'); t.value = 'bo_headline'; t.dispatchEvent(new Event('change')); "
+        "document.body.scrollHeight"
+    )
     elapsed = time.monotonic() - start
     assert elapsed < OPEN_BUDGET_S, f"opening the report and showing both tasks took {elapsed:.1f} s"
     # Unbroken text wraps inside its column instead of widening the table past the page.
@@ -128,8 +134,18 @@ def test_cut_never_splits_a_tibetan_stack():
 
 
 def test_every_format_character_is_marked_except_the_script_ones():
-    kept = {0x0890, 0x0891, 0x08E2, 0x06DD, 0x070F, 0x110BD, 0x110CD, *range(0x0600, 0x0606),
-            *range(0x13430, 0x13460), *range(0x1BCA0, 0x1BCA4)}  # fmt: skip
+    kept = {
+        0x0890,
+        0x0891,
+        0x08E2,
+        0x06DD,
+        0x070F,
+        0x110BD,
+        0x110CD,
+        *range(0x0600, 0x0606),
+        *range(0x13430, 0x13460),
+        *range(0x1BCA0, 0x1BCA4),
+    }
     for code in range(0x110000):
         char = chr(code)
         if unicodedata.category(char) == "Cf" and code not in kept:
@@ -140,7 +156,7 @@ def test_every_format_character_is_marked_except_the_script_ones():
 def test_truncated_multibyte_character_is_reported_at_its_real_offset(tmp_path):
     paths = make_study(tmp_path, n_items=8)
     samples = paths["rl"] / "samples" / "bo_zh_mt.jsonl"
-    data = samples.read_bytes().rstrip(b"\n") + "\n{\"output\": \"中文 བོད".encode("utf-8")[:-2]
+    data = samples.read_bytes().rstrip(b"\n") + '\n{"output": "中文 བོད'.encode()[:-2]
     samples.write_bytes(data)
     offset = len(data) - 1  # the cut character's first byte: its three bytes lost the last two
     line = data.count(b"\n") + 1
@@ -153,8 +169,8 @@ def test_truncated_multibyte_character_is_reported_at_its_real_offset(tmp_path):
 
 def test_invalid_byte_deep_in_a_file_is_located_in_the_file_not_the_read_chunk(tmp_path):
     text = tmp_path / "lines.txt"
-    text.write_bytes("བོད་ཡིག\n".encode("utf-8") * 3000 + b"ok \xff\n")
-    offset = len("བོད་ཡིག\n".encode("utf-8")) * 3000 + 3
+    text.write_bytes("བོད་ཡིག\n".encode() * 3000 + b"ok \xff\n")
+    offset = len("བོད་ཡིག\n".encode()) * 3000 + 3
     with pytest.raises(UserError, match=rf"byte {offset} \(line 3001, column 4\): invalid start byte \(bytes ff\)"):
         read_table(text, txt_field="text")
 

@@ -7,12 +7,12 @@ import itertools
 import re
 
 import pytest
+from test_report_helpers import make_study
 
 from alignment_tax.reports import labels, plots
 from alignment_tax.reports.comparisons import Comparator
 from alignment_tax.reports.content import assemble
 from alignment_tax.reports.plots import JudgeBar, TradeoffPoint
-from test_report_helpers import make_study
 
 LABEL = re.compile(r'<text class="point-label" x="([-\d.]+)" y="([-\d.]+)"[^>]*>([^<]*)</text>')
 
@@ -32,7 +32,9 @@ def assert_apart(boxes: list[labels.Box]) -> None:
 
 
 def test_points_on_one_spot_share_a_label():
-    grouped = labels.group([("a", 100, 100, "#f00"), ("b", 100, 100, "#f00"), ("c", 100.5, 100, "#0f0"), ("d", 150, 100, "#00f")])
+    grouped = labels.group(
+        [("a", 100, 100, "#f00"), ("b", 100, 100, "#f00"), ("c", 100.5, 100, "#0f0"), ("d", 150, 100, "#00f")]
+    )
     assert [(label.text, label.color) for label in grouped] == [("a, b, c", "#333"), ("d", "#00f")]
     assert labels.group([("x", 0, 0, "#f00"), ("y", 0, 0, "#f00")])[0].color == "#f00"
 
@@ -50,7 +52,9 @@ def test_near_points_get_labels_that_do_not_overlap_each_other_or_any_point():
     boxes = [label.box for label in placed]
     assert all(box is not None and box.inside(area) for box in boxes)
     assert_apart(boxes)
-    markers = [labels.Box(p.x - labels.MARKER, p.y - labels.MARKER, p.x + labels.MARKER, p.y + labels.MARKER) for p in placed]
+    markers = [
+        labels.Box(p.x - labels.MARKER, p.y - labels.MARKER, p.x + labels.MARKER, p.y + labels.MARKER) for p in placed
+    ]
     assert not any(box.overlaps(marker) for box in boxes for marker in markers)
     assert sum(label.leader is not None for label in placed) >= 1  # pushed away, so tied to its point by a line
 
@@ -85,7 +89,11 @@ def test_whiskers_are_drawn_where_the_description_promises_them():
     svg = plots.tax_gain([base, with_ci, without], "t", "x", "y")
     assert whiskers(svg) == 2 and "whiskers are 95% paired bootstrap intervals (none for b: no interval)" in svg
     svg = plots.tax_gain([base, without], "t", "x", "y")
-    assert whiskers(svg) == 0 and "no whiskers: no run has a paired bootstrap interval here" in svg and "whiskers are" not in svg
+    assert (
+        whiskers(svg) == 0
+        and "no whiskers: no run has a paired bootstrap interval here" in svg
+        and "whiskers are" not in svg
+    )
     # A zero-width interval (identical runs) still shows: its end caps.
     svg = plots.tax_gain([base, TradeoffPoint("same", 0.0, 0.0, "#f00", (0.0, 0.0), (0.0, 0.0))], "t", "x", "y")
     assert whiskers(svg) == 2 and svg.count('stroke="#f00" stroke-width="1.5"/>') == 2 + 4
@@ -102,7 +110,10 @@ def test_report_captions_match_the_drawn_whiskers(study):
         assert "Whiskers are 95% paired bootstrap intervals. Points on the same spot share one label." in plot.caption
         assert whiskers(plot.svg) == 4  # sft and rl, each on both axes
     (judge,) = report.plots["judge"]
-    assert "Dot and whisker: A's win rate, (wins + ties/2)/valid, with its 95% bootstrap interval; p: the sign test." in judge.caption
+    assert (
+        "Dot and whisker: A's win rate, (wins + ties/2)/valid, with its 95% bootstrap interval; p: the sign test."
+        in judge.caption
+    )
     assert judge.svg.count('stroke="#111" stroke-width="1.5"/>') == 1  # the one pair's whisker
 
 
@@ -114,7 +125,9 @@ def test_a_tradeoff_without_intervals_promises_none(study, tmp_path):
         shutil.copytree(study[name], tmp_path / name)
         shutil.rmtree(tmp_path / name / "samples")
         results = (tmp_path / name / "results.json").read_text(encoding="utf-8")
-        (tmp_path / name / "results.json").write_text(results.replace('"samples": {', '"old_samples": {'), encoding="utf-8")
+        (tmp_path / name / "results.json").write_text(
+            results.replace('"samples": {', '"old_samples": {'), encoding="utf-8"
+        )
     report = assemble([tmp_path / "sft", tmp_path / "rl"], comparator=Comparator(n_resamples=50))
     for plot in report.plots["tradeoff"]:
         assert whiskers(plot.svg) == 0 and "No whiskers: no run has a paired bootstrap interval here." in plot.caption

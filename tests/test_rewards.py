@@ -127,8 +127,12 @@ def test_similarity_pickles_by_path_and_reloads(tiny_embedder_dir):
 
 
 def test_other_rewards_pickle_and_keep_their_names():
-    rewards = [LanguageConsistencyReward("bo"), BleuReward("zh"), LengthReward(), CompositeReward(
-        [(LanguageConsistencyReward("zh"), 1.0), (LengthReward(), 0.5)])]  # fmt: skip
+    rewards = [
+        LanguageConsistencyReward("bo"),
+        BleuReward("zh"),
+        LengthReward(),
+        CompositeReward([(LanguageConsistencyReward("zh"), 1.0), (LengthReward(), 0.5)]),
+    ]
     for reward in rewards:
         clone = pickle.loads(pickle.dumps(reward))
         assert clone(completions=[CHINESE], reference=[CHINESE]) == reward(completions=[CHINESE], reference=[CHINESE])
@@ -186,7 +190,9 @@ def test_bad_reward_settings_are_user_errors():
 
 
 def test_completion_text_handles_every_shape():
-    assert completion_text([{"role": "assistant", "content": [{"type": "text", "text": "甲"}, {"type": "image"}]}]) == "甲"
+    assert (
+        completion_text([{"role": "assistant", "content": [{"type": "text", "text": "甲"}, {"type": "image"}]}]) == "甲"
+    )
     assert completion_text([{"role": "assistant", "content": None}]) == ""
     assert completion_text({"content": " 乙 "}) == "乙"
     assert completion_text("ཀ\u0f0cཁ") == "ཀ\u0f0bཁ"  # normalised like every other text

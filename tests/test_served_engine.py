@@ -30,10 +30,19 @@ def served(tiny_lm_dir, tiny_adapter_dir):
 
 def options(output, shared_data, tiny_lm_dir, tiny_adapter_dir, engine, **server):
     return EvaluateOptions(
-        tasks=TASKS, output=str(output), model=str(tiny_lm_dir), adapter=str(tiny_adapter_dir), base="auto",
-        limit=LIMIT, batch_size=1, device="cpu", dtype="float32", data_dir=str(shared_data), engine=engine,
+        tasks=TASKS,
+        output=str(output),
+        model=str(tiny_lm_dir),
+        adapter=str(tiny_adapter_dir),
+        base="auto",
+        limit=LIMIT,
+        batch_size=1,
+        device="cpu",
+        dtype="float32",
+        data_dir=str(shared_data),
+        engine=engine,
         server=ServerOptions(**server),
-    )  # fmt: skip
+    )
 
 
 def outputs(folder, task):
@@ -65,12 +74,16 @@ def test_a_server_failing_midway_is_one_line_and_a_rerun_asks_only_the_rest(
     settings = dict(model="tiny-lora", base_model="tiny-base", concurrency=1, max_retries=1)
     with CompletionsServer(served, fail_after=3) as failing:
         with pytest.raises(Exception) as raised:
-            evaluate(options(output, shared_data, tiny_lm_dir, tiny_adapter_dir, "server", base_url=failing.url, **settings))
+            evaluate(
+                options(output, shared_data, tiny_lm_dir, tiny_adapter_dir, "server", base_url=failing.url, **settings)
+            )
     message = str(raised.value)
     assert type(raised.value).__name__ == "UserError" and "\n" not in message
     assert "the generation server" in message and "500" in message and "a rerun asks only for the rest" in message
     with CompletionsServer(served) as healthy:
-        evaluate(options(output, shared_data, tiny_lm_dir, tiny_adapter_dir, "server", base_url=healthy.url, **settings))
+        evaluate(
+            options(output, shared_data, tiny_lm_dir, tiny_adapter_dir, "server", base_url=healthy.url, **settings)
+        )
         assert healthy.completions == 2 * len(TASKS) * LIMIT - 3
 
 
@@ -83,13 +96,38 @@ def test_a_server_failing_midway_is_one_line_and_a_rerun_asks_only_the_rest(
         ("no url", "--engine server needs --base-url"),
     ],
 )
-def test_bad_server_settings_are_one_line(case, message, tmp_path, served, shared_data, tiny_lm_dir, tiny_adapter_dir, capsys):
-    argv = ["evaluate", "--engine", "server", "--model", str(tiny_lm_dir), "--adapter", str(tiny_adapter_dir),
-            "--tasks", "cmrc2018", "--limit", "1", "--data-dir", str(shared_data), "--output", str(tmp_path / "out")]  # fmt: skip
+def test_bad_server_settings_are_one_line(
+    case, message, tmp_path, served, shared_data, tiny_lm_dir, tiny_adapter_dir, capsys
+):
+    argv = [
+        "evaluate",
+        "--engine",
+        "server",
+        "--model",
+        str(tiny_lm_dir),
+        "--adapter",
+        str(tiny_adapter_dir),
+        "--tasks",
+        "cmrc2018",
+        "--limit",
+        "1",
+        "--data-dir",
+        str(shared_data),
+        "--output",
+        str(tmp_path / "out"),
+    ]
     with CompletionsServer(served) as server:
         extra = {
             # With --base too: the base must not be asked before the candidate's name is found wrong.
-            "unknown name": ["--base-url", server.url, "--served-model", "tiny-dpo", "--base", "--served-base", "tiny-base"],
+            "unknown name": [
+                "--base-url",
+                server.url,
+                "--served-model",
+                "tiny-dpo",
+                "--base",
+                "--served-base",
+                "tiny-base",
+            ],
             "adapter unnamed": ["--base-url", server.url],
             "no server": ["--base-url", "http://127.0.0.1:9/v1"],
             "no url": [],

@@ -38,11 +38,40 @@ def test_scaled_copy_multiplies_only_the_b_matrices(tiny_adapter_dir, tmp_path):
 @pytest.fixture(scope="module")
 def swept(tmp_path_factory, tiny_lm_dir, tiny_adapter_dir, shared_data):
     root = tmp_path_factory.mktemp("sweep")
-    common = ["--tasks", TASKS, "--limit", "4", "--batch-size", "4", "--device", "cpu", "--drift-window", "64",
-              "--model", str(tiny_lm_dir), "--data-dir", str(shared_data)]  # fmt: skip
-    assert main(["sweep", "--scales", "0,0.5,1", "--adapter", str(tiny_adapter_dir), "--output", str(root / "sweep"),
-                 *common]) == 0  # fmt: skip
-    assert main(["evaluate", "--adapter", str(tiny_adapter_dir), "--base", "--output", str(root / "plain"), *common]) == 0
+    common = [
+        "--tasks",
+        TASKS,
+        "--limit",
+        "4",
+        "--batch-size",
+        "4",
+        "--device",
+        "cpu",
+        "--drift-window",
+        "64",
+        "--model",
+        str(tiny_lm_dir),
+        "--data-dir",
+        str(shared_data),
+    ]
+    assert (
+        main(
+            [
+                "sweep",
+                "--scales",
+                "0,0.5,1",
+                "--adapter",
+                str(tiny_adapter_dir),
+                "--output",
+                str(root / "sweep"),
+                *common,
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(["evaluate", "--adapter", str(tiny_adapter_dir), "--base", "--output", str(root / "plain"), *common]) == 0
+    )
     read = lambda path: json.loads((path / "results.json").read_text(encoding="utf-8"))  # noqa: E731
     return root, {s: read(root / "sweep" / f"scale_{s}") for s in ("0", "1")}, read(root / "plain")
 
@@ -92,8 +121,9 @@ def test_report_draws_the_frontier(swept, tmp_path):
 def test_a_spec_asks_for_a_sweep(tmp_path, capsys):
     """`evaluate.sweep` in a spec: each strength is evaluated beside the other runs, sharing their base."""
     spec = tmp_path / "spec.yaml"
-    spec.write_text(f"""name: sweep
-output: {tmp_path / 'out'}
+    spec.write_text(
+        f"""name: sweep
+output: {tmp_path / "out"}
 models:
   base: {{tiny: {{kind: lm}}}}
   adapter: {{tiny: {{kind: adapter, base: base}}}}
@@ -103,7 +133,9 @@ evaluate:
   sweep: {{adapter: [0, 1]}}
   options: {{samples: true, limit: 4, drift_window: 64, device: cpu}}
 report: {{formats: [md]}}
-""", encoding="utf-8")
+""",
+        encoding="utf-8",
+    )
     assert main(["run", str(spec), "--dry-run"]) == 0
     assert "adapter swept at strengths 0, 1: drift" in capsys.readouterr().out
     assert main(["run", str(spec)]) == 0

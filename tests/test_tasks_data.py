@@ -26,7 +26,11 @@ def offline(monkeypatch):
 
 def test_build_doc_schemas():
     qa = build_doc("cmrc2018", QAItem("q1", "北京是首都。", "首都是哪里？", ["北京", "北京"]))
-    assert qa == {"id": "q1", "source": {"passage": "北京是首都。", "question": "首都是哪里？"}, "reference": ["北京", "北京"]}
+    assert qa == {
+        "id": "q1",
+        "source": {"passage": "北京是首都。", "question": "首都是哪里？"},
+        "reference": ["北京", "北京"],
+    }
     mt = build_doc("bo_zh_mt", ParallelPair("7", "ཀ", "甲", "bo", "zh"))
     assert mt == {"id": "7", "source": "ཀ", "reference": "甲", "source_lang": "bo", "target_lang": "zh"}
     assert build_doc("bo_headline", HeadlinePair("3", "article", "head")) == {
@@ -82,7 +86,9 @@ def test_data_override_with_columns(tmp_path):
     assert load_task_docs("bo_headline", {"data": {"bo_headline": spec}}) == [
         {"id": "1", "source": "ཀ་ཁ་ག།", "reference": "ཀ།"}
     ]
-    qa = write_jsonl(tmp_path / "qa.jsonl", [{"id": "x", "context": "北京是首都。", "question": "哪里？", "answers": ["北京"]}])
+    qa = write_jsonl(
+        tmp_path / "qa.jsonl", [{"id": "x", "context": "北京是首都。", "question": "哪里？", "answers": ["北京"]}]
+    )
     assert load_task_docs("cmrc2018", {"data": {"cmrc2018": str(qa)}})[0]["reference"] == ["北京"]
     pairs = write_jsonl(tmp_path / "p.jsonl", [{"translation": {"zh": "甲", "bo": "ཀ"}}])
     spec = {"path": str(pairs), "source_column": "translation.zh", "target_column": "translation.bo"}

@@ -75,9 +75,7 @@ def test_assistant_token_mask_covers_exactly_the_reply_and_its_end_token(lm_toke
         {"role": "user", "content": "再见"},
         {"role": "assistant", "content": "Bye!"},
     ]
-    out = lm_tokenizer.apply_chat_template(
-        messages, tokenize=True, return_dict=True, return_assistant_tokens_mask=True
-    )
+    out = lm_tokenizer.apply_chat_template(messages, tokenize=True, return_dict=True, return_assistant_tokens_mask=True)
     ids, mask = out["input_ids"], out["assistant_masks"]
     assert len(mask) == len(ids) and 0 < sum(mask) < len(ids)
     masked = lm_tokenizer.decode([i for i, m in zip(ids, mask) if m])

@@ -22,8 +22,13 @@ def test_paper_yaml_is_the_built_in_preset(method):
 def test_paper_values():
     sft, grpo = default_config("sft"), default_config("grpo")
     for config in (sft, grpo):
-        assert config["lora"] == {"r": 64, "alpha": 128, "dropout": 0.05, "target_modules": LORA_TARGETS,
-                                  "bias": "none"}  # fmt: skip
+        assert config["lora"] == {
+            "r": 64,
+            "alpha": 128,
+            "dropout": 0.05,
+            "target_modules": LORA_TARGETS,
+            "bias": "none",
+        }
         assert config["global_batch_size"] == 32 and config["precision"] == "auto"
     assert sft["training"]["num_train_epochs"] == 3 and sft["training"]["learning_rate"] == 2e-5
     assert sft["training"]["lr_scheduler_type"] == "cosine" and sft["training"]["warmup_steps"] == 0.1
@@ -65,11 +70,17 @@ def test_ablation_presets(name, components):
 def test_set_overrides_and_parsing():
     config = load_config(
         "grpo",
-        overrides=["training.learning_rate=1e-6", "tau=0.4", "reward.components.bleu=0.5", "lora.target_modules=[q_proj]",
-                   "num_generations=4", "data.skip=0"],
+        overrides=[
+            "training.learning_rate=1e-6",
+            "tau=0.4",
+            "reward.components.bleu=0.5",
+            "lora.target_modules=[q_proj]",
+            "num_generations=4",
+            "data.skip=0",
+        ],
         task="zh_bo_mt",
         max_steps=7,
-    )  # fmt: skip
+    )
     assert config["training"]["learning_rate"] == 1e-6 and config["reward"]["tau"] == 0.4
     assert config["reward"]["components"] == {"similarity": 1.5, "language": 1.0, "bleu": 0.5}
     assert config["lora"]["target_modules"] == ["q_proj"] and config["training"]["num_generations"] == 4
@@ -80,8 +91,14 @@ def test_set_overrides_and_parsing():
 @pytest.mark.parametrize(
     "overrides, message",
     [
-        (["training.learnig_rate=1e-5"], r"unknown config key 'training.learnig_rate' \(did you mean 'learning_rate'\?\); valid keys .*learning_rate"),
-        (["lora.rank=8"], r"unknown config key 'lora.rank'; valid keys in `lora`: alpha, bias, dropout, r, target_modules"),
+        (
+            ["training.learnig_rate=1e-5"],
+            r"unknown config key 'training.learnig_rate' \(did you mean 'learning_rate'\?\); valid keys .*learning_rate",
+        ),
+        (
+            ["lora.rank=8"],
+            r"unknown config key 'lora.rank'; valid keys in `lora`: alpha, bias, dropout, r, target_modules",
+        ),
         (["reward.components.semantic=1"], r"valid keys in `reward.components`: bleu, language, length, similarity"),
         (["foo=1"], r"unknown config key 'foo'.*valid keys for --method grpo"),
         (["training.bf16=true"], r"training.bf16 cannot be set here: set `precision`"),

@@ -24,8 +24,9 @@ def test_translation_examples_use_the_task_template(shared_data):
 
 
 def test_headline_examples(shared_data):
-    data = load_training_data("bo_headline", str(shared_data / "bo_text" / "tibetanqa_title_passage.jsonl"),
-                              {**DATA, "limit": 2})  # fmt: skip
+    data = load_training_data(
+        "bo_headline", str(shared_data / "bo_text" / "tibetanqa_title_passage.jsonl"), {**DATA, "limit": 2}
+    )
     content = data.examples[0]["prompt"][0]["content"]
     assert content.startswith("请为下面这篇藏文文章写一个藏文标题") and "文章：" in content
     assert data.target_lang == "bo" and data.examples[0]["reference"]
@@ -46,16 +47,25 @@ def test_long_prompts_are_left_out_and_counted(shared_data, tiny_lm_dir):
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_lm_dir)
-    data = load_training_data("bo_zh_mt", str(shared_data / "bo_zh_mt" / "cmilbench_bo_zh.jsonl"),
-                              {**DATA, "limit": 20})  # fmt: skip
-    lengths = [len(tokenizer.apply_chat_template(e["prompt"], add_generation_prompt=True, tokenize=True,
-                                                 return_dict=False)) for e in data.examples]  # fmt: skip
+    data = load_training_data(
+        "bo_zh_mt", str(shared_data / "bo_zh_mt" / "cmilbench_bo_zh.jsonl"), {**DATA, "limit": 20}
+    )
+    lengths = [
+        len(tokenizer.apply_chat_template(e["prompt"], add_generation_prompt=True, tokenize=True, return_dict=False))
+        for e in data.examples
+    ]
     limit = sorted(lengths)[10]
     over = sum(length > limit for length in lengths)
     assert 0 < over < 20
     record = apply_prompt_cap(data, tokenizer, limit, {})
-    assert record == {"max_prompt_length": limit, "rule": "drop prompts over the cap (chat template applied)",
-                      "examples": 20, "over_cap": over, "dropped": over, "longest_prompt": max(lengths)}  # fmt: skip
+    assert record == {
+        "max_prompt_length": limit,
+        "rule": "drop prompts over the cap (chat template applied)",
+        "examples": 20,
+        "over_cap": over,
+        "dropped": over,
+        "longest_prompt": max(lengths),
+    }
     assert len(data.examples) == 20 - over and data.notes["prompt_cap"] == record
     with pytest.raises(UserError, match="every prompt is longer than data.max_prompt_length=5"):
         apply_prompt_cap(data, tokenizer, 5, {})
@@ -65,8 +75,7 @@ def test_no_cap_keeps_every_prompt_and_still_records_the_longest(shared_data, ti
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_lm_dir)
-    data = load_training_data("bo_zh_mt", str(shared_data / "bo_zh_mt" / "cmilbench_bo_zh.jsonl"),
-                              {**DATA, "limit": 5})  # fmt: skip
+    data = load_training_data("bo_zh_mt", str(shared_data / "bo_zh_mt" / "cmilbench_bo_zh.jsonl"), {**DATA, "limit": 5})
     record = apply_prompt_cap(data, tokenizer, None, {})
     assert len(data.examples) == 5 and record["rule"] == "no cap" and record["dropped"] == 0
     assert record["longest_prompt"] > 0

@@ -19,9 +19,15 @@ pytestmark = pytest.mark.slow
 ACCELERATE_CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "accelerate"
 
 COMMON = [
-    "lora.r=8", "lora.alpha=16", "training.activation_checkpointing=false", "training.logging_steps=1",
-    "training.dataloader_pin_memory=false", "training.use_cpu=true", "data.limit=16", "data.skip=0",
-]  # fmt: skip
+    "lora.r=8",
+    "lora.alpha=16",
+    "training.activation_checkpointing=false",
+    "training.logging_steps=1",
+    "training.dataloader_pin_memory=false",
+    "training.use_cpu=true",
+    "data.limit=16",
+    "data.skip=0",
+]
 
 
 def free_port():
@@ -34,13 +40,27 @@ def free_port():
 
 def launch(args, tmp_path):
     accelerate = Path(sys.executable).with_name("accelerate")
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf"),
-           "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}  # fmt: skip
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "HF_DATASETS_OFFLINE": "1",
+        "HF_HOME": str(tmp_path / "hf"),
+        "OMP_NUM_THREADS": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+    }
     command = [
-        str(accelerate), "launch", "--config_file", str(ACCELERATE_CONFIGS / "multi_gpu.yaml"),
-        "--num_processes", "2", "--main_process_port", str(free_port()),
-        "-m", "alignment_tax.trainers", *map(str, args),
-    ]  # fmt: skip
+        str(accelerate),
+        "launch",
+        "--config_file",
+        str(ACCELERATE_CONFIGS / "multi_gpu.yaml"),
+        "--num_processes",
+        "2",
+        "--main_process_port",
+        str(free_port()),
+        "-m",
+        "alignment_tax.trainers",
+        *map(str, args),
+    ]
     done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
     assert done.returncode == 0, done.stderr[-3000:]
     return done
@@ -50,19 +70,59 @@ def launch(args, tmp_path):
 def test_sft_then_grpo_on_two_processes(tiny_lm_dir, tiny_embedder_dir, shared_data, tmp_path):
     pairs = shared_data / "bo_zh_mt" / "openpecha_bo_zh.jsonl"
     sft = tmp_path / "sft"
-    launch(["train", "--method", "sft", "--model", tiny_lm_dir, "--train-data", pairs, "--output", sft,
-            "--max-steps", "2", "--set", *COMMON, "training.per_device_train_batch_size=2", "global_batch_size=4",
-            "training.save_strategy=no"], tmp_path)  # fmt: skip
+    launch(
+        [
+            "train",
+            "--method",
+            "sft",
+            "--model",
+            tiny_lm_dir,
+            "--train-data",
+            pairs,
+            "--output",
+            sft,
+            "--max-steps",
+            "2",
+            "--set",
+            *COMMON,
+            "training.per_device_train_batch_size=2",
+            "global_batch_size=4",
+            "training.save_strategy=no",
+        ],
+        tmp_path,
+    )
     record = json.loads((sft / "train_config.json").read_text(encoding="utf-8"))
     assert record["world_size"] == 2 and record["global_step"] == 2
     assert record["resolved"]["gradient_accumulation_steps"] == 1  # 4 = 2 processes × 2 × 1
     assert (sft / "adapter" / "adapter_model.safetensors").is_file()
 
     grpo = tmp_path / "grpo"
-    launch(["train", "--method", "grpo", "--adapter", sft / "adapter", "--embedder", tiny_embedder_dir,
-            "--train-data", pairs, "--output", grpo, "--max-steps", "2", "--set", *COMMON,
-            "training.per_device_train_batch_size=4", "global_batch_size=8", "training.num_generations=4",
-            "training.max_completion_length=8", "training.save_strategy=no", "reward.tau=0.3"], tmp_path)  # fmt: skip
+    launch(
+        [
+            "train",
+            "--method",
+            "grpo",
+            "--adapter",
+            sft / "adapter",
+            "--embedder",
+            tiny_embedder_dir,
+            "--train-data",
+            pairs,
+            "--output",
+            grpo,
+            "--max-steps",
+            "2",
+            "--set",
+            *COMMON,
+            "training.per_device_train_batch_size=4",
+            "global_batch_size=8",
+            "training.num_generations=4",
+            "training.max_completion_length=8",
+            "training.save_strategy=no",
+            "reward.tau=0.3",
+        ],
+        tmp_path,
+    )
     record = json.loads((grpo / "train_config.json").read_text(encoding="utf-8"))
     assert record["world_size"] == 2 and record["global_step"] == 2
     assert record["resolved"]["prompts_per_step"] == 2  # 8 completions = 2 prompts × 4 generations

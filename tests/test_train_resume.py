@@ -5,9 +5,8 @@ import os
 from pathlib import Path
 
 import pytest
-from transformers import TrainerCallback
-
 from test_train_runs import SFT_SMALL, last_json, read_log, run_cli
+from transformers import TrainerCallback
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
@@ -21,8 +20,21 @@ def pairs(shared_data):
 
 
 def train_cli(tiny_lm_dir, pairs, output, capsys, steps=2):
-    argv = ["train", "--method", "sft", "--model", tiny_lm_dir, "--train-data", pairs, "--output", output,
-            "--max-steps", str(steps), "--set", *SFT_SMALL]  # fmt: skip
+    argv = [
+        "train",
+        "--method",
+        "sft",
+        "--model",
+        tiny_lm_dir,
+        "--train-data",
+        pairs,
+        "--output",
+        output,
+        "--max-steps",
+        str(steps),
+        "--set",
+        *SFT_SMALL,
+    ]
     code, out, err = run_cli(argv, capsys)
     assert code == 0, err
     return last_json(out), [line for line in err.splitlines() if "incomplete" in line]
@@ -46,8 +58,10 @@ def test_an_incomplete_checkpoint_is_set_aside_and_the_run_resumes_from_the_one_
     # Killed before trainer_state.json (written last) was saved.
     (checkpoints / "checkpoint-2" / "trainer_state.json").unlink()
     summary, said = train_cli(tiny_lm_dir, pairs, output, capsys)
-    assert said == ["alignment-tax train: checkpoint-2 is incomplete (interrupted while saving; moved to "
-                    "incomplete-checkpoint-2); resuming from checkpoint-1"]  # fmt: skip
+    assert said == [
+        "alignment-tax train: checkpoint-2 is incomplete (interrupted while saving; moved to "
+        "incomplete-checkpoint-2); resuming from checkpoint-1"
+    ]
     assert summary["resumed_from"].endswith("checkpoint-1") and summary["global_step"] == 2
     assert (checkpoints / "incomplete-checkpoint-2").is_dir() and is_complete(checkpoints / "checkpoint-2")
     assert [e["step"] for e in read_log(output / "train_log.jsonl") if "loss" in e] == [1, 2]
@@ -55,8 +69,10 @@ def test_an_incomplete_checkpoint_is_set_aside_and_the_run_resumes_from_the_one_
     # The disk filled up while the weights were written; an earlier set-aside folder keeps its name.
     truncate(checkpoints / "checkpoint-2" / "adapter_model.safetensors")
     summary, said = train_cli(tiny_lm_dir, pairs, output, capsys)
-    assert said == ["alignment-tax train: checkpoint-2 is incomplete (interrupted while saving; moved to "
-                    "incomplete-checkpoint-2-2); resuming from checkpoint-1"]  # fmt: skip
+    assert said == [
+        "alignment-tax train: checkpoint-2 is incomplete (interrupted while saving; moved to "
+        "incomplete-checkpoint-2-2); resuming from checkpoint-1"
+    ]
     assert summary["resumed_from"].endswith("checkpoint-1") and summary["global_step"] == 2
 
     # Nothing complete left: a fresh start, said in one line.
@@ -67,9 +83,13 @@ def test_an_incomplete_checkpoint_is_set_aside_and_the_run_resumes_from_the_one_
     assert said[0].endswith("no complete checkpoint, starting from step 0")
     assert summary["resumed_from"] is None and summary["global_step"] == 2
     assert sorted(p.name for p in checkpoints.iterdir() if p.is_dir()) == [
-        "checkpoint-1", "checkpoint-2", "incomplete-checkpoint-1", "incomplete-checkpoint-2",
-        "incomplete-checkpoint-2-2", "incomplete-checkpoint-2-3",
-    ]  # fmt: skip
+        "checkpoint-1",
+        "checkpoint-2",
+        "incomplete-checkpoint-1",
+        "incomplete-checkpoint-2",
+        "incomplete-checkpoint-2-2",
+        "incomplete-checkpoint-2-3",
+    ]
 
 
 class InterruptAfterSaving(TrainerCallback):
@@ -90,8 +110,9 @@ def test_train_loss_covers_the_whole_run_after_a_resume(tiny_lm_dir, pairs, tmp_
     config = load_config("sft", overrides=SFT_SMALL, max_steps=4)
     whole = train(config, model=str(tiny_lm_dir), train_data=str(pairs), output=str(tmp_path / "one-go"))
 
-    built = build_sft(config, model=str(tiny_lm_dir), adapter=None, train_data=str(pairs),
-                      output=str(tmp_path / "resumed"))  # fmt: skip
+    built = build_sft(
+        config, model=str(tiny_lm_dir), adapter=None, train_data=str(pairs), output=str(tmp_path / "resumed")
+    )
     built.trainer.add_callback(InterruptAfterSaving(2))
     with pytest.raises(KeyboardInterrupt):
         finish(built)
@@ -99,8 +120,10 @@ def test_train_loss_covers_the_whole_run_after_a_resume(tiny_lm_dir, pairs, tmp_
     assert resumed["resumed_from"].endswith("checkpoint-2") and resumed["global_step"] == 4
 
     # Tiny model, CPU, fixed seed, RNG state restored on resume: every step's loss is the same.
-    steps = {name: [e["loss"] for e in read_log(tmp_path / name / "train_log.jsonl") if "loss" in e]
-             for name in ("one-go", "resumed")}  # fmt: skip
+    steps = {
+        name: [e["loss"] for e in read_log(tmp_path / name / "train_log.jsonl") if "loss" in e]
+        for name in ("one-go", "resumed")
+    }
     assert steps["resumed"] == pytest.approx(steps["one-go"], rel=1e-6) and len(steps["one-go"]) == 4
     final = read_log(tmp_path / "resumed" / "train_log.jsonl")[-1]
     assert final["train_loss"] == pytest.approx(sum(steps["one-go"]) / 4, rel=1e-6) and final["train_loss_steps"] == 4
@@ -116,8 +139,12 @@ def test_whole_run_loss_weights_each_entry_by_the_steps_it_covers():
     from alignment_tax.trainers.callbacks import whole_run_loss
 
     # Logged every 5 steps; resumed at 12 (steps 11-12 never logged), logged at 15, resumed at 15.
-    history = [{"loss": 1.0, "step": 5}, {"loss": 2.0, "step": 10}, {"loss": 4.0, "step": 15, "loss_steps": 3},
-               {"kl": 0.1, "step": 15}]  # fmt: skip
+    history = [
+        {"loss": 1.0, "step": 5},
+        {"loss": 2.0, "step": 10},
+        {"loss": 4.0, "step": 15, "loss_steps": 3},
+        {"kl": 0.1, "step": 15},
+    ]
     mean, steps = whole_run_loss(history, resumed_step=15, session_loss=3.0, session_steps=5)
     assert steps == 18 and mean == pytest.approx((5 * 1.0 + 5 * 2.0 + 3 * 4.0 + 5 * 3.0) / 18)
     assert whole_run_loss([], 0, 2.5, 4) == (2.5, 4)

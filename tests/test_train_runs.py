@@ -18,18 +18,33 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 pytestmark = pytest.mark.slow
 
 SMALL = [
-    "lora.r=8", "lora.alpha=16", "training.activation_checkpointing=false", "training.logging_steps=1",
-    "training.report_to=none", "training.dataloader_pin_memory=false", "data.skip=0",
-]  # fmt: skip
+    "lora.r=8",
+    "lora.alpha=16",
+    "training.activation_checkpointing=false",
+    "training.logging_steps=1",
+    "training.report_to=none",
+    "training.dataloader_pin_memory=false",
+    "data.skip=0",
+]
 SFT_SMALL = SMALL + [
-    "training.per_device_train_batch_size=2", "global_batch_size=2", "training.max_length=256",
-    "training.learning_rate=1e-3", "training.save_steps=1", "data.limit=16",
-]  # fmt: skip
+    "training.per_device_train_batch_size=2",
+    "global_batch_size=2",
+    "training.max_length=256",
+    "training.learning_rate=1e-3",
+    "training.save_steps=1",
+    "data.limit=16",
+]
 GRPO_SMALL = SMALL + [
-    "training.per_device_train_batch_size=4", "global_batch_size=4", "training.num_generations=4",
-    "training.max_completion_length=8", "training.learning_rate=1e-3", "training.save_strategy=no", "data.limit=8",
-    "calibration.prompts=2", "calibration.samples_per_prompt=2",
-]  # fmt: skip
+    "training.per_device_train_batch_size=4",
+    "global_batch_size=4",
+    "training.num_generations=4",
+    "training.max_completion_length=8",
+    "training.learning_rate=1e-3",
+    "training.save_strategy=no",
+    "data.limit=8",
+    "calibration.prompts=2",
+    "calibration.samples_per_prompt=2",
+]
 
 
 def run_cli(argv, capsys):
@@ -79,8 +94,9 @@ def test_sft_supervises_only_the_assistant_turn(tiny_lm_dir, pairs, tmp_path):
 
     for supervise in ("assistant", "all"):
         config = load_config("sft", overrides=SFT_SMALL + [f"supervise={supervise}"], max_steps=1)
-        built = build_sft(config, model=str(tiny_lm_dir), adapter=None, train_data=str(pairs),
-                          output=str(tmp_path / supervise))  # fmt: skip
+        built = build_sft(
+            config, model=str(tiny_lm_dir), adapter=None, train_data=str(pairs), output=str(tmp_path / supervise)
+        )
         row = built.trainer.train_dataset[0]
         supervised = [t for t, label in zip(row["input_ids"], row["labels"]) if label != -100]
         reference = built.data.examples[0]["reference"]
@@ -107,25 +123,41 @@ def test_sft_run_writes_adapter_effective_config_and_log(sft_run):
     assert args["class"] == "trl.SFTConfig" and args["bf16"] is False and args["assistant_only_loss"] is True
     assert "adam_beta1" in args and "max_length" in args  # TRL's defaults are recorded too
     assert record["resolved"]["precision"] == "fp32" and record["peft_config"]["r"] == 8
-    assert set(record["peft_config"]["target_modules"]) == {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj",
-                                                            "up_proj", "down_proj"}  # fmt: skip
+    assert set(record["peft_config"]["target_modules"]) == {
+        "q_proj",
+        "k_proj",
+        "v_proj",
+        "o_proj",
+        "gate_proj",
+        "up_proj",
+        "down_proj",
+    }
     log = read_log(output / "train_log.jsonl")
     assert [e["step"] for e in log if "loss" in e] == [1, 2]
 
 
-def test_grpo_from_the_sft_adapter_trains_it_and_logs_every_reward(sft_run, tiny_lm_dir, tiny_embedder_dir,
-                                                                   pairs, tmp_path):  # fmt: skip
+def test_grpo_from_the_sft_adapter_trains_it_and_logs_every_reward(
+    sft_run, tiny_lm_dir, tiny_embedder_dir, pairs, tmp_path
+):
     from alignment_tax.trainers import load_config, train
 
     sft_output, _ = sft_run
     sft_adapter = sft_output / "adapter"
     before = lora_tensors(sft_adapter)
-    overrides = GRPO_SMALL + ["reward.components={similarity: 1.5, language: 1.0, bleu: 0.5, length: 0.5}",
-                              "training.save_strategy=steps", "training.save_steps=2",
-                              "training.disable_dropout=true"]  # no LoRA dropout: KL is exactly 0 at the start
-    summary = train(load_config("grpo", overrides=overrides, max_steps=2), model=str(tiny_lm_dir),
-                    adapter=str(sft_adapter), train_data=str(pairs), output=str(tmp_path),
-                    embedder=str(tiny_embedder_dir))  # fmt: skip
+    overrides = GRPO_SMALL + [
+        "reward.components={similarity: 1.5, language: 1.0, bleu: 0.5, length: 0.5}",
+        "training.save_strategy=steps",
+        "training.save_steps=2",
+        "training.disable_dropout=true",
+    ]  # no LoRA dropout: KL is exactly 0 at the start
+    summary = train(
+        load_config("grpo", overrides=overrides, max_steps=2),
+        model=str(tiny_lm_dir),
+        adapter=str(sft_adapter),
+        train_data=str(pairs),
+        output=str(tmp_path),
+        embedder=str(tiny_embedder_dir),
+    )
     assert summary["global_step"] == 2
     after = lora_tensors(tmp_path / "adapter")
     assert set(after) == set(before)  # the same adapter, trained further; TRL's "ref" copy is not saved
@@ -154,9 +186,14 @@ def test_grpo_from_the_sft_adapter_trains_it_and_logs_every_reward(sft_run, tiny
 
     # Resuming keeps the trained adapter (not the SFT one it started from) against the SFT reference,
     # and the τ of the first start.
-    summary = train(load_config("grpo", overrides=overrides, max_steps=3), model=str(tiny_lm_dir),
-                    adapter=str(sft_adapter), train_data=str(pairs), output=str(tmp_path),
-                    embedder=str(tiny_embedder_dir))  # fmt: skip
+    summary = train(
+        load_config("grpo", overrides=overrides, max_steps=3),
+        model=str(tiny_lm_dir),
+        adapter=str(sft_adapter),
+        train_data=str(pairs),
+        output=str(tmp_path),
+        embedder=str(tiny_embedder_dir),
+    )
     assert summary["resumed_from"].endswith("checkpoint-2") and summary["global_step"] == 3
     assert summary["tau"] == resolved["tau"]
     steps = {e["step"]: e for e in read_log(tmp_path / "train_log.jsonl") if "reward" in e}
@@ -179,25 +216,40 @@ def test_resume_continues_the_step_count(sft_run, tiny_lm_dir, pairs):
 
 def test_bad_input_is_one_line_and_exit_2(tiny_lm_dir, tiny_adapter_dir, pairs, tmp_path, capsys):
     no_reference = tmp_path / "no_zh.jsonl"
-    no_reference.write_text('{"id": "1", "bo": "ཀ་ཁ", "en": "a"}\n{"id": "2", "bo": "ག", "en": "b"}\n',
-                            encoding="utf-8")  # fmt: skip
+    no_reference.write_text(
+        '{"id": "1", "bo": "ཀ་ཁ", "en": "a"}\n{"id": "2", "bo": "ག", "en": "b"}\n', encoding="utf-8"
+    )
     base = ["train", "--model", tiny_lm_dir, "--output", tmp_path / "run"]
     cases = [
-        (base + ["--method", "ppo", "--train-data", pairs], "unknown --method 'ppo'; choose one of sft, grpo, embedder"),
+        (
+            base + ["--method", "ppo", "--train-data", pairs],
+            "unknown --method 'ppo'; choose one of sft, grpo, embedder",
+        ),
         (base + ["--method", "grpo", "--train-data", pairs, "--set", "data.skip=0"], "needs --embedder PATH"),
-        (base + ["--method", "grpo", "--train-data", pairs, "--embedder", tmp_path / "nope", "--set", "data.skip=0"],
-         "embedder not found"),
-        (base + ["--method", "grpo", "--train-data", no_reference, "--embedder", "x", "--set", "data.skip=0"],
-         "no target column 'zh'"),
-        (base + ["--method", "sft", "--train-data", pairs, "--set", "training.learnig_rate=1"],
-         "did you mean 'learning_rate'"),
+        (
+            base + ["--method", "grpo", "--train-data", pairs, "--embedder", tmp_path / "nope", "--set", "data.skip=0"],
+            "embedder not found",
+        ),
+        (
+            base + ["--method", "grpo", "--train-data", no_reference, "--embedder", "x", "--set", "data.skip=0"],
+            "no target column 'zh'",
+        ),
+        (
+            base + ["--method", "sft", "--train-data", pairs, "--set", "training.learnig_rate=1"],
+            "did you mean 'learning_rate'",
+        ),
         (base + ["--method", "sft", "--train-data", pairs, "--adapter", tmp_path / "missing"], "adapter not found"),
         (base + ["--method", "sft", "--train-data", tmp_path / "missing.jsonl"], "file not found"),
-        (base + ["--method", "grpo", "--train-data", pairs, "--embedder", "x"], "data.skip is 5000 but the data has 2573 rows"),
-        (["calibrate-tau", "--adapter", tiny_adapter_dir, "--data", pairs, "--embedder", tmp_path / "nope"],
-         "embedder not found"),
+        (
+            base + ["--method", "grpo", "--train-data", pairs, "--embedder", "x"],
+            "data.skip is 5000 but the data has 2573 rows",
+        ),
+        (
+            ["calibrate-tau", "--adapter", tiny_adapter_dir, "--data", pairs, "--embedder", tmp_path / "nope"],
+            "embedder not found",
+        ),
         (["check-embedder", "--embedder", tmp_path / "nope", "--pairs", pairs], "embedder not found"),
-    ]  # fmt: skip
+    ]
     for argv, message in cases:
         code, out, err = run_cli(argv, capsys)
         assert code == 2, (argv, err)
@@ -214,26 +266,67 @@ def test_require_reference():
 def test_cli_main_runs_train(tmp_path, capsys, pairs, tiny_lm_dir):
     from alignment_tax.cli import main
 
-    assert main(["train", "--method", "nope", "--model", str(tiny_lm_dir), "--train-data", str(pairs),
-                 "--output", str(tmp_path)]) == 2  # fmt: skip
+    assert (
+        main(
+            [
+                "train",
+                "--method",
+                "nope",
+                "--model",
+                str(tiny_lm_dir),
+                "--train-data",
+                str(pairs),
+                "--output",
+                str(tmp_path),
+            ]
+        )
+        == 2
+    )
     assert "unknown --method 'nope'" in capsys.readouterr().err
 
 
 def test_embedder_training_then_check_embedder(tiny_embedder_dir, pairs, tmp_path, capsys):
     code, out, err = run_cli(
-        ["train", "--method", "embedder", "--model", tiny_embedder_dir, "--train-data", pairs, "--output", tmp_path,
-         "--max-steps", "2", "--set", "training.per_device_train_batch_size=4", "data.limit=16",
-         "training.logging_steps=1", "training.dataloader_pin_memory=false"],
+        [
+            "train",
+            "--method",
+            "embedder",
+            "--model",
+            tiny_embedder_dir,
+            "--train-data",
+            pairs,
+            "--output",
+            tmp_path,
+            "--max-steps",
+            "2",
+            "--set",
+            "training.per_device_train_batch_size=4",
+            "data.limit=16",
+            "training.logging_steps=1",
+            "training.dataloader_pin_memory=false",
+        ],
         capsys,
-    )  # fmt: skip
+    )
     assert code == 0, err
     summary = last_json(out)
     assert summary["global_step"] == 2 and (tmp_path / "embedder" / "modules.json").is_file()
     record = json.loads((tmp_path / "train_config.json").read_text(encoding="utf-8"))
     assert record["loss"]["class"] == "MultipleNegativesRankingLoss"
     assert record["training_args"]["batch_sampler"] == "no_duplicates"
-    code, out, err = run_cli(["check-embedder", "--embedder", tmp_path / "embedder", "--pairs", pairs,
-                              "--limit", "30", "--output", tmp_path / "check.json"], capsys)  # fmt: skip
+    code, out, err = run_cli(
+        [
+            "check-embedder",
+            "--embedder",
+            tmp_path / "embedder",
+            "--pairs",
+            pairs,
+            "--limit",
+            "30",
+            "--output",
+            tmp_path / "check.json",
+        ],
+        capsys,
+    )
     assert code == 0, err
     result = last_json(out)
     assert -1 <= result["spearman"] <= 1 and result["n_candidates"] == 90
@@ -261,10 +354,17 @@ def test_check_embedder_ranks_graded_pairs_with_a_lexical_encoder():
             return vectors / np.where(norms == 0, 1, norms)
 
     pairs = [(f"他们在第{i}个城市", f"他们在第{i}个城市") for i in range(3)] + [
-        ("今天天气很好", "今天天气很好"), ("我喜欢读书", "我喜欢读书"), ("火车开得很快", "火车开得很快")]  # fmt: skip
+        ("今天天气很好", "今天天气很好"),
+        ("我喜欢读书", "我喜欢读书"),
+        ("火车开得很快", "火车开得很快"),
+    ]
     result = score_graded(CharBag(), build_graded_pairs(pairs, 0.5, seed=1, language="zh"))
     assert result["spearman"] > 0.7
-    assert result["mean_similarity"]["true"] > result["mean_similarity"]["corrupted"] > result["mean_similarity"]["unrelated"]
+    assert (
+        result["mean_similarity"]["true"]
+        > result["mean_similarity"]["corrupted"]
+        > result["mean_similarity"]["unrelated"]
+    )
 
 
 def test_within_language_graded_pairs():
@@ -274,12 +374,20 @@ def test_within_language_graded_pairs():
     from alignment_tax.metrics.segmentation import segment
     from alignment_tax.trainers.check_embedder import build_graded_within, score_graded
 
-    texts = ["今天天气很好我们去公园散步", "我喜欢在图书馆读书学习", "火车开得很快窗外风景很美", "他们在第三个城市住了十年"]
+    texts = [
+        "今天天气很好我们去公园散步",
+        "我喜欢在图书馆读书学习",
+        "火车开得很快窗外风景很美",
+        "他们在第三个城市住了十年",
+    ]
     items = build_graded_within(texts, fraction=0.5, light=0.1, seed=0, language="zh")
     for item, text in zip(items, texts):
         (g2, light), (g1, heavy), (g0, other) = item["candidates"]
         assert (g2, g1, g0) == (2, 1, 0) and item["source"] == text and other != text
-        kept = lambda candidate: sum(a == b for a, b in zip(segment(candidate, True, False), segment(text, True, False)))  # noqa: E731
+
+        def kept(candidate, text=text):
+            return sum(a == b for a, b in zip(segment(candidate, True, False), segment(text, True, False)))
+
         assert kept(light) > kept(heavy)
     tibetan = ["བཀྲ་ཤིས་བདེ་ལེགས་ཞུ་རྒྱུ་ཡིན།", "ང་ཚོ་སློབ་གྲྭར་འགྲོ་གི་ཡོད།", "ཁ་ལག་ཞིམ་པོ་འདུག", "དེ་རིང་གནམ་གཤིས་ཡག་པོ་འདུག"]
     bo_items = build_graded_within(tibetan, 0.5, 0.1, 0, "bo")
@@ -294,17 +402,37 @@ def test_within_language_graded_pairs():
             return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
 
     result = score_graded(CharBag(), items)
-    assert result["mean_similarity"]["true"] > result["mean_similarity"]["corrupted"] > result["mean_similarity"]["unrelated"]
+    assert (
+        result["mean_similarity"]["true"]
+        > result["mean_similarity"]["corrupted"]
+        > result["mean_similarity"]["unrelated"]
+    )
 
 
 def test_calibrate_tau_reports_the_rule_and_distribution(sft_run, tiny_lm_dir, tiny_embedder_dir, pairs, capsys):
     sft_output, _ = sft_run
     code, out, err = run_cli(
-        ["calibrate-tau", "--model", tiny_lm_dir, "--adapter", sft_output / "adapter", "--data", pairs,
-         "--embedder", tiny_embedder_dir, "--prompts", "3", "--samples", "2", "--max-new-tokens", "8",
-         "--quantile", "0.5"],
+        [
+            "calibrate-tau",
+            "--model",
+            tiny_lm_dir,
+            "--adapter",
+            sft_output / "adapter",
+            "--data",
+            pairs,
+            "--embedder",
+            tiny_embedder_dir,
+            "--prompts",
+            "3",
+            "--samples",
+            "2",
+            "--max-new-tokens",
+            "8",
+            "--quantile",
+            "0.5",
+        ],
         capsys,
-    )  # fmt: skip
+    )
     assert code == 0, err
     result = last_json(out)
     assert result["quantile"] == 0.5 and result["similarity"]["n"] == 6
@@ -328,10 +456,20 @@ def test_drift_callback_logs_with_the_step(tiny_lm_dir, pairs, shared_data, tmp_
         calls.append((len(texts), batch_size, max_length, model.training))
         return {"kl": {"mean": 0.5, "p50": 0.4, "p90": 0.9, "p99": 1.0}, "delta_nll": {"mean": 0.1}, "n_tokens": 12}
 
-    config = load_config("sft", overrides=SFT_SMALL + [
-        "drift.every=2", f"drift.data={shared_data / 'cmrc2018' / 'cmrc2018_dev.json'}", "drift.limit=3",
-        f"drift.cmrc_data={shared_data / 'cmrc2018' / 'cmrc2018_trial.json'}", "drift.cmrc_limit=2",
-        "drift.cmrc_max_new_tokens=4", "training.save_strategy=no"], max_steps=4)  # fmt: skip
+    config = load_config(
+        "sft",
+        overrides=SFT_SMALL
+        + [
+            "drift.every=2",
+            f"drift.data={shared_data / 'cmrc2018' / 'cmrc2018_dev.json'}",
+            "drift.limit=3",
+            f"drift.cmrc_data={shared_data / 'cmrc2018' / 'cmrc2018_trial.json'}",
+            "drift.cmrc_limit=2",
+            "drift.cmrc_max_new_tokens=4",
+            "training.save_strategy=no",
+        ],
+        max_steps=4,
+    )
     built = build_sft(config, model=str(tiny_lm_dir), adapter=None, train_data=str(pairs), output=str(tmp_path))
     drift = next(c for c in built.trainer.callback_handler.callbacks if isinstance(c, DriftCallback))
     drift.measure = stand_in
@@ -377,9 +515,30 @@ def test_evaluate_checkpoints_gives_the_tax_over_training(sft_run, tiny_lm_dir, 
     assert len(steps) == 2 and steps == sorted(steps)
     first, last = (f"step_{step}" for step in steps)
     out = tmp_path / "series"
-    code, _, err = run_cli(["evaluate", "--checkpoints", run_dir, "--model", tiny_lm_dir, "--tasks",
-                            "bo_zh_mt,cmrc2018,drift", "--limit", "3", "--batch-size", "4", "--device", "cpu",
-                            "--drift-window", "64", "--data-dir", shared_data, "--output", out], capsys)  # fmt: skip
+    code, _, err = run_cli(
+        [
+            "evaluate",
+            "--checkpoints",
+            run_dir,
+            "--model",
+            tiny_lm_dir,
+            "--tasks",
+            "bo_zh_mt,cmrc2018,drift",
+            "--limit",
+            "3",
+            "--batch-size",
+            "4",
+            "--device",
+            "cpu",
+            "--drift-window",
+            "64",
+            "--data-dir",
+            shared_data,
+            "--output",
+            out,
+        ],
+        capsys,
+    )
     assert code == 0, err
     results = {name: json.loads((out / name / "results.json").read_text()) for name in (first, last, "final")}
     assert [results[n]["config"]["checkpoint_step"] for n in (first, last, "final")] == [*steps, None]
@@ -395,6 +554,7 @@ def test_evaluate_checkpoints_gives_the_tax_over_training(sft_run, tiny_lm_dir, 
     build_report([out / first, out / "final"], out=str(tmp_path / "report.md"))
     markdown = (tmp_path / "report.md").read_text(encoding="utf-8")
     assert "## Training settings" in markdown and f"| {first} | sft |" in markdown
-    code, _, err = run_cli(["evaluate", "--checkpoints", tmp_path, "--tasks", "drift", "--output", tmp_path / "x"],
-                           capsys)  # fmt: skip
+    code, _, err = run_cli(
+        ["evaluate", "--checkpoints", tmp_path, "--tasks", "drift", "--output", tmp_path / "x"], capsys
+    )
     assert code == 2 and "no checkpoint-N folder" in err

@@ -10,7 +10,8 @@ True
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from alignment_tax.data.normalize import normalize_text
 from alignment_tax.data.readers import Table
@@ -62,9 +63,7 @@ def find_column(table: Table, candidates: Iterable[str]) -> str | None:
 def require_column(table: Table, column: str, *, role: str, hint: str) -> None:
     """Raise :class:`UserError` naming the columns found when ``column`` is absent."""
     if not has_column(table, column):
-        raise UserError(
-            f"{table.label}: no {role} column {column!r}; columns found: {describe_columns(table)}; {hint}"
-        )
+        raise UserError(f"{table.label}: no {role} column {column!r}; columns found: {describe_columns(table)}; {hint}")
 
 
 def text_value(table: Table, index: int, column: str, *, normalize: bool = True) -> str:

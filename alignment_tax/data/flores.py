@@ -13,7 +13,8 @@ The alignment itself is :func:`zip_rows`, a pure function:
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from alignment_tax.data.layout import FLORES_CONFIGS, FLORES_HUB, FLORES_TEXT_COLUMN
 from alignment_tax.data.normalize import normalize_text

@@ -14,8 +14,9 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 _CHUNK = 1 << 20
 
@@ -46,9 +47,7 @@ def canonical_json(records: Iterable[Any]) -> str:
     >>> canonical_json([{"z": 1, "a": "中"}])
     '[{"a":"中","z":1}]'
     """
-    return json.dumps(
-        list(records), ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=_jsonable
-    )
+    return json.dumps(list(records), ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=_jsonable)
 
 
 def records_sha256(records: Iterable[Any]) -> str:

@@ -26,7 +26,8 @@ import os
 import re
 import socket
 import sys
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 from urllib.parse import urlsplit
 
 from alignment_tax.errors import UserError
@@ -177,8 +178,7 @@ def dataset_failure(name: str, config: str | None, error: BaseException) -> str:
     if only_cache:
         return f"{label} could not be loaded offline (not in the Hugging Face cache; {only_cache})"
     return (
-        f"{label} could not be loaded from the Hugging Face hub ({reason}): {_one_line(str(error))}"
-        f"{unreachable_note()}"
+        f"{label} could not be loaded from the Hugging Face hub ({reason}): {_one_line(str(error))}{unreachable_note()}"
     )
 
 

@@ -17,9 +17,9 @@ from __future__ import annotations
 import csv
 import json
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Iterator
 from typing import Any
 
 from alignment_tax.data.hashing import file_sha256, records_sha256
@@ -30,8 +30,15 @@ from alignment_tax.errors import UserError
 SUPPORTED_SUFFIXES = (".json", ".jsonl", ".csv", ".tsv", ".parquet")
 
 __all__ = [
-    "SUPPORTED_SUFFIXES", "Table", "file_sha256", "iter_jsonl", "read_json", "read_records", "read_table", "records_sha256",
-]  # fmt: skip
+    "SUPPORTED_SUFFIXES",
+    "Table",
+    "file_sha256",
+    "iter_jsonl",
+    "read_json",
+    "read_records",
+    "read_table",
+    "records_sha256",
+]
 
 
 @dataclass(frozen=True, eq=False)

@@ -137,4 +137,3 @@ def check_evaluate_inputs(options: Any) -> None:
         _check_data_source(source, f"--data {task}")
     if options.drift_corpus:
         _check_data_source(options.drift_corpus, "--drift-corpus")
-

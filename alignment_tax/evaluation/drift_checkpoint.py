@@ -44,9 +44,12 @@ class DriftCheckpoint:
         temporary = self.path.with_suffix(".tmp.npz")
         try:
             np.savez(
-                temporary, fingerprint=np.array(self.fingerprint), windows=np.array(windows, dtype=np.int64),
-                lengths=np.array([len(results[w][0]) for w in windows], dtype=np.int64), **arrays,
-            )  # fmt: skip
+                temporary,
+                fingerprint=np.array(self.fingerprint),
+                windows=np.array(windows, dtype=np.int64),
+                lengths=np.array([len(results[w][0]) for w in windows], dtype=np.int64),
+                **arrays,
+            )
             temporary.replace(self.path)  # never a half-written checkpoint
         except BaseException:  # a full disk: keep the previous checkpoint, leave no half-written one
             temporary.unlink(missing_ok=True)

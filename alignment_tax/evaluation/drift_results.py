@@ -66,9 +66,13 @@ def write_drift_files(folder: Path, drift: TokenDrift, fingerprint: str | None =
     temporary = folder / f"{TOKENS_FILE}.tmp.npz"
     np.savez_compressed(
         temporary,
-        nll=drift.nll, base_nll=drift.base_nll, kl=drift.kl,
-        text_index=drift.text_index, position=drift.position, **extra,
-    )  # fmt: skip
+        nll=drift.nll,
+        base_nll=drift.base_nll,
+        kl=drift.kl,
+        text_index=drift.text_index,
+        position=drift.position,
+        **extra,
+    )
     temporary.replace(folder / TOKENS_FILE)  # a half-written file is never taken for a finished pass
     return {"tokens": TOKENS_FILE, "texts": TEXTS_FILE}
 

@@ -22,11 +22,9 @@ from alignment_tax.evaluation.generation_cache import GenerationCache
 from alignment_tax.evaluation.generation_caps import apply_caps, check_cap_overrides, effective_caps
 from alignment_tax.evaluation.lm_eval_run import RoleRun, run_role
 from alignment_tax.evaluation.output_lock import OutputLock, remove_if_unused
-from alignment_tax.metrics.scripts import canonical_tolerance
 from alignment_tax.evaluation.served import ServerOptions
 from alignment_tax.metrics.health import HEALTH_RATES
-from alignment_tax.paths import check_output_folder, write_text_atomically
-from alignment_tax.urls import public_url
+from alignment_tax.metrics.scripts import canonical_tolerance
 from alignment_tax.models.loading import (
     LoadedModel,
     describe_for_evaluation,
@@ -35,6 +33,8 @@ from alignment_tax.models.loading import (
     load_for_evaluation,
     resolve_device,
 )
+from alignment_tax.paths import check_output_folder, write_text_atomically
+from alignment_tax.urls import public_url
 
 BASE_RUNS_DIR = "_base"
 TRUNCATION_WARNING_RATE = 0.01  # above this share of capped generations, evaluate says so
@@ -148,7 +148,9 @@ def _health_payload(run: RoleRun) -> dict[str, dict[str, float]]:
     return {task: scores.health for task, scores in run.scores.items() if scores.health is not None}
 
 
-def compute_tax(candidate: dict[str, dict[str, float]], base: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+def compute_tax(
+    candidate: dict[str, dict[str, float]], base: dict[str, dict[str, float]]
+) -> dict[str, dict[str, float]]:
     """Candidate − base for every metric both have (standard errors and output-health rates excluded)."""
     tax: dict[str, dict[str, float]] = {}
     for task, metrics in candidate.items():
@@ -195,7 +197,11 @@ class _Evaluation:
         self.data_hashes = task_data_hashes(tasks)
         drift_corpus = _load_drift_corpus(options) if DRIFT in options.tasks else None
         if drift_corpus is not None:
-            self.data_hashes[DRIFT] = {"source": drift_corpus[0], "sha256": drift_corpus[2], "n_docs": len(drift_corpus[1])}
+            self.data_hashes[DRIFT] = {
+                "source": drift_corpus[0],
+                "sha256": drift_corpus[2],
+                "n_docs": len(drift_corpus[1]),
+            }
         created = not self.output.exists()
         self.output.mkdir(parents=True, exist_ok=True)
         try:
@@ -290,11 +296,16 @@ class _Evaluation:
             check_same_tokenizer(loaded.tokenizer, base_tokenizer)
         checkpoint = DriftCheckpoint(self.output / "drift_partial.npz", fingerprint)
         drift = token_drift(
-            loaded.model, loaded.tokenizer, texts, base_model=base_model,
+            loaded.model,
+            loaded.tokenizer,
+            texts,
+            base_model=base_model,
             batch_size=self.options.batch_size if isinstance(self.options.batch_size, int) else 8,
-            window=self.options.drift_window, stride=self.options.drift_stride, progress=f"drift {self.name}",
+            window=self.options.drift_window,
+            stride=self.options.drift_stride,
+            progress=f"drift {self.name}",
             checkpoint=checkpoint,
-        )  # fmt: skip
+        )
         write_drift_files(self.output, drift, fingerprint)
         checkpoint.remove()
         return drift
@@ -335,7 +346,12 @@ class _Evaluation:
         base_name = loaded.name if via_adapter else options.base
         key = provenance.content_key({"base": provenance.model_identity(base_name), **self.settings})
         folder = self.output.resolve().parent / BASE_RUNS_DIR / key
-        summary = {"model": base_name, "via": "disabled adapter" if via_adapter else "separate load", "results": str(folder / "results.json"), "key": key}
+        summary = {
+            "model": base_name,
+            "via": "disabled adapter" if via_adapter else "separate load",
+            "results": str(folder / "results.json"),
+            "key": key,
+        }
         existing = folder / "results.json"
         if existing.exists():
             previous = json.loads(existing.read_text(encoding="utf-8"))
@@ -352,9 +368,12 @@ class _Evaluation:
     def _payload(self, name: str, adapter: str | None, loaded: LoadedModel, run: RoleRun) -> dict[str, Any]:
         config = asdict(self.options)
         config.update(
-            device=loaded.device, dtype=loaded.dtype, generation=run.generation, generation_caps=self.caps,
+            device=loaded.device,
+            dtype=loaded.dtype,
+            generation=run.generation,
+            generation_caps=self.caps,
             lm_eval=run.lm_eval_config,
-        )  # fmt: skip
+        )
         if config["server"]["base_url"]:  # never write credentials a URL may carry
             config["server"]["base_url"] = public_url(config["server"]["base_url"])
         return {
@@ -387,8 +406,9 @@ def warn_about_truncation(role: Role, run: RoleRun, caps: dict[str, dict[str, An
             print(
                 f"alignment-tax evaluate: warning: {task}: {100 * rate:.1f}% of {who}'s generations stopped at "
                 f"the {cap}-token cap (raise it with --max-gen-toks {task}=N)",
-                file=sys.stderr, flush=True,
-            )  # fmt: skip
+                file=sys.stderr,
+                flush=True,
+            )
 
 
 def evaluate(options: EvaluateOptions, *, vllm_class: type | None = None) -> dict[str, Any]:

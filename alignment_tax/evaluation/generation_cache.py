@@ -160,7 +160,9 @@ class ResumableMixin:
         if kwargs.get("generate") is True:
             self._queue_truncation(request.outputs[0].finish_reason == "length" for request in output)
         elif "context" in kwargs and "max_length" in kwargs:
-            self._queue_truncation(self._hf_truncation(output, kwargs["context"], kwargs["max_length"], kwargs.get("stop") or []))
+            self._queue_truncation(
+                self._hf_truncation(output, kwargs["context"], kwargs["max_length"], kwargs.get("stop") or [])
+            )
         return output
 
     def _hf_truncation(self, output: Any, context: Any, max_length: int, stop: list[str]) -> list[bool]:

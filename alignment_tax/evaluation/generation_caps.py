@@ -92,7 +92,9 @@ def check_cap_overrides(tasks: Mapping[str, Any], overrides: Mapping[str, int]) 
     for name in overrides:
         if name not in generating:
             what = "is not among --tasks" if name not in tasks else "does not generate text"
-            raise UserError(f"--max-gen-toks {name}: that task {what}; generation tasks here: {', '.join(generating) or 'none'}")
+            raise UserError(
+                f"--max-gen-toks {name}: that task {what}; generation tasks here: {', '.join(generating) or 'none'}"
+            )
 
 
 def effective_caps(

@@ -166,5 +166,15 @@ def _truncation_lookup(lm: Any) -> Any:
 
 
 def _plain_config(config: dict[str, Any]) -> dict[str, Any]:
-    keep = ("batch_size", "batch_sizes", "device", "limit", "bootstrap_iters", "random_seed", "numpy_seed", "torch_seed", "fewshot_seed")
+    keep = (
+        "batch_size",
+        "batch_sizes",
+        "device",
+        "limit",
+        "bootstrap_iters",
+        "random_seed",
+        "numpy_seed",
+        "torch_seed",
+        "fewshot_seed",
+    )
     return {key: config[key] for key in keep if key in config}

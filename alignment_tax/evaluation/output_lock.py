@@ -25,7 +25,7 @@ class OutputLock:
         self.command = command
         self._handle = None
 
-    def __enter__(self) -> "OutputLock":
+    def __enter__(self) -> OutputLock:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         handle = open(self.path, "a+", encoding="utf-8")
         try:
@@ -45,7 +45,9 @@ class OutputLock:
         self._handle = handle
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
         if self._handle is not None:
             fcntl.flock(self._handle, fcntl.LOCK_UN)
             self._handle.close()
@@ -61,10 +63,10 @@ def remove_if_unused(folder: str | Path) -> bool:
     folder = Path(folder)
     if not folder.is_dir():
         return False
-    for parent, subfolders, files in os.walk(folder):
+    for parent, _subfolders, files in os.walk(folder):
         if any(name != LOCK_FILE or Path(parent) != folder for name in files):
             return False
     (folder / LOCK_FILE).unlink(missing_ok=True)
-    for parent, subfolders, files in sorted(os.walk(folder), key=lambda entry: -len(Path(entry[0]).parts)):
+    for parent, _subfolders, _files in sorted(os.walk(folder), key=lambda entry: -len(Path(entry[0]).parts)):
         os.rmdir(parent)
     return True

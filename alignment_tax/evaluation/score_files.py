@@ -7,10 +7,10 @@ from pathlib import Path
 
 from alignment_tax.data.readers import file_sha256, read_json, read_records
 from alignment_tax.errors import UserError
-from alignment_tax.paths import check_output_file, write_text_atomically
 from alignment_tax.metrics.cmrc import score_predictions
 from alignment_tax.metrics.scripts import parse_tolerance, script_for
 from alignment_tax.metrics.suites import headline_suite, translation_suite
+from alignment_tax.paths import check_output_file, write_text_atomically
 
 
 def _check_squad_layout(dataset: object, path: str) -> None:

@@ -107,7 +107,9 @@ def _is_transport_error(error: BaseException) -> bool:
     import requests
     import tenacity
 
-    return isinstance(error, (requests.RequestException, aiohttp.ClientError, tenacity.RetryError, asyncio.TimeoutError))
+    return isinstance(
+        error, (requests.RequestException, aiohttp.ClientError, tenacity.RetryError, asyncio.TimeoutError)
+    )
 
 
 def _one_line(error: BaseException) -> str:
@@ -121,8 +123,9 @@ def served_models(base_url: str, api_key: str, timeout: float = 30.0) -> list[st
 
     shown = public_url(base_url)
     try:
-        response = requests.get(f"{base_url.rstrip('/')}/models", headers={"Authorization": f"Bearer {api_key}"},
-                                timeout=timeout)  # fmt: skip
+        response = requests.get(
+            f"{base_url.rstrip('/')}/models", headers={"Authorization": f"Bearer {api_key}"}, timeout=timeout
+        )
     except requests.RequestException as error:
         raise UserError(f"cannot reach the generation server at {shown}: {_one_line(error)}") from None
     if not response.ok:
@@ -131,7 +134,9 @@ def served_models(base_url: str, api_key: str, timeout: float = 30.0) -> list[st
     try:
         return [str(entry["id"]) for entry in response.json()["data"]]
     except (ValueError, LookupError, TypeError):
-        raise UserError(f"{shown}/models is not an OpenAI model list: is --base-url the API root (often .../v1)?") from None
+        raise UserError(
+            f"{shown}/models is not an OpenAI model list: is --base-url the API root (often .../v1)?"
+        ) from None
 
 
 class ServerEngine:
@@ -176,9 +181,8 @@ class ServerEngine:
 
     @contextmanager
     def lm(self, role: Role, cache: GenerationCache) -> Iterator[Any]:
-        from transformers import AutoConfig
-
         from lm_eval.models.utils import resolve_max_length
+        from transformers import AutoConfig
 
         require_chat_template(self.loaded.tokenizer, role.model)
         config = AutoConfig.from_pretrained(self.loaded.name)

@@ -107,6 +107,10 @@ def evaluate_series(options: Any, runs: list[tuple[str, str | Path, dict[str, An
     for label, adapter, recorded in runs:
         run = replace(options, adapter=str(adapter), output=str(root / label), base=options.base or "auto", **recorded)
         results = evaluate(run)
-        summary[label] = {**recorded, "results": str(root / label / "results.json"), "tax": results.get("tax"),
-                          "tasks": results.get("tasks")}  # fmt: skip
+        summary[label] = {
+            **recorded,
+            "results": str(root / label / "results.json"),
+            "tax": results.get("tax"),
+            "tasks": results.get("tasks"),
+        }
     return summary

@@ -110,7 +110,10 @@ TruncationLookup = Callable[[dict[str, Any]], "bool | None"]
 
 
 def add_truncation(
-    metrics: dict[str, float], items: list[dict[str, Any]], samples: list[dict[str, Any]], truncated: TruncationLookup | None
+    metrics: dict[str, float],
+    items: list[dict[str, Any]],
+    samples: list[dict[str, Any]],
+    truncated: TruncationLookup | None,
 ) -> None:
     """Each item's ``truncated`` flag (where the generation cache knows it) and the task's ``truncated_rate``.
 
@@ -161,7 +164,9 @@ def score_own_task(
         if name in CORPUS_METRICS and target_lang:
             for item, sentence_score in zip(items, CORPUS_METRICS[name](outputs, references, target_lang)):
                 item[name] = sentence_score
-            scores.metrics[f"{name}_stderr"] = corpus_bootstrap_stderr(name, outputs, references, target_lang, seed=seed)
+            scores.metrics[f"{name}_stderr"] = corpus_bootstrap_stderr(
+                name, outputs, references, target_lang, seed=seed
+            )
         else:
             scores.metrics[f"{name}_stderr"] = _stderr_of_mean([float(item[name]) for item in items])
     if encoder is not None and task in SIMILARITY_TASKS and items:

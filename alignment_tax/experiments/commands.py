@@ -47,8 +47,11 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     run.add_argument("spec", help="experiment YAML")
     run.add_argument("--out", help="output folder (default: the spec's `output`)")
-    run.add_argument("--dry-run", action="store_true",
-                     help="check the spec and list the stages it would run and the report's rows; run nothing")  # fmt: skip
+    run.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="check the spec and list the stages it would run and the report's rows; run nothing",
+    )
     run.set_defaults(handler=_run)
 
     demo = commands.add_parser(

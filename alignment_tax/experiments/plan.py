@@ -33,8 +33,12 @@ def _model_line(model: dict[str, Any]) -> str:
 
 def _train_line(name: str, stage: dict[str, Any], spec: Spec) -> dict[str, Any]:
     if "command" in stage:
-        return {"stage": name, "method": "command", "command": stage["command"],
-                **{k: stage[k] for k in ("model", "adapter", "embedder", "train_data") if stage.get(k)}}  # fmt: skip
+        return {
+            "stage": name,
+            "method": "command",
+            "command": stage["command"],
+            **{k: stage[k] for k in ("model", "adapter", "embedder", "train_data") if stage.get(k)},
+        }
     line = {"stage": name, "method": stage["method"]}
     for key in ("model", "adapter", "embedder", "train_data", "task", "max_steps"):
         if stage.get(key) is not None:
@@ -74,8 +78,10 @@ def plan_experiment(spec: Spec) -> dict[str, Any]:
         "data": dict(spec.data),
         "train": [_train_line(name, stage, spec) for name, stage in spec.train.items()],
         "evaluate": [f"{run}: {', '.join(tasks)}" for run in runs]
-        + [f"{run} swept at strengths {', '.join(f'{float(s):g}' for s in scales)}: {', '.join(tasks)}"
-           for run, scales in (evaluate.get("sweep") or {}).items()],
+        + [
+            f"{run} swept at strengths {', '.join(f'{float(s):g}' for s in scales)}: {', '.join(tasks)}"
+            for run, scales in (evaluate.get("sweep") or {}).items()
+        ],
         "base_evaluated": bool(runs) and evaluate.get("include_base", True),
         "judge": judge,
         "report": {"rows": rows, "columns": columns, "judge_rows": judge, "formats": report.get("formats", ["html"])},

@@ -117,8 +117,17 @@ class Runner:
 
         base = tiny["base"]
         payload = {"tiny": tiny, "base": self.keys[base]}
-        work = lambda f: {"path": str(build_tiny_adapter(self.paths[base], f / "adapter", seed=tiny["seed"],  # noqa: E731
-                                                         zero=bool(tiny.get("zero")), rank=int(tiny.get("rank", 8))))}  # fmt: skip
+
+        def work(f: Path) -> dict[str, str]:
+            adapter = build_tiny_adapter(
+                self.paths[base],
+                f / "adapter",
+                seed=tiny["seed"],
+                zero=bool(tiny.get("zero")),
+                rank=int(tiny.get("rank", 8)),
+            )
+            return {"path": str(adapter)}
+
         key, _ = run_stage(folder, payload, work)
         self.keys[name], self.paths[name] = key, str(folder / "adapter")
         self.adapter_bases[name] = base
@@ -148,7 +157,9 @@ class Runner:
 
         def work(folder: Path) -> dict[str, Any]:
             values = {role: self.paths.get(stage.get(role), "") for role in ("model", "adapter", "embedder")}
-            values.update(output=str(folder), train_data=self.data_path(self.spec.data.get(stage.get("train_data"), "")))
+            values.update(
+                output=str(folder), train_data=self.data_path(self.spec.data.get(stage.get("train_data"), ""))
+            )
             command = stage["command"].format(**{key: shlex.quote(value) for key, value in values.items()})
             _log(f"train {name}: {command}")
             if subprocess.run(command, shell=True).returncode != 0:
@@ -168,16 +179,21 @@ class Runner:
 
         config_file = stage_config_path(self.spec, stage)
         overrides = [f"{key}={json.dumps(value)}" for key, value in (stage.get("set") or {}).items()]
-        config = load_config(stage["method"], config_file, overrides, task=stage.get("task"), max_steps=stage.get("max_steps"))
+        config = load_config(
+            stage["method"], config_file, overrides, task=stage.get("task"), max_steps=stage.get("max_steps")
+        )
         inputs = {role: self.keys.get(stage.get(role)) for role in ("model", "adapter", "embedder")}
         payload = {"config": config, "inputs": inputs, "data": data_keys[stage["train_data"]]}
 
         def work(folder: Path) -> dict[str, Any]:
             return train(
-                config, model=self.paths.get(stage.get("model")), adapter=self.paths.get(stage.get("adapter")),
-                train_data=self.data_path(self.spec.data[stage["train_data"]]), output=str(folder),
+                config,
+                model=self.paths.get(stage.get("model")),
+                adapter=self.paths.get(stage.get("adapter")),
+                train_data=self.data_path(self.spec.data[stage["train_data"]]),
+                output=str(folder),
                 embedder=self.paths.get(stage.get("embedder")),
-            )  # fmt: skip
+            )
 
         key, summary = run_stage(self.out / "train" / name, payload, work)
         self.keys[name] = key
@@ -200,19 +216,23 @@ class Runner:
             settings["max_gen_toks"] = check_caps(settings["max_gen_toks"] or {})
         embedder = settings.pop("embedder", None)
         tasks = list(self.spec.evaluate["tasks"])
+
         def options_for(run: str) -> EvaluateOptions:
             is_stage = run in self.spec.train
             is_adapter = is_stage or run in self.adapter_bases
             model = self.spec.train[run].get("model") if is_stage else self.adapter_bases.get(run, run)
             return EvaluateOptions(
-                tasks=tasks, output="", data=data, embedder=self.paths.get(embedder),
+                tasks=tasks,
+                output="",
+                data=data,
+                embedder=self.paths.get(embedder),
                 model=self.paths.get(model),
                 adapter=self.paths[run] if is_adapter else None,
                 base="auto" if is_adapter else self.paths.get("base"),
                 vllm=engine_settings,
                 server=server_settings,
                 **settings,
-            )  # fmt: skip
+            )
 
         # What decides every evaluation's results besides its own model: part of each stage's key.
         shared = {"tasks": tasks, "data": data, "settings": settings, "embedder": self.keys.get(embedder)}
@@ -223,7 +243,7 @@ class Runner:
             shared["server"] = {"model": server_settings.model, "base_model": server_settings.base_model}
         for run in self.spec.evaluate.get("runs", []):
 
-            def work(folder: Path, options: EvaluateOptions = options_for(run)) -> dict[str, Any]:
+            def work(folder: Path, options: EvaluateOptions = options_for(run)) -> dict[str, Any]:  # noqa: B008 - binds this run
                 options.output = str(folder)
                 results = evaluate(options)
                 return {"results": str(folder / "results.json"), "base": (results.get("base") or {}).get("results")}
@@ -245,7 +265,9 @@ class Runner:
         def work(folder: Path) -> dict[str, Any]:
             return sweep(options, scales, prefix=f"{run}_", adapters=folder / "adapters")
 
-        key, _ = run_stage(self.out / "eval" / f"{run}_sweep", {"sweep": self.keys[run], "scales": scales, **shared}, work)
+        key, _ = run_stage(
+            self.out / "eval" / f"{run}_sweep", {"sweep": self.keys[run], "scales": scales, **shared}, work
+        )
         self.keys[f"sweep:{run}"] = key
         for scale in scales:
             self.evaluations[f"{run}@{scale:g}"] = self.out / "eval" / f"{run}_{scale_label(scale)}"
@@ -258,14 +280,26 @@ class Runner:
             judge_model = f"hf:{self.paths[judge_model[3:]]}"  # a model named in the spec
         settings = dict(self.spec.judge.get("options") or {})
         name = f"{pair['a']}_vs_{pair['b']}_{pair['task']}"
-        payload = {"pair": pair, "judge_model": judge_model, "settings": settings,
-                   "runs": [self.keys.get(f"eval:{pair['a']}"), self.keys.get(f"eval:{pair['b']}"), str(self.evaluations.get("base"))]}  # fmt: skip
+        payload = {
+            "pair": pair,
+            "judge_model": judge_model,
+            "settings": settings,
+            "runs": [
+                self.keys.get(f"eval:{pair['a']}"),
+                self.keys.get(f"eval:{pair['b']}"),
+                str(self.evaluations.get("base")),
+            ],
+        }
 
         def work(folder: Path) -> dict[str, Any]:
             options = JudgeOptions(
-                run_a=str(self.evaluations[pair["a"]]), run_b=str(self.evaluations[pair["b"]]), task=pair["task"],
-                output=str(folder / "judge.json"), judge_model=judge_model, **settings,
-            )  # fmt: skip
+                run_a=str(self.evaluations[pair["a"]]),
+                run_b=str(self.evaluations[pair["b"]]),
+                task=pair["task"],
+                output=str(folder / "judge.json"),
+                judge_model=judge_model,
+                **settings,
+            )
             result = run_judge(options)
             return {"output": str(folder / "judge.json"), "win_rate": result.get("win_rate")}
 
@@ -281,9 +315,15 @@ class Runner:
         written = []
         for suffix in self.spec.report.get("formats", ["html", "md"]):
             out = self.out / f"report.{suffix}"
-            build_report(runs, out, baseline=baseline, judge_files=self.judgements,
-                         controls=self.spec.report.get("controls") or {}, reference=self.spec.report.get("reference"),
-                         reference_map=self.spec.report.get("reference_map"))  # fmt: skip
+            build_report(
+                runs,
+                out,
+                baseline=baseline,
+                judge_files=self.judgements,
+                controls=self.spec.report.get("controls") or {},
+                reference=self.spec.report.get("reference"),
+                reference_map=self.spec.report.get("reference_map"),
+            )
             written.append(str(out))
         return written
 

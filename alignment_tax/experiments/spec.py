@@ -55,10 +55,25 @@ TRAIN_KEYS = {"method", "model", "adapter", "embedder", "train_data", "config", 
 CUSTOM_KEYS = {"command", "model", "adapter", "embedder", "train_data"}
 EVALUATE_KEYS = {"runs", "tasks", "options", "include_base", "sweep"}
 EVALUATE_OPTION_KEYS = {
-    "limit", "batch_size", "device", "dtype", "embedder", "data_dir", "data", "samples", "seed",
-    "enable_thinking", "drift_corpus", "drift_window", "drift_stride", "engine", "vllm", "server", "max_gen_toks",
+    "limit",
+    "batch_size",
+    "device",
+    "dtype",
+    "embedder",
+    "data_dir",
+    "data",
+    "samples",
+    "seed",
+    "enable_thinking",
+    "drift_corpus",
+    "drift_window",
+    "drift_stride",
+    "engine",
+    "vllm",
+    "server",
+    "max_gen_toks",
     "lang_tolerance",
-}  # fmt: skip
+}
 JUDGE_KEYS = {"judge_model", "options", "pairs"}
 REPORT_KEYS = {"baseline", "formats", "controls", "reference", "reference_map"}
 SAMPLES_PREFIX = "samples:"
@@ -111,8 +126,13 @@ def _check_model(name: str, model: dict[str, Any], models: dict[str, Any]) -> No
     from alignment_tax.models.tiny import check_shape_request
 
     try:
-        check_shape_request(tiny.get("kind", "lm"), tiny.get("shape"), tiny.get("layers"), tiny.get("dtype", "float32"),
-                            bool(tiny.get("pretrained")))  # fmt: skip
+        check_shape_request(
+            tiny.get("kind", "lm"),
+            tiny.get("shape"),
+            tiny.get("layers"),
+            tiny.get("dtype", "float32"),
+            bool(tiny.get("pretrained")),
+        )
     except UserError as error:
         raise UserError(f"{where}: {error}") from None
     if tiny.get("pretrained"):
@@ -163,8 +183,13 @@ def _check_training_stage(spec: Spec, stage: dict[str, Any], where: str) -> None
             raise UserError(f"{where}.{key} should be a string, got {stage[key]!r}")
     overrides = [f"{key}={json.dumps(value)}" for key, value in _mapping(stage.get("set"), f"{where}.set").items()]
     try:
-        load_config(stage["method"], stage_config_path(spec, stage), overrides, task=stage.get("task"),
-                    max_steps=stage.get("max_steps"))  # fmt: skip
+        load_config(
+            stage["method"],
+            stage_config_path(spec, stage),
+            overrides,
+            task=stage.get("task"),
+            max_steps=stage.get("max_steps"),
+        )
     except UserError as error:
         raise UserError(f"{where}: {error}") from None
 
@@ -217,9 +242,8 @@ def _check_evaluate(spec: Spec) -> None:
     from dataclasses import fields
 
     from alignment_tax.evaluation.engines import ENGINES, VLLMOptions
-    from alignment_tax.evaluation.served import ServerOptions
-
     from alignment_tax.evaluation.generation_caps import check_caps
+    from alignment_tax.evaluation.served import ServerOptions
 
     if options.get("engine", "hf") not in ENGINES:
         raise UserError(f"evaluate.options.engine: {options['engine']!r} is not one of {', '.join(ENGINES)}")
@@ -255,7 +279,9 @@ def _check_judge(spec: Spec) -> None:
         _check_keys(_mapping(pair, where), {"a", "b", "task"}, where)
         for side in ("a", "b"):
             if pair.get(side) not in evaluated:
-                raise UserError(f"{where}.{side}: {pair.get(side)!r} is not an evaluated run ({', '.join(sorted(evaluated))})")
+                raise UserError(
+                    f"{where}.{side}: {pair.get(side)!r} is not an evaluated run ({', '.join(sorted(evaluated))})"
+                )
 
 
 def load_spec(path: str | Path, output: str | None = None) -> Spec:
@@ -266,7 +292,9 @@ def load_spec(path: str | Path, output: str | None = None) -> Spec:
     try:
         document = yaml.safe_load(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError as error:
-        raise UserError(f"{path}: not UTF-8 text (byte {error.start}: {error.reason}); save the spec as UTF-8") from None
+        raise UserError(
+            f"{path}: not UTF-8 text (byte {error.start}: {error.reason}); save the spec as UTF-8"
+        ) from None
     except yaml.YAMLError as error:
         raise UserError(f"{path}: invalid YAML: {str(error).splitlines()[0]}") from None
     document = _mapping(document, str(path))
@@ -308,7 +336,12 @@ def _check_reference(spec: Spec) -> None:
     if not isinstance(reference, str) or not reference:
         raise UserError(f"report.reference must be a shipped reference name or a YAML file, got {reference!r}")
     beside_spec = spec.source.parent / reference if spec.source else None
-    if reference not in builtin() and beside_spec and not Path(reference).expanduser().is_absolute() and beside_spec.is_file():
+    if (
+        reference not in builtin()
+        and beside_spec
+        and not Path(reference).expanduser().is_absolute()
+        and beside_spec.is_file()
+    ):
         spec.report["reference"] = reference = str(beside_spec.resolve())  # relative to the spec, like config files
     if mapping is not None and not isinstance(mapping, dict):
         raise UserError("report.reference_map must map a published row to a run name or a list of them")

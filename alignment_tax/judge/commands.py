@@ -20,9 +20,28 @@ import sys
 from alignment_tax.argtypes import at_least
 
 # The summary printed on stdout: the numbers a reader looks at first, and where the rest is.
-_SHOWN = ("task", "n_pairs", "wins", "ties", "losses", "n_invalid", "n_rejected", "n_pending", "win_rate", "win_rate_ci",
-          "p_value", "position_consistency", "win_pct_a", "win_pct_b", "only_in_a", "only_in_b",
-          "complete", "stopped", "calls", "records")  # fmt: skip
+_SHOWN = (
+    "task",
+    "n_pairs",
+    "wins",
+    "ties",
+    "losses",
+    "n_invalid",
+    "n_rejected",
+    "n_pending",
+    "win_rate",
+    "win_rate_ci",
+    "p_value",
+    "position_consistency",
+    "win_pct_a",
+    "win_pct_b",
+    "only_in_a",
+    "only_in_b",
+    "complete",
+    "stopped",
+    "calls",
+    "records",
+)
 
 
 _positive, _non_negative = at_least(1), at_least(0)
@@ -60,12 +79,18 @@ def _judge(args: argparse.Namespace) -> None:
     )
     if summary["stopped"]:
         kept = "partial results written" if summary["written"] else f"{args.output} keeps an earlier, more complete run"
-        print(f"alignment-tax: judge stopped early ({summary['stopped']}); {summary['n_pending']} pairs pending; "
-              f"{kept}; rerun to continue", file=sys.stderr)  # fmt: skip
+        print(
+            f"alignment-tax: judge stopped early ({summary['stopped']}); {summary['n_pending']} pairs pending; "
+            f"{kept}; rerun to continue",
+            file=sys.stderr,
+        )
     if summary["n_rejected"]:
-        print(f"alignment-tax: the judge endpoint refused {summary['calls']['rejected']} request(s) on their own "
-              f"account (see `rejected` in {summary['records']}); {summary['n_rejected']} pair(s) count as invalid, "
-              "and a rerun asks again", file=sys.stderr)  # fmt: skip
+        print(
+            f"alignment-tax: the judge endpoint refused {summary['calls']['rejected']} request(s) on their own "
+            f"account (see `rejected` in {summary['records']}); {summary['n_rejected']} pair(s) count as invalid, "
+            "and a rerun asks again",
+            file=sys.stderr,
+        )
     print(json.dumps({key: summary[key] for key in _SHOWN} | {"output": args.output}, ensure_ascii=False, indent=2))
 
 
@@ -84,30 +109,46 @@ def register(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser.add_argument("--b", required=True, metavar="RUN_B", help="evaluate output folder or samples/<task>.jsonl")
     parser.add_argument("--task", required=True, help="bo_zh_mt, zh_bo_mt or bo_headline")
     parser.add_argument(
-        "--judge-model", default=DEFAULT_JUDGE_MODEL, metavar="NAME",
+        "--judge-model",
+        default=DEFAULT_JUDGE_MODEL,
+        metavar="NAME",
         help=f"model name at the endpoint (default {DEFAULT_JUDGE_MODEL}), or hf:PATH for a local model "
         "that scores the verdict tokens (no server)",
-    )  # fmt: skip
-    parser.add_argument("--base-url", metavar="URL", help="OpenAI-compatible endpoint (default $OPENAI_BASE_URL, else OpenAI)")
+    )
     parser.add_argument(
-        "--api-key-env", default="OPENAI_API_KEY", metavar="VAR",
+        "--base-url", metavar="URL", help="OpenAI-compatible endpoint (default $OPENAI_BASE_URL, else OpenAI)"
+    )
+    parser.add_argument(
+        "--api-key-env",
+        default="OPENAI_API_KEY",
+        metavar="VAR",
         help="environment variable holding the key (default OPENAI_API_KEY); optional for local servers",
-    )  # fmt: skip
-    parser.add_argument("--concurrency", type=_positive, default=8, metavar="N", help="calls in flight at once (default 8)")
+    )
+    parser.add_argument(
+        "--concurrency", type=_positive, default=8, metavar="N", help="calls in flight at once (default 8)"
+    )
     parser.add_argument("--limit", type=_positive, metavar="N", help="judge only the first N common items")
     parser.add_argument(
-        "--seed", type=int, default=1234, metavar="S",
+        "--seed",
+        type=int,
+        default=1234,
+        metavar="S",
         help="seeds which order is asked first per item, and the bootstrap (default 1234)",
-    )  # fmt: skip
+    )
     parser.add_argument(
-        "--max-calls", type=_non_negative, metavar="N",
+        "--max-calls",
+        type=_non_negative,
+        metavar="N",
         help="stop after N requests to the judge (retries and re-asks count); partial results are kept",
-    )  # fmt: skip
+    )
     parser.add_argument(
-        "--timeout", type=_seconds, default=120.0, metavar="SECONDS",
+        "--timeout",
+        type=_seconds,
+        default=120.0,
+        metavar="SECONDS",
         help="seconds to wait for one answer (default 120); after 6 calls in a row get none (timeouts, refused "
         "connections), the server is taken for dead and the run stops, keeping its verdicts",
-    )  # fmt: skip
+    )
     parser.add_argument("--output", required=True, metavar="FILE.json", help="summary JSON to write")
     parser.set_defaults(handler=_judge)
     return parser

@@ -24,8 +24,14 @@ from __future__ import annotations
 import os
 
 from alignment_tax.errors import UserError
-from alignment_tax.judge.retry import (FatalJudgeError, NoAnswer, RejectedRequest, RetryableError, SendAgain,
-                                      parse_retry_after)  # fmt: skip
+from alignment_tax.judge.retry import (
+    FatalJudgeError,
+    NoAnswer,
+    RejectedRequest,
+    RetryableError,
+    SendAgain,
+    parse_retry_after,
+)
 from alignment_tax.urls import is_local_url, public_url
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"

@@ -22,15 +22,15 @@ from pathlib import Path
 
 from alignment_tax import __version__
 from alignment_tax.errors import UserError
-from alignment_tax.paths import check_output_file
 from alignment_tax.judge import DEFAULT_JUDGE_MODEL
 from alignment_tax.judge.aggregate import outcome, summarize, winner
 from alignment_tax.judge.cache import VerdictCache
 from alignment_tax.judge.outputs import write_outputs
 from alignment_tax.judge.retry import RetryPolicy
-from alignment_tax.judge.runner import Job, JudgeRunner, Judgement
+from alignment_tax.judge.runner import Job, Judgement, JudgeRunner
 from alignment_tax.judge.runs import Pair, load_run, pair_runs
 from alignment_tax.judge.templates import JudgeTemplate, template_for_task
+from alignment_tax.paths import check_output_file
 
 CACHE_NAME = "judge_cache.sqlite"
 
@@ -107,8 +107,12 @@ def _record(pair: Pair, orders: list[str], judgements: list[Judgement | None]) -
             entry["pending"] = True
         else:
             verdict = judgement.verdict
-            entry.update(replies=judgement.replies, verdict=verdict and verdict.verdict,
-                         reason=verdict and verdict.reason, winner=winner(judgement))  # fmt: skip
+            entry.update(
+                replies=judgement.replies,
+                verdict=verdict and verdict.verdict,
+                reason=verdict and verdict.reason,
+                winner=winner(judgement),
+            )
             if judgement.rejected:
                 entry["rejected"] = judgement.rejected
         shown.append(entry)
@@ -159,8 +163,9 @@ def run_judge(options: JudgeOptions) -> dict:
         for index, pair in enumerate(pairing.pairs)
         for order in orders[index]
     ]
-    runner = JudgeRunner(backend, cache, template, concurrency=options.concurrency,
-                         max_calls=options.max_calls, retry=options.retry)  # fmt: skip
+    runner = JudgeRunner(
+        backend, cache, template, concurrency=options.concurrency, max_calls=options.max_calls, retry=options.retry
+    )
     try:
         results = asyncio.run(_judge(runner, jobs))
     finally:

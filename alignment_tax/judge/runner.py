@@ -31,8 +31,7 @@ import asyncio
 from dataclasses import dataclass, field
 
 from alignment_tax.judge.cache import BUSY, CLAIMED, VerdictCache, cache_key
-from alignment_tax.judge.retry import (FatalJudgeError, NoAnswer, RejectedRequest, RetryableError, RetryPolicy,
-                                      SendAgain)  # fmt: skip
+from alignment_tax.judge.retry import FatalJudgeError, NoAnswer, RejectedRequest, RetryableError, RetryPolicy, SendAgain
 from alignment_tax.judge.templates import JudgeTemplate
 from alignment_tax.judge.verdicts import Verdict, parse_verdict
 
@@ -195,8 +194,11 @@ class JudgeRunner:
                 if isinstance(error, NoAnswer):
                     self._unanswered += 1
                     if self._unanswered >= self.retry.max_unanswered:
-                        self._halt(f"the judge server looks dead: {self._unanswered} calls in a row got no answer; "
-                                   f"last: {error}", fatal=True)  # fmt: skip
+                        self._halt(
+                            f"the judge server looks dead: {self._unanswered} calls in a row got no answer; "
+                            f"last: {error}",
+                            fatal=True,
+                        )
                         raise _Stop from None
                 wait = error.retry_after if error.retry_after is not None else self.retry.backoff(failures)
                 alive = self._answered > answered_before

@@ -86,8 +86,14 @@ def load_run(run: str | Path, task: str) -> list[Item]:
             raise UserError(f"{where}: duplicate id {item_id!r}")
         seen.add(item_id)
         reference = record.get("reference")
-        items.append(Item(item_id, _text(record["source"]), _text(record["output"]),
-                          None if reference is None else _text(reference)))  # fmt: skip
+        items.append(
+            Item(
+                item_id,
+                _text(record["source"]),
+                _text(record["output"]),
+                None if reference is None else _text(reference),
+            )
+        )
     return items
 
 

@@ -135,12 +135,19 @@ class StubJudgeServer:
             def _send(self, reply: Reply, body: dict):
                 if reply.status == 200:
                     payload = {
-                        "id": "chatcmpl-stub", "object": "chat.completion", "created": int(time.time()),
+                        "id": "chatcmpl-stub",
+                        "object": "chat.completion",
+                        "created": int(time.time()),
                         "model": body.get("model", "stub"),
-                        "choices": [{"index": 0, "finish_reason": "stop",
-                                     "message": {"role": "assistant", "content": reply.content}}],
+                        "choices": [
+                            {
+                                "index": 0,
+                                "finish_reason": "stop",
+                                "message": {"role": "assistant", "content": reply.content},
+                            }
+                        ],
                         "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
-                    }  # fmt: skip
+                    }
                 else:
                     payload = {"error": {"message": reply.content, "type": "stub_error", "code": reply.status}}
                 data = json.dumps(payload).encode("utf-8")

@@ -31,10 +31,40 @@ from alignment_tax.metrics.cmrc_tokenize import word_tokenize
 # The official list, in its order. "……" stays in the list (it is in the original) although a
 # per-character membership test can never match it.
 OFFICIAL_PUNCTUATION = (
-    "-", ":", "_", "*", "^", "/", "\\", "~", "`", "+", "=",
-    "，", "。", "：", "？", "！", "“", "”", "；", "’", "《", "》", "……", "·", "、",
-    "「", "」", "（", "）", "－", "～", "『", "』",
-)  # fmt: skip
+    "-",
+    ":",
+    "_",
+    "*",
+    "^",
+    "/",
+    "\\",
+    "~",
+    "`",
+    "+",
+    "=",
+    "，",
+    "。",
+    "：",
+    "？",
+    "！",
+    "“",
+    "”",
+    "；",
+    "’",
+    "《",
+    "》",
+    "……",
+    "·",
+    "、",
+    "「",
+    "」",
+    "（",
+    "）",
+    "－",
+    "～",
+    "『",
+    "』",
+)
 _PUNCTUATION = frozenset(OFFICIAL_PUNCTUATION)
 # Only single characters can match the official per-character test ("……" never does).
 _SINGLE_PUNCTUATION = "".join(mark for mark in OFFICIAL_PUNCTUATION if len(mark) == 1)
@@ -189,9 +219,9 @@ def score_predictions(dataset: Mapping, predictions: Mapping[str, object]) -> di
     f1 = 100.0 * f1_sum / total if total else 0.0
     em = 100.0 * em_sum / total if total else 0.0
     return {
-        "AVERAGE": "%.3f" % ((em + f1) * 0.5),
-        "F1": "%.3f" % f1,
-        "EM": "%.3f" % em,
+        "AVERAGE": f"{(em + f1) * 0.5:.3f}",
+        "F1": f"{f1:.3f}",
+        "EM": f"{em:.3f}",
         "TOTAL": total,
         "SKIP": skipped,
     }

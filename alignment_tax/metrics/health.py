@@ -84,8 +84,12 @@ MIN_DISTINCT_SHARE = 0.5
 MOSTLY_DEGENERATE = 0.5
 
 # Per-item flags, and the rate each becomes (a task has a rate only where its items have the flag).
-FLAG_RATES = {"empty": "empty_rate", "repetitive": "repetition_rate", "off_script": "off_script_rate",
-              "truncated": "truncated_rate"}  # fmt: skip
+FLAG_RATES = {
+    "empty": "empty_rate",
+    "repetitive": "repetition_rate",
+    "off_script": "off_script_rate",
+    "truncated": "truncated_rate",
+}
 HEALTH_RATES = frozenset(FLAG_RATES.values())
 
 
@@ -216,7 +220,9 @@ def health_rates(items: Sequence[Mapping[str, Any]], recorded: Mapping[str, Any]
     return rates
 
 
-def flag_items(items: list[dict[str, Any]], target_lang: str | None, recorded: Mapping[str, Any] | None = None) -> dict[str, float]:
+def flag_items(
+    items: list[dict[str, Any]], target_lang: str | None, recorded: Mapping[str, Any] | None = None
+) -> dict[str, float]:
     """Add the health flags to each item record (in place) and return the task's rates."""
     for item in items:
         item.update(item_flags(item.get("output"), target_lang, item.get("lang_consistency")))

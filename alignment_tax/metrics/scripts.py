@@ -59,18 +59,44 @@ CYRILLIC = Script("Cyrillic", ((0x0400, 0x052F),))
 # pass what their dataset uses. Uyghur and Kazakh mean the Arabic-script orthographies used in
 # China (the setting this tool is built for); Mongolian means the traditional script.
 LANGUAGE_SCRIPTS: dict[str, Script] = {
-    "bo": TIBETAN, "bod": TIBETAN, "bod_tibt": TIBETAN,
-    "dz": TIBETAN, "dzo": TIBETAN,
-    "zh": HAN, "zho": HAN, "cmn": HAN, "zh-hans": HAN, "zh-hant": HAN,
-    "zho_hans": HAN, "zho_hant": HAN, "cmn_hans": HAN, "cmn_hant": HAN,
-    "ug": ARABIC, "uig": ARABIC, "uig_arab": ARABIC,
-    "kk": ARABIC, "kk-arab": ARABIC, "kaz_arab": ARABIC,
-    "mn": MONGOLIAN, "mon": MONGOLIAN, "mn-mong": MONGOLIAN, "mon_mong": MONGOLIAN,
+    "bo": TIBETAN,
+    "bod": TIBETAN,
+    "bod_tibt": TIBETAN,
+    "dz": TIBETAN,
+    "dzo": TIBETAN,
+    "zh": HAN,
+    "zho": HAN,
+    "cmn": HAN,
+    "zh-hans": HAN,
+    "zh-hant": HAN,
+    "zho_hans": HAN,
+    "zho_hant": HAN,
+    "cmn_hans": HAN,
+    "cmn_hant": HAN,
+    "ug": ARABIC,
+    "uig": ARABIC,
+    "uig_arab": ARABIC,
+    "kk": ARABIC,
+    "kk-arab": ARABIC,
+    "kaz_arab": ARABIC,
+    "mn": MONGOLIAN,
+    "mon": MONGOLIAN,
+    "mn-mong": MONGOLIAN,
+    "mon_mong": MONGOLIAN,
     "khk_mong": MONGOLIAN,
-    "en": LATIN, "eng": LATIN, "eng_latn": LATIN, "latn": LATIN, "latin": LATIN,
-    "ru": CYRILLIC, "rus": CYRILLIC, "rus_cyrl": CYRILLIC, "mn-cyrl": CYRILLIC,
-    "khk_cyrl": CYRILLIC, "kk-cyrl": CYRILLIC, "kaz_cyrl": CYRILLIC,
-}  # fmt: skip
+    "en": LATIN,
+    "eng": LATIN,
+    "eng_latn": LATIN,
+    "latn": LATIN,
+    "latin": LATIN,
+    "ru": CYRILLIC,
+    "rus": CYRILLIC,
+    "rus_cyrl": CYRILLIC,
+    "mn-cyrl": CYRILLIC,
+    "khk_cyrl": CYRILLIC,
+    "kk-cyrl": CYRILLIC,
+    "kaz_cyrl": CYRILLIC,
+}
 
 
 def script_for(language: str) -> Script:
@@ -109,7 +135,7 @@ STRICT = Tolerance()
 _LATIN_CAPITALS = re.compile(r"(?<![A-Za-z\u00C0-\u024F])[A-Z]+(?![A-Za-z\u00C0-\u024F])")
 
 
-def parse_tolerance(value: "str | dict | Tolerance | None") -> Tolerance:
+def parse_tolerance(value: str | dict | Tolerance | None) -> Tolerance:
     """``"acronyms=5,other_share=0.02"`` (or the same as a dict) as a :class:`Tolerance`; ``None`` or ``""``: strict.
 
     >>> parse_tolerance("acronyms=5")
@@ -138,7 +164,7 @@ def parse_tolerance(value: "str | dict | Tolerance | None") -> Tolerance:
     return Tolerance(acronyms, share)
 
 
-def canonical_tolerance(value: "str | dict | Tolerance | None") -> str | None:
+def canonical_tolerance(value: str | dict | Tolerance | None) -> str | None:
     """The one spelling of a tolerance (``"acronyms=5,other_share=0"``), or None for the strict rule."""
     tolerance = parse_tolerance(value)
     return None if tolerance.strict else str(tolerance)

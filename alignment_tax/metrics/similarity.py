@@ -16,9 +16,7 @@ class Encoder(Protocol):
     def encode(self, sentences: list[str], **kwargs) -> np.ndarray: ...
 
 
-def pairwise_cosine(
-    encoder: Encoder, outputs: list[str], references: list[str], batch_size: int = 64
-) -> list[float]:
+def pairwise_cosine(encoder: Encoder, outputs: list[str], references: list[str], batch_size: int = 64) -> list[float]:
     """Cosine of each output with its reference, in [-1, 1]; an empty output scores 0.
 
     The embedding of an empty string is the model's pooled special tokens, which can sit close

@@ -43,18 +43,25 @@ def _add_mean_metric(result: SuiteResult, name: str, values: list[float]) -> Non
 
 
 def _add_shared_metrics(
-    result: SuiteResult, predictions: list[str], references: list[str], target_lang: str, encoder: Encoder | None,
+    result: SuiteResult,
+    predictions: list[str],
+    references: list[str],
+    target_lang: str,
+    encoder: Encoder | None,
     tolerance: Tolerance = STRICT,
-) -> None:  # fmt: skip
+) -> None:
     _add_mean_metric(result, "lang_consistency", script_consistency(predictions, target_lang, tolerance))
     if encoder is not None:
         _add_mean_metric(result, "similarity", pairwise_cosine(encoder, predictions, references))
 
 
 def translation_suite(
-    predictions: list[str], references: list[str], target_lang: str = "zh", encoder: Encoder | None = None,
+    predictions: list[str],
+    references: list[str],
+    target_lang: str = "zh",
+    encoder: Encoder | None = None,
     tolerance: Tolerance = STRICT,
-) -> SuiteResult:  # fmt: skip
+) -> SuiteResult:
     """BLEU and chrF (corpus), language consistency and, with an encoder, similarity."""
     _check(predictions, references)
     bleu = corpus_bleu(predictions, references, target_lang)
@@ -76,9 +83,12 @@ def translation_suite(
 
 
 def headline_suite(
-    predictions: list[str], references: list[str], target_lang: str = "bo", encoder: Encoder | None = None,
+    predictions: list[str],
+    references: list[str],
+    target_lang: str = "bo",
+    encoder: Encoder | None = None,
     tolerance: Tolerance = STRICT,
-) -> SuiteResult:  # fmt: skip
+) -> SuiteResult:
     """ROUGE-1/2/L (mean F-measure on 0–100), language consistency and, with an encoder, similarity."""
     _check(predictions, references)
     result = SuiteResult(aggregates={}, items=[{} for _ in predictions])

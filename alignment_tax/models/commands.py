@@ -38,9 +38,20 @@ def _make_tiny_model(args: argparse.Namespace) -> None:
 
     pretrain = PretrainConfig(steps=args.pretrain_steps, seed=args.seed) if args.pretrain else None
     log = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731  (stdout: the folder only)
-    print(build_tiny_model(args.out, kind=args.kind, size=args.size or "tiny", seed=args.seed,
-                           pretrained=args.pretrained, pretrain=pretrain, log=log,
-                           shape=args.shape, layers=args.layers, dtype=args.dtype or "float32"))  # fmt: skip
+    print(
+        build_tiny_model(
+            args.out,
+            kind=args.kind,
+            size=args.size or "tiny",
+            seed=args.seed,
+            pretrained=args.pretrained,
+            pretrain=pretrain,
+            log=log,
+            shape=args.shape,
+            layers=args.layers,
+            dtype=args.dtype or "float32",
+        )
+    )
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -52,24 +63,43 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("out", help="output folder")
     parser.add_argument(
-        "--kind", choices=["lm", "embedder", "adapter"], default="lm",
+        "--kind",
+        choices=["lm", "embedder", "adapter"],
+        default="lm",
         help="adapter: a random LoRA adapter (all linear projections) on --base-model",
-    )  # fmt: skip
+    )
     parser.add_argument("--base-model", help="with --kind adapter: the model folder the adapter is for")
-    parser.add_argument("--zero", action="store_true",
-                        help="with --kind adapter: LoRA's B matrices zero, so the adapter changes nothing (a control)")  # fmt: skip
-    parser.add_argument("--size", choices=["tiny", "mini", "small"],
-                        help="tiny ≈0.3M, mini ≈1.3M, small ≈27M parameters")  # fmt: skip
+    parser.add_argument(
+        "--zero",
+        action="store_true",
+        help="with --kind adapter: LoRA's B matrices zero, so the adapter changes nothing (a control)",
+    )
+    parser.add_argument(
+        "--size", choices=["tiny", "mini", "small"], help="tiny ≈0.3M, mini ≈1.3M, small ≈27M parameters"
+    )
     pretraining = parser.add_mutually_exclusive_group()
-    pretraining.add_argument("--pretrained", action="store_true",
-                             help="with --size mini: the package's pretrained weights (Chinese and Tibetan text)")  # fmt: skip
-    pretraining.add_argument("--pretrain", action="store_true",
-                             help="with --size mini: pretrain anew from --seed, as the shipped weights were (minutes)")  # fmt: skip
+    pretraining.add_argument(
+        "--pretrained",
+        action="store_true",
+        help="with --size mini: the package's pretrained weights (Chinese and Tibetan text)",
+    )
+    pretraining.add_argument(
+        "--pretrain",
+        action="store_true",
+        help="with --size mini: pretrain anew from --seed, as the shipped weights were (minutes)",
+    )
     parser.add_argument("--pretrain-steps", type=at_least(1), default=1000, help="optimiser steps of --pretrain")
-    parser.add_argument("--shape", choices=list(QWEN3_SHAPES),
-                        help="instead of --size: a random lm with the widths and 151,936-token vocabulary of that Qwen3 model")  # fmt: skip
-    parser.add_argument("--layers", type=at_least(1), help="with --shape: fewer decoder layers than published (28 / 36)")
+    parser.add_argument(
+        "--shape",
+        choices=list(QWEN3_SHAPES),
+        help="instead of --size: a random lm with the widths and 151,936-token vocabulary of that Qwen3 model",
+    )
+    parser.add_argument(
+        "--layers", type=at_least(1), help="with --shape: fewer decoder layers than published (28 / 36)"
+    )
     parser.add_argument("--dtype", choices=list(DTYPES), help="with --shape: the weights' dtype (default float32)")
-    parser.add_argument("--rank", type=at_least(1), help="with --kind adapter: LoRA rank (default 8; the study's is 64)")
+    parser.add_argument(
+        "--rank", type=at_least(1), help="with --kind adapter: LoRA rank (default 8; the study's is 64)"
+    )
     parser.add_argument("--seed", type=seed(), default=0)
     parser.set_defaults(handler=_make_tiny_model)

@@ -27,7 +27,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-
 CORPUS_DIR = Path(__file__).with_name("tiny_corpus")
 ZH_PASSAGES = CORPUS_DIR / "cmrc_trial.txt"
 BO_LINES = CORPUS_DIR / "bo.txt"
@@ -38,8 +37,10 @@ BO_LINES_PER_DOCUMENT = 10
 PRETRAIN_SIZE = "mini"
 
 
-SEEN_NOTE = ("including the CMRC passages the demo's tax and drift are measured on: "
-             "its tax there is the forgetting of memorised text")
+SEEN_NOTE = (
+    "including the CMRC passages the demo's tax and drift are measured on: "
+    "its tax there is the forgetting of memorised text"
+)
 
 
 @dataclass(frozen=True)
@@ -109,8 +110,9 @@ def pretrain(model, tokenizer, config: PretrainConfig, log=print) -> dict[str, A
 
     trained, held_out, tibetan = corpus_passages()
     rows, n_tokens = token_rows(tokenizer, trained + tibetan, config.seq_len, config.seed)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate,
-                                  weight_decay=config.weight_decay, betas=(0.9, 0.95))  # fmt: skip
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay, betas=(0.9, 0.95)
+    )
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: _lr_factor(step, config))
     generator = torch.Generator().manual_seed(config.seed)
     started = time.monotonic()
@@ -173,8 +175,11 @@ def save_shipped(model, record: dict[str, Any], folder: Path = SHIPPED_DIR) -> P
 
     folder.mkdir(parents=True, exist_ok=True)
     weights = folder / SHIPPED_WEIGHTS.name
-    state = {name: tensor.detach().half().contiguous() for name, tensor in model.state_dict().items()
-             if name != "lm_head.weight"}  # tied to the embedding  # fmt: skip
+    state = {
+        name: tensor.detach().half().contiguous()
+        for name, tensor in model.state_dict().items()
+        if name != "lm_head.weight"
+    }  # tied to the embedding
     save_file(state, str(weights))
     record = {**record, "weights_sha256": file_sha256(weights), "dtype": "float16"}
     (folder / SHIPPED_RECORD.name).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")

@@ -18,11 +18,23 @@ from alignment_tax.errors import UserError
 QWEN3_VOCAB_SIZE = 151_936
 QWEN3_MAX_POSITIONS = 40_960
 QWEN3_SHAPES = {
-    "qwen3-0.6b": dict(hidden_size=1024, intermediate_size=3072, num_hidden_layers=28,
-                       num_attention_heads=16, num_key_value_heads=8, head_dim=128),
-    "qwen3-4b": dict(hidden_size=2560, intermediate_size=9728, num_hidden_layers=36,
-                     num_attention_heads=32, num_key_value_heads=8, head_dim=128),
-}  # fmt: skip
+    "qwen3-0.6b": dict(
+        hidden_size=1024,
+        intermediate_size=3072,
+        num_hidden_layers=28,
+        num_attention_heads=16,
+        num_key_value_heads=8,
+        head_dim=128,
+    ),
+    "qwen3-4b": dict(
+        hidden_size=2560,
+        intermediate_size=9728,
+        num_hidden_layers=36,
+        num_attention_heads=32,
+        num_key_value_heads=8,
+        head_dim=128,
+    ),
+}
 DTYPES = ("float32", "bfloat16", "float16")
 
 
@@ -45,10 +57,15 @@ def shaped_config(shape: str, layers: int | None, special_ids: dict[str, int], d
     if layers is not None:
         widths["num_hidden_layers"] = layers
     return Qwen3Config(
-        **widths, vocab_size=QWEN3_VOCAB_SIZE, max_position_embeddings=QWEN3_MAX_POSITIONS,
-        rope_parameters={"rope_type": "default", "rope_theta": 1_000_000.0}, rms_norm_eps=1e-6,
-        tie_word_embeddings=True, dtype=dtype, **special_ids,
-    )  # fmt: skip
+        **widths,
+        vocab_size=QWEN3_VOCAB_SIZE,
+        max_position_embeddings=QWEN3_MAX_POSITIONS,
+        rope_parameters={"rope_type": "default", "rope_theta": 1_000_000.0},
+        rms_norm_eps=1e-6,
+        tie_word_embeddings=True,
+        dtype=dtype,
+        **special_ids,
+    )
 
 
 def new_shaped_lm(config, device: str | None = None):

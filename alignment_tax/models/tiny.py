@@ -58,13 +58,31 @@ CHAT_TEMPLATE = (
 )
 
 LM_SHAPES = {
-    "tiny": dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                 num_attention_heads=4, num_key_value_heads=2, head_dim=16),
+    "tiny": dict(
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        head_dim=16,
+    ),
     # mini: the shape of the pretrained demo base (models/pretrain.py), ≈1.3M parameters.
-    "mini": dict(hidden_size=128, intermediate_size=384, num_hidden_layers=4,
-                 num_attention_heads=4, num_key_value_heads=2, head_dim=32),
-    "small": dict(hidden_size=512, intermediate_size=1536, num_hidden_layers=8,
-                  num_attention_heads=8, num_key_value_heads=4, head_dim=64),
+    "mini": dict(
+        hidden_size=128,
+        intermediate_size=384,
+        num_hidden_layers=4,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        head_dim=32,
+    ),
+    "small": dict(
+        hidden_size=512,
+        intermediate_size=1536,
+        num_hidden_layers=8,
+        num_attention_heads=8,
+        num_key_value_heads=4,
+        head_dim=64,
+    ),
 }
 EMBEDDER_SHAPES = {
     "tiny": dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4),
@@ -73,9 +91,19 @@ EMBEDDER_SHAPES = {
 }
 
 
-def build_tiny_model(out_dir: str | os.PathLike, kind: str = "lm", size: str = "tiny", seed: int = 0,
-                     pretrained: bool = False, pretrain=None, log=print, shape: str | None = None,
-                     layers: int | None = None, dtype: str = "float32", device: str | None = None) -> Path:  # fmt: skip
+def build_tiny_model(
+    out_dir: str | os.PathLike,
+    kind: str = "lm",
+    size: str = "tiny",
+    seed: int = 0,
+    pretrained: bool = False,
+    pretrain=None,
+    log=print,
+    shape: str | None = None,
+    layers: int | None = None,
+    dtype: str = "float32",
+    device: str | None = None,
+) -> Path:
     """Build a randomly initialised ``kind`` model of ``size`` into ``out_dir`` and return it.
 
     ``kind="lm"`` writes a Qwen3 causal LM (``AutoModelForCausalLM.from_pretrained``);
@@ -113,14 +141,26 @@ def build_tiny_model(out_dir: str | os.PathLike, kind: str = "lm", size: str = "
         else:
             n_params, pretraining = _save_embedder(out, tokenizer, size), None
     written = sorted(({p.name for p in out.iterdir()} - before) | {MANIFEST_NAME})
-    manifest = {"kind": kind, "size": size, "seed": seed, "parameters": n_params,
-                "vocab_size": len(tokenizer), "alignment_tax_version": __version__, "files": written}
+    manifest = {
+        "kind": kind,
+        "size": size,
+        "seed": seed,
+        "parameters": n_params,
+        "vocab_size": len(tokenizer),
+        "alignment_tax_version": __version__,
+        "files": written,
+    }
     if shape is not None:
         from alignment_tax.models.qwen3_shapes import QWEN3_SHAPES, QWEN3_VOCAB_SIZE
 
         del manifest["size"]
-        manifest.update(shape=shape, layers=layers or QWEN3_SHAPES[shape]["num_hidden_layers"], dtype=dtype,
-                        embedding_rows=QWEN3_VOCAB_SIZE, initialised_on=device or "cpu")  # fmt: skip
+        manifest.update(
+            shape=shape,
+            layers=layers or QWEN3_SHAPES[shape]["num_hidden_layers"],
+            dtype=dtype,
+            embedding_rows=QWEN3_VOCAB_SIZE,
+            initialised_on=device or "cpu",
+        )
     if pretraining is not None:
         manifest["pretrained"] = pretraining
     (out / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
@@ -199,8 +239,14 @@ def new_lm(tokenizer, size: str):
     from transformers import GenerationConfig, Qwen3Config, Qwen3ForCausalLM
 
     ids = _special_ids(tokenizer)
-    config = Qwen3Config(**LM_SHAPES[size], vocab_size=len(tokenizer), max_position_embeddings=LM_MAX_LENGTH,
-                         tie_word_embeddings=True, dtype="float32", **ids)
+    config = Qwen3Config(
+        **LM_SHAPES[size],
+        vocab_size=len(tokenizer),
+        max_position_embeddings=LM_MAX_LENGTH,
+        tie_word_embeddings=True,
+        dtype="float32",
+        **ids,
+    )
     model = Qwen3ForCausalLM(config).float().eval()
     model.generation_config = GenerationConfig(**ids)
     return model
@@ -239,8 +285,14 @@ def _save_embedder(out: Path, tokenizer, size: str) -> int:
     from transformers import BertConfig, BertModel
 
     shape = EMBEDDER_SHAPES[size]
-    config = BertConfig(**shape, vocab_size=len(tokenizer), max_position_embeddings=2 * EMBEDDER_MAX_LENGTH,
-                        type_vocab_size=1, pad_token_id=tokenizer.pad_token_id, dtype="float32")
+    config = BertConfig(
+        **shape,
+        vocab_size=len(tokenizer),
+        max_position_embeddings=2 * EMBEDDER_MAX_LENGTH,
+        type_vocab_size=1,
+        pad_token_id=tokenizer.pad_token_id,
+        dtype="float32",
+    )
     # The pooler is kept although mean pooling never reads it: AutoModel, which
     # SentenceTransformer(out) loads through, always builds one, so a checkpoint without it
     # would be re-initialised at random, with a MISSING-weights report, on every load.
@@ -257,8 +309,11 @@ def _save_embedder(out: Path, tokenizer, size: str) -> int:
 def _special_ids(tokenizer) -> dict[str, int]:
     # No BOS token: Qwen models have none; pointing bos at <|endoftext|> as Qwen's configs do
     # keeps code that reads ``bos_token_id`` from meeting None.
-    return {"eos_token_id": tokenizer.eos_token_id, "pad_token_id": tokenizer.pad_token_id,
-            "bos_token_id": tokenizer.pad_token_id}
+    return {
+        "eos_token_id": tokenizer.eos_token_id,
+        "pad_token_id": tokenizer.pad_token_id,
+        "bos_token_id": tokenizer.pad_token_id,
+    }
 
 
 @contextlib.contextmanager

@@ -13,8 +13,9 @@ from pathlib import Path
 LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
 
-def build_tiny_adapter(base_dir: str | Path, out_dir: str | Path, rank: int = 8, seed: int = 0,
-                       zero: bool = False) -> Path:  # fmt: skip
+def build_tiny_adapter(
+    base_dir: str | Path, out_dir: str | Path, rank: int = 8, seed: int = 0, zero: bool = False
+) -> Path:
     """Save a LoRA adapter (random A and B, or zero B, all linear projections) for the model in ``base_dir``."""
     import torch
     from peft import LoraConfig, get_peft_model
@@ -26,9 +27,13 @@ def build_tiny_adapter(base_dir: str | Path, out_dir: str | Path, rank: int = 8,
         # The base's own dtype: a bf16 Qwen3-4B shape would take 16 GB in fp32.
         base = AutoModelForCausalLM.from_pretrained(base_dir, dtype="auto")
         config = LoraConfig(
-            r=rank, lora_alpha=2 * rank, lora_dropout=0.0,
-            target_modules=list(LORA_TARGETS), init_lora_weights=zero, task_type="CAUSAL_LM",
-        )  # fmt: skip
+            r=rank,
+            lora_alpha=2 * rank,
+            lora_dropout=0.0,
+            target_modules=list(LORA_TARGETS),
+            init_lora_weights=zero,
+            task_type="CAUSAL_LM",
+        )
         model = get_peft_model(base, config)
         model.save_pretrained(out)
     return out

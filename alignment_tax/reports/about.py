@@ -96,8 +96,11 @@ def _model_phrase(facts: dict[str, Any]) -> str | None:
             steps = _integer(pretrained.get("steps"))
             tokens = _integer(pretrained.get("tokens", pretrained.get("tokens_seen")))
             trained = "weights pretrained" + (f" for {steps:,} steps" if steps is not None else "")
-            parts.append(trained + (f" on {count(tokens)} tokens" if tokens is not None else "")
-                         + (f" ({pretrained['seen']})" if isinstance(pretrained.get("seen"), str) else ""))  # fmt: skip
+            parts.append(
+                trained
+                + (f" on {count(tokens)} tokens" if tokens is not None else "")
+                + (f" ({pretrained['seen']})" if isinstance(pretrained.get("seen"), str) else "")
+            )
     return "has " + " and ".join(parts) if parts else None
 
 
@@ -135,7 +138,11 @@ def banner(runs: list[Run]) -> list[Segment]:
     for index, (name, phrase) in enumerate(described):
         if index:
             segments.append(Segment("; "))
-        segments += [Segment("base " if name in bases else "model "), Segment(_short(name), code=True), Segment(f" {phrase}")]
+        segments += [
+            Segment("base " if name in bases else "model "),
+            Segment(_short(name), code=True),
+            Segment(f" {phrase}"),
+        ]
     if steps:
         segments.append(Segment(("; " if described else "") + _steps_phrase(steps)))
     segments.append(Segment(f". {CLOSING}"))

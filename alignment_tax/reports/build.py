@@ -63,15 +63,26 @@ def write_report(report: Report, out: str | Path) -> dict:
         "tasks": report.tasks,
         "judgements": len(report.judgements),
         "not_compared": report.flags,
-        **({"reference": report.published.reference.name,
-            "published_beside": [f"{run} ({section}): {row}" for run, section, row in report.published.matches]}
-           if report.published else {}),
-    }  # fmt: skip
+        **(
+            {
+                "reference": report.published.reference.name,
+                "published_beside": [f"{run} ({section}): {row}" for run, section, row in report.published.matches],
+            }
+            if report.published
+            else {}
+        ),
+    }
 
 
-def build_report(run_dirs: list[str | Path], out: str | Path, baseline: str | None = None,
-                 judge_files: list[str | Path] = (), controls: dict[str, str] | None = None,
-                 reference: str | None = None, reference_map: list[str] | dict | None = None) -> dict:  # fmt: skip
+def build_report(
+    run_dirs: list[str | Path],
+    out: str | Path,
+    baseline: str | None = None,
+    judge_files: list[str | Path] = (),
+    controls: dict[str, str] | None = None,
+    reference: str | None = None,
+    reference_map: list[str] | dict | None = None,
+) -> dict:
     """Load and check the runs, compute every comparison, and write the report.
 
     ``controls`` maps a role (``negative``, ``positive``) to the run that plays it: see
@@ -80,6 +91,12 @@ def build_report(run_dirs: list[str | Path], out: str | Path, baseline: str | No
     """
     output_format(out)  # a wrong suffix or an unwritable place fails before any work
     check_output_file(out, "--out")
-    report = assemble(run_dirs, baseline=baseline, judge_files=judge_files, controls=controls,
-                      reference=reference, reference_map=reference_map)  # fmt: skip
+    report = assemble(
+        run_dirs,
+        baseline=baseline,
+        judge_files=judge_files,
+        controls=controls,
+        reference=reference,
+        reference_map=reference_map,
+    )
     return write_report(report, out)

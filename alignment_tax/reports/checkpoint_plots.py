@@ -47,23 +47,55 @@ def checkpoint_plots(runs: list[Run], tasks: list[str], colors: dict[int, str]) 
         return []
     result = []
     for task in tasks:
-        metric = next((primary_metric(task, run.metrics[task]) for _, members in series.items()
-                       for _, run in members if task in run.metrics), None)  # fmt: skip
+        metric = next(
+            (
+                primary_metric(task, run.metrics[task])
+                for _, members in series.items()
+                for _, run in members
+                if task in run.metrics
+            ),
+            None,
+        )
         if metric is None:
             continue
-        lines = [(name, [float(step) for step, _ in members], [_delta(run, task, metric) for _, run in members],
-                  colors[id(members[-1][1])]) for name, members in series.items()]  # fmt: skip
+        lines = [
+            (
+                name,
+                [float(step) for step, _ in members],
+                [_delta(run, task, metric) for _, run in members],
+                colors[id(members[-1][1])],
+            )
+            for name, members in series.items()
+        ]
         if all(not math.isfinite(v) for _, _, values, _ in lines for v in values):
             continue
         label = f"Δ {metric_label(metric)} vs base"
         svg = plots.curves(lines, f"{task_title(task)} over training", label)
-        result.append((f"checkpoints_{task}", f"{task_title(task)} over training", svg,
-                       f"{label} of each saved checkpoint (`evaluate --checkpoints`); 0 is the base."))
+        result.append(
+            (
+                f"checkpoints_{task}",
+                f"{task_title(task)} over training",
+                svg,
+                f"{label} of each saved checkpoint (`evaluate --checkpoints`); 0 is the base.",
+            )
+        )
     for key, label in (("kl", "mean KL to the base"), ("delta_nll", "mean Δ NLL")):
-        lines = [(name, [float(step) for step, _ in members], [_drift_mean(run, key) for _, run in members],
-                  colors[id(members[-1][1])]) for name, members in series.items()]  # fmt: skip
+        lines = [
+            (
+                name,
+                [float(step) for step, _ in members],
+                [_drift_mean(run, key) for _, run in members],
+                colors[id(members[-1][1])],
+            )
+            for name, members in series.items()
+        ]
         if any(math.isfinite(v) for _, _, values, _ in lines for v in values):
-            result.append((f"checkpoints_drift_{key}", f"Drift over training: {label}",
-                           plots.curves(lines, f"Drift over training: {label}", label),
-                           f"{label} on the drift corpus at each saved checkpoint."))
+            result.append(
+                (
+                    f"checkpoints_drift_{key}",
+                    f"Drift over training: {label}",
+                    plots.curves(lines, f"Drift over training: {label}", label),
+                    f"{label} on the drift corpus at each saved checkpoint.",
+                )
+            )
     return result

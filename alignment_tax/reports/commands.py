@@ -60,9 +60,15 @@ def _report(args: argparse.Namespace) -> None:
 
     if not args.runs:
         raise UserError("report needs at least one RUN_DIR (an `alignment-tax evaluate` output folder)")
-    summary = build_report(args.runs, out=args.out, baseline=args.baseline, judge_files=args.judge or [],
-                           controls=dict(args.control or []), reference=args.reference,
-                           reference_map=args.reference_map or [])  # fmt: skip
+    summary = build_report(
+        args.runs,
+        out=args.out,
+        baseline=args.baseline,
+        judge_files=args.judge or [],
+        controls=dict(args.control or []),
+        reference=args.reference,
+        reference_map=args.reference_map or [],
+    )
     print(json.dumps(summary, ensure_ascii=False, indent=2))
 
 
@@ -79,36 +85,56 @@ def register(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "plots as SVG files in report_files/ beside it.",
     )
     parser.add_argument(
-        "runs", nargs="*", action=_RunsAndJudges, default=[], metavar="RUN_DIR",
+        "runs",
+        nargs="*",
+        action=_RunsAndJudges,
+        default=[],
+        metavar="RUN_DIR",
         help="`alignment-tax evaluate` output folders (before or after the other flags)",
-    )  # fmt: skip
+    )
     parser.add_argument(
-        "--baseline", metavar="NAME",
+        "--baseline",
+        metavar="NAME",
         help="the run the gap rows compare against: its folder name or path (default: the first run)",
-    )  # fmt: skip
+    )
     parser.add_argument(
-        "--judge", nargs="+", action=_RunsAndJudges, default=[], metavar="FILE",
+        "--judge",
+        nargs="+",
+        action=_RunsAndJudges,
+        default=[],
+        metavar="FILE",
         help="`alignment-tax judge` summary JSON file comparing two of the runs (or a run and its base); "
         "repeatable; folders after it are run folders",
-    )  # fmt: skip
+    )
     parser.add_argument(
-        "--control", action="append", type=_control, metavar="ROLE=RUN",
+        "--control",
+        action="append",
+        type=_control,
+        metavar="ROLE=RUN",
         help="check RUN as a control: negative (must read exactly 0: a zero adapter) or positive (its drift "
         "Δ NLL must exceed 0 with its whole interval); repeatable",
-    )  # fmt: skip
+    )
     parser.add_argument(
-        "--reference", metavar="NAME_OR_FILE",
+        "--reference",
+        metavar="NAME_OR_FILE",
         help="add the numbers a paper states, in their own 'published' rows beside the matched runs (never in a "
         "difference): a shipped reference (semantic-rewards: the reference study's Tables 1-4 and 6) or a YAML file "
         "in its format (see alignment_tax/reports/references/semantic_rewards.yaml). A run matches a published row "
         "when its name is the row id (strong_sft, rl, cold_start_sft, mt_sft_to_hg, mt_rl_to_hg) or one of the row's "
         "default run names (sft_strong, grpo, sft_cold_start, ... as in configs/experiments/)",
-    )  # fmt: skip
+    )
     parser.add_argument(
-        "--reference-map", action="append", metavar="ROW=RUN[@SECTION],...",
+        "--reference-map",
+        action="append",
+        metavar="ROW=RUN[@SECTION],...",
         help="match RUN to the published row ROW by hand, replacing its default match; @SECTION (a target task "
         "such as bo_zh_mt, or drift) limits it to that table; repeatable or comma-separated",
-    )  # fmt: skip
-    parser.add_argument("--out", required=True, metavar="report.html|report.md", help="the report to write; the format follows the suffix")
+    )
+    parser.add_argument(
+        "--out",
+        required=True,
+        metavar="report.html|report.md",
+        help="the report to write; the format follows the suffix",
+    )
     parser.set_defaults(handler=_report)
     return parser

@@ -132,7 +132,9 @@ class Comparator:
         by_id = {row["id"]: row for row in rows_b}
         common = [row["id"] for row in rows_a if row["id"] in by_id]
         if len(common) != len(rows_a) or len(common) != len(rows_b):
-            return f"scored on different items ({a.name}: {len(rows_a)}, {b.name}: {len(rows_b)}, {len(common)} in common)"
+            return (
+                f"scored on different items ({a.name}: {len(rows_a)}, {b.name}: {len(rows_b)}, {len(common)} in common)"
+            )
         for row in rows_a:
             if _key(row) != _key(by_id[row["id"]]):
                 return f"scored on different items (item {row['id']!r} has different inputs)"
@@ -179,9 +181,15 @@ class Comparator:
         ids = tuple(rows_a[i]["id"] for i in order)
         score_a, scores_a = self._corpus_scores(diff.a, diff.task, diff.metric, [rows_a[i] for i in order], ids)
         score_b, scores_b = self._corpus_scores(diff.b, diff.task, diff.metric, [rows_b[i] for i in order], ids)
-        return self._fill(diff, percentile_result(score_a - score_b, scores_a - scores_b), "paired bootstrap over items (corpus score)")
+        return self._fill(
+            diff,
+            percentile_result(score_a - score_b, scores_a - scores_b),
+            "paired bootstrap over items (corpus score)",
+        )
 
-    def _corpus_scores(self, run: Run, task: str, metric: str, rows: list[dict], ids: tuple) -> tuple[float, np.ndarray]:
+    def _corpus_scores(
+        self, run: Run, task: str, metric: str, rows: list[dict], ids: tuple
+    ) -> tuple[float, np.ndarray]:
         """The run's corpus score on these items, and on each resample of them (the same resamples for every run)."""
         key = ("corpus", id(run), task, metric, ids)
         if key not in self._scores:
@@ -220,7 +228,9 @@ class Comparator:
 
     def _drift(self, quantity: str, a: Run, b: Run | None) -> Difference:
         reference = b if b is not None else a.base if a.base is not None else a
-        diff = Difference("drift", quantity, a, reference, _drift_mean(a, quantity), _drift_mean(b, quantity) if b else 0.0)
+        diff = Difference(
+            "drift", quantity, a, reference, _drift_mean(a, quantity), _drift_mean(b, quantity) if b else 0.0
+        )
         if diff.value_a is None or diff.value_b is None:
             diff.flag = f"{(a if diff.value_a is None else reference).name} has no drift results"
             return diff
@@ -244,7 +254,9 @@ class Comparator:
         if sums_b is not None:
             observed -= sums_b[0].sum() / sums_b[1].sum()
             resampled = resampled - (counts @ sums_b[0]) / (counts @ sums_b[1])
-        return self._fill(diff, percentile_result(float(observed), resampled), "paired bootstrap over texts (pooled per-token mean)")
+        return self._fill(
+            diff, percentile_result(float(observed), resampled), "paired bootstrap over texts (pooled per-token mean)"
+        )
 
 
 def percentile_result(observed: float, distribution: np.ndarray, confidence: float = 0.95) -> dict[str, float]:

@@ -14,12 +14,12 @@ from pathlib import Path
 
 from alignment_tax import __version__
 from alignment_tax.errors import UserError
-from alignment_tax.reports.checkpoint_plots import checkpoint_plots
 from alignment_tax.reports import about, headline, items, plots
+from alignment_tax.reports.checkpoint_plots import checkpoint_plots
 from alignment_tax.reports.comparisons import Comparator, Difference
 from alignment_tax.reports.controls import ControlCheck, check_controls
-from alignment_tax.reports.health import MARK, HealthTable, degenerate_gain, gainer, health_table
 from alignment_tax.reports.formatting import is_target_task, metric_label, primary_metric, task_title
+from alignment_tax.reports.health import MARK, HealthTable, degenerate_gain, gainer, health_table
 from alignment_tax.reports.judges import Judgement, load_judgements
 from alignment_tax.reports.published import Shown, attach
 from alignment_tax.reports.references import load_reference, matcher, parse_map
@@ -28,8 +28,20 @@ from alignment_tax.reports.svg import BASE_COLOR, color
 
 MAX_CURVES = 12
 CURVE_FIRST = ("loss", "reward", "reward_std", "kl", "entropy")
-CURVE_SKIP = frozenset({"step", "epoch", "total_flos", "train_runtime", "train_samples_per_second",
-                        "train_steps_per_second", "train_loss", "learning_rate", "grad_norm", "num_tokens"})  # fmt: skip
+CURVE_SKIP = frozenset(
+    {
+        "step",
+        "epoch",
+        "total_flos",
+        "train_runtime",
+        "train_samples_per_second",
+        "train_steps_per_second",
+        "train_loss",
+        "learning_rate",
+        "grad_norm",
+        "num_tokens",
+    }
+)
 
 
 @dataclass
@@ -84,7 +96,9 @@ class Report:
         return about.shown_path(value, self.root)
 
 
-def _comparisons(runs: list[Run], baseline: Run, tasks: list[str], comparator: Comparator) -> dict[str, list[Difference]]:
+def _comparisons(
+    runs: list[Run], baseline: Run, tasks: list[str], comparator: Comparator
+) -> dict[str, list[Difference]]:
     result = {}
     for task in tasks:
         diffs = []
@@ -94,7 +108,11 @@ def _comparisons(runs: list[Run], baseline: Run, tasks: list[str], comparator: C
                     diffs.append(comparator.metric(task, metric, run, run.base))
         for run in runs:
             if run is not baseline and task in run.metrics and task in baseline.metrics:
-                diffs += [comparator.metric(task, metric, run, baseline) for metric in run.metrics[task] if metric in baseline.metrics[task]]
+                diffs += [
+                    comparator.metric(task, metric, run, baseline)
+                    for metric in run.metrics[task]
+                    if metric in baseline.metrics[task]
+                ]
         if diffs:
             result[task] = diffs
     return result
@@ -105,8 +123,20 @@ def _drift(runs: list[Run], baseline: Run, comparator: Comparator) -> tuple[list
     for run in runs:
         if run.drift is None:
             continue
-        stats = {key: run.drift[key] for key in ("nll", "base_nll", "delta_nll", "kl") if isinstance(run.drift.get(key), dict)}
-        rows.append(DriftRow(run, stats, run.drift.get("n_tokens"), comparator.drift("delta_nll", run, None), comparator.drift("kl", run, None)))
+        stats = {
+            key: run.drift[key]
+            for key in ("nll", "base_nll", "delta_nll", "kl")
+            if isinstance(run.drift.get(key), dict)
+        }
+        rows.append(
+            DriftRow(
+                run,
+                stats,
+                run.drift.get("n_tokens"),
+                comparator.drift("delta_nll", run, None),
+                comparator.drift("kl", run, None),
+            )
+        )
     gaps = []
     if baseline.drift is not None:
         for run in runs:
@@ -115,7 +145,9 @@ def _drift(runs: list[Run], baseline: Run, comparator: Comparator) -> tuple[list
     return rows, gaps
 
 
-def _tradeoff_plots(report_runs: list[Run], tasks: list[str], comparator: Comparator, colors: dict[int, str]) -> list[Plot]:
+def _tradeoff_plots(
+    report_runs: list[Run], tasks: list[str], comparator: Comparator, colors: dict[int, str]
+) -> list[Plot]:
     tax_tasks = [task for task in tasks if not is_target_task(task)]
     if not tax_tasks:
         return []
@@ -123,14 +155,32 @@ def _tradeoff_plots(report_runs: list[Run], tasks: list[str], comparator: Compar
     result = []
     for task in (t for t in tasks if is_target_task(t)):
         metrics = next((run.metrics[task] for run in report_runs if task in run.metrics), {})
-        y_metric, x_metric = primary_metric(task, metrics), primary_metric(tax_task, next((r.metrics[tax_task] for r in report_runs if tax_task in r.metrics), {}))
+        y_metric, x_metric = (
+            primary_metric(task, metrics),
+            primary_metric(tax_task, next((r.metrics[tax_task] for r in report_runs if tax_task in r.metrics), {})),
+        )
         points, bases = [], []
         for run in report_runs:
-            if run.base is None or y_metric not in run.metrics.get(task, {}) or x_metric not in run.metrics.get(tax_task, {}):
+            if (
+                run.base is None
+                or y_metric not in run.metrics.get(task, {})
+                or x_metric not in run.metrics.get(tax_task, {})
+            ):
                 continue
-            dx, dy = comparator.metric(tax_task, x_metric, run, run.base), comparator.metric(task, y_metric, run, run.base)
-            x = dx.difference if dx.difference is not None else run.metrics[tax_task][x_metric] - run.base.metrics.get(tax_task, {}).get(x_metric, math.nan)
-            y = dy.difference if dy.difference is not None else run.metrics[task][y_metric] - run.base.metrics.get(task, {}).get(y_metric, math.nan)
+            dx, dy = (
+                comparator.metric(tax_task, x_metric, run, run.base),
+                comparator.metric(task, y_metric, run, run.base),
+            )
+            x = (
+                dx.difference
+                if dx.difference is not None
+                else run.metrics[tax_task][x_metric] - run.base.metrics.get(tax_task, {}).get(x_metric, math.nan)
+            )
+            y = (
+                dy.difference
+                if dy.difference is not None
+                else run.metrics[task][y_metric] - run.base.metrics.get(task, {}).get(y_metric, math.nan)
+            )
             if not (math.isfinite(x) and math.isfinite(y)):
                 continue
             label = f"{run.name} {MARK}" if gainer(dy) is run and degenerate_gain(dy) else run.name
@@ -138,22 +188,29 @@ def _tradeoff_plots(report_runs: list[Run], tasks: list[str], comparator: Compar
             scale, source = config.get("adapter_scale"), config.get("adapter_scaled_from")
             if scale is not None:
                 label = f"{run.name} (s={scale:g})"
-            points.append(plots.TradeoffPoint(label, x, y, colors[id(run)], dx.ci, dy.ci,
-                                              curve=source or None, scale=scale))  # fmt: skip
+            points.append(
+                plots.TradeoffPoint(label, x, y, colors[id(run)], dx.ci, dy.ci, curve=source or None, scale=scale)
+            )
             if all(run.base is not base for base in bases):
                 bases.append(run.base)
         if not points:
             continue
         points = [plots.TradeoffPoint(base.name, 0.0, 0.0, BASE_COLOR, is_base=True) for base in bases] + points
-        x_label = f"Δ {'CMRC Avg' if tax_task == 'cmrc2018' else tax_task + ' ' + metric_label(x_metric)} vs base (the tax)"
+        x_label = (
+            f"Δ {'CMRC Avg' if tax_task == 'cmrc2018' else tax_task + ' ' + metric_label(x_metric)} vs base (the tax)"
+        )
         y_label = f"Δ {metric_label(y_metric)} vs base (the gain)"
         svg = plots.tax_gain(points, f"Tax against gain: {task}", x_label, y_label)
         whiskers = plots.whisker_note(points)
-        caption = (f"One point per run; the base at the origin. {whiskers[0].upper()}{whiskers[1:]}. Points on the same spot share "
-                   "one label. The dashed staircase is the Pareto front (no run beats it on both axes); up and right is better.")  # fmt: skip
+        caption = (
+            f"One point per run; the base at the origin. {whiskers[0].upper()}{whiskers[1:]}. Points on the same spot share "
+            "one label. The dashed staircase is the Pareto front (no run beats it on both axes); up and right is better."
+        )
         if any(point.curve for point in points):
-            caption += (" A solid line joins one adapter's strengths (`alignment-tax sweep`: its LoRA update scaled by s) "
-                        "from the base outwards: how much of its gain it keeps at what tax.")  # fmt: skip
+            caption += (
+                " A solid line joins one adapter's strengths (`alignment-tax sweep`: its LoRA update scaled by s) "
+                "from the base outwards: how much of its gain it keeps at what tax."
+            )
         if any(point.label.endswith(MARK) for point in points):
             caption += f" {MARK}: the run's outputs on this task are mostly empty or repetitive, so its gain is not meaningful."
         result.append(Plot(f"tax_gain_{task}", f"Tax against gain: {task_title(task)}", svg, caption))
@@ -174,31 +231,60 @@ def _drift_plots(runs: list[Run], colors: dict[int, str]) -> list[Plot]:
             label = run.base.name if run.base is not None else f"base of {run.name}"
             nll.append((f"{label} (base)", run.drift_tokens["base_nll"], BASE_COLOR, True))
     return [
-        Plot("drift_kl_cdf", "Per-token KL to the base", plots.cdf(kl, "Per-token KL(run ‖ base)", "KL (nats)"),
-             "Empirical CDF over every scored token of the drift corpus; a curve further left stays closer to the base."),
-        Plot("drift_nll_cdf", "Per-token NLL", plots.cdf(nll, "Per-token NLL", "NLL (nats)"),
-             "Empirical CDF of per-token negative log-likelihood; dashed: the base on the same tokens."),
-    ]  # fmt: skip
+        Plot(
+            "drift_kl_cdf",
+            "Per-token KL to the base",
+            plots.cdf(kl, "Per-token KL(run ‖ base)", "KL (nats)"),
+            "Empirical CDF over every scored token of the drift corpus; a curve further left stays closer to the base.",
+        ),
+        Plot(
+            "drift_nll_cdf",
+            "Per-token NLL",
+            plots.cdf(nll, "Per-token NLL", "NLL (nats)"),
+            "Empirical CDF of per-token negative log-likelihood; dashed: the base on the same tokens.",
+        ),
+    ]
 
 
 def _judge_plot(judgements: list[Judgement]) -> list[Plot]:
     if not judgements:
         return []
     bars = [
-        plots.JudgeBar(j.a.name, j.b.name, j.task, j.wins, j.ties, j.losses,
-                       (j.wins + 0.5 * j.ties) / j.n_valid if j.n_valid else None, j.win_rate_interval(), j.p_value)  # fmt: skip
+        plots.JudgeBar(
+            j.a.name,
+            j.b.name,
+            j.task,
+            j.wins,
+            j.ties,
+            j.losses,
+            (j.wins + 0.5 * j.ties) / j.n_valid if j.n_valid else None,
+            j.win_rate_interval(),
+            j.p_value,
+        )
         for j in judgements
     ]
     rated = [bar for bar in bars if bar.win_rate is not None]
     if not rated:
         rate = "No pair has a valid verdict, so no win rate is drawn."
     else:
-        rate = "Dot" + (" and whisker" if any(bar.ci for bar in rated) else "") + ": A's win rate, (wins + ties/2)/valid"
+        rate = (
+            "Dot" + (" and whisker" if any(bar.ci for bar in rated) else "") + ": A's win rate, (wins + ties/2)/valid"
+        )
         without = [f"{bar.label_a} vs {bar.label_b}" for bar in rated if bar.ci is None]
-        rate += (", with its 95% bootstrap interval" + (f" (none for {', '.join(without)})" if without else "")) if len(without) < len(rated) else ""
+        rate += (
+            (", with its 95% bootstrap interval" + (f" (none for {', '.join(without)})" if without else ""))
+            if len(without) < len(rated)
+            else ""
+        )
         rate += "; p: the sign test."
-    return [Plot("judge", "LLM judge", plots.judge_bars(bars),
-                 f"Share of valid pairs A wins, ties and B wins (disagreeing orders count as ties). {rate}")]
+    return [
+        Plot(
+            "judge",
+            "LLM judge",
+            plots.judge_bars(bars),
+            f"Share of valid pairs A wins, ties and B wins (disagreeing orders count as ties). {rate}",
+        )
+    ]
 
 
 def _curve_keys(logs: dict[int, list[dict]]) -> tuple[list[str], list[str]]:
@@ -206,7 +292,12 @@ def _curve_keys(logs: dict[int, list[dict]]) -> tuple[list[str], list[str]]:
     for log in logs.values():
         for row in log:
             for key, value in row.items():
-                if key not in keys and key not in CURVE_SKIP and isinstance(value, (int, float)) and not isinstance(value, bool):
+                if (
+                    key not in keys
+                    and key not in CURVE_SKIP
+                    and isinstance(value, (int, float))
+                    and not isinstance(value, bool)
+                ):
                     keys.append(key)
 
     def rank(key: str) -> tuple[int, int]:
@@ -230,10 +321,16 @@ def _training_plots(runs: list[Run], colors: dict[int, str]) -> list[Plot]:
     for key in shown:
         series = []
         for run in runs:
-            rows = [row for row in logs.get(id(run), []) if isinstance(row.get(key), (int, float)) and not isinstance(row.get(key), bool)]
+            rows = [
+                row
+                for row in logs.get(id(run), [])
+                if isinstance(row.get(key), (int, float)) and not isinstance(row.get(key), bool)
+            ]
             rows.sort(key=lambda row: row["step"])
             if rows:
-                series.append((run.name, [float(row["step"]) for row in rows], [float(row[key]) for row in rows], colors[id(run)]))
+                series.append(
+                    (run.name, [float(row["step"]) for row in rows], [float(row[key]) for row in rows], colors[id(run)])
+                )
         if series:
             stem = "".join(c if c.isalnum() else "_" for c in key)
             result.append(Plot(f"train_{stem}", key, plots.curves(series, key, key), ""))
@@ -242,7 +339,9 @@ def _training_plots(runs: list[Run], colors: dict[int, str]) -> list[Plot]:
     return result
 
 
-def _flags(comparisons: dict[str, list[Difference]], drift_gaps: list[Difference], sections: list[headline.Section]) -> list[str]:
+def _flags(
+    comparisons: dict[str, list[Difference]], drift_gaps: list[Difference], sections: list[headline.Section]
+) -> list[str]:
     found: list[str] = []
     diffs = [d for ds in comparisons.values() for d in ds] + drift_gaps
     diffs += [cell.diff for section in sections for row in section.rows for cell in row.cells if cell.diff is not None]
@@ -255,10 +354,16 @@ def _flags(comparisons: dict[str, list[Difference]], drift_gaps: list[Difference
     return found
 
 
-def assemble(run_dirs: list[str | Path], baseline: str | None = None, judge_files: list[str | Path] = (),
-             comparator: Comparator | None = None, max_items: int = items.MAX_ITEMS,
-             controls: dict[str, str] | None = None, reference: str | None = None,
-             reference_map: list[str] | dict | None = None) -> Report:  # fmt: skip
+def assemble(
+    run_dirs: list[str | Path],
+    baseline: str | None = None,
+    judge_files: list[str | Path] = (),
+    comparator: Comparator | None = None,
+    max_items: int = items.MAX_ITEMS,
+    controls: dict[str, str] | None = None,
+    reference: str | None = None,
+    reference_map: list[str] | dict | None = None,
+) -> Report:
     """Load, check and compute everything the report shows.
 
     ``reference`` (a shipped name or a YAML file) adds published rows beside the runs that
@@ -286,14 +391,25 @@ def assemble(run_dirs: list[str | Path], baseline: str | None = None, judge_file
         "tradeoff": _tradeoff_plots(runs, tasks, comparator, colors),
         "drift": _drift_plots(runs, colors),
         "judge": _judge_plot(judgements),
-        "training": _training_plots(runs, colors)
-        + [Plot(*found) for found in checkpoint_plots(runs, tasks, colors)],
+        "training": _training_plots(runs, colors) + [Plot(*found) for found in checkpoint_plots(runs, tasks, colors)],
     }
     return Report(
-        runs=runs, baseline=chosen, tasks=tasks, sections=sections,
-        glance=headline.glance(runs, tasks, comparator), comparisons=comparisons,
-        drift_rows=drift_rows, drift_gaps=drift_gaps, judgements=judgements, plots=report_plots,
-        items=task_items, flags=_flags(comparisons, drift_gaps, sections), colors=colors,
-        health=health_table(runs, tasks), banner=about.banner(runs), root=about.output_root(runs),
-        controls=check_controls(controls or {}, runs, comparator), published=published,
-    )  # fmt: skip
+        runs=runs,
+        baseline=chosen,
+        tasks=tasks,
+        sections=sections,
+        glance=headline.glance(runs, tasks, comparator),
+        comparisons=comparisons,
+        drift_rows=drift_rows,
+        drift_gaps=drift_gaps,
+        judgements=judgements,
+        plots=report_plots,
+        items=task_items,
+        flags=_flags(comparisons, drift_gaps, sections),
+        colors=colors,
+        health=health_table(runs, tasks),
+        banner=about.banner(runs),
+        root=about.output_root(runs),
+        controls=check_controls(controls or {}, runs, comparator),
+        published=published,
+    )

@@ -58,10 +58,16 @@ def negative_check(run: Run, comparator: Comparator) -> ControlCheck:
     check = ControlCheck("negative", run, passed=True)
     if run.base is None:
         return _fail(check, "it has no base run to be compared with")
-    tax = {task: {metric: value for metric, value in metrics.items() if isinstance(value, (int, float))}
-           for task, metrics in (run.results.get("tax") or {}).items()}  # fmt: skip
-    moved = [f"{task} {metric} {value:+.6g}" for task, metrics in sorted(tax.items())
-             for metric, value in sorted(metrics.items()) if value != 0.0]  # fmt: skip
+    tax = {
+        task: {metric: value for metric, value in metrics.items() if isinstance(value, (int, float))}
+        for task, metrics in (run.results.get("tax") or {}).items()
+    }
+    moved = [
+        f"{task} {metric} {value:+.6g}"
+        for task, metrics in sorted(tax.items())
+        for metric, value in sorted(metrics.items())
+        if value != 0.0
+    ]
     n_taxes = sum(len(metrics) for metrics in tax.values())
     if not n_taxes:
         _fail(check, "it has no tax to check")

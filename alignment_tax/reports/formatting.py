@@ -13,11 +13,23 @@ from alignment_tax.reports.health import degenerate_gain
 
 PERCENT_METRICS = frozenset({"em", "f1", "average", "bleu", "chrf", "rouge_1", "rouge_2", "rouge_l"})
 METRIC_LABELS = {
-    "bleu": "BLEU", "chrf": "chrF", "rouge_1": "ROUGE-1", "rouge_2": "ROUGE-2", "rouge_l": "ROUGE-L",
-    "similarity": "Similarity", "lang_consistency": "Lang. consistency", "em": "EM", "f1": "F1",
-    "average": "Avg", "acc": "Acc", "acc_norm": "Acc (norm)", "exact_match": "Exact match",
-    "kl": "KL", "nll": "NLL", "delta_nll": "ΔNLL",
-}  # fmt: skip
+    "bleu": "BLEU",
+    "chrf": "chrF",
+    "rouge_1": "ROUGE-1",
+    "rouge_2": "ROUGE-2",
+    "rouge_l": "ROUGE-L",
+    "similarity": "Similarity",
+    "lang_consistency": "Lang. consistency",
+    "em": "EM",
+    "f1": "F1",
+    "average": "Avg",
+    "acc": "Acc",
+    "acc_norm": "Acc (norm)",
+    "exact_match": "Exact match",
+    "kl": "KL",
+    "nll": "NLL",
+    "delta_nll": "ΔNLL",
+}
 TASK_TITLES = {
     "bo_zh_mt": "Tibetan → Chinese translation",
     "zh_bo_mt": "Chinese → Tibetan translation",

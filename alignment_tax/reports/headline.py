@@ -98,7 +98,9 @@ def _task_columns(task: str, runs: list[Run]) -> list[Column]:
     return columns
 
 
-def _judge_entries(judgements: list[Judgement], task: str | None, run: Run, against: Run | None = None) -> list[JudgeEntry]:
+def _judge_entries(
+    judgements: list[Judgement], task: str | None, run: Run, against: Run | None = None
+) -> list[JudgeEntry]:
     entries = []
     for judgement in judgements:
         if judgement.task != task or judgement.side_of(run) is None:
@@ -108,7 +110,9 @@ def _judge_entries(judgements: list[Judgement], task: str | None, run: Run, agai
             continue
         side = judgement.side_of(run)
         counts = (judgement.wins, judgement.ties, judgement.losses)
-        entry = JudgeEntry(other.name, judgement.pct(side), p_value=judgement.p_value, record=counts if side == "a" else counts[::-1])
+        entry = JudgeEntry(
+            other.name, judgement.pct(side), p_value=judgement.p_value, record=counts if side == "a" else counts[::-1]
+        )
         if against is not None:
             gap = judgement.gap(run)
             if gap is not None:
@@ -126,7 +130,9 @@ def _cell(column: Column, run: Run, comparator: Comparator, judgements: list[Jud
     return cell
 
 
-def _gap_cell(column: Column, run: Run, baseline: Run, comparator: Comparator, judgements: list[Judgement], task: str | None) -> Cell:
+def _gap_cell(
+    column: Column, run: Run, baseline: Run, comparator: Comparator, judgements: list[Judgement], task: str | None
+) -> Cell:
     if column.is_judge:
         return Cell(None, judge=_judge_entries(judgements, task, run, against=baseline))
     return Cell(column.metric, diff=comparator.metric(column.task, column.metric, run, baseline))
@@ -140,7 +146,9 @@ def _n_items(task: str | None, runs: list[Run]) -> int | None:
     return None
 
 
-def sections(runs: list[Run], baseline: Run, tasks: list[str], comparator: Comparator, judgements: list[Judgement]) -> list[Section]:
+def sections(
+    runs: list[Run], baseline: Run, tasks: list[str], comparator: Comparator, judgements: list[Judgement]
+) -> list[Section]:
     """One headline section per target task (or one tax-only section when there is none)."""
     shown = all_runs(runs)
     tax = tax_columns(tasks, shown)
@@ -149,10 +157,21 @@ def sections(runs: list[Run], baseline: Run, tasks: list[str], comparator: Compa
     for task in targets:
         columns = (_task_columns(task, shown) if task else []) + tax
         if any(judgement.task == task for judgement in judgements):
-            columns.append(Column("LLM-Judge Win (%)", task, None, "share of valid pairs this model wins against the other judged model, with its wins, ties and losses"))
+            columns.append(
+                Column(
+                    "LLM-Judge Win (%)",
+                    task,
+                    None,
+                    "share of valid pairs this model wins against the other judged model, with its wins, ties and losses",
+                )
+            )
         rows = []
         for run in shown:
-            if task is not None and task not in run.metrics and not any(c.task in run.metrics for c in columns if c.task):
+            if (
+                task is not None
+                and task not in run.metrics
+                and not any(c.task in run.metrics for c in columns if c.task)
+            ):
                 continue
             role = "base" if run.is_base else "baseline" if run is baseline and len(runs) > 1 else "run"
             label = f"{run.name} (baseline)" if role == "baseline" else run.name
@@ -183,7 +202,9 @@ def glance(runs: list[Run], tasks: list[str], comparator: Comparator) -> Glance:
             metric = primary_metric(task, metrics)
             if metric:
                 columns.append((f"{task} {metric_label(metric)}", task, metric))
-    columns += [(column.label, column.task, column.metric) for column in tax_columns(tasks, runs) if column.metric != "f1"]
+    columns += [
+        (column.label, column.task, column.metric) for column in tax_columns(tasks, runs) if column.metric != "f1"
+    ]
     if any(run.drift is not None for run in runs):
         columns += [("ΔNLL (drift)", "drift", "delta_nll"), ("KL to base", "drift", "kl")]
     rows = []

@@ -21,8 +21,12 @@ from alignment_tax.metrics import health as metrics_health
 from alignment_tax.reports.comparisons import TARGET_LANGUAGE, Difference
 from alignment_tax.reports.runs import Run, all_runs
 
-RATE_LABELS = {"empty_rate": "empty", "repetition_rate": "repetitive", "off_script_rate": "off-script",
-               "truncated_rate": "truncated"}  # fmt: skip
+RATE_LABELS = {
+    "empty_rate": "empty",
+    "repetition_rate": "repetitive",
+    "off_script_rate": "off-script",
+    "truncated_rate": "truncated",
+}
 FLAG_LABELS = {"empty": "empty", "repetitive": "repetitive", "off_script": "off-script", "truncated": "truncated"}
 WARNING = "outputs mostly empty or repetitive (over half the items): gain not meaningful"
 MARK = "⚠"
@@ -147,7 +151,9 @@ class HealthTable:
 def health_table(runs: list[Run], tasks: list[str]) -> HealthTable:
     table = HealthTable()
     for task in tasks:
-        rows = [HealthRow(run, rates, is_derived(run, task)) for run in all_runs(runs) if (rates := task_health(run, task))]
+        rows = [
+            HealthRow(run, rates, is_derived(run, task)) for run in all_runs(runs) if (rates := task_health(run, task))
+        ]
         if rows:
             table.tasks[task] = rows
     present = {name for rows in table.tasks.values() for row in rows for name in row.rates}

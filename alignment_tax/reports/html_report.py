@@ -21,10 +21,10 @@ from alignment_tax.reports import formatting as fmt
 from alignment_tax.reports import health
 from alignment_tax.reports import published as pub
 from alignment_tax.reports.about import TAX_DEFINITION
-from alignment_tax.reports.controls import CONTROLS_NOTE
 from alignment_tax.reports.content import Report
-from alignment_tax.reports.settings import settings_table
+from alignment_tax.reports.controls import CONTROLS_NOTE
 from alignment_tax.reports.html_text import show
+from alignment_tax.reports.settings import settings_table
 from alignment_tax.reports.textsafe import visible
 
 TEMPLATE = "report.html.jinja"
@@ -95,7 +95,9 @@ def _diff_title(diff) -> str:
     if diff.flag:
         parts.append(f"not compared: {diff.flag}")
     if diff.ci:
-        parts.append(f"95% CI {fmt.interval(diff.metric, diff.ci)}, bootstrap {fmt.p_value(diff.p_value)}, n = {diff.n}")
+        parts.append(
+            f"95% CI {fmt.interval(diff.metric, diff.ci)}, bootstrap {fmt.p_value(diff.p_value)}, n = {diff.n}"
+        )
     if diff.flips:
         parts.append(f"McNemar: {diff.flips.lost} lost, {diff.flips.gained} gained, {fmt.p_value(diff.flips.p_value)}")
     if health.degenerate_gain(diff):
@@ -112,7 +114,9 @@ def _visible_plain_text(value: Any) -> Any:
 
 def _environment() -> jinja2.Environment:
     environment = jinja2.Environment(
-        loader=jinja2.FunctionLoader(lambda name: files("alignment_tax.reports").joinpath(name).read_text(encoding="utf-8")),
+        loader=jinja2.FunctionLoader(
+            lambda name: files("alignment_tax.reports").joinpath(name).read_text(encoding="utf-8")
+        ),
         autoescape=True,
         finalize=_visible_plain_text,
         undefined=jinja2.StrictUndefined,
@@ -144,9 +148,14 @@ def render(report: Report) -> str:
         fmt=fmt,
         script=Markup(SCRIPT),
         csp=Markup(content_security_policy()),
-        flip_kinds=[("any", "any flip"), ("lost", "lost: base right → run wrong"), ("gained", "gained: base wrong → run right"),
-                    ("worse", "worse than base (task metric)"), ("better", "better than base (task metric)"),
-                    *[(flag, f"{label} output") for flag, label in health.FLAG_LABELS.items()]],  # fmt: skip
+        flip_kinds=[
+            ("any", "any flip"),
+            ("lost", "lost: base right → run wrong"),
+            ("gained", "gained: base wrong → run right"),
+            ("worse", "worse than base (task metric)"),
+            ("better", "better than base (task metric)"),
+            *[(flag, f"{label} output") for flag, label in health.FLAG_LABELS.items()],
+        ],
         tax_definition=TAX_DEFINITION,
         settings_table=settings_table,
         controls_note=CONTROLS_NOTE,

@@ -27,7 +27,9 @@ SHOWN_CHARS = 1000  # a 14em box's worth; 2,000 unbroken Tibetan characters took
 def marked(text: str) -> Markup:
     """``text`` escaped, with control pictures and each format character as a labelled marker."""
     return Markup("").join(
-        Markup('<span class="ctrl" title="{}">{}</span>').format(format_name(part), format_marker(part)) if is_format else escape(part)
+        Markup('<span class="ctrl" title="{}">{}</span>').format(format_name(part), format_marker(part))
+        if is_format
+        else escape(part)
         for part, is_format in visible_parts(text)
     )
 
@@ -52,7 +54,10 @@ def show(value: Any) -> Markup:
     if value is None:
         return Markup('<span class="none">(none)</span>')
     if isinstance(value, dict):
-        parts = [Markup('<div class="field"><span class="key">{}</span> {}</div>').format(marked(str(key)), show(item)) for key, item in value.items()]
+        parts = [
+            Markup('<div class="field"><span class="key">{}</span> {}</div>').format(marked(str(key)), show(item))
+            for key, item in value.items()
+        ]
         return Markup("").join(parts)
     if isinstance(value, (list, tuple)):
         unique = list(dict.fromkeys(_as_text(v) for v in value))

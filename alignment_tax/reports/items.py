@@ -130,7 +130,9 @@ def task_items(task: str, runs: list[Run], judgements: list[Judgement], max_item
     ids_first = set(by_run[0])
     for run, rows in zip(columns, by_run):
         if set(rows) != ids_first:
-            notes.append(f"{run.name} was scored on different items ({len(rows)}); its cells are empty where it lacks an item")
+            notes.append(
+                f"{run.name} was scored on different items ({len(rows)}); its cells are empty where it lacks an item"
+            )
     items = []
     counts: dict[str, dict[str, int]] = {run.name: {} for run in columns if not run.is_base}
     for item_id in order:
@@ -140,12 +142,18 @@ def task_items(task: str, runs: list[Run], judgements: list[Judgement], max_item
             row = rows.get(item_id)
             if row is None:
                 continue
-            metrics = {k: v for k, v in row.items() if k not in SKIP_FIELDS and as_number(v) is not None and not isinstance(v, bool)}
+            metrics = {
+                k: v
+                for k, v in row.items()
+                if k not in SKIP_FIELDS and as_number(v) is not None and not isinstance(v, bool)
+            }
             status = None
             if not run.is_base and run.base is not None and run.base in columns and metric_field:
                 base_row = by_run[columns.index(run.base)].get(item_id)
                 if base_row is not None:
-                    status = _status(as_number(row.get(metric_field)), as_number(base_row.get(metric_field)), binary, top)
+                    status = _status(
+                        as_number(row.get(metric_field)), as_number(base_row.get(metric_field)), binary, top
+                    )
             if status:
                 counts[run.name][status] = counts[run.name].get(status, 0) + 1
             outputs[index] = Output(row.get("output"), metrics, status, row_flags(row, task))

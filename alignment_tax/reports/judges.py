@@ -63,7 +63,11 @@ class Judgement:
     def win_rate_interval(self) -> tuple[float, float] | None:
         """95% interval of A's win rate, (wins + ties/2)/valid: the file's own, else recomputed."""
         recorded = self.summary.get("win_rate_ci")
-        if isinstance(recorded, (list, tuple)) and len(recorded) == 2 and all(isinstance(v, (int, float)) for v in recorded):
+        if (
+            isinstance(recorded, (list, tuple))
+            and len(recorded) == 2
+            and all(isinstance(v, (int, float)) for v in recorded)
+        ):
             return float(recorded[0]), float(recorded[1])
         return self._multinomial(lambda draws, n: (draws[:, 0] + 0.5 * draws[:, 1]) / n)
 
@@ -124,7 +128,11 @@ def _outcomes(summary: dict[str, Any], path: Path) -> dict[str, str]:
     candidates = [Path(records), path.parent / Path(records).name]
     for candidate in candidates:
         if candidate.is_file():
-            return {str(row["id"]): str(row.get("outcome")) for row in read_jsonl(candidate, "judge records file") if "id" in row}
+            return {
+                str(row["id"]): str(row.get("outcome"))
+                for row in read_jsonl(candidate, "judge records file")
+                if "id" in row
+            }
     return {}
 
 
@@ -147,7 +155,9 @@ def load_judgement(path: str | Path, runs: list[Run]) -> Judgement:
         sides.append(run)
     if sides[0] is sides[1]:
         raise UserError(f"judge file {path} compares {sides[0].name} with itself")
-    return Judgement(path, str(summary["task"]), sides[0], sides[1], wins, ties, losses, summary, _outcomes(summary, path))
+    return Judgement(
+        path, str(summary["task"]), sides[0], sides[1], wins, ties, losses, summary, _outcomes(summary, path)
+    )
 
 
 def load_judgements(paths: list[str | Path], runs: list[Run]) -> list[Judgement]:

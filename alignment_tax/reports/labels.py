@@ -106,8 +106,15 @@ def place(labels: list[Label], area: Box) -> list[Label]:
     for label in labels:
         width = text_width(label.text)
         for distance in DISTANCES:
-            box = next((box for direction in DIRECTIONS if (box := _candidate(label, width, distance, direction)).inside(area)
-                        and not any(box.overlaps(other) for other in taken + markers)), None)  # fmt: skip
+            box = next(
+                (
+                    box
+                    for direction in DIRECTIONS
+                    if (box := _candidate(label, width, distance, direction)).inside(area)
+                    and not any(box.overlaps(other) for other in taken + markers)
+                ),
+                None,
+            )
             if box is not None:
                 label.box = box
                 taken.append(box)

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from pathlib import PurePath
 from dataclasses import dataclass
+from pathlib import PurePath
 
 import numpy as np
 
@@ -41,9 +41,7 @@ def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
     """Indices of the points no other point beats on both axes (higher is better), by x."""
     front = []
     for i, (x, y) in enumerate(points):
-        dominated = any(
-            (ox >= x and oy >= y) and (ox > x or oy > y) for j, (ox, oy) in enumerate(points) if j != i
-        )
+        dominated = any((ox >= x and oy >= y) and (ox > x or oy > y) for j, (ox, oy) in enumerate(points) if j != i)
         if not dominated:
             front.append(i)
     return sorted(front, key=lambda i: (points[i][0], -points[i][1]))
@@ -52,7 +50,9 @@ def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
 def tax_gain(points: list[TradeoffPoint], title: str, x_label: str, y_label: str) -> str:
     xs = [p.x for p in points] + [v for p in points if p.x_ci for v in p.x_ci]
     ys = [p.y for p in points] + [v for p in points if p.y_ci for v in p.y_ci]
-    frame = Frame(title, x_label, y_label, padded(xs, include_zero=True, pad=0.1), padded(ys, include_zero=True, pad=0.1))
+    frame = Frame(
+        title, x_label, y_label, padded(xs, include_zero=True, pad=0.1), padded(ys, include_zero=True, pad=0.1)
+    )
     frame.line(0, frame.y0, 0, frame.y1, "#bbb", dash="3 3")
     frame.line(frame.x0, 0, frame.x1, 0, "#bbb", dash="3 3")
     front = pareto_front([(p.x, p.y) for p in points])
@@ -68,9 +68,13 @@ def tax_gain(points: list[TradeoffPoint], title: str, x_label: str, y_label: str
     _frontiers(frame, points)
     for point in points:
         if point.x_ci:
-            _whisker(frame, (frame.clamp_x(point.x_ci[0]), point.y), (frame.clamp_x(point.x_ci[1]), point.y), point.color)
+            _whisker(
+                frame, (frame.clamp_x(point.x_ci[0]), point.y), (frame.clamp_x(point.x_ci[1]), point.y), point.color
+            )
         if point.y_ci:
-            _whisker(frame, (point.x, frame.clamp_y(point.y_ci[0])), (point.x, frame.clamp_y(point.y_ci[1])), point.color)
+            _whisker(
+                frame, (point.x, frame.clamp_y(point.y_ci[0])), (point.x, frame.clamp_y(point.y_ci[1])), point.color
+            )
     for index, point in enumerate(points):
         tip = f"{point.label}: x {point.x:+.4g}, y {point.y:+.4g}" + (" (Pareto front)" if index in front else "")
         frame.point(point.x, point.y, point.color, hollow=point.is_base, tip=tip)
@@ -113,23 +117,37 @@ def _whisker(frame: Frame, start: tuple[float, float], end: tuple[float, float],
     """An interval as a line with end caps, in pixels so the caps show however short the interval."""
     (x1, y1), (x2, y2) = (frame.sx(start[0]), frame.sy(start[1])), (frame.sx(end[0]), frame.sy(end[1]))
     vertical = x1 == x2
-    parts = [f'<line class="whisker" x1="{x1:.1f}" y1="{y1:.1f}" x2="{x2:.1f}" y2="{y2:.1f}" stroke="{colour}" stroke-width="1.5"/>']
+    parts = [
+        f'<line class="whisker" x1="{x1:.1f}" y1="{y1:.1f}" x2="{x2:.1f}" y2="{y2:.1f}" stroke="{colour}" stroke-width="1.5"/>'
+    ]
     for x, y in ((x1, y1), (x2, y2)):
         cap = (x - 3, y, x + 3, y) if vertical else (x, y - 3, x, y + 3)
-        parts.append('<line x1="{:.1f}" y1="{:.1f}" x2="{:.1f}" y2="{:.1f}" stroke="{}" stroke-width="1.5"/>'.format(*cap, colour))
+        parts.append(
+            '<line x1="{:.1f}" y1="{:.1f}" x2="{:.1f}" y2="{:.1f}" stroke="{}" stroke-width="1.5"/>'.format(
+                *cap, colour
+            )
+        )
     frame.parts += parts
 
 
 def _point_labels(frame: Frame, points: list[TradeoffPoint]) -> None:
     area = labels.Box(frame.left, frame.top, frame.width - frame.right, frame.height - frame.bottom)
-    named = labels.group([(shorten(point.label, 18), frame.sx(point.x), frame.sy(point.y), point.color) for point in points])
+    named = labels.group(
+        [(shorten(point.label, 18), frame.sx(point.x), frame.sy(point.y), point.color) for point in points]
+    )
     for label in labels.place(named, area):
         if label.box is None:
             continue
         if label.leader:
-            frame.parts.append('<line x1="{:.1f}" y1="{:.1f}" x2="{:.1f}" y2="{:.1f}" stroke="#999" stroke-width="0.8"/>'.format(*label.leader))
+            frame.parts.append(
+                '<line x1="{:.1f}" y1="{:.1f}" x2="{:.1f}" y2="{:.1f}" stroke="#999" stroke-width="0.8"/>'.format(
+                    *label.leader
+                )
+            )
         x, y = label.baseline
-        frame.parts.append(f'<text class="point-label" x="{x:.1f}" y="{y:.1f}" font-size="11" fill="{label.color}">{text(label.text)}</text>')
+        frame.parts.append(
+            f'<text class="point-label" x="{x:.1f}" y="{y:.1f}" font-size="11" fill="{label.color}">{text(label.text)}</text>'
+        )
 
 
 def _quantile_curve(values: np.ndarray, upper: float) -> list[tuple[float, float]]:
@@ -148,7 +166,9 @@ def cdf(series: list[tuple[str, np.ndarray, str, bool]], title: str, x_label: st
     pooled = np.concatenate([values[np.isfinite(values)] for _, values, _, _ in series]) if series else np.zeros(1)
     low = float(np.min(pooled)) if pooled.size else 0.0
     upper = float(np.percentile(pooled, clip)) if pooled.size else 1.0
-    frame = Frame(title, f"{x_label} (axis cut at p{clip:g})", "share of tokens ≤ x", padded([low, upper], pad=0.02), (0.0, 1.0))
+    frame = Frame(
+        title, f"{x_label} (axis cut at p{clip:g})", "share of tokens ≤ x", padded([low, upper], pad=0.02), (0.0, 1.0)
+    )
     for label, values, colour, dashed in series:
         frame.path(_quantile_curve(values, upper), colour, width=2, dash="5 3" if dashed else "")
         frame.add_legend(label, colour, "dashed" if dashed else "line")
@@ -173,42 +193,69 @@ def judge_bars(bars: list[JudgeBar], colors: tuple[str, str, str] = ("#2b8cbe", 
     width, left, right, row = 720, 200, 150, 46
     height = 60 + row * len(bars) + 30
     plot = width - left - right
-    parts = ['<text x="12" y="20" font-size="13" font-weight="600" fill="#111">LLM judge: wins, ties and losses per pair</text>']
+    parts = [
+        '<text x="12" y="20" font-size="13" font-weight="600" fill="#111">LLM judge: wins, ties and losses per pair</text>'
+    ]
     for tick in (0, 25, 50, 75, 100):
         x = left + plot * tick / 100
         parts.append(f'<line x1="{x:.1f}" y1="34" x2="{x:.1f}" y2="{height - 30}" stroke="#eee"/>')
-        parts.append(f'<text x="{x:.1f}" y="{height - 14}" font-size="11" text-anchor="middle" fill="#444">{tick}%</text>')
+        parts.append(
+            f'<text x="{x:.1f}" y="{height - 14}" font-size="11" text-anchor="middle" fill="#444">{tick}%</text>'
+        )
     for index, bar in enumerate(bars):
         y = 44 + index * row
         n = bar.wins + bar.ties + bar.losses
-        parts.append(f'<text x="{left - 8}" y="{y + 12}" font-size="11" text-anchor="end" fill="#222">{text(shorten(bar.label_a, 14))} vs {text(shorten(bar.label_b, 14))}</text>')
-        parts.append(f'<text x="{left - 8}" y="{y + 26}" font-size="10" text-anchor="end" fill="#666">{text(bar.task)}, n = {n}</text>')
+        parts.append(
+            f'<text x="{left - 8}" y="{y + 12}" font-size="11" text-anchor="end" fill="#222">{text(shorten(bar.label_a, 14))} vs {text(shorten(bar.label_b, 14))}</text>'
+        )
+        parts.append(
+            f'<text x="{left - 8}" y="{y + 26}" font-size="10" text-anchor="end" fill="#666">{text(bar.task)}, n = {n}</text>'
+        )
         x = float(left)
-        for count, colour, name in ((bar.wins, colors[0], bar.label_a + " wins"), (bar.ties, colors[1], "ties"), (bar.losses, colors[2], bar.label_b + " wins")):
+        for count, colour, name in (
+            (bar.wins, colors[0], bar.label_a + " wins"),
+            (bar.ties, colors[1], "ties"),
+            (bar.losses, colors[2], bar.label_b + " wins"),
+        ):
             share = count / n if n else 0.0
             parts.append(
                 f'<rect x="{x:.1f}" y="{y}" width="{plot * share:.1f}" height="26" fill="{colour}">'
                 f"<title>{text(name)}: {count} ({100 * share:.1f}%)</title></rect>"
             )
             if share >= 0.08:
-                parts.append(f'<text x="{x + plot * share / 2:.1f}" y="{y + 17}" font-size="11" text-anchor="middle" fill="#111">{100 * share:.0f}%</text>')
+                parts.append(
+                    f'<text x="{x + plot * share / 2:.1f}" y="{y + 17}" font-size="11" text-anchor="middle" fill="#111">{100 * share:.0f}%</text>'
+                )
             x += plot * share
         if bar.win_rate is not None:
             wx = left + plot * bar.win_rate
             if bar.ci:
                 lo, hi = (left + plot * v for v in bar.ci)
-                parts.append(f'<line x1="{lo:.1f}" y1="{y + 32}" x2="{hi:.1f}" y2="{y + 32}" stroke="#111" stroke-width="1.5"/>')
-                parts += [f'<line x1="{v:.1f}" y1="{y + 29}" x2="{v:.1f}" y2="{y + 35}" stroke="#111"/>' for v in (lo, hi)]
+                parts.append(
+                    f'<line x1="{lo:.1f}" y1="{y + 32}" x2="{hi:.1f}" y2="{y + 32}" stroke="#111" stroke-width="1.5"/>'
+                )
+                parts += [
+                    f'<line x1="{v:.1f}" y1="{y + 29}" x2="{v:.1f}" y2="{y + 35}" stroke="#111"/>' for v in (lo, hi)
+                ]
             parts.append(f'<circle cx="{wx:.1f}" cy="{y + 32}" r="3" fill="#111"/>')
             p = f", p = {bar.p_value:.3g}" if bar.p_value is not None else ""
-            parts.append(f'<text x="{left + plot + 8}" y="{y + 17}" font-size="11" fill="#222">win rate {100 * bar.win_rate:.1f}%{p}</text>')
+            parts.append(
+                f'<text x="{left + plot + 8}" y="{y + 17}" font-size="11" fill="#222">win rate {100 * bar.win_rate:.1f}%{p}</text>'
+            )
     legend = ((colors[0], "A wins"), (colors[1], "tie"), (colors[2], "B wins"))
     for index, (colour, name) in enumerate(legend):
         x = width - 220 + 70 * index
-        parts.append(f'<rect x="{x}" y="11" width="10" height="10" fill="{colour}"/>'
-                     f'<text x="{x + 14}" y="20" font-size="10" fill="#222">{name}</text>')  # fmt: skip
-    return document(width, height, "LLM judge: wins, ties and losses", "".join(parts),
-                    "Stacked bars: share of valid pairs A wins, ties, B wins; dot: A's win rate (wins + ties/2); whisker, where known: its 95% interval")  # fmt: skip
+        parts.append(
+            f'<rect x="{x}" y="11" width="10" height="10" fill="{colour}"/>'
+            f'<text x="{x + 14}" y="20" font-size="10" fill="#222">{name}</text>'
+        )
+    return document(
+        width,
+        height,
+        "LLM judge: wins, ties and losses",
+        "".join(parts),
+        "Stacked bars: share of valid pairs A wins, ties, B wins; dot: A's win rate (wins + ties/2); whisker, where known: its 95% interval",
+    )
 
 
 def curves(series: list[tuple[str, list[float], list[float], str]], title: str, y_label: str) -> str:

@@ -18,7 +18,17 @@ from alignment_tax.reports.references import DRIFT, JUDGE_WIN, Matcher, Publishe
 if TYPE_CHECKING:  # content imports this module
     from alignment_tax.reports.content import DriftRow
 
-DRIFT_COLUMNS = ("nll.mean", "nll.p90", "base_nll.mean", "delta_nll.mean", "delta_nll.p90", "kl.mean", "kl.p50", "kl.p90", "kl.p99")
+DRIFT_COLUMNS = (
+    "nll.mean",
+    "nll.p90",
+    "base_nll.mean",
+    "delta_nll.mean",
+    "delta_nll.p90",
+    "kl.mean",
+    "kl.p50",
+    "kl.p90",
+    "kl.p99",
+)
 
 
 @dataclass
@@ -77,7 +87,9 @@ def attach(matcher: Matcher, sections: list[Section], drift_rows: list[DriftRow]
         matched = matcher.row(drift_row.run.name, DRIFT)
         if matched is None:
             continue
-        cells = {name: value for name in DRIFT_COLUMNS if (value := reference.get(matched, DRIFT, DRIFT, name)) is not None}
+        cells = {
+            name: value for name in DRIFT_COLUMNS if (value := reference.get(matched, DRIFT, DRIFT, name)) is not None
+        }
         if cells:
             shown.drift.append(PublishedDrift(drift_row, label(reference, matched), cells))
             shown.matches.append((drift_row.run.name, DRIFT, reference.labels[matched]))
@@ -108,12 +120,16 @@ def summary(shown: Shown) -> str:
     reference = shown.reference
     what = f"{reference.title} ({reference.source})" if reference.source else reference.title or reference.name
     if not shown.matches:
-        return (f"Reference {reference.name}: no run matched a published row (rows: {', '.join(reference.labels)}); "
-                "match one with --reference-map ROW=RUN.")  # fmt: skip
+        return (
+            f"Reference {reference.name}: no run matched a published row (rows: {', '.join(reference.labels)}); "
+            "match one with --reference-map ROW=RUN."
+        )
     pairs = ", ".join(dict.fromkeys(f"{run} ↔ {row}" for run, _, row in shown.matches))
-    return (f"Rows marked \u201cpublished\u201d hold the numbers stated in {what}, converted to this report's scale "
-            f"(see Published values), beside the run matched to each: {pairs}. An empty cell: not stated. "
-            "They are never part of a Δ, gap, interval or tax.")  # fmt: skip
+    return (
+        f"Rows marked \u201cpublished\u201d hold the numbers stated in {what}, converted to this report's scale "
+        f"(see Published values), beside the run matched to each: {pairs}. An empty cell: not stated. "
+        "They are never part of a Δ, gap, interval or tax."
+    )
 
 
 def provenance(shown: Shown, sections: list[Section]) -> list[tuple[str, str, str, Published]]:

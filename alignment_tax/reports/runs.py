@@ -65,7 +65,9 @@ def _check_results(path: Path, results: Any) -> dict[str, dict[str, float]]:
         raise UserError(f"results file {path} is corrupt: expected a JSON object")
     tasks = results.get("tasks")
     if not isinstance(tasks, dict) or not all(isinstance(metrics, dict) for metrics in tasks.values()):
-        raise UserError(f"results file {path} has no `tasks` of metric values (not written by `alignment-tax evaluate`?)")
+        raise UserError(
+            f"results file {path} has no `tasks` of metric values (not written by `alignment-tax evaluate`?)"
+        )
     return {
         task: {name: float(value) for name, value in metrics.items() if _is_metric(name, value)}
         for task, metrics in tasks.items()
@@ -100,7 +102,9 @@ class Run:
         return self._samples[task]
 
     def _load_samples(self, task: str) -> list[dict[str, Any]] | None:
-        listed = (self.results.get("samples") or {}).get(task) if isinstance(self.results.get("samples"), dict) else None
+        listed = (
+            (self.results.get("samples") or {}).get(task) if isinstance(self.results.get("samples"), dict) else None
+        )
         path = self.path / (listed or f"samples/{task}.jsonl")
         if not path.is_file():
             if listed:
@@ -132,7 +136,9 @@ class Run:
             raise UserError(f"drift file {path} (listed in {self.results_file}) is missing")
         try:
             with np.load(path) as arrays:
-                tokens = {name: np.asarray(arrays[name], dtype=np.float64) for name in ("nll", "base_nll", "kl", "text_index")}
+                tokens = {
+                    name: np.asarray(arrays[name], dtype=np.float64) for name in ("nll", "base_nll", "kl", "text_index")
+                }
         except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as error:
             raise UserError(f"drift file {path} is corrupt: {error}") from error
         if len({array.shape for array in tokens.values()}) != 1:
@@ -226,7 +232,9 @@ def load_runs(paths: list[str | Path]) -> list[Run]:
         for folder, base in bases.items():
             model = str(base.results.get("model") or "")
             short = Path(model).name or model
-            base.name = f"base {short}" if models.count(base.results.get("model")) == 1 else f"base {short} ({folder.name[:8]})"
+            base.name = (
+                f"base {short}" if models.count(base.results.get("model")) == 1 else f"base {short} ({folder.name[:8]})"
+            )
     return runs
 
 

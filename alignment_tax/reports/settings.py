@@ -16,13 +16,20 @@ from alignment_tax.reports.runs import Run
 TRAIN_CONFIG = "train_config.json"
 # (label, section, key): what differs between the methods and what the study leaves open.
 SHOWN = (
-    ("learning rate", "training", "learning_rate"), ("epochs", "training", "num_train_epochs"),
-    ("max steps", "training", "max_steps"), ("warmup", "training", "warmup_steps"),
-    ("scheduler", "training", "lr_scheduler_type"), ("LoRA r / α", "lora", ("r", "alpha")),
-    ("β (KL)", "training", "beta"), ("loss", "training", "loss_type"), ("generations", "training", "num_generations"),
-    ("completion ≤", "training", "max_completion_length"), ("shuffle seed", "data", "shuffle_seed"),
-    ("rows skipped / kept", "data", ("skip", "limit")), ("reward", "reward", "components"),
-)  # fmt: skip
+    ("learning rate", "training", "learning_rate"),
+    ("epochs", "training", "num_train_epochs"),
+    ("max steps", "training", "max_steps"),
+    ("warmup", "training", "warmup_steps"),
+    ("scheduler", "training", "lr_scheduler_type"),
+    ("LoRA r / α", "lora", ("r", "alpha")),
+    ("β (KL)", "training", "beta"),
+    ("loss", "training", "loss_type"),
+    ("generations", "training", "num_generations"),
+    ("completion ≤", "training", "max_completion_length"),
+    ("shuffle seed", "data", "shuffle_seed"),
+    ("rows skipped / kept", "data", ("skip", "limit")),
+    ("reward", "reward", "components"),
+)
 
 
 def train_config(run: Run) -> dict[str, Any] | None:

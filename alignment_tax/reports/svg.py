@@ -69,8 +69,17 @@ def padded(values: Sequence[float], include_zero: bool = False, pad: float = 0.0
 class Frame:
     """A plot area with x and y linear axes; drawing calls append SVG elements."""
 
-    def __init__(self, title: str, x_label: str, y_label: str, x_range: tuple[float, float],
-                 y_range: tuple[float, float], width: int = 560, height: int = 340, right: int = 150):  # fmt: skip
+    def __init__(
+        self,
+        title: str,
+        x_label: str,
+        y_label: str,
+        x_range: tuple[float, float],
+        y_range: tuple[float, float],
+        width: int = 560,
+        height: int = 340,
+        right: int = 150,
+    ):
         self.title, self.x_label, self.y_label = title, x_label, y_label
         self.width, self.height = width, height
         self.left, self.right, self.top, self.bottom = 64, right, 34, 48
@@ -107,11 +116,17 @@ class Frame:
             return
         coordinates = " ".join(f"{self.sx(x):.1f},{self.sy(y):.1f}" for x, y in points)
         dashed = f' stroke-dasharray="{dash}"' if dash else ""
-        self.parts.append(f'<polyline points="{coordinates}" fill="none" stroke="{stroke}" stroke-width="{width}"{dashed}/>')
+        self.parts.append(
+            f'<polyline points="{coordinates}" fill="none" stroke="{stroke}" stroke-width="{width}"{dashed}/>'
+        )
 
     def point(self, x: float, y: float, fill: str, hollow: bool = False, tip: str = "") -> None:
         """A marker; its label, if any, is placed by :mod:`alignment_tax.reports.labels` so labels never overlap."""
-        style = f'fill="white" stroke="{fill}" stroke-width="2"' if hollow else f'fill="{fill}" stroke="white" stroke-width="1"'
+        style = (
+            f'fill="white" stroke="{fill}" stroke-width="2"'
+            if hollow
+            else f'fill="{fill}" stroke="white" stroke-width="1"'
+        )
         title = f"<title>{text(tip)}</title>" if tip else ""
         self.parts.append(f'<circle cx="{self.sx(x):.1f}" cy="{self.sy(y):.1f}" r="5" {style}>{title}</circle>')
 
@@ -127,20 +142,30 @@ class Frame:
         for tick in self.y_ticks:
             y = self.sy(tick)
             parts.append(f'<line x1="{plot_left}" y1="{y:.1f}" x2="{plot_right}" y2="{y:.1f}" stroke="#e5e5e5"/>')
-            parts.append(f'<text x="{plot_left - 6}" y="{y + 4:.1f}" font-size="11" text-anchor="end" fill="#444">{number(tick, y_span)}</text>')
+            parts.append(
+                f'<text x="{plot_left - 6}" y="{y + 4:.1f}" font-size="11" text-anchor="end" fill="#444">{number(tick, y_span)}</text>'
+            )
         for tick in self.x_ticks:
             x = self.sx(tick)
             parts.append(f'<line x1="{x:.1f}" y1="{plot_top}" x2="{x:.1f}" y2="{plot_bottom}" stroke="#f0f0f0"/>')
-            parts.append(f'<text x="{x:.1f}" y="{plot_bottom + 16}" font-size="11" text-anchor="middle" fill="#444">{number(tick, x_span)}</text>')
-        parts.append(f'<rect x="{plot_left}" y="{plot_top}" width="{plot_right - plot_left}" height="{plot_bottom - plot_top}" fill="none" stroke="#999"/>')
+            parts.append(
+                f'<text x="{x:.1f}" y="{plot_bottom + 16}" font-size="11" text-anchor="middle" fill="#444">{number(tick, x_span)}</text>'
+            )
+        parts.append(
+            f'<rect x="{plot_left}" y="{plot_top}" width="{plot_right - plot_left}" height="{plot_bottom - plot_top}" fill="none" stroke="#999"/>'
+        )
         middle_x = (plot_left + plot_right) / 2
-        parts.append(f'<text x="{middle_x:.1f}" y="{self.height - 10}" font-size="12" text-anchor="middle" fill="#222">{text(self.x_label)}</text>')
+        parts.append(
+            f'<text x="{middle_x:.1f}" y="{self.height - 10}" font-size="12" text-anchor="middle" fill="#222">{text(self.x_label)}</text>'
+        )
         middle_y = (plot_top + plot_bottom) / 2
         parts.append(
             f'<text x="14" y="{middle_y:.1f}" font-size="12" text-anchor="middle" fill="#222" '
             f'transform="rotate(-90 14 {middle_y:.1f})">{text(self.y_label)}</text>'
         )
-        parts.append(f'<text x="{plot_left}" y="20" font-size="13" font-weight="600" fill="#111">{text(self.title)}</text>')
+        parts.append(
+            f'<text x="{plot_left}" y="20" font-size="13" font-weight="600" fill="#111">{text(self.title)}</text>'
+        )
         return parts
 
     def _legend(self) -> list[str]:
@@ -154,7 +179,9 @@ class Frame:
                 parts.append(f'<circle cx="{x + 8}" cy="{y}" r="5" fill="white" stroke="{stroke}" stroke-width="2"/>')
             else:
                 dash = ' stroke-dasharray="5 3"' if kind == "dashed" else ""
-                parts.append(f'<line x1="{x}" y1="{y}" x2="{x + 16}" y2="{y}" stroke="{stroke}" stroke-width="2"{dash}/>')
+                parts.append(
+                    f'<line x1="{x}" y1="{y}" x2="{x + 16}" y2="{y}" stroke="{stroke}" stroke-width="2"{dash}/>'
+                )
             parts.append(f'<text x="{x + 22}" y="{y + 4}" font-size="11" fill="#222">{text(shorten(label, 20))}</text>')
         return parts
 

@@ -25,9 +25,12 @@ class BleuReward(RewardFunction):
     needs_reference = True
 
     def __init__(
-        self, target_lang: str = "zh", stop: Iterable[str] = (), reference_column: str = "reference",
+        self,
+        target_lang: str = "zh",
+        stop: Iterable[str] = (),
+        reference_column: str = "reference",
         name: str | None = None,
-    ):  # fmt: skip
+    ):
         super().__init__(stop=stop, reference_column=reference_column, name=name)
         script_for(target_lang)
         self.target_lang = target_lang

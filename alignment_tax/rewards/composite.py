@@ -90,9 +90,16 @@ class CompositeReward:
         completions = list(completions or [])
         total = [0.0] * len(completions)
         for name, reward, weight in zip(self.names, self.components, self.weights):
-            values = [finite(v) for v in reward(prompts=prompts, completions=completions,
-                                                completion_ids=completion_ids, trainer_state=trainer_state,
-                                                **columns)]  # fmt: skip
+            values = [
+                finite(v)
+                for v in reward(
+                    prompts=prompts,
+                    completions=completions,
+                    completion_ids=completion_ids,
+                    trainer_state=trainer_state,
+                    **columns,
+                )
+            ]
             if log_metric is not None:
                 log_metric(f"rewards/{name}/mean", _mean(values))
             if log_extra is not None:

@@ -58,9 +58,13 @@ class LengthReward(RewardFunction):
     needs_reference = True
 
     def __init__(
-        self, tolerance: float = 0.5, falloff: float = 2.0, stop: Iterable[str] = (),
-        reference_column: str = "reference", name: str | None = None,
-    ):  # fmt: skip
+        self,
+        tolerance: float = 0.5,
+        falloff: float = 2.0,
+        stop: Iterable[str] = (),
+        reference_column: str = "reference",
+        name: str | None = None,
+    ):
         super().__init__(stop=stop, reference_column=reference_column, name=name)
         if tolerance < 0:
             raise ValueError(f"tolerance must be ≥ 0, got {tolerance}")

@@ -65,7 +65,7 @@ def check_task(task_name: str) -> str:
     return task_name
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _read_config(task_name: str) -> dict[str, Any]:
     path = TASKS_DIR / f"{task_name}.yaml"
     with path.open(encoding="utf-8") as handle:
@@ -87,7 +87,7 @@ def task_metadata(task_name: str) -> dict[str, Any]:
     return dict(_read_config(check_task(task_name)).get("metadata") or {})
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _template(task_name: str) -> jinja2.Template:
     return _ENV.from_string(_read_config(check_task(task_name))["doc_to_text"])
 

@@ -91,9 +91,7 @@ def task_manager(metadata: Mapping[str, Any] | None = None, include_defaults: bo
     return TaskManager(include_path=str(TASKS_DIR), include_defaults=include_defaults, metadata=metadata)
 
 
-def resolve_tasks(
-    names: Iterable[str], metadata: Mapping[str, Any] | None = None
-) -> tuple[TaskManager, list[str]]:
+def resolve_tasks(names: Iterable[str], metadata: Mapping[str, Any] | None = None) -> tuple[TaskManager, list[str]]:
     """A manager able to load every name, and the names (stripped, duplicates dropped, order kept).
 
     Builds lm-eval's full index only when some name is not ours; a name no index knows is a

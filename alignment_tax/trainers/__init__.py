@@ -60,8 +60,15 @@ def _quiet_data_preparation() -> Iterator[None]:
             enable_progress_bars()
 
 
-def _train(config: dict[str, Any], *, model: str | None, train_data: str, output: str, adapter: str | None,
-           embedder: str | None) -> dict[str, Any]:  # fmt: skip
+def _train(
+    config: dict[str, Any],
+    *,
+    model: str | None,
+    train_data: str,
+    output: str,
+    adapter: str | None,
+    embedder: str | None,
+) -> dict[str, Any]:
     method = config["method"]
     if method == "sft":
         from alignment_tax.trainers.sft import train_sft
@@ -70,8 +77,7 @@ def _train(config: dict[str, Any], *, model: str | None, train_data: str, output
     if method == "grpo":
         from alignment_tax.trainers.grpo import train_grpo
 
-        return train_grpo(config, model=model, adapter=adapter, train_data=train_data, output=output,
-                          embedder=embedder)  # fmt: skip
+        return train_grpo(config, model=model, adapter=adapter, train_data=train_data, output=output, embedder=embedder)
     from alignment_tax.errors import UserError
 
     if adapter is not None:

@@ -43,8 +43,14 @@ def tau_from_similarities(similarities: list[float], quantile: float) -> float:
     return round(min(max(value, -1.0), MAX_TAU), 6)
 
 
-def tau_interval(similarities: list[float], groups: list[int], quantile: float, confidence: float = 0.95,
-                 n_resamples: int = 2000, seed: int = 0) -> dict[str, Any]:
+def tau_interval(
+    similarities: list[float],
+    groups: list[int],
+    quantile: float,
+    confidence: float = 0.95,
+    n_resamples: int = 2000,
+    seed: int = 0,
+) -> dict[str, Any]:
     """A percentile bootstrap interval for τ that resamples prompts, not completions.
 
     The completions of one prompt are alike (same source, same reference), so they are resampled
@@ -67,14 +73,27 @@ def tau_interval(similarities: list[float], groups: list[int], quantile: float, 
         estimates[k] = tau_from_similarities(values[np.concatenate([members[c] for c in chosen])].tolist(), quantile)
     tail = (1.0 - confidence) / 2
     low, high = (float(x) for x in np.quantile(estimates, [tail, 1.0 - tail]))
-    return {"low": round(low, 6), "high": round(high, 6), "width": round(high - low, 6), "confidence": confidence,
-            "n_resamples": n_resamples, "resampled": "prompts", "prompts": len(members), "seed": seed}  # fmt: skip
+    return {
+        "low": round(low, 6),
+        "high": round(high, 6),
+        "width": round(high - low, 6),
+        "confidence": confidence,
+        "n_resamples": n_resamples,
+        "resampled": "prompts",
+        "prompts": len(members),
+        "seed": seed,
+    }
 
 
 def _distribution(values: list[float]) -> dict[str, float]:
     array = np.asarray(values, dtype=np.float64)
-    stats = {"n": int(array.size), "mean": float(array.mean()), "std": float(array.std(ddof=0)),
-             "min": float(array.min()), "max": float(array.max())}  # fmt: skip
+    stats = {
+        "n": int(array.size),
+        "mean": float(array.mean()),
+        "std": float(array.std(ddof=0)),
+        "min": float(array.min()),
+        "max": float(array.max()),
+    }
     for q in (0.1, 0.25, 0.5, 0.75, 0.9):
         stats[f"p{int(q * 100)}"] = float(np.quantile(array, q))
     return stats
@@ -114,10 +133,19 @@ def calibrate_from_model(
         raise UserError("calibration needs at least one prompt and one sample per prompt")
     chosen = examples[:prompts]
     outputs = generate(
-        model, tokenizer, [example["prompt"] for example in chosen], n=samples_per_prompt, do_sample=True,
-        temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens, batch_size=batch_size, stop=stop,
-        chat_template_kwargs=chat_template_kwargs, seed=seed,
-    )  # fmt: skip
+        model,
+        tokenizer,
+        [example["prompt"] for example in chosen],
+        n=samples_per_prompt,
+        do_sample=True,
+        temperature=temperature,
+        top_p=top_p,
+        max_new_tokens=max_new_tokens,
+        batch_size=batch_size,
+        stop=stop,
+        chat_template_kwargs=chat_template_kwargs,
+        seed=seed,
+    )
     texts, references, groups = [], [], []
     for index, (example, samples) in enumerate(zip(chosen, outputs)):
         for text in samples:
@@ -129,9 +157,11 @@ def calibrate_from_model(
     interval = tau_interval(similarities, groups, quantile, seed=seed)
     warning = None
     if interval["width"] > max_ci_width:
-        warning = (f"tau's 95% interval [{interval['low']:.3f}, {interval['high']:.3f}] is wider than {max_ci_width}: "
-                   f"{len(chosen)} prompts x {samples_per_prompt} samples are too few to pin it down "
-                   f"(raise calibration.prompts)")  # fmt: skip
+        warning = (
+            f"tau's 95% interval [{interval['low']:.3f}, {interval['high']:.3f}] is wider than {max_ci_width}: "
+            f"{len(chosen)} prompts x {samples_per_prompt} samples are too few to pin it down "
+            f"(raise calibration.prompts)"
+        )
         import logging
 
         logging.getLogger("alignment_tax").warning(warning)
@@ -147,10 +177,17 @@ def calibrate_from_model(
         "above_tau": float(np.mean([s > tau for s in similarities])),
         "empty": float(np.mean([not t for t in texts])),
         "language_consistency": float(np.mean([is_script_consistent(t, language) for t in texts])),
-        "sampling": {"temperature": temperature, "top_p": top_p, "max_new_tokens": max_new_tokens,
-                     "seed": seed, "stop": list(stop)},  # fmt: skip
-        "examples": [{"completion": t, "reference": r, "similarity": s}
-                     for t, r, s in list(zip(texts, references, similarities))[:5]],  # fmt: skip
+        "sampling": {
+            "temperature": temperature,
+            "top_p": top_p,
+            "max_new_tokens": max_new_tokens,
+            "seed": seed,
+            "stop": list(stop),
+        },
+        "examples": [
+            {"completion": t, "reference": r, "similarity": s}
+            for t, r, s in list(zip(texts, references, similarities))[:5]
+        ],
     }
 
 
@@ -187,14 +224,31 @@ def calibrate_tau(
     encoder = load_embedder(embedder)
     loaded = load_for_evaluation(model, adapter, device, "auto")
     result = calibrate_from_model(
-        loaded.model, loaded.tokenizer, training_data.examples, SemanticSimilarityReward(encoder),
-        training_data.target_lang, training_data.stop, quantile=quantile, prompts=prompts,
-        samples_per_prompt=samples_per_prompt, temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens,
-        batch_size=batch_size, seed=seed, chat_template_kwargs={"enable_thinking": enable_thinking},
+        loaded.model,
+        loaded.tokenizer,
+        training_data.examples,
+        SemanticSimilarityReward(encoder),
+        training_data.target_lang,
+        training_data.stop,
+        quantile=quantile,
+        prompts=prompts,
+        samples_per_prompt=samples_per_prompt,
+        temperature=temperature,
+        top_p=top_p,
+        max_new_tokens=max_new_tokens,
+        batch_size=batch_size,
+        seed=seed,
+        chat_template_kwargs={"enable_thinking": enable_thinking},
         max_ci_width=max_ci_width,
-    )  # fmt: skip
+    )
     result.update(
-        {"model": loaded.name, "adapter": adapter, "data": str(data), "task": task, "embedder": str(embedder),
-         "suggested_set": f"--set reward.tau={result['tau']}"}  # fmt: skip
+        {
+            "model": loaded.name,
+            "adapter": adapter,
+            "data": str(data),
+            "task": task,
+            "embedder": str(embedder),
+            "suggested_set": f"--set reward.tau={result['tau']}",
+        }
     )
     return result

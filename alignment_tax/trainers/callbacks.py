@@ -39,8 +39,9 @@ def write_log_history(path: str | Path, history: Sequence[dict[str, Any]]) -> No
             handle.write(json.dumps(_plain(entry), ensure_ascii=False) + "\n")
 
 
-def whole_run_loss(history: Sequence[dict[str, Any]], resumed_step: int, session_loss: float,
-                   session_steps: int) -> tuple[float | None, int]:  # fmt: skip
+def whole_run_loss(
+    history: Sequence[dict[str, Any]], resumed_step: int, session_loss: float, session_steps: int
+) -> tuple[float | None, int]:
     """(mean loss per step over the whole run, steps it covers): earlier sessions' logged losses and this session's.
 
     transformers' ``train_loss`` is the mean over the steps run in this process only. Each earlier
@@ -252,9 +253,15 @@ def cmrc_probe(data_path: str, limit: int, max_new_tokens: int = 64, enable_thin
         from alignment_tax.trainers.sampling import generate
 
         outputs = generate(
-            model, tokenizer, prompts, n=1, do_sample=False, max_new_tokens=max_new_tokens,
-            stop=stop, chat_template_kwargs={"enable_thinking": enable_thinking},
-        )  # fmt: skip
+            model,
+            tokenizer,
+            prompts,
+            n=1,
+            do_sample=False,
+            max_new_tokens=max_new_tokens,
+            stop=stop,
+            chat_template_kwargs={"enable_thinking": enable_thinking},
+        )
         answers = [texts[0] for texts in outputs]
         em = [cmrc_em(answer, doc["reference"]) for answer, doc in zip(answers, docs)]
         f1 = [cmrc_f1(answer, doc["reference"]) for answer, doc in zip(answers, docs)]
@@ -282,8 +289,14 @@ class StageProgressCallback(TrainerCallback):
         from tqdm import tqdm
 
         if state.is_world_process_zero:
-            self.bar = tqdm(total=state.max_steps, initial=state.global_step, desc=self.name, unit="step",
-                            file=sys.stderr, dynamic_ncols=True)  # fmt: skip
+            self.bar = tqdm(
+                total=state.max_steps,
+                initial=state.global_step,
+                desc=self.name,
+                unit="step",
+                file=sys.stderr,
+                dynamic_ncols=True,
+            )
 
     def on_step_end(self, args, state, control, **kwargs):
         if self.bar is not None:

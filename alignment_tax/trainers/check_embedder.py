@@ -73,8 +73,9 @@ def build_graded_within(
     return _graded(texts, texts, fraction, seed, language, light=light)
 
 
-def _graded(anchors: list[str], targets: list[str], fraction: float, seed: int, language: str,
-            light: float | None = None) -> list[dict[str, Any]]:  # fmt: skip
+def _graded(
+    anchors: list[str], targets: list[str], fraction: float, seed: int, language: str, light: float | None = None
+) -> list[dict[str, Any]]:
     """For each anchor: its target (lightly corrupted when ``light``), the target corrupted, another target."""
     if len(targets) < 3:
         raise UserError(f"check-embedder needs at least 3 pairs to draw unrelated sentences, got {len(targets)}")
@@ -97,8 +98,12 @@ def score_graded(encoder: Any, items: list[dict[str, Any]], batch_size: int = 64
     sources = [item["source"] for item in items]
     candidates = [text for item in items for _, text in item["candidates"]]
     grades = [grade for item in items for grade, _ in item["candidates"]]
-    kwargs = {"batch_size": batch_size, "normalize_embeddings": True, "convert_to_numpy": True,
-              "show_progress_bar": False}  # fmt: skip
+    kwargs = {
+        "batch_size": batch_size,
+        "normalize_embeddings": True,
+        "convert_to_numpy": True,
+        "show_progress_bar": False,
+    }
     source_vectors = np.asarray(encoder.encode(sources, **kwargs), dtype=np.float64)
     candidate_vectors = np.asarray(encoder.encode(candidates, **kwargs), dtype=np.float64)
     per_item = len(items[0]["candidates"])
@@ -111,8 +116,11 @@ def score_graded(encoder: Any, items: list[dict[str, Any]], batch_size: int = 64
     return {
         "spearman": float(rho) if np.isfinite(rho) else 0.0,
         "spearman_p": float(p_value) if np.isfinite(p_value) else 1.0,
-        "mean_similarity": {"true": float(table[:, 0].mean()), "corrupted": float(table[:, 1].mean()),
-                            "unrelated": float(table[:, 2].mean())},  # fmt: skip
+        "mean_similarity": {
+            "true": float(table[:, 0].mean()),
+            "corrupted": float(table[:, 1].mean()),
+            "unrelated": float(table[:, 2].mean()),
+        },
         "margins": {
             "true_minus_corrupted": float(true_minus_corrupted.mean()),
             "corrupted_minus_unrelated": float(corrupted_minus_unrelated.mean()),
@@ -124,12 +132,16 @@ def score_graded(encoder: Any, items: list[dict[str, Any]], batch_size: int = 64
         "n_sources": len(items),
         "n_candidates": len(candidates),
         "examples": [
-            {"source": item["source"], "candidates": [
-                {"grade": grade, "text": text, "similarity": float(sim)}
-                for (grade, text), sim in zip(item["candidates"], row)]}
+            {
+                "source": item["source"],
+                "candidates": [
+                    {"grade": grade, "text": text, "similarity": float(sim)}
+                    for (grade, text), sim in zip(item["candidates"], row)
+                ],
+            }
             for item, row in list(zip(items, table))[:3]
         ],
-    }  # fmt: skip
+    }
 
 
 def check_embedder(
@@ -157,11 +169,14 @@ def check_embedder(
     if not 0.0 < corruption < 1.0:
         raise UserError(f"--corruption must be between 0 and 1 (exclusive), got {corruption}")
     if not 0.0 < light_corruption < corruption:
-        raise UserError(f"--light-corruption must be above 0 and below --corruption ({corruption}), got {light_corruption}")
+        raise UserError(
+            f"--light-corruption must be above 0 and below --corruption ({corruption}), got {light_corruption}"
+        )
     if embedder is None:
         raise UserError("check-embedder needs --embedder PATH")
-    pairs = load_parallel(pairs_path, source_lang, target_lang, source_column, target_column, split="train",
-                          skip_empty=True)  # fmt: skip
+    pairs = load_parallel(
+        pairs_path, source_lang, target_lang, source_column, target_column, split="train", skip_empty=True
+    )
     if limit is not None:
         pairs = pairs[: int(limit)]
     items = build_graded_pairs([(p.source, p.target) for p in pairs], corruption, seed, target_lang)
@@ -171,7 +186,15 @@ def check_embedder(
     for language, texts in ((target_lang, [p.target for p in pairs]), (source_lang, [p.source for p in pairs])):
         within = build_graded_within(texts, corruption, light_corruption, seed, language)
         result["within_language"][language] = score_graded(encoder, within, batch_size)
-    result.update({"embedder": str(embedder), "pairs": str(pairs_path), "source_lang": source_lang,
-                   "target_lang": target_lang, "corruption": corruption, "light_corruption": light_corruption,
-                   "seed": seed})  # fmt: skip
+    result.update(
+        {
+            "embedder": str(embedder),
+            "pairs": str(pairs_path),
+            "source_lang": source_lang,
+            "target_lang": target_lang,
+            "corruption": corruption,
+            "light_corruption": light_corruption,
+            "seed": seed,
+        }
+    )
     return result

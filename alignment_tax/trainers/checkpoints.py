@@ -141,8 +141,11 @@ def describe(choice: Choice) -> str | None:
     names = ", ".join(path.name for path in choice.incomplete)
     verb = "is" if len(choice.incomplete) == 1 else "are"
     moved = f"; moved to {', '.join(p.name for p in choice.moved_to)}" if choice.moved_to else ""
-    then = (f"resuming from {choice.checkpoint.name}" if choice.checkpoint
-            else "no complete checkpoint, starting from step 0")  # fmt: skip
+    then = (
+        f"resuming from {choice.checkpoint.name}"
+        if choice.checkpoint
+        else "no complete checkpoint, starting from step 0"
+    )
     return f"alignment-tax train: {names} {verb} incomplete (interrupted while saving{moved}); {then}"
 
 

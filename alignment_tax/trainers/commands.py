@@ -44,8 +44,16 @@ def _train(args: argparse.Namespace) -> None:
         raise UserError("--embedder is the reward's embedder and applies to --method grpo only")
     from alignment_tax.trainers import train
 
-    _print(train(config, model=args.model, adapter=args.adapter, train_data=args.train_data, output=args.output,
-                 embedder=args.embedder))  # fmt: skip
+    _print(
+        train(
+            config,
+            model=args.model,
+            adapter=args.adapter,
+            train_data=args.train_data,
+            output=args.output,
+            embedder=args.embedder,
+        )
+    )
 
 
 def _calibrate_tau(args: argparse.Namespace) -> None:
@@ -54,11 +62,23 @@ def _calibrate_tau(args: argparse.Namespace) -> None:
     if args.output:
         check_output_file(args.output, "--output")  # before minutes of sampling
     result = calibrate_tau(
-        model=args.model, adapter=args.adapter, data=args.data, embedder=args.embedder, task=args.task,
-        quantile=args.quantile, prompts=args.prompts, samples_per_prompt=args.samples, temperature=args.temperature,
-        top_p=args.top_p, max_new_tokens=args.max_new_tokens, batch_size=args.batch_size, seed=args.seed,
-        device=args.device, data_options={"split": args.split, "skip": args.skip}, max_ci_width=args.max_ci_width,
-    )  # fmt: skip
+        model=args.model,
+        adapter=args.adapter,
+        data=args.data,
+        embedder=args.embedder,
+        task=args.task,
+        quantile=args.quantile,
+        prompts=args.prompts,
+        samples_per_prompt=args.samples,
+        temperature=args.temperature,
+        top_p=args.top_p,
+        max_new_tokens=args.max_new_tokens,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        device=args.device,
+        data_options={"split": args.split, "skip": args.skip},
+        max_ci_width=args.max_ci_width,
+    )
     _print(result)  # first: a file that cannot be written (a full disk) must not cost the result
     _write(args.output, result)
 
@@ -69,10 +89,17 @@ def _check_embedder(args: argparse.Namespace) -> None:
     if args.output:
         check_output_file(args.output, "--output")
     result = check_embedder(
-        args.embedder, args.pairs, source_lang=args.source_lang, target_lang=args.target_lang, limit=args.limit,
-        corruption=args.corruption, seed=args.seed, source_column=args.source_column,
-        target_column=args.target_column, light_corruption=args.light_corruption,
-    )  # fmt: skip
+        args.embedder,
+        args.pairs,
+        source_lang=args.source_lang,
+        target_lang=args.target_lang,
+        limit=args.limit,
+        corruption=args.corruption,
+        seed=args.seed,
+        source_column=args.source_column,
+        target_column=args.target_column,
+        light_corruption=args.light_corruption,
+    )
     _print(result)
     _write(args.output, result)
 
@@ -89,17 +116,23 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--method", required=True, metavar="{sft,grpo,embedder}", help="what to train")
     parser.add_argument("--model", help="base model folder or hub id (default: the --adapter's base)")
     parser.add_argument("--adapter", help="LoRA adapter to continue from (GRPO: the cold-start SFT adapter)")
-    parser.add_argument("--train-data", required=True, metavar="FILE_OR_ID", help="training pairs: file, folder or hub id")
+    parser.add_argument(
+        "--train-data", required=True, metavar="FILE_OR_ID", help="training pairs: file, folder or hub id"
+    )
     parser.add_argument("--output", required=True, metavar="DIR", help="run folder")
     parser.add_argument("--config", metavar="YAML", help="a config file (e.g. configs/paper/grpo.yaml)")
     parser.add_argument(
-        "--set", action="append", nargs="+", metavar="KEY=VALUE",
+        "--set",
+        action="append",
+        nargs="+",
+        metavar="KEY=VALUE",
         help="override a config value, e.g. training.learning_rate=1e-6 or reward.tau=0.4 (repeatable)",
-    )  # fmt: skip
+    )
     parser.add_argument("--max-steps", type=at_least(1), help="stop after N optimizer steps (training.max_steps)")
     parser.add_argument("--embedder", help="GRPO: the reward's sentence-transformers model")
     parser.add_argument(
-        "--task", help="the evaluation task whose prompts to train on: bo_zh_mt, zh_bo_mt or bo_headline "
+        "--task",
+        help="the evaluation task whose prompts to train on: bo_zh_mt, zh_bo_mt or bo_headline "
         "(default: the config's, bo_zh_mt in the presets)",
     )
     parser.set_defaults(handler=_train)
@@ -121,8 +154,12 @@ def _add_calibrate_tau(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--quantile", type=number(0, 1), default=0.25, help="tau = this quantile of the similarities")
     parser.add_argument("--prompts", type=at_least(1), default=64, help="prompts to sample for (the first N)")
     parser.add_argument("--samples", type=at_least(1), default=4, help="completions per prompt")
-    parser.add_argument("--max-ci-width", type=number(0, 1), default=0.05,
-                        help="warn when tau's 95%% bootstrap interval (over prompts) is wider (default 0.05)")  # fmt: skip
+    parser.add_argument(
+        "--max-ci-width",
+        type=number(0, 1),
+        default=0.05,
+        help="warn when tau's 95%% bootstrap interval (over prompts) is wider (default 0.05)",
+    )
     parser.add_argument("--temperature", type=number(0, low_open=True), default=0.8, help="> 0 (default 0.8)")
     parser.add_argument("--top-p", type=number(0, 1, low_open=True), default=0.9, help="in (0, 1] (default 0.9)")
     parser.add_argument("--max-new-tokens", type=at_least(1), default=256)
@@ -150,8 +187,12 @@ def _add_check_embedder(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--target-column", help="default: the target language code")
     parser.add_argument("--limit", type=at_least(1), default=200, help="use the first N pairs (default 200)")
     parser.add_argument("--corruption", type=float, default=0.5, help="share of units replaced (default 0.5)")
-    parser.add_argument("--light-corruption", type=float, default=0.1,
-                        help="within-language checks: the share replaced in the 'true' candidate (default 0.1)")  # fmt: skip
+    parser.add_argument(
+        "--light-corruption",
+        type=float,
+        default=0.1,
+        help="within-language checks: the share replaced in the 'true' candidate (default 0.1)",
+    )
     parser.add_argument("--seed", type=seed(), default=0)
     parser.add_argument("--output", help="also write the result to this JSON file")
     parser.set_defaults(handler=_check_embedder)

@@ -40,6 +40,18 @@ import yaml
 
 from alignment_tax.errors import UserError
 from alignment_tax.trainers.config_values import check_ranges, check_training_types
+from alignment_tax.trainers.presets import (
+    DEFAULTS,
+    METHOD_SECTIONS,
+    METHODS,
+    OWNED_TRAINING_KEYS,
+    PRECISIONS,
+    RESUMABLE_KEYS,
+    SCALAR_KEYS,
+    SECTION_DEFAULTS,
+    SUPERVISE,
+    TRAIN_TASKS,
+)
 
 
 class _Loader(yaml.SafeLoader):
@@ -59,19 +71,6 @@ _Loader.add_implicit_resolver(
 def load_yaml(text: str) -> Any:
     """``yaml.safe_load`` with YAML 1.2 booleans (see :class:`_Loader`)."""
     return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
-
-from alignment_tax.trainers.presets import (
-    METHODS,
-    TRAIN_TASKS,
-    PRECISIONS,
-    SUPERVISE,
-    SCALAR_KEYS,
-    METHOD_SECTIONS,
-    SECTION_DEFAULTS,
-    OWNED_TRAINING_KEYS,
-    DEFAULTS,
-    RESUMABLE_KEYS,
-)
 
 
 def default_config(method: str) -> dict[str, Any]:
@@ -197,7 +196,9 @@ def _apply_set(config: dict[str, Any], item: str, method: str) -> None:
         parts = [owners[0], key]
     section = parts[0]
     if section not in METHOD_SECTIONS[method]:
-        raise _unknown(key, list(SCALAR_KEYS[method]) + list(METHOD_SECTIONS[method]), f"for --method {method} (top level)")
+        raise _unknown(
+            key, list(SCALAR_KEYS[method]) + list(METHOD_SECTIONS[method]), f"for --method {method} (top level)"
+        )
     target = config.setdefault(section, {})
     if not isinstance(target, dict):
         raise UserError(f"config key {section!r} must be a mapping, got {type(target).__name__}")
@@ -215,7 +216,9 @@ def validate(config: dict[str, Any], method: str, label: str = "config") -> None
     """Raise a :class:`UserError` for any key ``method`` does not know, listing the valid ones."""
     for key in config:
         if key not in SCALAR_KEYS[method] and key not in METHOD_SECTIONS[method]:
-            raise _unknown(key, list(SCALAR_KEYS[method]) + list(METHOD_SECTIONS[method]), f"for --method {method} (top level)")
+            raise _unknown(
+                key, list(SCALAR_KEYS[method]) + list(METHOD_SECTIONS[method]), f"for --method {method} (top level)"
+            )
     for section in METHOD_SECTIONS[method]:
         values = config.get(section) or {}
         if not isinstance(values, Mapping):
@@ -232,7 +235,9 @@ def validate(config: dict[str, Any], method: str, label: str = "config") -> None
             if key not in SECTION_DEFAULTS[section]:
                 raise _unknown(f"{section}.{key}", SECTION_DEFAULTS[section], f"in `{section}`")
     if config.get("task") not in TRAIN_TASKS:
-        raise UserError(f"{label}: unknown training task {config.get('task')!r}; choose one of {', '.join(TRAIN_TASKS)}")
+        raise UserError(
+            f"{label}: unknown training task {config.get('task')!r}; choose one of {', '.join(TRAIN_TASKS)}"
+        )
     if config.get("precision") not in PRECISIONS:
         raise UserError(f"{label}: precision must be one of {', '.join(PRECISIONS)}, got {config.get('precision')!r}")
     if method == "sft" and config.get("supervise") not in SUPERVISE:

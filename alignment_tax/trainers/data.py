@@ -129,7 +129,11 @@ def load_training_data(task: str, source: str, data: dict[str, Any]) -> Training
         stop=task_stop(task),
         n_rows=len(records),
         sha256=sha,
-        notes={"skip": int(data.get("skip") or 0), "limit": data.get("limit"), "shuffle_seed": data.get("shuffle_seed")},
+        notes={
+            "skip": int(data.get("skip") or 0),
+            "limit": data.get("limit"),
+            "shuffle_seed": data.get("shuffle_seed"),
+        },
     )
 
 

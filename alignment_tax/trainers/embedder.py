@@ -28,16 +28,32 @@ def _pairs(config: dict[str, Any], train_data: str) -> TrainingData:
 
     task = config["task"]
     if TASK_KINDS.get(task) != "mt":
-        raise UserError(f"--method embedder trains on translation pairs: choose --task bo_zh_mt or zh_bo_mt, not {task}")
+        raise UserError(
+            f"--method embedder trains on translation pairs: choose --task bo_zh_mt or zh_bo_mt, not {task}"
+        )
     data = config["data"]
     meta = task_metadata(task)
     table = read_table(train_data, split=data.get("split") or "train", config=data.get("config"))
-    pairs = pairs_from_table(table, meta["source_lang"], meta["target_lang"], data.get("source_column"),
-                             data.get("target_column"), skip_empty=bool(data.get("skip_empty")))  # fmt: skip
+    pairs = pairs_from_table(
+        table,
+        meta["source_lang"],
+        meta["target_lang"],
+        data.get("source_column"),
+        data.get("target_column"),
+        skip_empty=bool(data.get("skip_empty")),
+    )
     selected = select_rows(pairs, data, str(train_data))
     examples = [{"anchor": p.source, "positive": p.target} for p in selected]
-    return TrainingData(examples, str(train_data), task, meta["target_lang"], [], len(pairs), table.sha256(),
-                        {"skip": data.get("skip"), "limit": data.get("limit")})  # fmt: skip
+    return TrainingData(
+        examples,
+        str(train_data),
+        task,
+        meta["target_lang"],
+        [],
+        len(pairs),
+        table.sha256(),
+        {"skip": data.get("skip"), "limit": data.get("limit")},
+    )
 
 
 def build_embedder(config: dict[str, Any], *, model: str | None, train_data: str, output: str):
@@ -70,25 +86,45 @@ def build_embedder(config: dict[str, Any], *, model: str | None, train_data: str
     directions = ("query_to_doc", "doc_to_query") if settings["loss"] == "mnrl_symmetric" else ("query_to_doc",)
     loss = MultipleNegativesRankingLoss(encoder, scale=float(settings["scale"]), directions=directions)
 
-    kwargs = {**training, "output_dir": str(paths.checkpoints), "bf16": precision == "bf16",
-              "fp16": precision == "fp16"}  # fmt: skip
+    kwargs = {
+        **training,
+        "output_dir": str(paths.checkpoints),
+        "bf16": precision == "bf16",
+        "fp16": precision == "fp16",
+    }
     if accumulation is not None:
         kwargs["gradient_accumulation_steps"] = accumulation
     args = common.make_training_args(SentenceTransformerTrainingArguments, kwargs)
-    trainer = SentenceTransformerTrainer(model=encoder, args=args, train_dataset=Dataset.from_list(data.examples),
-                                         loss=loss)  # fmt: skip
+    trainer = SentenceTransformerTrainer(
+        model=encoder, args=args, train_dataset=Dataset.from_list(data.examples), loss=loss
+    )
     trainer.add_callback(LogHistoryCallback(paths.log))
     record = common.base_record(
-        "embedder", config, model=model,
-        train_data={"source": data.source, "sha256": data.sha256, "rows": data.n_rows,
-                    "examples": len(data.examples), "task": data.task, **data.notes},
-        training_args={"class": "sentence_transformers.SentenceTransformerTrainingArguments",
-                       **common.args_dict(args)},
-        loss={"class": "MultipleNegativesRankingLoss", "scale": float(settings["scale"]), "directions": list(directions)},
+        "embedder",
+        config,
+        model=model,
+        train_data={
+            "source": data.source,
+            "sha256": data.sha256,
+            "rows": data.n_rows,
+            "examples": len(data.examples),
+            "task": data.task,
+            **data.notes,
+        },
+        training_args={"class": "sentence_transformers.SentenceTransformerTrainingArguments", **common.args_dict(args)},
+        loss={
+            "class": "MultipleNegativesRankingLoss",
+            "scale": float(settings["scale"]),
+            "directions": list(directions),
+        },
         outputs={"embedder": str(paths.embedder), "log": str(paths.log), "checkpoints": str(paths.checkpoints)},
-    )  # fmt: skip
-    record["resolved"] = {"precision": precision, "gradient_accumulation_steps": args.gradient_accumulation_steps,
-                          "world_size": common.world_size(), "max_seq_length": encoder.max_seq_length}  # fmt: skip
+    )
+    record["resolved"] = {
+        "precision": precision,
+        "gradient_accumulation_steps": args.gradient_accumulation_steps,
+        "world_size": common.world_size(),
+        "max_seq_length": encoder.max_seq_length,
+    }
     return Built(trainer, None, data, record, paths, checkpoint)
 
 

@@ -42,15 +42,23 @@ def _resolve_tau(config, record_before, model, tokenizer, data, reward, chat_kwa
     result = None
     if common.is_main_process():
         result = calibrate_from_model(
-            model, tokenizer, data.examples, similarity, data.target_lang, data.stop,
-            quantile=float(calibration["quantile"]), prompts=int(calibration["prompts"]),
+            model,
+            tokenizer,
+            data.examples,
+            similarity,
+            data.target_lang,
+            data.stop,
+            quantile=float(calibration["quantile"]),
+            prompts=int(calibration["prompts"]),
             samples_per_prompt=int(calibration["samples_per_prompt"]),
             temperature=float(calibration.get("temperature") or training.get("temperature", 1.0)),
             top_p=float(calibration.get("top_p") or training.get("top_p", 1.0)),
             max_new_tokens=int(calibration.get("max_new_tokens") or training.get("max_completion_length", 256)),
-            batch_size=int(calibration["batch_size"]), seed=int(calibration["seed"]), chat_template_kwargs=chat_kwargs,
+            batch_size=int(calibration["batch_size"]),
+            seed=int(calibration["seed"]),
+            chat_template_kwargs=chat_kwargs,
             max_ci_width=float(calibration["max_ci_width"]),
-        )  # fmt: skip
+        )
     if common.world_size() > 1:
         # Every process scores with the same τ: the main process's, sent to the others.
         from accelerate.utils import broadcast_object_list
@@ -106,13 +114,17 @@ def build_grpo(
     language = reward_settings.get("language") or data.target_lang
     stop = data.stop if reward_settings.get("truncate_at_stop", True) else []
     reward = build_reward(
-        components, embedder=embedder, tau=0.0, language=language, stop=stop,
+        components,
+        embedder=embedder,
+        tau=0.0,
+        language=language,
+        stop=stop,
         embedder_batch_size=int(reward_settings["embedder_batch_size"]),
         length_tolerance=float(reward_settings["length_tolerance"]),
         length_falloff=float(reward_settings["length_falloff"]),
         language_tolerance=reward_settings.get("language_tolerance"),
         device="cpu" if training.get("use_cpu") else None,
-    )  # fmt: skip
+    )
     if "similarity" in reward.names:
         reward.component("similarity").load()  # a missing embedder fails now, not at the first step
 
@@ -158,25 +170,41 @@ def build_grpo(
             "training.beta is %s: GRPO runs without the KL constraint the paper relies on", args.beta
         )
 
-    dataset = Dataset.from_list([{"prompt": e["prompt"], "reference": e["reference"], "id": e["id"]}
-                                 for e in data.examples])  # fmt: skip
-    trainer = _make_trainer(GRPOTrainer, network, args, dataset, tokenizer, peft_config,
-                            reward_funcs=reward.reward_funcs)  # fmt: skip
+    dataset = Dataset.from_list(
+        [{"prompt": e["prompt"], "reference": e["reference"], "id": e["id"]} for e in data.examples]
+    )
+    trainer = _make_trainer(
+        GRPOTrainer, network, args, dataset, tokenizer, peft_config, reward_funcs=reward.reward_funcs
+    )
     callbacks = _add_callbacks(trainer, config, tokenizer, paths)
     record = common.base_record(
-        "grpo", config,
-        model=base_name, adapter_init=adapter, embedder=embedder,
-        train_data={"source": data.source, "sha256": data.sha256, "rows": data.n_rows,
-                    "examples": len(data.examples), "task": data.task, **data.notes},
+        "grpo",
+        config,
+        model=base_name,
+        adapter_init=adapter,
+        embedder=embedder,
+        train_data={
+            "source": data.source,
+            "sha256": data.sha256,
+            "rows": data.n_rows,
+            "examples": len(data.examples),
+            "task": data.task,
+            **data.notes,
+        },
         training_args={"class": "trl.GRPOConfig", **common.args_dict(args)},
         peft_config=common.peft_record(trainer.model),
         parameters=common.trainable_parameters(trainer.model),
-        reward={"components": [{"name": n, "weight": w, "function": repr(f)}
-                               for n, w, f in zip(reward.names, reward.weights, reward.components)],
-                "language": language, "stop": list(stop)},
+        reward={
+            "components": [
+                {"name": n, "weight": w, "function": repr(f)}
+                for n, w, f in zip(reward.names, reward.weights, reward.components)
+            ],
+            "language": language,
+            "stop": list(stop),
+        },
         callbacks=callbacks,
         outputs={"adapter": str(paths.adapter), "log": str(paths.log), "checkpoints": str(paths.checkpoints)},
-    )  # fmt: skip
+    )
     record["resolved"] = {
         "precision": precision,
         "gradient_accumulation_steps": args.gradient_accumulation_steps,
@@ -185,14 +213,22 @@ def build_grpo(
         "world_size": processes,
         "tau": tau,
         "calibration": calibration,
-        "reference_policy": "frozen copy of --adapter" if adapter and args.beta else
-                            ("base model (adapter disabled)" if args.beta else None),
-    }  # fmt: skip
+        "reference_policy": "frozen copy of --adapter"
+        if adapter and args.beta
+        else ("base model (adapter disabled)" if args.beta else None),
+    }
     return Built(trainer, tokenizer, data, record, paths, checkpoint, reward)
 
 
-def train_grpo(config: dict[str, Any], *, model: str | None, adapter: str | None, train_data: str, output: str,
-               embedder: str | None) -> dict[str, Any]:  # fmt: skip
+def train_grpo(
+    config: dict[str, Any],
+    *,
+    model: str | None,
+    adapter: str | None,
+    train_data: str,
+    output: str,
+    embedder: str | None,
+) -> dict[str, Any]:
     """Train, save ``OUTPUT/adapter``, and return a summary (with τ and the last rewards)."""
     built = build_grpo(config, model=model, adapter=adapter, train_data=train_data, output=output, embedder=embedder)
     result = finish(built)

@@ -341,12 +341,22 @@ def drift_callback(config: dict[str, Any], tokenizer: Any, enable_thinking: bool
         texts = texts[: int(drift["limit"])]
     probes = []
     if drift.get("cmrc_data") and int(drift.get("cmrc_limit") or 0) > 0:
-        probes.append(cmrc_probe(drift["cmrc_data"], int(drift["cmrc_limit"]),
-                                 int(drift.get("cmrc_max_new_tokens") or 64), enable_thinking))  # fmt: skip
+        probes.append(
+            cmrc_probe(
+                drift["cmrc_data"],
+                int(drift["cmrc_limit"]),
+                int(drift.get("cmrc_max_new_tokens") or 64),
+                enable_thinking,
+            )
+        )
     return DriftCallback(
-        texts, every, tokenizer=tokenizer, batch_size=int(drift.get("batch_size") or 8),
-        max_length=drift.get("max_length"), probes=probes,
-    )  # fmt: skip
+        texts,
+        every,
+        tokenizer=tokenizer,
+        batch_size=int(drift.get("batch_size") or 8),
+        max_length=drift.get("max_length"),
+        probes=probes,
+    )
 
 
 def run_trainer(trainer: Any, paths: RunPaths, record: dict[str, Any], checkpoint: str | None) -> Any:

@@ -47,8 +47,9 @@ def generate(
     model.eval()
     try:
         for start in range(0, len(texts), batch_size):
-            batch = tokenizer(texts[start : start + batch_size], return_tensors="pt", padding=True,
-                              add_special_tokens=False).to(device)  # fmt: skip
+            batch = tokenizer(
+                texts[start : start + batch_size], return_tensors="pt", padding=True, add_special_tokens=False
+            ).to(device)
             kwargs: dict[str, Any] = {"max_new_tokens": max_new_tokens, "pad_token_id": pad_id, "do_sample": do_sample}
             if do_sample:
                 kwargs.update(temperature=temperature, top_p=top_p, top_k=0, num_return_sequences=n)

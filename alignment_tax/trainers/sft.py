@@ -83,18 +83,30 @@ def build_sft(
     trainer = _make_trainer(SFTTrainer, network, args, dataset, tokenizer, peft_config)
     callbacks = _add_callbacks(trainer, config, tokenizer, paths)
     record = common.base_record(
-        "sft", config,
-        model=base_name, adapter_init=adapter,
-        train_data={"source": data.source, "sha256": data.sha256, "rows": data.n_rows,
-                    "examples": len(data.examples), "task": data.task, **data.notes},
+        "sft",
+        config,
+        model=base_name,
+        adapter_init=adapter,
+        train_data={
+            "source": data.source,
+            "sha256": data.sha256,
+            "rows": data.n_rows,
+            "examples": len(data.examples),
+            "task": data.task,
+            **data.notes,
+        },
         training_args={"class": "trl.SFTConfig", **common.args_dict(args)},
         peft_config=common.peft_record(trainer.model),
         parameters=common.trainable_parameters(trainer.model),
         callbacks=callbacks,
         outputs={"adapter": str(paths.adapter), "log": str(paths.log), "checkpoints": str(paths.checkpoints)},
-    )  # fmt: skip
-    record["resolved"] = {"precision": precision, "gradient_accumulation_steps": args.gradient_accumulation_steps,
-                          "world_size": processes, "supervise": config.get("supervise")}  # fmt: skip
+    )
+    record["resolved"] = {
+        "precision": precision,
+        "gradient_accumulation_steps": args.gradient_accumulation_steps,
+        "world_size": processes,
+        "supervise": config.get("supervise"),
+    }
     return Built(trainer, tokenizer, data, record, paths, checkpoint)
 
 
@@ -102,8 +114,14 @@ def _make_trainer(cls, network, args, dataset, tokenizer, peft_config, **extra):
     from alignment_tax.errors import UserError
 
     try:
-        return cls(model=network, args=args, train_dataset=dataset, processing_class=tokenizer,
-                   peft_config=peft_config, **extra)  # fmt: skip
+        return cls(
+            model=network,
+            args=args,
+            train_dataset=dataset,
+            processing_class=tokenizer,
+            peft_config=peft_config,
+            **extra,
+        )
     except (ValueError, RuntimeError) as error:
         # TRL reports a bad setup (a template without generation markers, a dataset it cannot
         # use) as ValueError, and an assistant mask it cannot build as RuntimeError.
@@ -126,8 +144,9 @@ def _add_callbacks(trainer: Any, config: dict[str, Any], tokenizer: Any, paths: 
     return names
 
 
-def train_sft(config: dict[str, Any], *, model: str | None, adapter: str | None, train_data: str,
-              output: str) -> dict[str, Any]:  # fmt: skip
+def train_sft(
+    config: dict[str, Any], *, model: str | None, adapter: str | None, train_data: str, output: str
+) -> dict[str, Any]:
     """Train, save ``OUTPUT/adapter``, and return a summary."""
     built = build_sft(config, model=model, adapter=adapter, train_data=train_data, output=output)
     return finish(built)

@@ -42,27 +42,46 @@ def check(out: Path) -> dict:
     seconds = time.perf_counter() - started
 
     checks: dict[str, bool] = {}
-    summary: dict = {"device": torch.cuda.get_device_name(0) if cuda else "cpu", "torch": torch.__version__,
-                     "seconds": round(seconds, 1), "checks": checks}  # fmt: skip
+    summary: dict = {
+        "device": torch.cuda.get_device_name(0) if cuda else "cpu",
+        "torch": torch.__version__,
+        "seconds": round(seconds, 1),
+        "checks": checks,
+    }
     for stage in ("sft", "grpo"):
         record = json.loads((out / "train" / stage / "train_config.json").read_text(encoding="utf-8"))
-        log = [json.loads(line) for line in (out / "train" / stage / "train_log.jsonl").read_text(encoding="utf-8").splitlines()]
+        log = [
+            json.loads(line)
+            for line in (out / "train" / stage / "train_log.jsonl").read_text(encoding="utf-8").splitlines()
+        ]
         losses = [entry.get("loss", entry.get("train_loss")) for entry in log if {"loss", "train_loss"} & set(entry)]
         summary[f"{stage}_precision"] = record["resolved"]["precision"]
-        checks[f"{stage}: precision {'bf16' if bf16 else 'fp32'}"] = record["resolved"]["precision"] == ("bf16" if bf16 else "fp32")
+        checks[f"{stage}: precision {'bf16' if bf16 else 'fp32'}"] = record["resolved"]["precision"] == (
+            "bf16" if bf16 else "fp32"
+        )
         checks[f"{stage}: finite losses"] = bool(losses) and all(_finite(loss) for loss in losses)
-        checks[f"{stage}: adapter written"] = (out / "train" / stage / "adapter" / "adapter_model.safetensors").is_file()
+        checks[f"{stage}: adapter written"] = (
+            out / "train" / stage / "adapter" / "adapter_model.safetensors"
+        ).is_file()
         if stage == "grpo":
             rewards = [entry["reward"] for entry in log if "reward" in entry]
             checks["grpo: finite rewards"] = bool(rewards) and all(_finite(r) for r in rewards)
     for run in ("sft", "grpo"):
         results = json.loads((out / "eval" / run / "results.json").read_text(encoding="utf-8"))
-        summary[f"eval_{run}"] = {"device": results["config"]["device"], "dtype": results["config"]["dtype"],
-                                  "kl_mean": results["drift"]["kl"]["mean"]}  # fmt: skip
-        checks[f"eval {run}: device {'cuda' if cuda else 'cpu'}"] = results["config"]["device"] == ("cuda" if cuda else "cpu")
+        summary[f"eval_{run}"] = {
+            "device": results["config"]["device"],
+            "dtype": results["config"]["dtype"],
+            "kl_mean": results["drift"]["kl"]["mean"],
+        }
+        checks[f"eval {run}: device {'cuda' if cuda else 'cpu'}"] = results["config"]["device"] == (
+            "cuda" if cuda else "cpu"
+        )
         checks[f"eval {run}: dtype {'bfloat16' if bf16 else 'float32'}"] = results["config"]["dtype"] == (
-            "bfloat16" if bf16 else "float32")  # fmt: skip
-        checks[f"eval {run}: finite drift"] = all(_finite(results["drift"][key]["mean"]) for key in ("kl", "nll", "base_nll"))
+            "bfloat16" if bf16 else "float32"
+        )
+        checks[f"eval {run}: finite drift"] = all(
+            _finite(results["drift"][key]["mean"]) for key in ("kl", "nll", "base_nll")
+        )
         checks[f"eval {run}: every task scored"] = set(results["tasks"]) == {"cmrc2018", "bo_zh_mt", "bo_headline"}
     judge = json.loads(next((out / "judge").glob("*/judge.json")).read_text(encoding="utf-8"))
     checks["judge: complete"] = judge["complete"] is True and judge["n_pairs"] > 0

@@ -48,7 +48,9 @@ OFFICIAL_SCRIPT = "cmrc/squad-style-data_cmrc2018_evaluate.py"
 
 
 def _py2(ref: Path, pyenv_version: str, *args: str) -> str:
-    env = dict(os.environ, PYENV_VERSION=pyenv_version, PYTHONPATH=str(ref / "py2site"), NLTK_DATA=str(ref / "nltk_data"))
+    env = dict(
+        os.environ, PYENV_VERSION=pyenv_version, PYTHONPATH=str(ref / "py2site"), NLTK_DATA=str(ref / "nltk_data")
+    )
     env.pop("VIRTUAL_ENV", None)
     # The venv's python would shadow pyenv's shim; look the shim up outside the venv.
     path = [entry for entry in env["PATH"].split(os.pathsep) if not entry.startswith(sys.prefix)]
@@ -99,7 +101,9 @@ def check_tokens(ref: Path, pyenv: str, files: dict, questions, work: Path) -> i
             differences += 1
             if differences <= 20:
                 print(f"  token difference on {run[:80]!r}:\n    official {sentences} {tokens}\n    package  {mine}")
-    print(f"tokens: {len(ordered)} runs, {differences} differences (NLTK {official['nltk']}, Python {official['python']})")
+    print(
+        f"tokens: {len(ordered)} runs, {differences} differences (NLTK {official['nltk']}, Python {official['python']})"
+    )
     return differences
 
 
@@ -146,8 +150,23 @@ def main(argv: list[str] | None = None) -> int:
     failures, punkt_digest = check_punkt_parameters(args.ref)
     failures += check_tokens(args.ref, args.pyenv_version, files, dev_questions(dataset), work)
     with ThreadPoolExecutor(max_workers=2) as pool:
-        totals = dict(zip(files, pool.map(lambda n: official_totals(args.ref, args.pyenv_version, args.data, work / f"{n}.json"), files)))
-        per_question = dict(zip(files, pool.map(lambda n: check_questions(args.ref, args.pyenv_version, args.data, work / f"{n}.json", dataset, files[n]), files)))
+        totals = dict(
+            zip(
+                files,
+                pool.map(lambda n: official_totals(args.ref, args.pyenv_version, args.data, work / f"{n}.json"), files),
+            )
+        )
+        per_question = dict(
+            zip(
+                files,
+                pool.map(
+                    lambda n: check_questions(
+                        args.ref, args.pyenv_version, args.data, work / f"{n}.json", dataset, files[n]
+                    ),
+                    files,
+                ),
+            )
+        )
 
     print(f"{'file':24} {'official AVG/F1/EM':>26} {'package AVG/F1/EM':>26} {'question diffs':>14}")
     for name, predictions in files.items():
@@ -162,7 +181,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.write:
         record = {
             "about": "Official CMRC 2018 v5 scorer's totals on the seeded files of tests/reference/cmrc_predictions.py",
-            "official": {"script": "squad-style-data/cmrc2018_evaluate.py v5", "python": "2.7.18", "nltk": "3.4.5", "punkt": "NLTK english.pickle"},
+            "official": {
+                "script": "squad-style-data/cmrc2018_evaluate.py v5",
+                "python": "2.7.18",
+                "nltk": "3.4.5",
+                "punkt": "NLTK english.pickle",
+            },
             "seed": SEED,
             "punkt_parameters_sha256": punkt_digest,
             "dataset_sha256": hashlib.sha256(args.data.read_bytes()).hexdigest(),

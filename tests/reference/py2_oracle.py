@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 """Oracle for the CMRC 2018 check, run on the official scorer's own stack (Python 2.7, NLTK 3.4.5).
 
 Two commands, both writing plain-ASCII JSON:
@@ -14,8 +13,8 @@ under NLTK_DATA:
 
     PYENV_VERSION=2.7.18 PYTHONPATH=.../py2site NLTK_DATA=.../nltk_data python py2_oracle.py ...
 """
+
 import imp
-import io
 import json
 import sys
 
@@ -23,7 +22,7 @@ import nltk
 
 
 def _read(path):
-    with io.open(path, encoding="utf-8") as handle:
+    with open(path, encoding="utf-8") as handle:
         return json.load(handle)
 
 

@@ -23,7 +23,9 @@ from alignment_tax.reports.formatting import PERCENT_METRICS
 
 DRIFT = "drift"
 JUDGE_WIN = "judge_win"
-DRIFT_METRICS = frozenset(f"{q}.{s}" for q in ("nll", "base_nll", "delta_nll", "kl") for s in ("mean", "p50", "p90", "p99"))
+DRIFT_METRICS = frozenset(
+    f"{q}.{s}" for q in ("nll", "base_nll", "delta_nll", "kl") for s in ("mean", "p50", "p90", "p99")
+)
 SCALES = (1, 100, "nats")
 TOP_KEYS = {"name", "title", "source", "rows", "values"}
 VALUE_KEYS = {"row", "section", "task", "metric", "value", "scale", "where"}
@@ -90,8 +92,18 @@ def _value(entry: Any, index: int, labels: dict[str, str], where: str) -> Publis
     unknown = set(entry) - VALUE_KEYS
     missing = {"row", "section", "metric", "value", "scale", "where"} - set(entry)
     if unknown or missing:
-        raise UserError(f"{at}: " + "; ".join(filter(None, [f"unknown key(s) {', '.join(sorted(unknown))}" if unknown else "",
-                                                            f"missing {', '.join(sorted(missing))}" if missing else ""])))  # fmt: skip
+        raise UserError(
+            f"{at}: "
+            + "; ".join(
+                filter(
+                    None,
+                    [
+                        f"unknown key(s) {', '.join(sorted(unknown))}" if unknown else "",
+                        f"missing {', '.join(sorted(missing))}" if missing else "",
+                    ],
+                )
+            )
+        )
     row, section, metric = (str(entry[key]) for key in ("row", "section", "metric"))
     task = str(entry.get("task") or section)
     if row not in labels:
@@ -103,10 +115,14 @@ def _value(entry: Any, index: int, labels: dict[str, str], where: str) -> Publis
     if scale not in SCALES or isinstance(scale, bool):
         raise UserError(f"{at}: scale must be 1 (printed on 0–1), 100 (0–100 or %) or nats, got {scale!r}")
     if (section == DRIFT) != (metric in DRIFT_METRICS):
-        raise UserError(f"{at}: the drift section takes {', '.join(sorted(DRIFT_METRICS))}; got section {section!r}, metric {metric!r}")
+        raise UserError(
+            f"{at}: the drift section takes {', '.join(sorted(DRIFT_METRICS))}; got section {section!r}, metric {metric!r}"
+        )
     target = report_scale(metric)
     if (scale == "nats") != (target == "nats"):
-        raise UserError(f"{at}: {metric} is {'in nats' if target == 'nats' else 'on 0–1 or 0–100'}, got scale {scale!r}")
+        raise UserError(
+            f"{at}: {metric} is {'in nats' if target == 'nats' else 'on 0–1 or 0–100'}, got scale {scale!r}"
+        )
     # Rounded so that 0.4519 on 0–1 reads back as exactly 45.19, not 45.190000000000005.
     converted = float(number) if scale == target else round(float(number) * target / scale, 10)
     return Published(row, section, task, metric, converted, _printed(number, scale, metric), str(entry["where"]))
@@ -131,14 +147,22 @@ def parse(document: Any, where: str) -> Reference:
         raise UserError(f"{where}: a reference is a YAML mapping with name, title, source, rows and values")
     unknown = set(document) - TOP_KEYS
     if unknown:
-        raise UserError(f"{where}: unknown key(s) {', '.join(sorted(map(str, unknown)))}; expected {', '.join(sorted(TOP_KEYS))}")
+        raise UserError(
+            f"{where}: unknown key(s) {', '.join(sorted(map(str, unknown)))}; expected {', '.join(sorted(TOP_KEYS))}"
+        )
     rows = document.get("rows")
     if not isinstance(rows, dict) or not rows:
         raise UserError(f"{where}: rows must map each row id to {{label, runs}}")
-    labels = {str(row): str(spec.get("label", row)) if isinstance(spec, dict) else str(spec) for row, spec in rows.items()}
-    reference = Reference(str(document.get("name") or Path(where).stem), str(document.get("title") or ""),
-                          str(document.get("source") or ""), labels,
-                          {str(row): _aliases(str(row), spec, where) for row, spec in rows.items()})  # fmt: skip
+    labels = {
+        str(row): str(spec.get("label", row)) if isinstance(spec, dict) else str(spec) for row, spec in rows.items()
+    }
+    reference = Reference(
+        str(document.get("name") or Path(where).stem),
+        str(document.get("title") or ""),
+        str(document.get("source") or ""),
+        labels,
+        {str(row): _aliases(str(row), spec, where) for row, spec in rows.items()},
+    )
     values = document.get("values")
     if not isinstance(values, list) or not values:
         raise UserError(f"{where}: values must be a list of published cells")
@@ -146,7 +170,9 @@ def parse(document: Any, where: str) -> Reference:
         published = _value(entry, index, labels, where)
         key = (published.row, published.section, published.task, published.metric)
         if key in reference.values:
-            raise UserError(f"{where}: values[{index}]: {published.row} {published.section} {published.task} {published.metric} is given twice")
+            raise UserError(
+                f"{where}: values[{index}]: {published.row} {published.section} {published.task} {published.metric} is given twice"
+            )
         reference.values[key] = published
     return reference
 
@@ -159,7 +185,9 @@ def load_reference(name_or_file: str | Path, flag: str = "--reference") -> Refer
         return parse(yaml.safe_load(shipped[str(name_or_file)].read_text(encoding="utf-8")), str(name_or_file))
     path = Path(name_or_file).expanduser()
     if not path.is_file():
-        raise UserError(f"{flag} {name_or_file!r} is neither a shipped reference ({', '.join(sorted(shipped))}) nor a file")
+        raise UserError(
+            f"{flag} {name_or_file!r} is neither a shipped reference ({', '.join(sorted(shipped))}) nor a file"
+        )
     try:
         document = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
@@ -199,19 +227,30 @@ class Matcher:
             return None
         chosen = [entry for entry in self.explicit if entry[1] == run_name]
         if not chosen:
-            chosen = [(row, name, scope) for row, names in self.reference.aliases.items() for name, scope in names if name == run_name]
+            chosen = [
+                (row, name, scope)
+                for row, names in self.reference.aliases.items()
+                for name, scope in names
+                if name == run_name
+            ]
         for row, _, scope in chosen:
             if scope in (None, section) and self.reference.has(row, section):
                 return row
         return None
 
 
-def matcher(reference: Reference, mapping: list[tuple[str, str, str | None]], run_names: list[str],
-            flag: str = "--reference-map") -> Matcher:  # fmt: skip
+def matcher(
+    reference: Reference,
+    mapping: list[tuple[str, str, str | None]],
+    run_names: list[str],
+    flag: str = "--reference-map",
+) -> Matcher:
     """Check a hand-set mapping against the reference's rows and the runs given."""
     for row, run, _ in mapping:
         if row not in reference.labels:
-            raise UserError(f"{flag} {row}={run}: {reference.name} has no row {row!r} (rows: {', '.join(reference.labels)})")
+            raise UserError(
+                f"{flag} {row}={run}: {reference.name} has no row {row!r} (rows: {', '.join(reference.labels)})"
+            )
         if run not in run_names:
             raise UserError(f"{flag} {row}={run}: no run is named {run!r} (runs: {', '.join(run_names)})")
     return Matcher(reference, mapping)

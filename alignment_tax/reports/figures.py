@@ -1,0 +1,237 @@
+"""Which plots a report shows, built from its runs: each a :class:`Plot` (SVG text and caption).
+
+:mod:`.plots` draws the SVGs; this module chooses what goes into them (the tax–gain points,
+drift CDFs, judge bars, training curves) and writes the captions.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from alignment_tax.reports import plots
+from alignment_tax.reports.comparisons import Comparator
+from alignment_tax.reports.formatting import is_target_task, metric_label, primary_metric, task_title
+from alignment_tax.reports.health import MARK, degenerate_gain, gainer
+from alignment_tax.reports.judges import Judgement
+from alignment_tax.reports.runs import Run
+from alignment_tax.reports.svg import BASE_COLOR
+
+MAX_CURVES = 12
+CURVE_FIRST = ("loss", "reward", "reward_std", "kl", "entropy")
+CURVE_SKIP = frozenset(
+    {
+        "step",
+        "epoch",
+        "total_flos",
+        "train_runtime",
+        "train_samples_per_second",
+        "train_steps_per_second",
+        "train_loss",
+        "learning_rate",
+        "grad_norm",
+        "num_tokens",
+    }
+)
+
+
+@dataclass
+class Plot:
+    name: str  # file stem for the Markdown report
+    title: str
+    svg: str
+    caption: str
+
+
+def tradeoff_plots(
+    report_runs: list[Run], tasks: list[str], comparator: Comparator, colors: dict[int, str]
+) -> list[Plot]:
+    tax_tasks = [task for task in tasks if not is_target_task(task)]
+    if not tax_tasks:
+        return []
+    tax_task = "cmrc2018" if "cmrc2018" in tax_tasks else tax_tasks[0]
+    result = []
+    for task in (t for t in tasks if is_target_task(t)):
+        metrics = next((run.metrics[task] for run in report_runs if task in run.metrics), {})
+        y_metric, x_metric = (
+            primary_metric(task, metrics),
+            primary_metric(tax_task, next((r.metrics[tax_task] for r in report_runs if tax_task in r.metrics), {})),
+        )
+        points, bases = [], []
+        for run in report_runs:
+            if (
+                run.base is None
+                or y_metric not in run.metrics.get(task, {})
+                or x_metric not in run.metrics.get(tax_task, {})
+            ):
+                continue
+            dx, dy = (
+                comparator.metric(tax_task, x_metric, run, run.base),
+                comparator.metric(task, y_metric, run, run.base),
+            )
+            x = (
+                dx.difference
+                if dx.difference is not None
+                else run.metrics[tax_task][x_metric] - run.base.metrics.get(tax_task, {}).get(x_metric, math.nan)
+            )
+            y = (
+                dy.difference
+                if dy.difference is not None
+                else run.metrics[task][y_metric] - run.base.metrics.get(task, {}).get(y_metric, math.nan)
+            )
+            if not (math.isfinite(x) and math.isfinite(y)):
+                continue
+            label = f"{run.name} {MARK}" if gainer(dy) is run and degenerate_gain(dy) else run.name
+            config = run.results.get("config") or {}
+            scale, source = config.get("adapter_scale"), config.get("adapter_scaled_from")
+            if scale is not None:
+                label = f"{run.name} (s={scale:g})"
+            points.append(
+                plots.TradeoffPoint(label, x, y, colors[id(run)], dx.ci, dy.ci, curve=source or None, scale=scale)
+            )
+            if all(run.base is not base for base in bases):
+                bases.append(run.base)
+        if not points:
+            continue
+        points = [plots.TradeoffPoint(base.name, 0.0, 0.0, BASE_COLOR, is_base=True) for base in bases] + points
+        x_label = (
+            f"Δ {'CMRC Avg' if tax_task == 'cmrc2018' else tax_task + ' ' + metric_label(x_metric)} vs base (the tax)"
+        )
+        y_label = f"Δ {metric_label(y_metric)} vs base (the gain)"
+        svg = plots.tax_gain(points, f"Tax against gain: {task}", x_label, y_label)
+        whiskers = plots.whisker_note(points)
+        caption = (
+            f"One point per run; the base at the origin. {whiskers[0].upper()}{whiskers[1:]}. Points on the same spot share "
+            "one label. The dashed staircase is the Pareto front (no run beats it on both axes); up and right is better."
+        )
+        if any(point.curve for point in points):
+            caption += (
+                " A solid line joins one adapter's strengths (`alignment-tax sweep`: its LoRA update scaled by s) "
+                "from the base outwards: how much of its gain it keeps at what tax."
+            )
+        if any(point.label.endswith(MARK) for point in points):
+            caption += f" {MARK}: the run's outputs on this task are mostly empty or repetitive, so its gain is not meaningful."
+        result.append(Plot(f"tax_gain_{task}", f"Tax against gain: {task_title(task)}", svg, caption))
+    return result
+
+
+def drift_plots(runs: list[Run], colors: dict[int, str]) -> list[Plot]:
+    with_drift = [run for run in runs if run.drift is not None and run.drift_tokens is not None]
+    if not with_drift:
+        return []
+    kl = [(run.name, run.drift_tokens["kl"], colors[id(run)], False) for run in with_drift]
+    nll = [(run.name, run.drift_tokens["nll"], colors[id(run)], False) for run in with_drift]
+    seen: list[tuple[str | None, int]] = []
+    for run in with_drift:
+        identity = (run.drift_corpus, id(run.base))
+        if identity not in seen:
+            seen.append(identity)
+            label = run.base.name if run.base is not None else f"base of {run.name}"
+            nll.append((f"{label} (base)", run.drift_tokens["base_nll"], BASE_COLOR, True))
+    return [
+        Plot(
+            "drift_kl_cdf",
+            "Per-token KL to the base",
+            plots.cdf(kl, "Per-token KL(run ‖ base)", "KL (nats)"),
+            "Empirical CDF over every scored token of the drift corpus; a curve further left stays closer to the base.",
+        ),
+        Plot(
+            "drift_nll_cdf",
+            "Per-token NLL",
+            plots.cdf(nll, "Per-token NLL", "NLL (nats)"),
+            "Empirical CDF of per-token negative log-likelihood; dashed: the base on the same tokens.",
+        ),
+    ]
+
+
+def judge_plots(judgements: list[Judgement]) -> list[Plot]:
+    if not judgements:
+        return []
+    bars = [
+        plots.JudgeBar(
+            j.a.name,
+            j.b.name,
+            j.task,
+            j.wins,
+            j.ties,
+            j.losses,
+            (j.wins + 0.5 * j.ties) / j.n_valid if j.n_valid else None,
+            j.win_rate_interval(),
+            j.p_value,
+        )
+        for j in judgements
+    ]
+    rated = [bar for bar in bars if bar.win_rate is not None]
+    if not rated:
+        rate = "No pair has a valid verdict, so no win rate is drawn."
+    else:
+        rate = (
+            "Dot" + (" and whisker" if any(bar.ci for bar in rated) else "") + ": A's win rate, (wins + ties/2)/valid"
+        )
+        without = [f"{bar.label_a} vs {bar.label_b}" for bar in rated if bar.ci is None]
+        rate += (
+            (", with its 95% bootstrap interval" + (f" (none for {', '.join(without)})" if without else ""))
+            if len(without) < len(rated)
+            else ""
+        )
+        rate += "; p: the sign test."
+    return [
+        Plot(
+            "judge",
+            "LLM judge",
+            plots.judge_bars(bars),
+            f"Share of valid pairs A wins, ties and B wins (disagreeing orders count as ties). {rate}",
+        )
+    ]
+
+
+def _curve_keys(logs: dict[int, list[dict]]) -> tuple[list[str], list[str]]:
+    keys: list[str] = []
+    for log in logs.values():
+        for row in log:
+            for key, value in row.items():
+                if (
+                    key not in keys
+                    and key not in CURVE_SKIP
+                    and isinstance(value, (int, float))
+                    and not isinstance(value, bool)
+                ):
+                    keys.append(key)
+
+    def rank(key: str) -> tuple[int, int]:
+        if key in CURVE_FIRST:
+            return 0, CURVE_FIRST.index(key)
+        for order, prefix in enumerate(("rewards/", "drift/", "probe/")):
+            if key.startswith(prefix):
+                return 1 + order, 0
+        return 9, 0
+
+    keys.sort(key=rank)
+    return keys[:MAX_CURVES], keys[MAX_CURVES:]
+
+
+def training_plots(runs: list[Run], colors: dict[int, str]) -> list[Plot]:
+    logs = {id(run): run.train_log for run in runs if run.train_log}
+    if not logs:
+        return []
+    shown, omitted = _curve_keys(logs)
+    result = []
+    for key in shown:
+        series = []
+        for run in runs:
+            rows = [
+                row
+                for row in logs.get(id(run), [])
+                if isinstance(row.get(key), (int, float)) and not isinstance(row.get(key), bool)
+            ]
+            rows.sort(key=lambda row: row["step"])
+            if rows:
+                series.append(
+                    (run.name, [float(row["step"]) for row in rows], [float(row[key]) for row in rows], colors[id(run)])
+                )
+        if series:
+            stem = "".join(c if c.isalnum() else "_" for c in key)
+            result.append(Plot(f"train_{stem}", key, plots.curves(series, key, key), ""))
+    if omitted and result:
+        result[-1].caption = f"Not plotted: {', '.join(omitted)}."
+    return result

@@ -55,6 +55,10 @@ def test_shipped_specs_and_their_training_configs_are_valid(path):
             {"evaluate": {"runs": ["s"], "tasks": ["cmrc2018"], "options": {"server": {"url": "http://x/v1"}}}},
             "evaluate.options.server: unknown key(s) url",
         ),
+        ({"models": {"base": {"tiny": {"kind": "lm", "seed": "x"}}}}, "models.base.tiny.seed must be a whole number"),
+        ({"evaluate": {"runs": ["s"], "tasks": ["cmrc2018"], "include_base": "no"}}, "include_base should be true or"),
+        ({"judge": {"pairs": [{"a": "s", "b": "base"}]}}, "task: name the task whose outputs are judged, got None"),
+        ({"report": {"formats": "html"}}, "report.formats should be a list of names, got 'html'"),
     ],
 )
 def test_spec_mistakes_are_one_line_errors(tmp_path, change, message):

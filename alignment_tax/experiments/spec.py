@@ -53,6 +53,8 @@ TOP_KEYS = {"name", "output", "models", "data", "train", "evaluate", "judge", "r
 TRAIN_KEYS = {"method", "model", "adapter", "embedder", "train_data", "config", "set", "task", "max_steps"}
 # A custom stage: your own training command, which must write an adapter to {output}/adapter.
 CUSTOM_KEYS = {"command", "model", "adapter", "embedder", "train_data"}
+TINY_KEYS = {"kind", "size", "seed", "pretrained", "shape", "layers", "dtype"}
+TINY_ADAPTER_KEYS = {"kind", "base", "seed", "zero", "rank"}
 EVALUATE_KEYS = {"runs", "tasks", "options", "include_base", "sweep"}
 EVALUATE_OPTION_KEYS = {
     "limit",
@@ -92,35 +94,40 @@ class Spec:
     source: Path | None = None
 
 
-def _mapping(value: Any, where: str) -> dict[str, Any]:
+def _mapping(value: Any, where: str, allowed: set[str] | None = None) -> dict[str, Any]:
+    """``value`` (null: empty) as a mapping, with only ``allowed`` keys when given."""
     if value is None:
         return {}
     if not isinstance(value, dict):
         raise UserError(f"{where} should be a mapping, got {type(value).__name__}")
-    return value
-
-
-def _check_keys(value: dict[str, Any], allowed: set[str], where: str) -> None:
-    unknown = sorted(set(value) - allowed)
+    unknown = sorted(map(str, set(value) - allowed)) if allowed is not None else []
     if unknown:
         raise UserError(f"{where}: unknown key(s) {', '.join(unknown)}; valid: {', '.join(sorted(allowed))}")
+    return value
 
 
 def _check_model(name: str, model: dict[str, Any], models: dict[str, Any]) -> None:
     if set(model) not in ({"path"}, {"tiny"}):
         raise UserError(f"models.{name} should be {{path: PATH_OR_ID}} or {{tiny: {{kind, size, seed}}}}")
     if "tiny" not in model:
+        _check_type(model["path"], f"models.{name}.path", str)
         return
     where = f"models.{name}.tiny"
     tiny = _mapping(model["tiny"], where)
-    if tiny.get("kind") == "adapter":
-        _check_keys(tiny, {"kind", "base", "seed", "zero", "rank"}, where)
+    adapter = tiny.get("kind") == "adapter"
+    _mapping(tiny, where, TINY_ADAPTER_KEYS if adapter else TINY_KEYS)
+    if tiny.get("seed") is not None:
+        check_seed(tiny["seed"], f"{where}.seed")
+    for key in ("zero", "pretrained"):
+        _check_type(tiny.get(key), f"{where}.{key}", bool)
+    if adapter:
+        if tiny.get("rank") is not None:
+            check_whole(tiny["rank"], f"{where}.rank", 1)
         earlier = dict(list(models.items())[: list(models).index(name)])
         _require_name(tiny.get("base"), earlier, f"{where}.base", "earlier model")
         if tiny.get("base") is None:
             raise UserError(f"{where}.base: name the model the adapter is for")
         return
-    _check_keys(tiny, {"kind", "size", "seed", "pretrained", "shape", "layers", "dtype"}, where)
     if tiny.get("shape") is not None and "size" in tiny:
         raise UserError(f"{where}: choose size or shape, not both")
     from alignment_tax.models.tiny import check_shape_request
@@ -154,8 +161,8 @@ def _check_train(spec: Spec) -> None:
 
     for name, stage in spec.train.items():
         where = f"train.{name}"
-        custom = "command" in _mapping(stage, where)
-        _check_keys(stage, CUSTOM_KEYS if custom else TRAIN_KEYS, where)
+        custom = "command" in stage
+        _mapping(stage, where, CUSTOM_KEYS if custom else TRAIN_KEYS)
         if custom and not isinstance(stage["command"], str):
             raise UserError(f"{where}.command should be a shell command string")
         if custom:
@@ -179,8 +186,7 @@ def _check_training_stage(spec: Spec, stage: dict[str, Any], where: str) -> None
     if stage.get("max_steps") is not None:
         check_whole(stage["max_steps"], f"{where}.max_steps", 1)
     for key in ("config", "task"):
-        if stage.get(key) is not None and not isinstance(stage[key], str):
-            raise UserError(f"{where}.{key} should be a string, got {stage[key]!r}")
+        _check_type(stage.get(key), f"{where}.{key}", str)
     overrides = [f"{key}={json.dumps(value)}" for key, value in _mapping(stage.get("set"), f"{where}.set").items()]
     try:
         load_config(
@@ -207,13 +213,18 @@ def _check_names(value: Any, where: str) -> None:
         raise UserError(f"{where} should be a list of names, got {value!r}")
 
 
+def _check_type(value: Any, where: str, kind: type[str] | type[bool]) -> None:
+    if value is not None and not isinstance(value, kind):
+        raise UserError(f"{where} should be {'true or false' if kind is bool else 'a string'}, got {value!r}")
+
+
 def _check_evaluate(spec: Spec) -> None:
     evaluate = spec.evaluate
-    _check_keys(evaluate, EVALUATE_KEYS, "evaluate")
     if evaluate and not evaluate.get("tasks"):
         raise UserError("evaluate.tasks: name at least one task")
     for key in ("runs", "tasks"):
         _check_names(evaluate.get(key), f"evaluate.{key}")
+    _check_type(evaluate.get("include_base"), "evaluate.include_base", bool)
     if evaluate.get("tasks"):  # a typo fails now, not after the training stages
         from alignment_tax.evaluation.checks import DRIFT_TASK
         from alignment_tax.tasks.names import check_task_names
@@ -235,8 +246,7 @@ def _check_evaluate(spec: Spec) -> None:
             parse_scales(",".join(str(s) for s in scales))
         except UserError as error:
             raise UserError(f"evaluate.sweep.{run}: {error}") from None
-    options = _mapping(evaluate.get("options"), "evaluate.options")
-    _check_keys(options, EVALUATE_OPTION_KEYS, "evaluate.options")
+    options = _mapping(evaluate.get("options"), "evaluate.options", EVALUATE_OPTION_KEYS)
     check_evaluate_values(options, lambda key: f"evaluate.options.{key}")
     _require_name(options.get("embedder"), spec.models | spec.train, "evaluate.options.embedder", "model or stage")
     from dataclasses import fields
@@ -254,8 +264,7 @@ def _check_evaluate(spec: Spec) -> None:
             raise UserError(f"evaluate.options.max_gen_toks: {error}") from None
     for key, options_class in (("vllm", VLLMOptions), ("server", ServerOptions)):
         where = f"evaluate.options.{key}"
-        settings = _mapping(options.get(key), where)
-        _check_keys(settings, {f.name for f in fields(options_class)}, where)
+        settings = _mapping(options.get(key), where, {f.name for f in fields(options_class)})
         options_class(**settings)  # its own checks of the values, at load time
 
 
@@ -264,10 +273,9 @@ def _check_judge(spec: Spec) -> None:
 
     from alignment_tax.judge.pipeline import JudgeOptions
 
-    _check_keys(spec.judge, JUDGE_KEYS, "judge")
+    _check_type(spec.judge.get("judge_model"), "judge.judge_model", str)
     settable = {f.name for f in fields(JudgeOptions)} - {"run_a", "run_b", "task", "output", "judge_model"}
-    options = _mapping(spec.judge.get("options"), "judge.options")
-    _check_keys(options, settable, "judge.options")
+    options = _mapping(spec.judge.get("options"), "judge.options", settable)
     for key, least in (("limit", 1), ("concurrency", 1), ("max_calls", 0)):
         if options.get(key) is not None:
             check_whole(options[key], f"judge.options.{key}", least)
@@ -276,7 +284,9 @@ def _check_judge(spec: Spec) -> None:
     evaluated = set(spec.evaluate.get("runs", [])) | ({"base"} if spec.evaluate.get("include_base", True) else set())
     for index, pair in enumerate(spec.judge.get("pairs", [])):
         where = f"judge.pairs[{index}]"
-        _check_keys(_mapping(pair, where), {"a", "b", "task"}, where)
+        _mapping(pair, where, {"a", "b", "task"})
+        if not isinstance(pair.get("task"), str):
+            raise UserError(f"{where}.task: name the task whose outputs are judged, got {pair.get('task')!r}")
         for side in ("a", "b"):
             if pair.get(side) not in evaluated:
                 raise UserError(
@@ -297,17 +307,16 @@ def load_spec(path: str | Path, output: str | None = None) -> Spec:
         ) from None
     except yaml.YAMLError as error:
         raise UserError(f"{path}: invalid YAML: {str(error).splitlines()[0]}") from None
-    document = _mapping(document, str(path))
-    _check_keys(document, TOP_KEYS, str(path))
+    document = _mapping(document, str(path), TOP_KEYS)
     spec = Spec(
         name=str(document.get("name") or path.stem),
         output=Path(output or document.get("output") or f"runs/{path.stem}"),
         models=_mapping(document.get("models"), "models"),
         data={key: str(value) for key, value in _mapping(document.get("data"), "data").items()},
         train=_mapping(document.get("train"), "train"),
-        evaluate=_mapping(document.get("evaluate"), "evaluate"),
-        judge=_mapping(document.get("judge"), "judge"),
-        report=_mapping(document.get("report"), "report"),
+        evaluate=_mapping(document.get("evaluate"), "evaluate", EVALUATE_KEYS),
+        judge=_mapping(document.get("judge"), "judge", JUDGE_KEYS),
+        report=_mapping(document.get("report"), "report", REPORT_KEYS),
         source=path,
     )
     if not spec.train and not spec.evaluate.get("runs"):
@@ -319,7 +328,7 @@ def load_spec(path: str | Path, output: str | None = None) -> Spec:
     _check_train(spec)
     _check_evaluate(spec)
     _check_judge(spec)
-    _check_keys(spec.report, REPORT_KEYS, "report")
+    _check_names(spec.report.get("formats"), "report.formats")
     _check_controls(spec)
     _check_reference(spec)
     return spec
@@ -352,8 +361,7 @@ def _check_reference(spec: Spec) -> None:
 def _check_controls(spec: Spec) -> None:
     from alignment_tax.reports.controls import ROLES
 
-    controls = _mapping(spec.report.get("controls"), "report.controls")
-    _check_keys(controls, set(ROLES), "report.controls")
+    controls = _mapping(spec.report.get("controls"), "report.controls", set(ROLES))
     evaluated = {name: None for name in spec.evaluate.get("runs", [])}
     for role, run in controls.items():
         _require_name(run, evaluated, f"report.controls.{role}", "evaluated run")

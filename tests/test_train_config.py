@@ -6,8 +6,8 @@ import pytest
 
 from alignment_tax.errors import UserError
 from alignment_tax.trainers.config import default_config, load_config, load_yaml, parse_value
+from alignment_tax.trainers.devices import gradient_accumulation, resolve_precision
 from alignment_tax.trainers.presets import LORA_TARGETS
-from alignment_tax.trainers.run import gradient_accumulation, resolve_precision
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 

@@ -215,7 +215,7 @@ def calibrate_tau(
     from alignment_tax.models.loading import load_embedder, load_for_evaluation
     from alignment_tax.rewards import SemanticSimilarityReward
     from alignment_tax.trainers.config import SECTION_DEFAULTS
-    from alignment_tax.trainers.data import load_training_data
+    from alignment_tax.trainers.training_examples import load_training_data
 
     options = {**SECTION_DEFAULTS["data"], **(data_options or {})}
     training_data = load_training_data(task, data, options)

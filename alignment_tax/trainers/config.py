@@ -99,6 +99,15 @@ def training_args_class(method: str) -> type:
     return SentenceTransformerTrainingArguments
 
 
+def make_training_args(cls: type, kwargs: dict[str, Any]) -> Any:
+    """``cls(**kwargs)``, with the library's own complaints turned into one-line UserErrors."""
+    try:
+        return cls(**kwargs)
+    except (ValueError, TypeError) as error:
+        text = " ".join(str(error).split())
+        raise UserError(f"invalid training settings for {cls.__name__}: {text}") from error
+
+
 def training_keys(method: str) -> list[str]:
     """Every key ``training`` accepts for ``method`` (the library class's fields, less ours)."""
     fields = [f.name for f in dataclasses.fields(training_args_class(method)) if f.init]

@@ -12,6 +12,7 @@ METHODS = ("sft", "grpo", "embedder")
 TRAIN_TASKS = ("bo_zh_mt", "zh_bo_mt", "bo_headline")
 PRECISIONS = ("auto", "bf16", "fp16", "fp32")
 SUPERVISE = ("assistant", "all")
+# Every linear projection of a Qwen3 decoder layer (Appendix A.1); models.tiny_adapter uses them too.
 LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
 # Top-level keys per method, and which of them are sections (mappings merged key by key).

@@ -139,34 +139,56 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
 
 
 def _add_calibrate_tau(commands: argparse._SubParsersAction) -> None:
+    from alignment_tax.trainers.presets import CALIBRATION_DEFAULTS, DEFAULTS, SECTION_DEFAULTS, TRAIN_TASKS
+
+    default = CALIBRATION_DEFAULTS  # GRPO's preset, the calibration its training runs
     parser = commands.add_parser(
         "calibrate-tau",
         help="suggest the similarity threshold tau from the cold-start policy's samples",
         description="Sample completions from the cold-start policy on the task's prompts, measure their "
         "similarity to the references with the reward's embedder, and report the distribution and "
-        "tau = its --quantile-th quantile (default 0.25).",
+        f"tau = its --quantile-th quantile (default {default['quantile']}).",
     )
     parser.add_argument("--model", help="the model folder or hub id (default: the --adapter's base)")
     parser.add_argument("--adapter", help="the cold-start SFT adapter")
     parser.add_argument("--data", required=True, metavar="PAIRS", help="training pairs (file, folder or hub id)")
     parser.add_argument("--embedder", required=True, help="the reward's sentence-transformers model")
-    parser.add_argument("--task", default="bo_zh_mt", help="bo_zh_mt (default), zh_bo_mt or bo_headline")
-    parser.add_argument("--quantile", type=number(0, 1), default=0.25, help="tau = this quantile of the similarities")
-    parser.add_argument("--prompts", type=at_least(1), default=64, help="prompts to sample for (the first N)")
-    parser.add_argument("--samples", type=at_least(1), default=4, help="completions per prompt")
+    task = DEFAULTS["grpo"]["task"]
+    others = [name for name in TRAIN_TASKS if name != task]
+    parser.add_argument("--task", default=task, help=f"{task} (default), {', '.join(others[:-1])} or {others[-1]}")
+    parser.add_argument(
+        "--quantile", type=number(0, 1), default=default["quantile"], help="tau = this quantile of the similarities"
+    )
+    parser.add_argument(
+        "--prompts", type=at_least(1), default=default["prompts"], help="prompts to sample for (the first N)"
+    )
+    parser.add_argument(
+        "--samples", type=at_least(1), default=default["samples_per_prompt"], help="completions per prompt"
+    )
     parser.add_argument(
         "--max-ci-width",
         type=number(0, 1),
-        default=0.05,
-        help="warn when tau's 95%% bootstrap interval (over prompts) is wider (default 0.05)",
+        default=default["max_ci_width"],
+        help="warn when tau's 95%% bootstrap interval (over prompts) is wider (default %(default)s)",
     )
-    parser.add_argument("--temperature", type=number(0, low_open=True), default=0.8, help="> 0 (default 0.8)")
-    parser.add_argument("--top-p", type=number(0, 1, low_open=True), default=0.9, help="in (0, 1] (default 0.9)")
-    parser.add_argument("--max-new-tokens", type=at_least(1), default=256)
-    parser.add_argument("--batch-size", type=at_least(1), default=8, help="prompts per generate call")
-    parser.add_argument("--split", default="train", help="split of a hub dataset or folder")
-    parser.add_argument("--skip", type=at_least(0), default=0, help="leave out the first N rows")
-    parser.add_argument("--seed", type=seed(), default=0)
+    parser.add_argument(
+        "--temperature",
+        type=number(0, low_open=True),
+        default=default["temperature"],
+        help="> 0 (default %(default)s)",
+    )
+    parser.add_argument(
+        "--top-p", type=number(0, 1, low_open=True), default=default["top_p"], help="in (0, 1] (default %(default)s)"
+    )
+    parser.add_argument("--max-new-tokens", type=at_least(1), default=default["max_new_tokens"])
+    parser.add_argument(
+        "--batch-size", type=at_least(1), default=default["batch_size"], help="prompts per generate call"
+    )
+    parser.add_argument("--split", default=SECTION_DEFAULTS["data"]["split"], help="split of a hub dataset or folder")
+    parser.add_argument(
+        "--skip", type=at_least(0), default=SECTION_DEFAULTS["data"]["skip"], help="leave out the first N rows"
+    )
+    parser.add_argument("--seed", type=seed(), default=default["seed"])
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
     parser.add_argument("--output", help="also write the result to this JSON file")
     parser.set_defaults(handler=_calibrate_tau)

@@ -55,12 +55,11 @@ def _resolve_tau(config, record_before, model, tokenizer, data, reward, chat_kwa
     if record_before and (record_before.get("resolved") or {}).get("tau") is not None:
         return float(record_before["resolved"]["tau"]), record_before["resolved"].get("calibration")
     from alignment_tax.trainers.calibrate import calibrate_from_model
+    from alignment_tax.trainers.presets import calibration_settings
 
     similarity = reward.component("similarity") if "similarity" in reward.names else None
     if similarity is None:
         return 0.0, None
-    calibration = config["calibration"]
-    training = config["training"]
     result = None
     if is_main_process():
         result = calibrate_from_model(
@@ -70,16 +69,8 @@ def _resolve_tau(config, record_before, model, tokenizer, data, reward, chat_kwa
             similarity,
             data.target_lang,
             data.stop,
-            quantile=float(calibration["quantile"]),
-            prompts=int(calibration["prompts"]),
-            samples_per_prompt=int(calibration["samples_per_prompt"]),
-            temperature=float(calibration.get("temperature") or training.get("temperature", 1.0)),
-            top_p=float(calibration.get("top_p") or training.get("top_p", 1.0)),
-            max_new_tokens=int(calibration.get("max_new_tokens") or training.get("max_completion_length", 256)),
-            batch_size=int(calibration["batch_size"]),
-            seed=int(calibration["seed"]),
             chat_template_kwargs=chat_kwargs,
-            max_ci_width=float(calibration["max_ci_width"]),
+            **calibration_settings(config),
         )
     if world_size() > 1:
         # Every process scores with the same τ: the main process's, sent to the others.

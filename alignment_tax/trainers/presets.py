@@ -6,6 +6,7 @@ references are to the reference study (``../shared/docs/paper-semantic-rewards-a
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 METHODS = ("sft", "grpo", "embedder")
@@ -63,7 +64,9 @@ SECTION_DEFAULTS: dict[str, dict[str, Any]] = {
         "max_new_tokens": None,  # None: training.max_completion_length
         "batch_size": 8,
         "seed": 0,
-        "max_ci_width": 0.05,  # warn when tau's 95% bootstrap interval over prompts is wider
+        # Warn when tau's 95% bootstrap interval over prompts is wider: then the sample is too small to
+        # pin tau down, as the paper's similarities move by a few hundredths between methods (Table 3).
+        "max_ci_width": 0.05,
     },
     "drift": {
         "every": 0,  # measure drift from the base every N optimizer steps (0: never)
@@ -195,6 +198,26 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         },
     },
 }
+
+
+def calibration_settings(config: Mapping[str, Any]) -> dict[str, Any]:
+    """A GRPO config's ``calibration`` section, its unset sampling values taken from ``training``'s."""
+    calibration, training = config["calibration"], config["training"]
+    return {
+        "quantile": float(calibration["quantile"]),
+        "prompts": int(calibration["prompts"]),
+        "samples_per_prompt": int(calibration["samples_per_prompt"]),
+        "temperature": float(calibration.get("temperature") or training.get("temperature", 1.0)),
+        "top_p": float(calibration.get("top_p") or training.get("top_p", 1.0)),
+        "max_new_tokens": int(calibration.get("max_new_tokens") or training.get("max_completion_length", 256)),
+        "batch_size": int(calibration["batch_size"]),
+        "seed": int(calibration["seed"]),
+        "max_ci_width": float(calibration["max_ci_width"]),
+    }
+
+
+# calibrate-tau's defaults: the calibration GRPO's preset runs (its sampling is GRPO's).
+CALIBRATION_DEFAULTS = calibration_settings(DEFAULTS["grpo"])
 
 # Keys whose value may change when a run resumes (a longer run, other logging or checkpoints).
 RESUMABLE_KEYS = {

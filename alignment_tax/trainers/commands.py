@@ -37,9 +37,20 @@ def _flat(values: list | None) -> list[str]:
 def _train(args: argparse.Namespace) -> None:
     from alignment_tax.trainers.config import METHODS, load_config
 
+    if not args.print_config:
+        missing = [
+            flag for flag, value in (("--train-data", args.train_data), ("--output", args.output)) if value is None
+        ]
+        if missing:  # as argparse words it: they are required for everything but --print-config
+            args.usage_error(f"the following arguments are required: {', '.join(missing)}")
     if args.method not in METHODS:
         raise UserError(f"unknown --method {args.method!r}; choose one of {', '.join(METHODS)}")
     config = load_config(args.method, args.config, _flat(args.set), task=args.task, max_steps=args.max_steps)
+    if args.print_config:
+        import yaml
+
+        print(yaml.safe_dump(config, sort_keys=False, allow_unicode=True), end="")
+        return
     if args.embedder and args.method != "grpo":
         raise UserError("--embedder is the reward's embedder and applies to --method grpo only")
     from alignment_tax.trainers import train
@@ -108,7 +119,7 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "train",
         help="train SFT or GRPO (LoRA, over TRL) or the reward's bilingual embedder, with the paper's presets",
-        description="Train with the paper's presets (configs/paper/*.yaml; the defaults without --config). "
+        description="Train with the paper's presets (the defaults; --print-config shows them). "
         "Writes OUTPUT/adapter (or OUTPUT/embedder), OUTPUT/train_config.json (the effective configuration, "
         "the library's defaults included) and OUTPUT/train_log.jsonl. A run whose OUTPUT holds checkpoints "
         "resumes from the last one.",
@@ -117,9 +128,9 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--model", help="base model folder or hub id (default: the --adapter's base)")
     parser.add_argument("--adapter", help="LoRA adapter to continue from (GRPO: the cold-start SFT adapter)")
     parser.add_argument(
-        "--train-data", required=True, metavar="FILE_OR_ID", help="training pairs: file, folder or hub id"
+        "--train-data", metavar="FILE_OR_ID", help="training pairs: file, folder or hub id (required to train)"
     )
-    parser.add_argument("--output", required=True, metavar="DIR", help="run folder")
+    parser.add_argument("--output", metavar="DIR", help="run folder (required to train)")
     parser.add_argument("--config", metavar="YAML", help="a config file (e.g. configs/paper/grpo.yaml)")
     parser.add_argument(
         "--set",
@@ -135,7 +146,12 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
         help="the evaluation task whose prompts to train on: bo_zh_mt, zh_bo_mt or bo_headline "
         "(default: the config's, bo_zh_mt in the presets)",
     )
-    parser.set_defaults(handler=_train)
+    parser.add_argument(
+        "--print-config",
+        action="store_true",
+        help="print the effective configuration (preset, --config, --set) as YAML instead of training",
+    )
+    parser.set_defaults(handler=_train, usage_error=parser.error)
 
 
 def _add_calibrate_tau(commands: argparse._SubParsersAction) -> None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 from typing import Any
 
 from alignment_tax.errors import UserError
+from alignment_tax.rewards.base import REFERENCE_COLUMN
 from alignment_tax.trainers.config import make_training_args
 from alignment_tax.trainers.devices import (
     device_settings,
@@ -184,7 +185,7 @@ def build_grpo(
         )
 
     dataset = Dataset.from_list(
-        [{"prompt": e["prompt"], "reference": e["reference"], "id": e["id"]} for e in data.examples]
+        [{"prompt": e["prompt"], REFERENCE_COLUMN: e[REFERENCE_COLUMN], "id": e["id"]} for e in data.examples]
     )
     trainer = _make_trainer(
         GRPOTrainer, network, args, dataset, tokenizer, peft_config, reward_funcs=reward.reward_funcs

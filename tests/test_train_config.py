@@ -6,8 +6,8 @@ import pytest
 
 from alignment_tax.errors import UserError
 from alignment_tax.trainers.config import default_config, load_config, load_yaml, parse_value
+from alignment_tax.trainers.devices import gradient_accumulation, resolve_precision
 from alignment_tax.trainers.presets import LORA_TARGETS
-from alignment_tax.trainers.run import gradient_accumulation, resolve_precision
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
@@ -16,7 +16,38 @@ CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 def test_paper_yaml_is_the_built_in_preset(method):
     assert load_config(method, CONFIGS / "paper" / f"{method}.yaml") == default_config(method)
     raw = load_yaml((CONFIGS / "paper" / f"{method}.yaml").read_text(encoding="utf-8"))
-    assert raw == default_config(method)  # spelled out in full, nothing left implicit
+    assert raw == {"method": method}  # it names the preset; its values are written in presets.py alone
+
+
+@pytest.mark.parametrize("method", ["sft", "grpo", "embedder"])
+def test_print_config_spells_out_the_preset(method, tmp_path, capsys):
+    from alignment_tax.cli import main
+
+    assert main(["train", "--method", method, "--print-config"]) == 0
+    printed = capsys.readouterr().out
+    assert load_yaml(printed) == default_config(method)  # spelled out in full, nothing left implicit
+    (tmp_path / "printed.yaml").write_text(printed, encoding="utf-8")
+    assert load_config(method, tmp_path / "printed.yaml") == default_config(method)
+    main(["train", "--method", method, "--print-config", "--set", "training.seed=7"])
+    assert load_yaml(capsys.readouterr().out)["training"]["seed"] == 7
+
+
+def test_calibrate_tau_defaults_are_grpos_calibration():
+    import argparse
+
+    from alignment_tax.trainers.commands import register
+    from alignment_tax.trainers.presets import calibration_settings
+
+    commands = argparse.ArgumentParser().add_subparsers()
+    register(commands)
+    args = commands.choices["calibrate-tau"].parse_args(["--data", "d", "--embedder", "e"])
+    flags = {"samples_per_prompt": "samples"}
+    settings = calibration_settings(default_config("grpo"))
+    assert {key: getattr(args, flags.get(key, key)) for key in settings} == settings
+    # the paper's sampling (A.3) and our rule's quantile and interval width
+    assert (settings["temperature"], settings["top_p"], settings["max_new_tokens"]) == (0.8, 0.9, 256)
+    assert (settings["quantile"], settings["max_ci_width"]) == (0.25, 0.05)
+    assert args.task == default_config("grpo")["task"] == "bo_zh_mt"
 
 
 def test_paper_values():
@@ -40,6 +71,8 @@ def test_paper_values():
     # the same prompt rule for both, so strong SFT and GRPO train on the same rows
     assert grpo["data"]["max_prompt_length"] == sft["data"]["max_prompt_length"] == 256
     assert grpo["reward"]["components"] == {"similarity": 1.5, "language": 1.0}
+    assert grpo["data"]["skip"] == 5000 and grpo["training"]["beta"] == 0.04  # after the cold start's rows
+    assert grpo["global_batch_size"] == 32 and grpo["training"]["per_device_train_batch_size"] == 16  # 16 × 2
 
 
 def test_cold_start_extends_sft():

@@ -5,7 +5,7 @@ import pytest
 from alignment_tax.errors import UserError
 from alignment_tax.tasks.prompts import build_doc, render_prompt
 from alignment_tax.trainers.config import SECTION_DEFAULTS
-from alignment_tax.trainers.data import apply_prompt_cap, load_training_data, select_rows
+from alignment_tax.trainers.training_examples import apply_prompt_cap, load_training_data, select_rows
 
 DATA = SECTION_DEFAULTS["data"]
 

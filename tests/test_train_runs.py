@@ -257,7 +257,7 @@ def test_bad_input_is_one_line_and_exit_2(tiny_lm_dir, tiny_adapter_dir, pairs, 
 
 
 def test_require_reference():
-    from alignment_tax.trainers.data import require_reference
+    from alignment_tax.trainers.training_examples import require_reference
 
     with pytest.raises(UserError, match="no 'reference'"):
         require_reference([{"prompt": [], "reference": ""}], "data.jsonl")

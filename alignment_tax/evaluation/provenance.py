@@ -128,7 +128,7 @@ def adapter_facts(adapter: str | None) -> dict | None:
     """How an adapter was trained, from the record ``alignment-tax train`` leaves beside it."""
     from pathlib import Path
 
-    from alignment_tax.trainers.run import CONFIG_FILE
+    from alignment_tax.trainers.run_folder import CONFIG_FILE
 
     if not adapter:
         return None

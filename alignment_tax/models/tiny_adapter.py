@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+# The paper's targets, so that a tiny adapter exercises the projections a real run trains.
+from alignment_tax.trainers.presets import LORA_TARGETS
 
 
 def build_tiny_adapter(

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from alignment_tax.data.normalize import normalize_text
@@ -89,8 +90,56 @@ def finite(value: Any) -> float:
     return number if math.isfinite(number) else 0.0
 
 
-class RewardFunction:
-    """Base class: a picklable callable with TRL's reward signature.
+@dataclass(frozen=True)
+class RewardCall:
+    """One call from TRL: the completions, the dataset columns, and what TRL passes beside them."""
+
+    completions: list[Any]
+    columns: dict[str, Any]
+    prompts: Sequence[Any] | None = None
+    completion_ids: Sequence[Any] | None = None
+    trainer_state: Any = None
+    log_extra: Callable[[str, list], None] | None = None
+    log_metric: Callable[[str, float], None] | None = None
+
+    def arguments(self) -> dict[str, Any]:
+        """The keyword arguments to call another reward with (the log hooks stay with the caller)."""
+        return {
+            "prompts": self.prompts,
+            "completions": self.completions,
+            "completion_ids": self.completion_ids,
+            "trainer_state": self.trainer_state,
+            **self.columns,
+        }
+
+
+class TrlReward:
+    """TRL's reward signature, spelled once: subclasses compute :meth:`rewards` for a :class:`RewardCall`.
+
+    Whatever they return is made finite (NaN, ±inf and unconvertible values become 0.0).
+    """
+
+    def __call__(
+        self,
+        prompts: Sequence[Any] | None = None,
+        completions: Sequence[Any] | None = None,
+        completion_ids: Sequence[Any] | None = None,
+        trainer_state: Any = None,
+        log_extra: Callable[[str, list], None] | None = None,
+        log_metric: Callable[[str, float], None] | None = None,
+        **columns: Any,
+    ) -> list[float]:
+        call = RewardCall(
+            list(completions or []), columns, prompts, completion_ids, trainer_state, log_extra, log_metric
+        )
+        return [finite(value) for value in self.rewards(call)]
+
+    def rewards(self, call: RewardCall) -> Sequence[float]:
+        raise NotImplementedError
+
+
+class RewardFunction(TrlReward):
+    """Base class of one reward: a picklable callable with TRL's reward signature.
 
     Subclasses set ``name`` (the log name) and ``needs_reference`` and implement
     :meth:`score` over completion texts (and references). ``stop`` cuts every completion at the
@@ -132,22 +181,12 @@ class RewardFunction:
             raise ValueError(f"{len(references)} references for {count} completions")
         return [completion_text(reference) for reference in references]
 
-    def __call__(
-        self,
-        prompts: Sequence[Any] | None = None,
-        completions: Sequence[Any] | None = None,
-        completion_ids: Sequence[Any] | None = None,
-        trainer_state: Any = None,
-        log_extra: Callable[[str, list], None] | None = None,
-        log_metric: Callable[[str, float], None] | None = None,
-        **columns: Any,
-    ) -> list[float]:
-        completions = list(completions or [])
-        texts = self.texts(completions)
-        references = self.references(columns, len(texts))
+    def rewards(self, call: RewardCall) -> Sequence[float]:
+        texts = self.texts(call.completions)
+        references = self.references(call.columns, len(texts))
         if not texts:
             return []
-        return [finite(value) for value in self.score(texts, references)]
+        return self.score(texts, references)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r})"

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 from alignment_tax.metrics.scripts import script_for
 from alignment_tax.metrics.translation import sentence_bleu
-from alignment_tax.rewards.base import RewardFunction
+from alignment_tax.rewards.base import REFERENCE_COLUMN, RewardFunction
 
 
 class BleuReward(RewardFunction):
@@ -28,7 +28,7 @@ class BleuReward(RewardFunction):
         self,
         target_lang: str = "zh",
         stop: Iterable[str] = (),
-        reference_column: str = "reference",
+        reference_column: str = REFERENCE_COLUMN,
         name: str | None = None,
     ):
         super().__init__(stop=stop, reference_column=reference_column, name=name)

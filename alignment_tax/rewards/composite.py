@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from alignment_tax.errors import UserError
-from alignment_tax.rewards.base import RewardFunction, finite
+from alignment_tax.rewards.base import RewardCall, RewardFunction, TrlReward, finite
 
 # The paper's weights: semantic similarity is the objective, language consistency the constraint.
 LAMBDA_SIM = 1.5
@@ -18,7 +18,7 @@ def _mean(values: Sequence[float]) -> float:
     return float(sum(values) / len(values)) if values else 0.0
 
 
-class CompositeReward:
+class CompositeReward(TrlReward):
     """``R = Σ weight_i · R_i``; each component's batch mean is logged as ``rewards/<name>/mean``.
 
     Use it as one TRL reward function (it reports each component through TRL's ``log_metric``
@@ -77,35 +77,16 @@ class CompositeReward:
     def component(self, name: str) -> RewardFunction:
         return self.components[self.names.index(name)]
 
-    def __call__(
-        self,
-        prompts: Sequence[Any] | None = None,
-        completions: Sequence[Any] | None = None,
-        completion_ids: Sequence[Any] | None = None,
-        trainer_state: Any = None,
-        log_extra: Callable[[str, list], None] | None = None,
-        log_metric: Callable[[str, float], None] | None = None,
-        **columns: Any,
-    ) -> list[float]:
-        completions = list(completions or [])
-        total = [0.0] * len(completions)
+    def rewards(self, call: RewardCall) -> list[float]:
+        total = [0.0] * len(call.completions)
         for name, reward, weight in zip(self.names, self.components, self.weights):
-            values = [
-                finite(v)
-                for v in reward(
-                    prompts=prompts,
-                    completions=completions,
-                    completion_ids=completion_ids,
-                    trainer_state=trainer_state,
-                    **columns,
-                )
-            ]
-            if log_metric is not None:
-                log_metric(f"rewards/{name}/mean", _mean(values))
-            if log_extra is not None:
-                log_extra(name, values)
+            values = [finite(v) for v in reward(**call.arguments())]
+            if call.log_metric is not None:
+                call.log_metric(f"rewards/{name}/mean", _mean(values))
+            if call.log_extra is not None:
+                call.log_extra(name, values)
             total = [t + weight * v for t, v in zip(total, values)]
-        return [finite(value) for value in total]
+        return total
 
     def __repr__(self) -> str:
         parts = ", ".join(f"{w} * {r!r}" for r, w in zip(self.components, self.weights))

@@ -6,7 +6,7 @@ import math
 from collections.abc import Iterable
 
 from alignment_tax.metrics.segmentation import segment
-from alignment_tax.rewards.base import RewardFunction
+from alignment_tax.rewards.base import REFERENCE_COLUMN, RewardFunction
 
 
 def length_units(text: str) -> int:
@@ -62,7 +62,7 @@ class LengthReward(RewardFunction):
         tolerance: float = 0.5,
         falloff: float = 2.0,
         stop: Iterable[str] = (),
-        reference_column: str = "reference",
+        reference_column: str = REFERENCE_COLUMN,
         name: str | None = None,
     ):
         super().__init__(stop=stop, reference_column=reference_column, name=name)

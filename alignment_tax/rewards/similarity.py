@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from alignment_tax.errors import UserError
-from alignment_tax.rewards.base import RewardFunction
+from alignment_tax.rewards.base import REFERENCE_COLUMN, RewardFunction
 
 
 def shape_similarity(similarity: float, tau: float) -> float:
@@ -89,7 +89,7 @@ class SemanticSimilarityReward(RewardFunction):
         batch_size: int = 64,
         device: str | None = None,
         stop: Iterable[str] = (),
-        reference_column: str = "reference",
+        reference_column: str = REFERENCE_COLUMN,
         name: str | None = None,
     ):
         super().__init__(stop=stop, reference_column=reference_column, name=name)

@@ -8,10 +8,12 @@
           train_data="pairs.jsonl", output="runs/grpo", embedder="runs/embedder/embedder")
 
 * :mod:`~alignment_tax.trainers.config`: presets (the paper's values), YAML, ``--set``, checks;
-* :mod:`~alignment_tax.trainers.data`: task prompts → conversational examples with ``reference``;
+* :mod:`~alignment_tax.trainers.training_examples`: task prompts → conversational examples with ``reference``;
 * :mod:`~alignment_tax.trainers.sft`, :mod:`~alignment_tax.trainers.grpo`,
   :mod:`~alignment_tax.trainers.embedder`: the three methods;
-* :mod:`~alignment_tax.trainers.run`: output layout, precision, batch arithmetic, resume, records;
+* :mod:`~alignment_tax.trainers.run_folder`: output layout, resume, the run's record and log;
+* :mod:`~alignment_tax.trainers.devices`: processes, precision, batch arithmetic;
+* :mod:`~alignment_tax.trainers.lora_model`: the base model and its LoRA adapter;
 * :mod:`~alignment_tax.trainers.callbacks`: ``train_log.jsonl`` and :class:`DriftCallback`;
 * :mod:`~alignment_tax.trainers.calibrate`, :mod:`~alignment_tax.trainers.check_embedder`:
   ``calibrate-tau`` and ``check-embedder``;

@@ -3,15 +3,16 @@
 The paper sets τ at "a minimal semantic adequacy level achieved after cold-start fine-tuning"
 (§3.4.1) without a formula. The rule here is explicit and configurable:
 
-    τ = the ``quantile``-th quantile (default 0.25) of the cosine similarities between the
+    τ = the ``quantile``-th quantile of the cosine similarities between the
         cold-start policy's sampled completions and their references,
 
-sampled as GRPO samples (the task's prompts through the chat template; temperature 0.8, top-p
-0.9, at most 256 new tokens by default; completions cut at the task's stop strings, as the
+sampled as GRPO samples (the task's prompts through the chat template, with GRPO's temperature,
+top-p and completion length by default; completions cut at the task's stop strings, as the
 reward cuts them), ``samples_per_prompt`` completions for each of ``prompts`` prompts. Empty
-completions count with similarity 0. With the default, three quarters of what the cold-start
-policy already produces clears the threshold and earns some similarity reward, and the quarter
-below it (off-target, degenerate) earns none. The whole distribution is reported, so another
+completions count with similarity 0. The defaults are GRPO's preset (its ``calibration``
+section, :data:`~alignment_tax.trainers.presets.CALIBRATION_DEFAULTS`). With its quantile,
+0.25, three quarters of what the cold-start policy already produces clears the threshold and
+earns some similarity reward, and the quarter below it (off-target, degenerate) earns none. The whole distribution is reported, so another
 rule (a higher quantile for a sharper signal) can be read off the same run. τ is capped at 0.99.
 """
 
@@ -22,11 +23,9 @@ from typing import Any
 import numpy as np
 
 from alignment_tax.errors import UserError
+from alignment_tax.trainers.presets import CALIBRATION_DEFAULTS, DEFAULTS
 
 MAX_TAU = 0.99
-# Wider than this, the 95% interval of τ says the sample is too small to pin τ down: the
-# paper's similarities move by a few hundredths between methods (Table 3: 0.64 against 0.65).
-MAX_TAU_CI_WIDTH = 0.05
 
 
 def tau_from_similarities(similarities: list[float], quantile: float) -> float:
@@ -107,16 +106,16 @@ def calibrate_from_model(
     language: str,
     stop: list[str],
     *,
-    quantile: float = 0.25,
-    prompts: int = 64,
-    samples_per_prompt: int = 4,
-    temperature: float = 0.8,
-    top_p: float = 0.9,
-    max_new_tokens: int = 256,
-    batch_size: int = 8,
-    seed: int = 0,
+    quantile: float = CALIBRATION_DEFAULTS["quantile"],
+    prompts: int = CALIBRATION_DEFAULTS["prompts"],
+    samples_per_prompt: int = CALIBRATION_DEFAULTS["samples_per_prompt"],
+    temperature: float = CALIBRATION_DEFAULTS["temperature"],
+    top_p: float = CALIBRATION_DEFAULTS["top_p"],
+    max_new_tokens: int = CALIBRATION_DEFAULTS["max_new_tokens"],
+    batch_size: int = CALIBRATION_DEFAULTS["batch_size"],
+    seed: int = CALIBRATION_DEFAULTS["seed"],
     chat_template_kwargs: dict[str, Any] | None = None,
-    max_ci_width: float = MAX_TAU_CI_WIDTH,
+    max_ci_width: float = CALIBRATION_DEFAULTS["max_ci_width"],
 ) -> dict[str, Any]:
     """Sample from ``model`` on the first ``prompts`` examples and apply the rule.
 
@@ -197,25 +196,25 @@ def calibrate_tau(
     adapter: str | None,
     data: str,
     embedder: str,
-    task: str = "bo_zh_mt",
-    quantile: float = 0.25,
-    prompts: int = 64,
-    samples_per_prompt: int = 4,
-    temperature: float = 0.8,
-    top_p: float = 0.9,
-    max_new_tokens: int = 256,
-    batch_size: int = 8,
-    seed: int = 0,
+    task: str = DEFAULTS["grpo"]["task"],
+    quantile: float = CALIBRATION_DEFAULTS["quantile"],
+    prompts: int = CALIBRATION_DEFAULTS["prompts"],
+    samples_per_prompt: int = CALIBRATION_DEFAULTS["samples_per_prompt"],
+    temperature: float = CALIBRATION_DEFAULTS["temperature"],
+    top_p: float = CALIBRATION_DEFAULTS["top_p"],
+    max_new_tokens: int = CALIBRATION_DEFAULTS["max_new_tokens"],
+    batch_size: int = CALIBRATION_DEFAULTS["batch_size"],
+    seed: int = CALIBRATION_DEFAULTS["seed"],
     device: str = "auto",
     data_options: dict[str, Any] | None = None,
-    enable_thinking: bool = False,
-    max_ci_width: float = MAX_TAU_CI_WIDTH,
+    enable_thinking: bool = DEFAULTS["grpo"]["enable_thinking"],
+    max_ci_width: float = CALIBRATION_DEFAULTS["max_ci_width"],
 ) -> dict[str, Any]:
     """``alignment-tax calibrate-tau``: load the cold-start policy and the embedder, then apply the rule."""
     from alignment_tax.models.loading import load_embedder, load_for_evaluation
     from alignment_tax.rewards import SemanticSimilarityReward
     from alignment_tax.trainers.config import SECTION_DEFAULTS
-    from alignment_tax.trainers.data import load_training_data
+    from alignment_tax.trainers.training_examples import load_training_data
 
     options = {**SECTION_DEFAULTS["data"], **(data_options or {})}
     training_data = load_training_data(task, data, options)

@@ -14,6 +14,8 @@ from typing import Any
 
 from transformers import TrainerCallback
 
+from alignment_tax.errors import UserError
+
 
 def _plain(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
@@ -233,6 +235,39 @@ class DriftCallback(TrainerCallback):
         return control
 
 
+def drift_callback(config: dict[str, Any], tokenizer: Any, enable_thinking: bool = False):
+    """A :class:`DriftCallback` when ``drift.every`` > 0, else None."""
+    drift = config.get("drift") or {}
+    every = int(drift.get("every") or 0)
+    if every <= 0:
+        return None
+    from alignment_tax.data.corpus import load_corpus
+
+    if not drift.get("data"):
+        raise UserError("drift.every is set but drift.data is not: give a text corpus (e.g. CMRC passages)")
+    texts = load_corpus(drift["data"], field=drift.get("field") or "text", dedupe=True)
+    if drift.get("limit"):
+        texts = texts[: int(drift["limit"])]
+    probes = []
+    if drift.get("cmrc_data") and int(drift.get("cmrc_limit") or 0) > 0:
+        probes.append(
+            cmrc_probe(
+                drift["cmrc_data"],
+                int(drift["cmrc_limit"]),
+                int(drift.get("cmrc_max_new_tokens") or 64),
+                enable_thinking,
+            )
+        )
+    return DriftCallback(
+        texts,
+        every,
+        tokenizer=tokenizer,
+        batch_size=int(drift.get("batch_size") or 8),
+        max_length=drift.get("max_length"),
+        probes=probes,
+    )
+
+
 def cmrc_probe(data_path: str, limit: int, max_new_tokens: int = 64, enable_thinking: bool = False):
     """A probe for :class:`DriftCallback`: greedy CMRC 2018 EM/F1 (0–100) on the first ``limit`` questions.
 
@@ -241,7 +276,7 @@ def cmrc_probe(data_path: str, limit: int, max_new_tokens: int = 64, enable_thin
     """
     from alignment_tax.data.squad import load_squad
     from alignment_tax.tasks.prompts import build_doc, render_prompt
-    from alignment_tax.trainers.data import task_stop
+    from alignment_tax.trainers.training_examples import task_stop
 
     stop = task_stop("cmrc2018")
     items = load_squad(data_path)[: int(limit)]

@@ -37,9 +37,20 @@ def _flat(values: list | None) -> list[str]:
 def _train(args: argparse.Namespace) -> None:
     from alignment_tax.trainers.config import METHODS, load_config
 
+    if not args.print_config:
+        missing = [
+            flag for flag, value in (("--train-data", args.train_data), ("--output", args.output)) if value is None
+        ]
+        if missing:  # as argparse words it: they are required for everything but --print-config
+            args.usage_error(f"the following arguments are required: {', '.join(missing)}")
     if args.method not in METHODS:
         raise UserError(f"unknown --method {args.method!r}; choose one of {', '.join(METHODS)}")
     config = load_config(args.method, args.config, _flat(args.set), task=args.task, max_steps=args.max_steps)
+    if args.print_config:
+        import yaml
+
+        print(yaml.safe_dump(config, sort_keys=False, allow_unicode=True), end="")
+        return
     if args.embedder and args.method != "grpo":
         raise UserError("--embedder is the reward's embedder and applies to --method grpo only")
     from alignment_tax.trainers import train
@@ -108,7 +119,7 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "train",
         help="train SFT or GRPO (LoRA, over TRL) or the reward's bilingual embedder, with the paper's presets",
-        description="Train with the paper's presets (configs/paper/*.yaml; the defaults without --config). "
+        description="Train with the paper's presets (the defaults; --print-config shows them). "
         "Writes OUTPUT/adapter (or OUTPUT/embedder), OUTPUT/train_config.json (the effective configuration, "
         "the library's defaults included) and OUTPUT/train_log.jsonl. A run whose OUTPUT holds checkpoints "
         "resumes from the last one.",
@@ -117,9 +128,9 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--model", help="base model folder or hub id (default: the --adapter's base)")
     parser.add_argument("--adapter", help="LoRA adapter to continue from (GRPO: the cold-start SFT adapter)")
     parser.add_argument(
-        "--train-data", required=True, metavar="FILE_OR_ID", help="training pairs: file, folder or hub id"
+        "--train-data", metavar="FILE_OR_ID", help="training pairs: file, folder or hub id (required to train)"
     )
-    parser.add_argument("--output", required=True, metavar="DIR", help="run folder")
+    parser.add_argument("--output", metavar="DIR", help="run folder (required to train)")
     parser.add_argument("--config", metavar="YAML", help="a config file (e.g. configs/paper/grpo.yaml)")
     parser.add_argument(
         "--set",
@@ -135,38 +146,65 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
         help="the evaluation task whose prompts to train on: bo_zh_mt, zh_bo_mt or bo_headline "
         "(default: the config's, bo_zh_mt in the presets)",
     )
-    parser.set_defaults(handler=_train)
+    parser.add_argument(
+        "--print-config",
+        action="store_true",
+        help="print the effective configuration (preset, --config, --set) as YAML instead of training",
+    )
+    parser.set_defaults(handler=_train, usage_error=parser.error)
 
 
 def _add_calibrate_tau(commands: argparse._SubParsersAction) -> None:
+    from alignment_tax.trainers.presets import CALIBRATION_DEFAULTS, DEFAULTS, SECTION_DEFAULTS, TRAIN_TASKS
+
+    default = CALIBRATION_DEFAULTS  # GRPO's preset, the calibration its training runs
     parser = commands.add_parser(
         "calibrate-tau",
         help="suggest the similarity threshold tau from the cold-start policy's samples",
         description="Sample completions from the cold-start policy on the task's prompts, measure their "
         "similarity to the references with the reward's embedder, and report the distribution and "
-        "tau = its --quantile-th quantile (default 0.25).",
+        f"tau = its --quantile-th quantile (default {default['quantile']}).",
     )
     parser.add_argument("--model", help="the model folder or hub id (default: the --adapter's base)")
     parser.add_argument("--adapter", help="the cold-start SFT adapter")
     parser.add_argument("--data", required=True, metavar="PAIRS", help="training pairs (file, folder or hub id)")
     parser.add_argument("--embedder", required=True, help="the reward's sentence-transformers model")
-    parser.add_argument("--task", default="bo_zh_mt", help="bo_zh_mt (default), zh_bo_mt or bo_headline")
-    parser.add_argument("--quantile", type=number(0, 1), default=0.25, help="tau = this quantile of the similarities")
-    parser.add_argument("--prompts", type=at_least(1), default=64, help="prompts to sample for (the first N)")
-    parser.add_argument("--samples", type=at_least(1), default=4, help="completions per prompt")
+    task = DEFAULTS["grpo"]["task"]
+    others = [name for name in TRAIN_TASKS if name != task]
+    parser.add_argument("--task", default=task, help=f"{task} (default), {', '.join(others[:-1])} or {others[-1]}")
+    parser.add_argument(
+        "--quantile", type=number(0, 1), default=default["quantile"], help="tau = this quantile of the similarities"
+    )
+    parser.add_argument(
+        "--prompts", type=at_least(1), default=default["prompts"], help="prompts to sample for (the first N)"
+    )
+    parser.add_argument(
+        "--samples", type=at_least(1), default=default["samples_per_prompt"], help="completions per prompt"
+    )
     parser.add_argument(
         "--max-ci-width",
         type=number(0, 1),
-        default=0.05,
-        help="warn when tau's 95%% bootstrap interval (over prompts) is wider (default 0.05)",
+        default=default["max_ci_width"],
+        help="warn when tau's 95%% bootstrap interval (over prompts) is wider (default %(default)s)",
     )
-    parser.add_argument("--temperature", type=number(0, low_open=True), default=0.8, help="> 0 (default 0.8)")
-    parser.add_argument("--top-p", type=number(0, 1, low_open=True), default=0.9, help="in (0, 1] (default 0.9)")
-    parser.add_argument("--max-new-tokens", type=at_least(1), default=256)
-    parser.add_argument("--batch-size", type=at_least(1), default=8, help="prompts per generate call")
-    parser.add_argument("--split", default="train", help="split of a hub dataset or folder")
-    parser.add_argument("--skip", type=at_least(0), default=0, help="leave out the first N rows")
-    parser.add_argument("--seed", type=seed(), default=0)
+    parser.add_argument(
+        "--temperature",
+        type=number(0, low_open=True),
+        default=default["temperature"],
+        help="> 0 (default %(default)s)",
+    )
+    parser.add_argument(
+        "--top-p", type=number(0, 1, low_open=True), default=default["top_p"], help="in (0, 1] (default %(default)s)"
+    )
+    parser.add_argument("--max-new-tokens", type=at_least(1), default=default["max_new_tokens"])
+    parser.add_argument(
+        "--batch-size", type=at_least(1), default=default["batch_size"], help="prompts per generate call"
+    )
+    parser.add_argument("--split", default=SECTION_DEFAULTS["data"]["split"], help="split of a hub dataset or folder")
+    parser.add_argument(
+        "--skip", type=at_least(0), default=SECTION_DEFAULTS["data"]["skip"], help="leave out the first N rows"
+    )
+    parser.add_argument("--seed", type=seed(), default=default["seed"])
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
     parser.add_argument("--output", help="also write the result to this JSON file")
     parser.set_defaults(handler=_calibrate_tau)

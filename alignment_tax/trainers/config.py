@@ -17,8 +17,8 @@ so any of their options can be set and every one of their defaults is recorded w
     training: {num_train_epochs: 1, learning_rate: 5.0e-7, beta: 0.04, loss_type: grpo, ...}
 
 The defaults (:mod:`alignment_tax.trainers.presets`) *are* the paper's presets
-(``configs/paper/*.yaml`` spell them out and a test keeps the two equal). A YAML file may start with ``extends: other.yaml`` (a path
-relative to it) and then only lists what differs. Merging replaces values key by key inside
+(``configs/paper/*.yaml`` name them; ``train --print-config`` prints them). A YAML file lists what
+differs from the preset, and may start with ``extends: other.yaml`` (a path relative to it). Merging replaces values key by key inside
 each section (``reward.components`` and lists are replaced whole). ``--set`` takes
 ``section.key=value`` (``training.learning_rate=1e-6``, ``reward.components.bleu=1``) or a bare
 ``key=value`` when only one section has that key; values are read as YAML (``1e-6`` is a number).
@@ -97,6 +97,15 @@ def training_args_class(method: str) -> type:
     from sentence_transformers import SentenceTransformerTrainingArguments
 
     return SentenceTransformerTrainingArguments
+
+
+def make_training_args(cls: type, kwargs: dict[str, Any]) -> Any:
+    """``cls(**kwargs)``, with the library's own complaints turned into one-line UserErrors."""
+    try:
+        return cls(**kwargs)
+    except (ValueError, TypeError) as error:
+        text = " ".join(str(error).split())
+        raise UserError(f"invalid training settings for {cls.__name__}: {text}") from error
 
 
 def training_keys(method: str) -> list[str]:

@@ -14,9 +14,28 @@ from __future__ import annotations
 from typing import Any
 
 from alignment_tax.errors import UserError
-from alignment_tax.trainers import run as common
 from alignment_tax.trainers.callbacks import LogHistoryCallback
-from alignment_tax.trainers.data import TrainingData, select_rows
+from alignment_tax.trainers.config import make_training_args
+from alignment_tax.trainers.devices import (
+    device_settings,
+    gradient_accumulation,
+    is_main_process,
+    resolve_precision,
+    world_size,
+)
+from alignment_tax.trainers.run_folder import (
+    args_dict,
+    base_record,
+    check_resumable,
+    check_same_inputs,
+    final_losses,
+    finish_record,
+    last_checkpoint,
+    prepare_output,
+    run_trainer,
+    write_record,
+)
+from alignment_tax.trainers.training_examples import TrainingData, select_rows
 
 LOSSES = ("mnrl", "mnrl_symmetric")
 
@@ -69,15 +88,15 @@ def build_embedder(config: dict[str, Any], *, model: str | None, train_data: str
     settings = config["embedder"]
     if settings["loss"] not in LOSSES:
         raise UserError(f"embedder.loss must be one of {', '.join(LOSSES)}, got {settings['loss']!r}")
-    paths = common.prepare_output(output)
-    checkpoint = common.last_checkpoint(paths)
-    before = common.check_resumable(paths, config, checkpoint)
-    training = common.device_settings(dict(config["training"]))
-    precision = common.resolve_precision(config["precision"], bool(training.get("use_cpu")))
-    accumulation = common.gradient_accumulation(config, 8, common.world_size())
+    paths = prepare_output(output)
+    checkpoint = last_checkpoint(paths)
+    before = check_resumable(paths, config, checkpoint)
+    training = device_settings(dict(config["training"]))
+    precision = resolve_precision(config["precision"], bool(training.get("use_cpu")))
+    accumulation = gradient_accumulation(config, 8, world_size())
 
     data = _pairs(config, train_data)
-    common.check_same_inputs(before, paths, data.sha256, model=model)
+    check_same_inputs(before, paths, data.sha256, model=model)
     if len(data.examples) < 2:
         raise UserError(f"{data.source}: in-batch negatives need at least 2 pairs, got {len(data.examples)}")
     encoder = load_embedder(model, device="cpu")
@@ -94,12 +113,12 @@ def build_embedder(config: dict[str, Any], *, model: str | None, train_data: str
     }
     if accumulation is not None:
         kwargs["gradient_accumulation_steps"] = accumulation
-    args = common.make_training_args(SentenceTransformerTrainingArguments, kwargs)
+    args = make_training_args(SentenceTransformerTrainingArguments, kwargs)
     trainer = SentenceTransformerTrainer(
         model=encoder, args=args, train_dataset=Dataset.from_list(data.examples), loss=loss
     )
     trainer.add_callback(LogHistoryCallback(paths.log))
-    record = common.base_record(
+    record = base_record(
         "embedder",
         config,
         model=model,
@@ -111,7 +130,7 @@ def build_embedder(config: dict[str, Any], *, model: str | None, train_data: str
             "task": data.task,
             **data.notes,
         },
-        training_args={"class": "sentence_transformers.SentenceTransformerTrainingArguments", **common.args_dict(args)},
+        training_args={"class": "sentence_transformers.SentenceTransformerTrainingArguments", **args_dict(args)},
         loss={
             "class": "MultipleNegativesRankingLoss",
             "scale": float(settings["scale"]),
@@ -122,7 +141,7 @@ def build_embedder(config: dict[str, Any], *, model: str | None, train_data: str
     record["resolved"] = {
         "precision": precision,
         "gradient_accumulation_steps": args.gradient_accumulation_steps,
-        "world_size": common.world_size(),
+        "world_size": world_size(),
         "max_seq_length": encoder.max_seq_length,
     }
     return Built(trainer, None, data, record, paths, checkpoint)
@@ -130,12 +149,12 @@ def build_embedder(config: dict[str, Any], *, model: str | None, train_data: str
 
 def train_embedder(config: dict[str, Any], *, model: str | None, train_data: str, output: str) -> dict[str, Any]:
     built = build_embedder(config, model=model, train_data=train_data, output=output)
-    common.run_trainer(built.trainer, built.paths, built.record, built.checkpoint)
+    run_trainer(built.trainer, built.paths, built.record, built.checkpoint)
     built.trainer.accelerator.wait_for_everyone()
-    if common.is_main_process():
+    if is_main_process():
         built.trainer.model.save(str(built.paths.embedder))
-    common.finish_record(built.record, built.trainer)
-    common.write_record(built.paths, built.record)
+    finish_record(built.record, built.trainer)
+    write_record(built.paths, built.record)
     losses = [entry["loss"] for entry in built.trainer.state.log_history if "loss" in entry]
     return {
         "method": "embedder",
@@ -147,5 +166,5 @@ def train_embedder(config: dict[str, Any], *, model: str | None, train_data: str
         "resumed_from": built.checkpoint,
         "examples": len(built.data.examples),
         "last_loss": losses[-1] if losses else None,
-        **common.final_losses(built.trainer.state.log_history),
+        **final_losses(built.trainer.state.log_history),
     }

@@ -21,9 +21,32 @@ from __future__ import annotations
 from typing import Any
 
 from alignment_tax.errors import UserError
-from alignment_tax.trainers import run as common
-from alignment_tax.trainers.data import apply_prompt_cap, load_training_data, require_reference
+from alignment_tax.rewards.base import REFERENCE_COLUMN
+from alignment_tax.trainers.config import make_training_args
+from alignment_tax.trainers.devices import (
+    device_settings,
+    gradient_accumulation,
+    is_main_process,
+    resolve_precision,
+    world_size,
+)
+from alignment_tax.trainers.lora_model import (
+    attach_trainable_adapter,
+    load_lm_for_training,
+    lora_config,
+    peft_record,
+    trainable_parameters,
+)
+from alignment_tax.trainers.run_folder import (
+    args_dict,
+    base_record,
+    check_resumable,
+    check_same_inputs,
+    last_checkpoint,
+    prepare_output,
+)
 from alignment_tax.trainers.sft import Built, _add_callbacks, _make_trainer, finish
+from alignment_tax.trainers.training_examples import apply_prompt_cap, load_training_data, require_reference
 
 
 def _resolve_tau(config, record_before, model, tokenizer, data, reward, chat_kwargs) -> tuple[float, dict | None]:
@@ -33,14 +56,13 @@ def _resolve_tau(config, record_before, model, tokenizer, data, reward, chat_kwa
     if record_before and (record_before.get("resolved") or {}).get("tau") is not None:
         return float(record_before["resolved"]["tau"]), record_before["resolved"].get("calibration")
     from alignment_tax.trainers.calibrate import calibrate_from_model
+    from alignment_tax.trainers.presets import calibration_settings
 
     similarity = reward.component("similarity") if "similarity" in reward.names else None
     if similarity is None:
         return 0.0, None
-    calibration = config["calibration"]
-    training = config["training"]
     result = None
-    if common.is_main_process():
+    if is_main_process():
         result = calibrate_from_model(
             model,
             tokenizer,
@@ -48,18 +70,10 @@ def _resolve_tau(config, record_before, model, tokenizer, data, reward, chat_kwa
             similarity,
             data.target_lang,
             data.stop,
-            quantile=float(calibration["quantile"]),
-            prompts=int(calibration["prompts"]),
-            samples_per_prompt=int(calibration["samples_per_prompt"]),
-            temperature=float(calibration.get("temperature") or training.get("temperature", 1.0)),
-            top_p=float(calibration.get("top_p") or training.get("top_p", 1.0)),
-            max_new_tokens=int(calibration.get("max_new_tokens") or training.get("max_completion_length", 256)),
-            batch_size=int(calibration["batch_size"]),
-            seed=int(calibration["seed"]),
             chat_template_kwargs=chat_kwargs,
-            max_ci_width=float(calibration["max_ci_width"]),
+            **calibration_settings(config),
         )
-    if common.world_size() > 1:
+    if world_size() > 1:
         # Every process scores with the same τ: the main process's, sent to the others.
         from accelerate.utils import broadcast_object_list
 
@@ -94,10 +108,10 @@ def build_grpo(
 
     from alignment_tax.rewards import build_reward
 
-    paths = common.prepare_output(output)
-    checkpoint = common.last_checkpoint(paths)
-    before = common.check_resumable(paths, config, checkpoint)
-    training = common.device_settings(dict(config["training"]))
+    paths = prepare_output(output)
+    checkpoint = last_checkpoint(paths)
+    before = check_resumable(paths, config, checkpoint)
+    training = device_settings(dict(config["training"]))
     reward_settings = config["reward"]
     components = {k: float(v) for k, v in reward_settings["components"].items() if float(v) != 0.0}
     if components.get("similarity") and not embedder:
@@ -105,9 +119,9 @@ def build_grpo(
             "the similarity reward needs --embedder PATH (a sentence-transformers model; train one with "
             "`alignment-tax train --method embedder`), or leave it out with --set reward.components.similarity=0"
         )
-    precision = common.resolve_precision(config["precision"], bool(training.get("use_cpu")))
-    processes = common.world_size()
-    accumulation = common.gradient_accumulation(config, 8, processes)
+    precision = resolve_precision(config["precision"], bool(training.get("use_cpu")))
+    processes = world_size()
+    accumulation = gradient_accumulation(config, 8, processes)
 
     data = load_training_data(config["task"], train_data, config["data"])
     require_reference(data.examples, data.source)
@@ -128,13 +142,13 @@ def build_grpo(
     if "similarity" in reward.names:
         reward.component("similarity").load()  # a missing embedder fails now, not at the first step
 
-    network, tokenizer, base_name = common.load_lm_for_training(model, adapter, precision, padding_side="left")
-    common.check_same_inputs(before, paths, data.sha256, model=base_name, adapter_init=adapter, embedder=embedder)
+    network, tokenizer, base_name = load_lm_for_training(model, adapter, precision, padding_side="left")
+    check_same_inputs(before, paths, data.sha256, model=base_name, adapter_init=adapter, embedder=embedder)
     peft_config = None
     if adapter is not None:
-        network = common.attach_trainable_adapter(network, adapter, base_name)
+        network = attach_trainable_adapter(network, adapter, base_name)
     else:
-        peft_config = common.lora_config(config["lora"])
+        peft_config = lora_config(config["lora"])
 
     chat_kwargs = {"enable_thinking": bool(config.get("enable_thinking"))}
     apply_prompt_cap(data, tokenizer, config["data"].get("max_prompt_length"), chat_kwargs)
@@ -149,7 +163,7 @@ def build_grpo(
     }
     if accumulation is not None:
         kwargs["gradient_accumulation_steps"] = accumulation
-    args = common.make_training_args(GRPOConfig, kwargs)  # also sets up the distributed state
+    args = make_training_args(GRPOConfig, kwargs)  # also sets up the distributed state
 
     calibration = None
     tau = None
@@ -171,13 +185,13 @@ def build_grpo(
         )
 
     dataset = Dataset.from_list(
-        [{"prompt": e["prompt"], "reference": e["reference"], "id": e["id"]} for e in data.examples]
+        [{"prompt": e["prompt"], REFERENCE_COLUMN: e[REFERENCE_COLUMN], "id": e["id"]} for e in data.examples]
     )
     trainer = _make_trainer(
         GRPOTrainer, network, args, dataset, tokenizer, peft_config, reward_funcs=reward.reward_funcs
     )
     callbacks = _add_callbacks(trainer, config, tokenizer, paths)
-    record = common.base_record(
+    record = base_record(
         "grpo",
         config,
         model=base_name,
@@ -191,9 +205,9 @@ def build_grpo(
             "task": data.task,
             **data.notes,
         },
-        training_args={"class": "trl.GRPOConfig", **common.args_dict(args)},
-        peft_config=common.peft_record(trainer.model),
-        parameters=common.trainable_parameters(trainer.model),
+        training_args={"class": "trl.GRPOConfig", **args_dict(args)},
+        peft_config=peft_record(trainer.model),
+        parameters=trainable_parameters(trainer.model),
         reward={
             "components": [
                 {"name": n, "weight": w, "function": repr(f)}

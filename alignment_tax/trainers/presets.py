@@ -1,17 +1,21 @@
 """The paper's presets: every default of every training method, and which keys are whose.
 
-``configs/paper/*.yaml`` spell these values out and a test keeps the two equal; section
-references are to the reference study (``../shared/docs/paper-semantic-rewards-alignment-tax.md``).
+This is the one place their values are written: ``configs/paper/*.yaml`` only name a preset (for
+``--config``, specs and ablations), and ``alignment-tax train --method M --print-config`` prints
+one in full. Section references are to the reference study
+(``../shared/docs/paper-semantic-rewards-alignment-tax.md``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 METHODS = ("sft", "grpo", "embedder")
 TRAIN_TASKS = ("bo_zh_mt", "zh_bo_mt", "bo_headline")
 PRECISIONS = ("auto", "bf16", "fp16", "fp32")
 SUPERVISE = ("assistant", "all")
+# Every linear projection of a Qwen3 decoder layer (Appendix A.1); models.tiny_adapter uses them too.
 LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
 # Top-level keys per method, and which of them are sections (mappings merged key by key).
@@ -62,7 +66,9 @@ SECTION_DEFAULTS: dict[str, dict[str, Any]] = {
         "max_new_tokens": None,  # None: training.max_completion_length
         "batch_size": 8,
         "seed": 0,
-        "max_ci_width": 0.05,  # warn when tau's 95% bootstrap interval over prompts is wider
+        # Warn when tau's 95% bootstrap interval over prompts is wider: then the sample is too small to
+        # pin tau down, as the paper's similarities move by a few hundredths between methods (Table 3).
+        "max_ci_width": 0.05,
     },
     "drift": {
         "every": 0,  # measure drift from the base every N optimizer steps (0: never)
@@ -112,12 +118,12 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     # Strong SFT: paper §4.1 and Appendix A.2.
     "sft": {
         "method": "sft",
-        "task": "bo_zh_mt",
-        "precision": "auto",
-        "global_batch_size": 32,
-        "supervise": "assistant",
-        "enable_thinking": False,
-        "lora": SECTION_DEFAULTS["lora"],
+        "task": "bo_zh_mt",  # prompts from this evaluation task's template
+        "precision": "auto",  # bf16 on a GPU that has it (the paper's), fp32 elsewhere; never bf16 on CPU
+        "global_batch_size": 32,  # processes × per-device batch × accumulation (paper: 2 GPUs × 8 × 2)
+        "supervise": "assistant",  # loss on the assistant's turn only; "all" for every token
+        "enable_thinking": False,  # chat template kwarg, as `evaluate` sends prompts
+        "lora": SECTION_DEFAULTS["lora"],  # Appendix A.1
         # The paper's 256-token prompt limit (A.3), as GRPO applies it: both train on the same rows.
         "data": {**SECTION_DEFAULTS["data"], "max_prompt_length": 256},
         "drift": SECTION_DEFAULTS["drift"],
@@ -129,7 +135,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
             "warmup_steps": 0.1,  # transformers 5: a float below 1 is a ratio of the total steps
             "weight_decay": 0.0,
             "per_device_train_batch_size": 8,
-            "max_length": 2048,
+            "max_length": 2048,  # paper: "determined by the data and model defaults, typically 1024–2048"
             **_COMMON_TRAINING,
         },
     },
@@ -140,7 +146,9 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "precision": "auto",
         "global_batch_size": 32,  # completions per optimizer step, as TRL counts (16 × 2 in the paper)
         "enable_thinking": False,
-        "lora": SECTION_DEFAULTS["lora"],
+        "lora": SECTION_DEFAULTS["lora"],  # only without --adapter; with it, the adapter's own LoRA config trains
+        # "The remaining training data": the rows after the cold-start SFT's 5,000
+        # (configs/paper/sft_cold_start.yaml); TRL 1.16 has no prompt limit of its own.
         "data": {**SECTION_DEFAULTS["data"], "skip": 5000, "max_prompt_length": 256},
         "reward": SECTION_DEFAULTS["reward"],
         "calibration": SECTION_DEFAULTS["calibration"],
@@ -172,7 +180,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     # The reward's bilingual embedder: paper §3.4 and §4.1 (contrastive, in-batch negatives).
     "embedder": {
         "method": "embedder",
-        "task": "bo_zh_mt",
+        "task": "bo_zh_mt",  # sources (bo) are anchors, targets (zh) positives
         "precision": "auto",
         "global_batch_size": None,  # in-batch negatives come from the per-device batch
         "data": SECTION_DEFAULTS["data"],
@@ -184,7 +192,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
             "warmup_steps": 0.1,
             "weight_decay": 0.01,
             "per_device_train_batch_size": 64,
-            "batch_sampler": "no_duplicates",
+            "batch_sampler": "no_duplicates",  # a repeated sentence must not be its own negative
             "logging_steps": 10,
             "save_strategy": "steps",
             "save_steps": 500,
@@ -194,6 +202,26 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         },
     },
 }
+
+
+def calibration_settings(config: Mapping[str, Any]) -> dict[str, Any]:
+    """A GRPO config's ``calibration`` section, its unset sampling values taken from ``training``'s."""
+    calibration, training = config["calibration"], config["training"]
+    return {
+        "quantile": float(calibration["quantile"]),
+        "prompts": int(calibration["prompts"]),
+        "samples_per_prompt": int(calibration["samples_per_prompt"]),
+        "temperature": float(calibration.get("temperature") or training.get("temperature", 1.0)),
+        "top_p": float(calibration.get("top_p") or training.get("top_p", 1.0)),
+        "max_new_tokens": int(calibration.get("max_new_tokens") or training.get("max_completion_length", 256)),
+        "batch_size": int(calibration["batch_size"]),
+        "seed": int(calibration["seed"]),
+        "max_ci_width": float(calibration["max_ci_width"]),
+    }
+
+
+# calibrate-tau's defaults: the calibration GRPO's preset runs (its sampling is GRPO's).
+CALIBRATION_DEFAULTS = calibration_settings(DEFAULTS["grpo"])
 
 # Keys whose value may change when a run resumes (a longer run, other logging or checkpoints).
 RESUMABLE_KEYS = {

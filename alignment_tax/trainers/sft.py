@@ -1,7 +1,7 @@
 """Supervised fine-tuning with LoRA over TRL's ``SFTTrainer`` (paper §3.2 stage 1, §4.1, A.2).
 
 The data are the task's conversational prompt → completion pairs (see
-:mod:`alignment_tax.trainers.data`). By default only the assistant's turn is supervised
+:mod:`alignment_tax.trainers.training_examples`). By default only the assistant's turn is supervised
 (``supervise: assistant`` → TRL ``assistant_only_loss=True`` and ``completion_only_loss=True``;
 the chat template must mark the reply with ``{% generation %}``, or be one TRL knows how to
 patch); ``supervise: all`` trains on every token of the conversation.
@@ -12,8 +12,30 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from alignment_tax.trainers import run as common
-from alignment_tax.trainers.data import TrainingData, apply_prompt_cap, load_training_data
+from alignment_tax.trainers.config import make_training_args
+from alignment_tax.trainers.devices import device_settings, gradient_accumulation, resolve_precision, world_size
+from alignment_tax.trainers.lora_model import (
+    attach_trainable_adapter,
+    load_lm_for_training,
+    lora_config,
+    peft_record,
+    trainable_parameters,
+)
+from alignment_tax.trainers.run_folder import (
+    RunPaths,
+    args_dict,
+    base_record,
+    check_resumable,
+    check_same_inputs,
+    final_losses,
+    finish_record,
+    last_checkpoint,
+    prepare_output,
+    run_trainer,
+    save_adapter,
+    write_record,
+)
+from alignment_tax.trainers.training_examples import TrainingData, apply_prompt_cap, load_training_data
 
 
 @dataclass
@@ -24,7 +46,7 @@ class Built:
     tokenizer: Any
     data: TrainingData
     record: dict[str, Any]
-    paths: common.RunPaths
+    paths: RunPaths
     checkpoint: str | None
     reward: Any = None  # GRPO: the CompositeReward whose parts TRL calls
 
@@ -41,18 +63,18 @@ def build_sft(
     from datasets import Dataset
     from trl import SFTConfig, SFTTrainer
 
-    paths = common.prepare_output(output)
-    checkpoint = common.last_checkpoint(paths)
-    before = common.check_resumable(paths, config, checkpoint)
-    training = common.device_settings(dict(config["training"]))
-    precision = common.resolve_precision(config["precision"], bool(training.get("use_cpu")))
-    processes = common.world_size()
-    accumulation = common.gradient_accumulation(config, 8, processes)
+    paths = prepare_output(output)
+    checkpoint = last_checkpoint(paths)
+    before = check_resumable(paths, config, checkpoint)
+    training = device_settings(dict(config["training"]))
+    precision = resolve_precision(config["precision"], bool(training.get("use_cpu")))
+    processes = world_size()
+    accumulation = gradient_accumulation(config, 8, processes)
 
     data = load_training_data(config["task"], train_data, config["data"])
     chat_kwargs = {"enable_thinking": bool(config.get("enable_thinking"))}
 
-    network, tokenizer, base_name = common.load_lm_for_training(model, adapter, precision, padding_side="right")
+    network, tokenizer, base_name = load_lm_for_training(model, adapter, precision, padding_side="right")
     # The same rows under the same rule as GRPO (data.max_prompt_length): a fair comparison.
     apply_prompt_cap(data, tokenizer, config["data"].get("max_prompt_length"), chat_kwargs)
     rows = [
@@ -60,12 +82,12 @@ def build_sft(
         for e in data.examples
     ]
     dataset = Dataset.from_list(rows)
-    common.check_same_inputs(before, paths, data.sha256, model=base_name, adapter_init=adapter)
+    check_same_inputs(before, paths, data.sha256, model=base_name, adapter_init=adapter)
     peft_config = None
     if adapter is not None:
-        network = common.attach_trainable_adapter(network, adapter, base_name)
+        network = attach_trainable_adapter(network, adapter, base_name)
     else:
-        peft_config = common.lora_config(config["lora"])
+        peft_config = lora_config(config["lora"])
 
     assistant_only = config.get("supervise", "assistant") == "assistant"
     kwargs = {
@@ -78,11 +100,11 @@ def build_sft(
     }
     if accumulation is not None:
         kwargs["gradient_accumulation_steps"] = accumulation
-    args = common.make_training_args(SFTConfig, kwargs)
+    args = make_training_args(SFTConfig, kwargs)
 
     trainer = _make_trainer(SFTTrainer, network, args, dataset, tokenizer, peft_config)
     callbacks = _add_callbacks(trainer, config, tokenizer, paths)
-    record = common.base_record(
+    record = base_record(
         "sft",
         config,
         model=base_name,
@@ -95,9 +117,9 @@ def build_sft(
             "task": data.task,
             **data.notes,
         },
-        training_args={"class": "trl.SFTConfig", **common.args_dict(args)},
-        peft_config=common.peft_record(trainer.model),
-        parameters=common.trainable_parameters(trainer.model),
+        training_args={"class": "trl.SFTConfig", **args_dict(args)},
+        peft_config=peft_record(trainer.model),
+        parameters=trainable_parameters(trainer.model),
         callbacks=callbacks,
         outputs={"adapter": str(paths.adapter), "log": str(paths.log), "checkpoints": str(paths.checkpoints)},
     )
@@ -131,13 +153,13 @@ def _make_trainer(cls, network, args, dataset, tokenizer, peft_config, **extra):
         raise UserError(f"could not set up training: {text}") from error
 
 
-def _add_callbacks(trainer: Any, config: dict[str, Any], tokenizer: Any, paths: common.RunPaths) -> list[str]:
-    from alignment_tax.trainers.callbacks import LogHistoryCallback
+def _add_callbacks(trainer: Any, config: dict[str, Any], tokenizer: Any, paths: RunPaths) -> list[str]:
+    from alignment_tax.trainers.callbacks import LogHistoryCallback, drift_callback
 
     names = []
     trainer.add_callback(LogHistoryCallback(paths.log))
     names.append("LogHistoryCallback")
-    drift = common.drift_callback(config, tokenizer, bool(config.get("enable_thinking")))
+    drift = drift_callback(config, tokenizer, bool(config.get("enable_thinking")))
     if drift is not None:
         trainer.add_callback(drift.attach(trainer))
         names.append(f"DriftCallback(every={drift.every}, texts={len(drift.texts)})")
@@ -153,10 +175,10 @@ def train_sft(
 
 
 def finish(built: Built) -> dict[str, Any]:
-    common.run_trainer(built.trainer, built.paths, built.record, built.checkpoint)
-    common.save_adapter(built.trainer, built.paths, built.tokenizer)
-    common.finish_record(built.record, built.trainer)
-    common.write_record(built.paths, built.record)
+    run_trainer(built.trainer, built.paths, built.record, built.checkpoint)
+    save_adapter(built.trainer, built.paths, built.tokenizer)
+    finish_record(built.record, built.trainer)
+    write_record(built.paths, built.record)
     return summary(built)
 
 
@@ -173,5 +195,5 @@ def summary(built: Built) -> dict[str, Any]:
         "resumed_from": built.checkpoint,
         "examples": len(built.data.examples),
         "last_loss": losses[-1] if losses else None,
-        **common.final_losses(state.log_history),
+        **final_losses(state.log_history),
     }

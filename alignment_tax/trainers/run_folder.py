@@ -1,4 +1,4 @@
-"""What every training run shares: its folder, precision, batch arithmetic, resume and records.
+"""A run's folder: its layout, resuming from its checkpoints, and its record and log.
 
 A run's output folder::
 
@@ -30,6 +30,7 @@ from typing import Any
 
 from alignment_tax.errors import UserError
 from alignment_tax.paths import check_output_folder
+from alignment_tax.trainers.devices import is_main_process, world_size
 
 CONFIG_FILE = "train_config.json"
 LOG_FILE = "train_log.jsonl"
@@ -123,86 +124,6 @@ def check_same_inputs(record: dict[str, Any] | None, paths: RunPaths, sha256: st
             )
 
 
-def world_size() -> int:
-    try:
-        return max(1, int(os.environ.get("WORLD_SIZE", "1")))
-    except ValueError:
-        return 1
-
-
-def is_main_process() -> bool:
-    return int(os.environ.get("RANK", "0") or 0) == 0
-
-
-def device_settings(training: dict[str, Any]) -> dict[str, Any]:
-    """``training`` with ``use_cpu: true`` added for a multi-process run on a machine without CUDA.
-
-    Launched as several processes (``WORLD_SIZE`` > 1) where torch sees no GPU, accelerate only
-    sets up a CPU process group (gloo) when asked for the CPU; without it every process would
-    train alone on the whole data and write the same output folder.
-    """
-    import torch
-
-    if world_size() > 1 and not torch.cuda.is_available() and not training.get("use_cpu"):
-        training = {**training, "use_cpu": True}
-    return training
-
-
-def resolve_precision(precision: str, use_cpu: bool = False) -> str:
-    """``bf16``, ``fp16`` or ``fp32``: ``auto`` is bf16 on a GPU that supports it, else fp32.
-
-    bf16 on CPU (TRL's default there) silently runs bf16 autocast: slow, and not what a CPU run
-    is for; so it is an error to ask for it, and ``auto`` never chooses it.
-    """
-    import torch
-
-    on_gpu = torch.cuda.is_available() and not use_cpu
-    if precision == "auto":
-        return "bf16" if on_gpu and torch.cuda.is_bf16_supported() else "fp32"
-    if precision == "bf16" and not (on_gpu and torch.cuda.is_bf16_supported()):
-        raise UserError("precision bf16 needs a GPU with bfloat16 support; use precision auto or fp32 here")
-    if precision == "fp16" and not on_gpu:
-        raise UserError("precision fp16 needs a GPU; use precision auto or fp32 here")
-    return precision
-
-
-def model_dtype(precision: str) -> str:
-    """Weights in bf16 for bf16 runs (LoRA weights stay fp32), fp32 otherwise (fp16 needs fp32 masters)."""
-    return "bfloat16" if precision == "bf16" else "float32"
-
-
-def gradient_accumulation(config: dict[str, Any], default_per_device: int, processes: int) -> int | None:
-    """Steps to accumulate so that processes × per-device batch × steps = ``global_batch_size``."""
-    training = config["training"]
-    target = config.get("global_batch_size")
-    if target is None:
-        return None
-    per_device = int(training.get("per_device_train_batch_size", default_per_device))
-    per_step = per_device * processes
-    steps, remainder = divmod(int(target), per_step)
-    if remainder or steps < 1:
-        raise UserError(
-            f"global_batch_size {target} is not a multiple of per_device_train_batch_size {per_device} × "
-            f"{processes} process(es) = {per_step}; change one of them (or set global_batch_size: null)"
-        )
-    given = training.get("gradient_accumulation_steps")
-    if given is not None and int(given) != steps:
-        raise UserError(
-            f"training.gradient_accumulation_steps {given} contradicts global_batch_size {target} "
-            f"(= {per_device} per device × {processes} process(es) × {steps}); set only one"
-        )
-    return steps
-
-
-def make_training_args(cls: type, kwargs: dict[str, Any]) -> Any:
-    """``cls(**kwargs)``, with the library's own complaints turned into one-line UserErrors."""
-    try:
-        return cls(**kwargs)
-    except (ValueError, TypeError) as error:
-        text = " ".join(str(error).split())
-        raise UserError(f"invalid training settings for {cls.__name__}: {text}") from error
-
-
 def args_dict(args: Any) -> dict[str, Any]:
     """The library config's full dict (every default included), JSON-safe."""
     raw = args.to_dict()
@@ -253,63 +174,6 @@ def final_losses(history: list[dict[str, Any]]) -> dict[str, Any]:
     return {"train_loss": final["train_loss"], "train_loss_this_session": final.get("train_loss_this_session")}
 
 
-def load_lm_for_training(model: str | None, adapter: str | None, precision: str, padding_side: str):
-    """The base LM and tokenizer (fp32 or bf16 weights, on CPU; the trainer places them), and the base's name."""
-    from alignment_tax.models.loading import adapter_base, load_causal_lm
-
-    if model is None and adapter is None:
-        raise UserError("give --model (the base model), and --adapter to continue from an adapter")
-    name = model or adapter_base(adapter)
-    if adapter is not None:
-        adapter_base(adapter)  # a missing or malformed adapter folder fails before the model loads
-    network, tokenizer = load_causal_lm(name, "cpu", model_dtype(precision))
-    tokenizer.padding_side = padding_side
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    if getattr(tokenizer, "chat_template", None) is None:
-        raise UserError(f"{name}: the tokenizer has no chat template; training prompts are chat turns")
-    return network, tokenizer, name
-
-
-def attach_trainable_adapter(network: Any, adapter: str, base_name: str) -> Any:
-    """``PeftModel.from_pretrained(..., is_trainable=True)``: without it nothing trains, silently."""
-    from peft import PeftModel
-
-    from alignment_tax.models.loading import _adapter_mismatch
-
-    try:
-        return PeftModel.from_pretrained(network, adapter, is_trainable=True)
-    except (RuntimeError, ValueError, KeyError) as error:
-        raise UserError(f"adapter {adapter} does not fit base {base_name}: {_adapter_mismatch(error)}") from error
-
-
-def lora_config(lora: dict[str, Any]) -> Any:
-    from peft import LoraConfig
-
-    return LoraConfig(
-        r=int(lora["r"]),
-        lora_alpha=int(lora["alpha"]),
-        lora_dropout=float(lora["dropout"]),
-        # A string is PEFT's own: a regex over module names, or "all-linear".
-        target_modules=targets if isinstance(targets := lora["target_modules"], str) else list(targets),
-        bias=lora.get("bias", "none"),
-        task_type="CAUSAL_LM",
-    )
-
-
-def peft_record(model: Any) -> dict[str, Any] | None:
-    config = getattr(model, "peft_config", {}).get("default") if hasattr(model, "peft_config") else None
-    if config is None:
-        return None
-    return json.loads(json.dumps(config.to_dict(), default=lambda v: sorted(v) if isinstance(v, set) else str(v)))
-
-
-def trainable_parameters(model: Any) -> dict[str, int]:
-    total = sum(p.numel() for p in model.parameters())
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    return {"trainable": int(trainable), "total": int(total)}
-
-
 def save_adapter(trainer: Any, paths: RunPaths, tokenizer: Any) -> Path:
     """The trained adapter alone (not TRL's frozen "ref" copy), with the tokenizer, on the main process."""
     accelerator = trainer.accelerator
@@ -323,40 +187,6 @@ def save_adapter(trainer: Any, paths: RunPaths, tokenizer: Any) -> Path:
         tokenizer.save_pretrained(str(paths.adapter))
     accelerator.wait_for_everyone()
     return paths.adapter
-
-
-def drift_callback(config: dict[str, Any], tokenizer: Any, enable_thinking: bool = False):
-    """A :class:`~alignment_tax.trainers.callbacks.DriftCallback` when ``drift.every`` > 0, else None."""
-    drift = config.get("drift") or {}
-    every = int(drift.get("every") or 0)
-    if every <= 0:
-        return None
-    from alignment_tax.data.corpus import load_corpus
-    from alignment_tax.trainers.callbacks import DriftCallback, cmrc_probe
-
-    if not drift.get("data"):
-        raise UserError("drift.every is set but drift.data is not: give a text corpus (e.g. CMRC passages)")
-    texts = load_corpus(drift["data"], field=drift.get("field") or "text", dedupe=True)
-    if drift.get("limit"):
-        texts = texts[: int(drift["limit"])]
-    probes = []
-    if drift.get("cmrc_data") and int(drift.get("cmrc_limit") or 0) > 0:
-        probes.append(
-            cmrc_probe(
-                drift["cmrc_data"],
-                int(drift["cmrc_limit"]),
-                int(drift.get("cmrc_max_new_tokens") or 64),
-                enable_thinking,
-            )
-        )
-    return DriftCallback(
-        texts,
-        every,
-        tokenizer=tokenizer,
-        batch_size=int(drift.get("batch_size") or 8),
-        max_length=drift.get("max_length"),
-        probes=probes,
-    )
 
 
 def run_trainer(trainer: Any, paths: RunPaths, record: dict[str, Any], checkpoint: str | None) -> Any:

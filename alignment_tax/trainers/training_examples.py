@@ -21,9 +21,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from alignment_tax.errors import UserError
+from alignment_tax.rewards.base import REFERENCE_COLUMN  # the column GRPO's rewards read
 from alignment_tax.tasks.prompts import TASK_KINDS, build_doc, render_prompt, task_config, task_metadata
-
-REFERENCE_COLUMN = "reference"
 
 
 @dataclass

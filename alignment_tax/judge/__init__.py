@@ -6,8 +6,8 @@ Public API (imported lazily, so ``alignment-tax --help`` does not pay for scipy 
     summary = run_judge(JudgeOptions(run_a="runs/rl", run_b="runs/sft", task="bo_headline",
                                      output="runs/judge/rl_vs_sft.json"))
 
-Modules: ``templates`` (versioned prompt files), ``verdicts`` (reply parser), ``runs`` (pairing
-by id), ``cache`` (SQLite replies), ``retry`` (backoff, Retry-After), ``openai_judge`` and
+Modules: ``templates`` (versioned prompt files), ``verdicts`` (reply parser), ``pairing`` (the two
+runs' items, by id), ``cache`` (SQLite replies), ``retry`` (backoff, Retry-After), ``openai_judge`` and
 ``hf_judge`` (backends), ``runner`` (asyncio, budget), ``aggregate`` (outcomes, statistics),
 ``pipeline`` (the command), ``commands`` (argparse ``register``), ``stub_server`` (a local
 OpenAI-compatible server for tests, the benchmark and demos).

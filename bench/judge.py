@@ -26,6 +26,8 @@ from pathlib import Path
 
 from alignment_tax.judge.pipeline import JudgeOptions, run_judge
 
+# A test stand-in for the judge endpoint, run as a script: it needs only the standard library.
+STUB_SERVER = Path(__file__).resolve().parents[1] / "tests" / "stub_server.py"
 SHARED_MT = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "bo_zh_mt" / "cmilbench_bo_zh.jsonl"
 
 
@@ -69,7 +71,7 @@ def main() -> None:
     import_seconds = time.perf_counter() - start
 
     server = subprocess.Popen(
-        [sys.executable, "-m", "alignment_tax.judge.stub_server", "--policy", "longer", "--latency", str(args.latency)],
+        [sys.executable, str(STUB_SERVER), "--policy", "longer", "--latency", str(args.latency)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,

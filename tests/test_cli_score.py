@@ -134,8 +134,8 @@ def test_make_tiny_adapter_needs_a_base_model(tmp_path, tiny_lm_dir):
 
 
 def test_data_overrides_accept_paths_and_json():
-    from alignment_tax.cli import _parse_data_overrides
     from alignment_tax.errors import UserError
+    from alignment_tax.evaluation.commands import _parse_data_overrides
 
     parsed = _parse_data_overrides(["bo_zh_mt=pairs.jsonl", 'bo_headline={"path": "x/y", "article_column": "body"}'])
     assert parsed == {"bo_zh_mt": "pairs.jsonl", "bo_headline": {"path": "x/y", "article_column": "body"}}

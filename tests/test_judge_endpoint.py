@@ -16,12 +16,12 @@ import time
 from pathlib import Path
 
 import pytest
+from stub_server import Reply, StubJudgeServer, candidates, prefer_first, prefer_longer
 
 from alignment_tax.cli import main
 from alignment_tax.errors import UserError
 from alignment_tax.judge.pipeline import JudgeOptions, run_judge
 from alignment_tax.judge.retry import RetryPolicy
-from alignment_tax.judge.stub_server import Reply, StubJudgeServer, candidates, prefer_first, prefer_longer
 
 N = 12  # pairs; A's output is longer than B's on 8 of them and the same length on 4
 FAST = RetryPolicy(base_delay=0.01, max_delay=0.05)

@@ -11,9 +11,8 @@ import sys
 import time
 from pathlib import Path
 
+from stub_server import Reply, StubJudgeServer, candidates, prefer_longer
 from test_judge_endpoint import N, cached_replies, common_args, judge_cli, read_output, write_runs
-
-from alignment_tax.judge.stub_server import Reply, StubJudgeServer, candidates, prefer_longer
 
 REPO = Path(__file__).resolve().parents[1]
 TOO_LONG = "This model's maximum context length is 8192 tokens; your messages resulted in 9001 tokens."

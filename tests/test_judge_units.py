@@ -11,15 +11,15 @@ from scipy.stats import binomtest
 from alignment_tax.errors import UserError
 from alignment_tax.judge.aggregate import outcome, summarize
 from alignment_tax.judge.openai_judge import public_url, redact, resolve_api_key
+from alignment_tax.judge.pairing import Pair, load_run, pair_runs
 from alignment_tax.judge.pipeline import plan
 from alignment_tax.judge.retry import RetryPolicy, parse_retry_after
 from alignment_tax.judge.runner import Judgement
-from alignment_tax.judge.runs import Pair, load_run, pair_runs
 from alignment_tax.judge.templates import load_template, template_for_task
 from alignment_tax.judge.verdicts import Verdict, parse_verdict
 
 
-@pytest.mark.parametrize("module", ["verdicts", "templates", "runs", "cache", "retry", "aggregate", "openai_judge"])
+@pytest.mark.parametrize("module", ["verdicts", "templates", "pairing", "cache", "retry", "aggregate", "openai_judge"])
 def test_docstring_examples_run(module):
     result = doctest.testmod(importlib.import_module(f"alignment_tax.judge.{module}"))
     assert result.failed == 0

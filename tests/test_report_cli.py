@@ -306,9 +306,10 @@ def test_injected_run_name_stays_text(study, tmp_path):
 
 def test_a_real_judge_file(study, tmp_path):
     """A summary written by `alignment-tax judge` itself (against the stub OpenAI-compatible server)."""
+    from stub_server import StubJudgeServer, prefer_longer
+
     from alignment_tax.judge.pipeline import JudgeOptions, run_judge
     from alignment_tax.judge.retry import RetryPolicy
-    from alignment_tax.judge.stub_server import StubJudgeServer, prefer_longer
     from alignment_tax.reports.content import assemble
 
     output = tmp_path / "judge" / "rl_vs_sft.json"

@@ -21,20 +21,14 @@ from typing import Any
 
 from alignment_tax.errors import UserError
 from alignment_tax.evaluation.generation_cache import GenerationCache, resumable
+from alignment_tax.evaluation.roles import Role, require_chat_template
+from alignment_tax.evaluation.served import ServerEngine
 from alignment_tax.models.loading import LoadedModel, load_causal_lm
 
 ENGINES = ("hf", "vllm", "server")
 THINK_END = "</think>"
 # The LoRA ranks vLLM can allocate for (vllm.config.LoRAConfig.max_lora_rank).
 VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
-
-
-@dataclass(frozen=True)
-class Role:
-    """The weights that answer: ``model`` with ``adapter`` on it, or ``model`` alone."""
-
-    model: str
-    adapter: str | None = None
 
 
 @dataclass
@@ -68,11 +62,6 @@ def parse_engine_args(pairs: list[str]) -> dict[str, Any]:
         except json.JSONDecodeError:
             parsed[key.strip()] = value
     return parsed
-
-
-def require_chat_template(tokenizer: Any, name: str) -> None:
-    if getattr(tokenizer, "chat_template", None) is None:
-        raise UserError(f"{name}: the tokenizer has no chat template; the tasks send instructions as chat turns")
 
 
 class HFEngine:
@@ -232,7 +221,5 @@ def build_engine(loaded: LoadedModel, options: Any, lm_class: type | None = None
     if options.engine == "vllm":
         return VLLMEngine(Role(loaded.name, loaded.adapter), loaded.dtype, options, lm_class)
     if options.engine == "server":
-        from alignment_tax.evaluation.served import ServerEngine
-
         return ServerEngine(loaded, options)
     raise UserError(f"unknown engine {options.engine!r}; choose one of {', '.join(ENGINES)}")

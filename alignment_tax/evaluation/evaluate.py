@@ -17,6 +17,7 @@ from typing import Any
 from alignment_tax.errors import UserError
 from alignment_tax.evaluation import provenance
 from alignment_tax.evaluation.checks import AUTO_BASE, DRIFT_TASK, check_evaluate_inputs, check_evaluate_options
+from alignment_tax.evaluation.drift_task import drift_summary, load_drift_corpus
 from alignment_tax.evaluation.engines import ENGINES, Role, VLLMOptions, build_engine, vllm_lm_class
 from alignment_tax.evaluation.generation_cache import GenerationCache
 from alignment_tax.evaluation.generation_caps import apply_caps, check_cap_overrides, effective_caps
@@ -28,7 +29,6 @@ from alignment_tax.metrics.scripts import canonical_tolerance
 from alignment_tax.models.loading import (
     LoadedModel,
     describe_for_evaluation,
-    load_causal_lm,
     load_embedder,
     load_for_evaluation,
     resolve_device,
@@ -71,31 +71,6 @@ class EvaluateOptions:
 
 
 DRIFT = DRIFT_TASK
-DRIFT_HUB_FIELD = "context"
-
-
-def _load_drift_corpus(options: EvaluateOptions) -> tuple[str, list[str], str]:
-    """(where from, texts after --limit, sha256 of those texts), checked before any model loads."""
-    from alignment_tax.data import CMRC_HUB, DataDir, load_corpus, records_sha256
-
-    cmrc_override = options.data.get("cmrc2018")
-    if isinstance(cmrc_override, dict):
-        cmrc_override = cmrc_override.get("path")
-    if options.drift_corpus:
-        source, split = options.drift_corpus, "train"
-    elif cmrc_override:  # the CMRC passages this run already uses
-        source, split = str(cmrc_override), "validation"
-    elif options.data_dir:
-        source, split = str(DataDir(options.data_dir).require("cmrc_dev")), "validation"
-    else:
-        source, split = CMRC_HUB.id, CMRC_HUB.split
-    field = DRIFT_HUB_FIELD if source in (CMRC_HUB.id, cmrc_override) else "text"
-    texts = load_corpus(source, field=field, split=split, dedupe=True)
-    if options.limit is not None:
-        texts = texts[: options.limit]
-    if not texts:
-        raise UserError(f"the drift corpus {source} is empty")
-    return source, texts, records_sha256(texts)
 
 
 def _task_metadata(options: EvaluateOptions) -> dict[str, Any]:
@@ -195,7 +170,7 @@ class _Evaluation:
         tasks = load_tasks(self.task_names, self.task_manager) if self.task_names else {}
         check_cap_overrides(tasks, options.max_gen_toks)
         self.data_hashes = task_data_hashes(tasks)
-        drift_corpus = _load_drift_corpus(options) if DRIFT in options.tasks else None
+        drift_corpus = load_drift_corpus(options) if DRIFT in options.tasks else None
         if drift_corpus is not None:
             self.data_hashes[DRIFT] = {
                 "source": drift_corpus[0],
@@ -239,7 +214,8 @@ class _Evaluation:
         if drift_corpus is not None:
             if loaded.model is None:  # vLLM held the weights for generation; drift needs logits
                 loaded = load_for_evaluation(options.model, options.adapter, options.device, options.dtype)
-            payload["drift"] = self._drift(loaded, drift_corpus)
+            fingerprint = self._generation_fingerprint(loaded.name, loaded.adapter, loaded)
+            payload["drift"] = drift_summary(loaded, drift_corpus, fingerprint, options, self.output, self.name)
         self._finish(payload)
         _write_run(self.output, payload, candidate)
         return payload
@@ -250,65 +226,6 @@ class _Evaluation:
             return load_for_evaluation(options.model, options.adapter, options.device, options.dtype)
         # vLLM (or the server) holds the weights; "auto" is its own choice (the checkpoint's dtype).
         return describe_for_evaluation(options.model, options.adapter, resolve_device(options.device), options.dtype)
-
-    def _drift(self, loaded: LoadedModel, corpus: tuple[str, list[str], str]) -> dict[str, Any]:
-        from alignment_tax.evaluation.drift_results import TEXTS_FILE, TOKENS_FILE, finished_drift, summarize_drift
-
-        source, texts, sha256 = corpus
-        # A full fine-tune is compared with a separately loaded --base; an adapter with itself, disabled.
-        base_name = None if loaded.has_adapter else self.options.base
-        fingerprint = provenance.content_key(
-            {
-                "candidate": self._generation_fingerprint(loaded.name, loaded.adapter, loaded),
-                "base": provenance.model_identity(base_name),
-                "corpus": sha256,
-                "window": [self.options.drift_window, self.options.drift_stride],
-            }
-        )
-        # A finished pass with the same fingerprint is read back, not recomputed.
-        drift = finished_drift(self.output, fingerprint)
-        reused = drift is not None
-        if not reused:
-            drift = self._token_drift(loaded, texts, base_name, fingerprint)
-        summary = summarize_drift(drift)
-        summary.update(
-            corpus={"source": source, "sha256": sha256, "n_texts": len(texts)},
-            base="disabled adapter" if base_name is None else base_name,
-            files={"tokens": TOKENS_FILE, "texts": TEXTS_FILE},
-            reused=reused,
-        )
-        return summary
-
-    def _token_drift(self, loaded: LoadedModel, texts: list[str], base_name: str | None, fingerprint: str):
-        """The per-token pass, resuming from ``drift_partial.npz``, written out with its fingerprint.
-
-        The partial file goes only once the finished files are on disk: an interruption at any
-        point leaves one or the other.
-        """
-        from alignment_tax.evaluation.drift import check_same_tokenizer, token_drift
-        from alignment_tax.evaluation.drift_checkpoint import DriftCheckpoint
-        from alignment_tax.evaluation.drift_results import write_drift_files
-
-        base_model = None
-        if base_name is not None:
-            # A full fine-tune: the only case that holds two copies of the weights.
-            base_model, base_tokenizer = load_causal_lm(base_name, loaded.device, loaded.dtype)
-            check_same_tokenizer(loaded.tokenizer, base_tokenizer)
-        checkpoint = DriftCheckpoint(self.output / "drift_partial.npz", fingerprint)
-        drift = token_drift(
-            loaded.model,
-            loaded.tokenizer,
-            texts,
-            base_model=base_model,
-            batch_size=self.options.batch_size if isinstance(self.options.batch_size, int) else 8,
-            window=self.options.drift_window,
-            stride=self.options.drift_stride,
-            progress=f"drift {self.name}",
-            checkpoint=checkpoint,
-        )
-        write_drift_files(self.output, drift, fingerprint)
-        checkpoint.remove()
-        return drift
 
     def _generation_fingerprint(
         self, name: str, adapter: str | None, loaded: LoadedModel, engine_identity: dict[str, Any] | None = None

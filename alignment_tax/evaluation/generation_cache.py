@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
 from collections import deque
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -27,8 +26,15 @@ from typing import Any
 from lm_eval.api.model import hash_args
 
 from alignment_tax.progress import request_tasks, working_on
+from alignment_tax.sqlite_store import SQLiteStore
 
 CACHED_METHODS = ("generate_until", "loglikelihood", "loglikelihood_rolling")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS keyed_responses (key TEXT PRIMARY KEY, value TEXT);
+-- 1: stopped at the cap; 0: stopped by a stop sequence or EOS. No row: not known.
+CREATE TABLE IF NOT EXISTS keyed_truncated (key TEXT PRIMARY KEY, value INTEGER);
+"""
 
 
 def _key(fingerprint: str, method: str, args: Any) -> str:
@@ -36,7 +42,8 @@ def _key(fingerprint: str, method: str, args: Any) -> str:
 
 
 class GenerationCache:
-    """A small SQLite store of ``(model identity, method, request) → response``.
+    """A small SQLite store (:class:`~alignment_tax.sqlite_store.SQLiteStore`) of
+    ``(model identity, method, request) → response``.
 
     The identity is part of every key, so two models' responses can share a file (two runs on one
     output folder, one after the other or at once) and never be read as each other's.
@@ -45,42 +52,31 @@ class GenerationCache:
     def __init__(self, path: str | Path, fingerprint: str):
         self.path = Path(path)
         self.fingerprint = fingerprint
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, timeout=60)
-        # WAL + NORMAL: a commit per response stays cheap, and a killed process loses at most
-        # the response it was writing.
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("CREATE TABLE IF NOT EXISTS keyed_responses (key TEXT PRIMARY KEY, value TEXT)")
-        # 1: stopped at the cap; 0: stopped by a stop sequence or EOS. No row: not known.
-        self._db.execute("CREATE TABLE IF NOT EXISTS keyed_truncated (key TEXT PRIMARY KEY, value INTEGER)")
-        self._db.commit()
+        self._store = SQLiteStore(self.path, _SCHEMA, timeout=60)
 
     def get(self, method: str, args: Any) -> Any | None:
-        key = _key(self.fingerprint, method, args)
-        row = self._db.execute("SELECT value FROM keyed_responses WHERE key = ?", (key,)).fetchone()
-        return None if row is None else json.loads(row[0])
+        value = self._store.lookup("keyed_responses", "value", _key(self.fingerprint, method, args))
+        return None if value is None else json.loads(value)
 
     def put(self, method: str, args: Any, response: Any, truncated: bool | None = None) -> None:
         key = _key(self.fingerprint, method, args)
         value = json.dumps(response, ensure_ascii=False)
-        self._db.execute("INSERT OR REPLACE INTO keyed_responses VALUES (?, ?)", (key, value))
-        if truncated is not None:
-            self._db.execute("INSERT OR REPLACE INTO keyed_truncated VALUES (?, ?)", (key, int(truncated)))
-        self._db.commit()
+        with self._store.transaction():
+            self._store.execute("INSERT OR REPLACE INTO keyed_responses VALUES (?, ?)", (key, value))
+            if truncated is not None:
+                self._store.execute("INSERT OR REPLACE INTO keyed_truncated VALUES (?, ?)", (key, int(truncated)))
 
     def truncated(self, args: Any) -> bool | None:
         """Whether the generation for ``args`` (context, gen_kwargs) stopped at its cap; None if unknown."""
-        key = _key(self.fingerprint, "generate_until", args)
-        row = self._db.execute("SELECT value FROM keyed_truncated WHERE key = ?", (key,)).fetchone()
-        return None if row is None else bool(row[0])
+        value = self._store.lookup("keyed_truncated", "value", _key(self.fingerprint, "generate_until", args))
+        return None if value is None else bool(value)
 
     def __len__(self) -> int:
         """Responses of this identity are not counted apart from others': the file's total."""
-        return self._db.execute("SELECT COUNT(*) FROM keyed_responses").fetchone()[0]
+        return self._store.count("keyed_responses")
 
     def close(self) -> None:
-        self._db.close()
+        self._store.close()
 
 
 class _CacheHook:

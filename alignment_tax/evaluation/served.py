@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from alignment_tax.errors import UserError
-from alignment_tax.evaluation.engines import Role, require_chat_template
 from alignment_tax.evaluation.generation_cache import GenerationCache, resumable
+from alignment_tax.evaluation.roles import Role, require_chat_template
 from alignment_tax.models.loading import LoadedModel
 from alignment_tax.urls import public_url
 

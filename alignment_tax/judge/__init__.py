@@ -6,11 +6,11 @@ Public API (imported lazily, so ``alignment-tax --help`` does not pay for scipy 
     summary = run_judge(JudgeOptions(run_a="runs/rl", run_b="runs/sft", task="bo_headline",
                                      output="runs/judge/rl_vs_sft.json"))
 
-Modules: ``templates`` (versioned prompt files), ``verdicts`` (reply parser), ``runs`` (pairing
-by id), ``cache`` (SQLite replies), ``retry`` (backoff, Retry-After), ``openai_judge`` and
+Modules: ``templates`` (versioned prompt files), ``verdicts`` (reply parser), ``pairing`` (the two
+runs' items, by id), ``cache`` (SQLite replies), ``retry`` (backoff, Retry-After), ``openai_judge`` and
 ``hf_judge`` (backends), ``runner`` (asyncio, budget), ``aggregate`` (outcomes, statistics),
-``pipeline`` (the command), ``commands`` (argparse ``register``), ``stub_server`` (a local
-OpenAI-compatible server for tests, the benchmark and demos).
+``pipeline`` (the command), ``commands`` (argparse ``register``). A local OpenAI-compatible
+stand-in for the judge endpoint, for tests, the benchmark and demos, is ``tests/stub_server.py``.
 """
 
 from importlib import import_module
@@ -26,7 +26,6 @@ _EXPORTS = {
     "load_template": "templates",
     "summarize": "aggregate",
     "register": "commands",
-    "StubJudgeServer": "stub_server",
 }
 
 __all__ = sorted(_EXPORTS)

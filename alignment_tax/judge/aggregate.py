@@ -9,8 +9,7 @@ not yet judged (a stopped run) is ``pending``.
 Statistics over the valid pairs:
 
 * ``win_rate`` = (wins + ties / 2) / valid, with a 95% percentile-bootstrap interval over pairs
-  (10,000 resamples, seeded). The per-pair scores take three values, so a resample is a
-  multinomial draw of the three counts: the same distribution as resampling pairs, in O(1).
+  (10,000 resamples, seeded; :func:`~alignment_tax.metrics.stats.win_rate_bootstrap`).
 * ``p_value``: two-sided exact sign test (``scipy.stats.binomtest``) of wins against losses,
   ties dropped, as usual for a sign test; 1.0 when every pair is a tie.
 * ``win_pct_a`` / ``win_pct_b``: the shares of valid pairs each side wins, in percent (the
@@ -25,10 +24,10 @@ Statistics over the valid pairs:
 
 from __future__ import annotations
 
-import numpy as np
 from scipy.stats import binomtest
 
 from alignment_tax.judge.runner import Judgement
+from alignment_tax.metrics.stats import win_rate_bootstrap
 
 N_RESAMPLES = 10_000
 CONFIDENCE = 0.95
@@ -57,18 +56,6 @@ def outcome(judgements: list[Judgement | None]) -> tuple[str, bool | None]:
     return (winners[0] if agree else "tie"), agree
 
 
-def _bootstrap_interval(wins: int, ties: int, losses: int, seed: int) -> list[float] | None:
-    n = wins + ties + losses
-    if n == 0:
-        return None
-    rng = np.random.default_rng(seed)
-    draws = rng.multinomial(n, [wins / n, ties / n, losses / n], size=N_RESAMPLES)
-    rates = (draws[:, 0] + 0.5 * draws[:, 1]) / n
-    alpha = (1 - CONFIDENCE) / 2
-    low, high = np.quantile(rates, [alpha, 1 - alpha])
-    return [float(low), float(high)]
-
-
 def summarize(records: list[dict], seed: int = 0) -> dict:
     """The summary statistics of per-pair records (each with ``outcome`` and ``consistent``)."""
     counts = {name: 0 for name in ("a", "b", "tie", "invalid", "pending")}
@@ -91,7 +78,7 @@ def summarize(records: list[dict], seed: int = 0) -> dict:
         "n_pending": counts["pending"],
         "n_rejected": sum(any(j.get("rejected") for j in r.get("judgements", [])) for r in records),
         "win_rate": (wins + 0.5 * ties) / valid if valid else None,
-        "win_rate_ci": _bootstrap_interval(wins, ties, losses, seed),
+        "win_rate_ci": win_rate_bootstrap(wins, ties, losses, CONFIDENCE, N_RESAMPLES, seed),
         "win_rate_ci_method": f"percentile bootstrap over pairs, {N_RESAMPLES} resamples, seed {seed}, "
         f"{CONFIDENCE:.0%}",
         "p_value": float(binomtest(wins, decided, 0.5).pvalue) if decided else 1.0,

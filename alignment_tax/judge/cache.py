@@ -7,8 +7,9 @@ its own so that two identical candidates still get their two calls. Only the raw
 stored, never the API key: verdicts are re-parsed on every run, so a parser fix applies to
 cached replies too.
 
-Each reply is committed as it arrives (WAL, ``synchronous=NORMAL``: durable across a killed
-process, and no fsync per call to stall the event loop).
+Each reply is committed as it arrives (:class:`~alignment_tax.sqlite_store.SQLiteStore`: WAL,
+``synchronous=NORMAL``: durable across a killed process, and no fsync per call to stall the
+event loop).
 
 Several processes may share one cache (two judge runs over overlapping pairs, say) without
 making a call twice: a process *claims* a key (a ``claims`` row naming its host, pid and a token,
@@ -42,6 +43,7 @@ import uuid
 from pathlib import Path
 
 from alignment_tax.errors import UserError
+from alignment_tax.sqlite_store import SQLiteStore
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS replies (
@@ -104,46 +106,39 @@ def cache_key(judge: str, template: str, messages: list[dict[str, str]], order: 
 
 
 class VerdictCache:
-    """``get``/``put`` of raw replies by key; safe to share between processes (WAL, busy timeout)."""
+    """``get``/``put`` of raw replies by key; safe to share between processes."""
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            # Autocommit: transactions are explicit (BEGIN IMMEDIATE), so that a claim's check
-            # and write happen under one write lock.
-            self._db = sqlite3.connect(str(self.path), timeout=30, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(_SCHEMA)
+            self._store = SQLiteStore(self.path, _SCHEMA, timeout=30)
         except (OSError, sqlite3.Error) as error:
             raise UserError(f"cannot open the judge cache {self.path}: {error}") from error
         self.host, self.pid = socket.gethostname(), os.getpid()
         self.owner = f"{self.host}:{self.pid}:{uuid.uuid4().hex}"  # this cache object's claims
 
     def get(self, key: str) -> str | None:
-        row = self._db.execute("SELECT reply FROM replies WHERE key = ?", (key,)).fetchone()
-        return None if row is None else row[0]
+        return self._store.lookup("replies", "reply", key)
 
     def put(self, key: str, judge: str, template: str, reply: str) -> None:
-        with self._transaction():
-            self._db.execute(
+        with self._store.transaction():
+            self._store.execute(
                 "INSERT OR REPLACE INTO replies (key, judge, template, reply, created) VALUES (?, ?, ?, ?, ?)",
                 (key, judge, template, reply, time.time()),
             )
-            self._db.execute("DELETE FROM claims WHERE key = ?", (key,))
+            self._store.execute("DELETE FROM claims WHERE key = ?", (key,))
 
     def claim(self, key: str) -> str | _Claimed | _Busy:
         """The cached reply; else :data:`CLAIMED` (call it, then ``put`` or ``release``); else
         :data:`BUSY` when another live caller (this process's included) holds the key."""
-        with self._transaction():
+        with self._store.transaction():
             reply = self.get(key)
             if reply is not None:
                 return reply
-            row = self._db.execute("SELECT host, pid, claimed FROM claims WHERE key = ?", (key,)).fetchone()
+            row = self._store.execute("SELECT host, pid, claimed FROM claims WHERE key = ?", (key,)).fetchone()
             if row is not None and not self._stale(*row):
                 return BUSY
-            self._db.execute(
+            self._store.execute(
                 "INSERT OR REPLACE INTO claims (key, owner, host, pid, claimed) VALUES (?, ?, ?, ?, ?)",
                 (key, self.owner, self.host, self.pid, time.time()),
             )
@@ -151,39 +146,23 @@ class VerdictCache:
 
     def release(self, key: str) -> None:
         """Give up this process's claim on ``key`` (the call ended without a reply to keep)."""
-        with self._transaction():
-            self._db.execute("DELETE FROM claims WHERE key = ? AND owner = ?", (key, self.owner))
+        with self._store.transaction():
+            self._store.execute("DELETE FROM claims WHERE key = ? AND owner = ?", (key, self.owner))
 
     def release_all(self) -> None:
-        with self._transaction():
-            self._db.execute("DELETE FROM claims WHERE owner = ?", (self.owner,))
+        with self._store.transaction():
+            self._store.execute("DELETE FROM claims WHERE owner = ?", (self.owner,))
 
     def _stale(self, host: str, pid: int, claimed: float) -> bool:
         if time.time() - claimed > CLAIM_TTL:
             return True
         return host == self.host and not _process_alive(pid)
 
-    def _transaction(self):
-        return _Transaction(self._db)
-
     def __len__(self) -> int:
-        return self._db.execute("SELECT COUNT(*) FROM replies").fetchone()[0]
+        return self._store.count("replies")
 
     def close(self) -> None:
         try:
             self.release_all()  # claims left by calls that never ended (a stopped run)
         finally:
-            self._db.close()
-
-
-class _Transaction:
-    """``BEGIN IMMEDIATE`` ... ``COMMIT`` (``ROLLBACK`` on an error): one writer at a time."""
-
-    def __init__(self, db: sqlite3.Connection):
-        self._db = db
-
-    def __enter__(self) -> None:
-        self._db.execute("BEGIN IMMEDIATE")
-
-    def __exit__(self, kind, error, traceback) -> None:
-        self._db.execute("COMMIT" if kind is None else "ROLLBACK")
+            self._store.close()

@@ -26,9 +26,9 @@ from alignment_tax.judge import DEFAULT_JUDGE_MODEL
 from alignment_tax.judge.aggregate import outcome, summarize, winner
 from alignment_tax.judge.cache import VerdictCache
 from alignment_tax.judge.outputs import write_outputs
+from alignment_tax.judge.pairing import Pair, load_run, pair_runs
 from alignment_tax.judge.retry import RetryPolicy
 from alignment_tax.judge.runner import Job, Judgement, JudgeRunner
-from alignment_tax.judge.runs import Pair, load_run, pair_runs
 from alignment_tax.judge.templates import JudgeTemplate, template_for_task
 from alignment_tax.paths import check_output_file
 

@@ -10,7 +10,7 @@ The built-in policies read the two candidates out of this project's templates
 ...     server.url                                   # 'http://127.0.0.1:PORT/v1'
 ...     server.answered                              # calls answered with 200
 
-From a shell: ``python -m alignment_tax.judge.stub_server --policy longer --latency 0.1``
+From a shell: ``python tests/stub_server.py --policy longer --latency 0.1``
 prints the base URL and serves until stdin closes.
 """
 

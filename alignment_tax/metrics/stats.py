@@ -98,24 +98,45 @@ def paired_bootstrap(
     }
 
 
-def win_rate_bootstrap(
-    wins: int, ties: int, losses: int, confidence: float = 0.95, n_resamples: int = 10_000, seed: int = 0
+def outcome_bootstrap(
+    wins: int,
+    ties: int,
+    losses: int,
+    statistic: Callable[[np.ndarray, int], np.ndarray],
+    confidence: float = 0.95,
+    n_resamples: int = 10_000,
+    seed: int = 0,
 ) -> list[float] | None:
-    """Percentile-bootstrap interval of the win rate (wins + ties / 2) / n over n paired outcomes.
+    """Percentile-bootstrap interval of ``statistic(draws, n)`` over n paired win/tie/loss outcomes.
 
-    Each pair scores 1, 1/2 or 0, so a resample of the pairs is a multinomial draw of the three
-    counts: the same distribution as :func:`paired_bootstrap` resampling the pairs, in O(1) per
-    resample. None when there is no pair.
+    A resample of the pairs is a multinomial draw of the three counts (``draws``: one row of
+    wins, ties, losses per resample): the same distribution as :func:`paired_bootstrap`
+    resampling the pairs, in O(1) per resample. None when there is no pair.
 
-    >>> win_rate_bootstrap(0, 4, 0)
-    [0.5, 0.5]
+    >>> outcome_bootstrap(3, 0, 0, lambda draws, n: (draws[:, 0] - draws[:, 2]) / n)
+    [1.0, 1.0]
     """
     n = wins + ties + losses
     if n == 0:
         return None
     rng = np.random.default_rng(seed)
     draws = rng.multinomial(n, [wins / n, ties / n, losses / n], size=n_resamples)
-    rates = (draws[:, 0] + 0.5 * draws[:, 1]) / n
     alpha = (1 - confidence) / 2
-    low, high = np.quantile(rates, [alpha, 1 - alpha])
+    low, high = np.quantile(statistic(draws, n), [alpha, 1 - alpha])
     return [float(low), float(high)]
+
+
+def win_rate_bootstrap(
+    wins: int, ties: int, losses: int, confidence: float = 0.95, n_resamples: int = 10_000, seed: int = 0
+) -> list[float] | None:
+    """Percentile-bootstrap interval of the win rate (wins + ties / 2) / n (see :func:`outcome_bootstrap`).
+
+    >>> win_rate_bootstrap(0, 4, 0)
+    [0.5, 0.5]
+    """
+    return outcome_bootstrap(wins, ties, losses, win_rate, confidence, n_resamples, seed)
+
+
+def win_rate(draws: np.ndarray, n: int) -> np.ndarray:
+    """(wins + ties / 2) / n for each row of win/tie/loss counts."""
+    return (draws[:, 0] + 0.5 * draws[:, 1]) / n

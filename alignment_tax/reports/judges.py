@@ -14,9 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from alignment_tax.errors import UserError
+from alignment_tax.metrics.stats import outcome_bootstrap, win_rate
 from alignment_tax.reports.runs import Run, read_json, read_jsonl
 
 N_RESAMPLES = 10_000
@@ -69,7 +68,7 @@ class Judgement:
             and all(isinstance(v, (int, float)) for v in recorded)
         ):
             return float(recorded[0]), float(recorded[1])
-        return self._multinomial(lambda draws, n: (draws[:, 0] + 0.5 * draws[:, 1]) / n)
+        return self._multinomial(win_rate)
 
     def gap(self, run: Run) -> tuple[float, tuple[float, float] | None] | None:
         """``run``'s win % minus the other side's, in points, and its 95% interval (the study's "Gap")."""
@@ -81,15 +80,8 @@ class Judgement:
         return sign * (self.pct("a") - self.pct("b")), interval
 
     def _multinomial(self, statistic) -> tuple[float, float] | None:
-        # Resampling pairs of a three-valued outcome is a multinomial draw of the three counts.
-        n = self.n_valid
-        if n == 0:
-            return None
-        rng = np.random.default_rng(0)
-        draws = rng.multinomial(n, [self.wins / n, self.ties / n, self.losses / n], size=N_RESAMPLES)
-        alpha = (1 - CONFIDENCE) / 2
-        low, high = np.quantile(statistic(draws, n), [alpha, 1 - alpha])
-        return float(low), float(high)
+        interval = outcome_bootstrap(self.wins, self.ties, self.losses, statistic, CONFIDENCE, N_RESAMPLES, seed=0)
+        return tuple(interval) if interval else None
 
 
 def _run_folder(value: Any, judge_file: Path) -> list[Path]:

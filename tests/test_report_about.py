@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from test_report_helpers import make_study, write_judge
 
-from alignment_tax.evaluation.provenance import adapter_facts, model_facts, weights
+from alignment_tax.provenance import adapter_facts, model_facts, weights
 from alignment_tax.reports import formatting as fmt
 from alignment_tax.reports import html_report, markdown_report
 from alignment_tax.reports.about import TAX_DEFINITION, count, output_root, shown_path

@@ -28,6 +28,9 @@ class HubSource:
     note: str = ""
 
 
+# The CMRC 2018 field whose passages are the default drift corpus (SQuAD layout: one context per
+# paragraph, shared by its questions).
+CMRC_PASSAGE_FIELD = "context"
 CMRC_HUB = HubSource("hfl/cmrc2018", "validation", note="validation = the offline cmrc2018_dev.json")
 CMHG_HUB = HubSource(
     "KEVVVV/CMHG",

@@ -7,19 +7,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from alignment_tax import provenance
 from alignment_tax.errors import UserError
-from alignment_tax.evaluation import provenance
 from alignment_tax.models.loading import LoadedModel, load_causal_lm
 
 if TYPE_CHECKING:
     from alignment_tax.evaluation.evaluate import EvaluateOptions
 
-DRIFT_HUB_FIELD = "context"
-
 
 def load_drift_corpus(options: EvaluateOptions) -> tuple[str, list[str], str]:
     """(where from, texts after --limit, sha256 of those texts), checked before any model loads."""
     from alignment_tax.data import CMRC_HUB, DataDir, load_corpus, records_sha256
+    from alignment_tax.data.layout import CMRC_PASSAGE_FIELD
 
     cmrc_override = options.data.get("cmrc2018")
     if isinstance(cmrc_override, dict):
@@ -32,7 +31,7 @@ def load_drift_corpus(options: EvaluateOptions) -> tuple[str, list[str], str]:
         source, split = str(DataDir(options.data_dir).require("cmrc_dev")), "validation"
     else:
         source, split = CMRC_HUB.id, CMRC_HUB.split
-    field = DRIFT_HUB_FIELD if source in (CMRC_HUB.id, cmrc_override) else "text"
+    field = CMRC_PASSAGE_FIELD if source in (CMRC_HUB.id, cmrc_override) else "text"
     texts = load_corpus(source, field=field, split=split, dedupe=True)
     if options.limit is not None:
         texts = texts[: options.limit]

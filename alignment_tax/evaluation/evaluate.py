@@ -14,8 +14,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from alignment_tax import provenance
 from alignment_tax.errors import UserError
-from alignment_tax.evaluation import provenance
 from alignment_tax.evaluation.checks import AUTO_BASE, DRIFT_TASK, check_evaluate_inputs, check_evaluate_options
 from alignment_tax.evaluation.drift_task import drift_summary, load_drift_corpus
 from alignment_tax.evaluation.engines import ENGINES, Role, VLLMOptions, build_engine, vllm_lm_class

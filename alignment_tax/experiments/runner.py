@@ -16,8 +16,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from alignment_tax import provenance
 from alignment_tax.data.hashing import file_sha256
-from alignment_tax.evaluation import provenance
 from alignment_tax.experiments.spec import SAMPLES_PREFIX, Spec, stage_config_path
 from alignment_tax.paths import check_output_folder, write_text_atomically
 

@@ -66,9 +66,9 @@ def measured_passages() -> list[str]:
     """The passages the demo's tax is measured on: the drift corpus of the bundled CMRC sample,
     loaded as ``evaluate`` loads it."""
     from alignment_tax.data import load_corpus, samples
-    from alignment_tax.evaluation.drift_task import DRIFT_HUB_FIELD
+    from alignment_tax.data.layout import CMRC_PASSAGE_FIELD
 
-    return load_corpus(str(samples.CMRC), field=DRIFT_HUB_FIELD, split="validation", dedupe=True)
+    return load_corpus(str(samples.CMRC), field=CMRC_PASSAGE_FIELD, split="validation", dedupe=True)
 
 
 def _lines(path: Path) -> list[str]:

@@ -27,12 +27,13 @@ from pathlib import Path
 from alignment_tax import __version__
 from alignment_tax.data.normalize import normalize_text
 from alignment_tax.errors import UserError
+from alignment_tax.provenance import TINY_MANIFEST
 
 KINDS = ("lm", "embedder")
 SIZES = ("tiny", "mini", "small")
 CORPUS_DIR = Path(__file__).with_name("tiny_corpus")
 CORPUS_FILES = ("zh.txt", "bo.txt")
-MANIFEST_NAME = "alignment_tax_tiny.json"
+MANIFEST_NAME = TINY_MANIFEST
 
 PAD_TOKEN, CHAT_START, EOS_TOKEN = "<|endoftext|>", "<|im_start|>", "<|im_end|>"
 SPECIAL_TOKENS = [PAD_TOKEN, CHAT_START, EOS_TOKEN]

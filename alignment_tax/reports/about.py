@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from alignment_tax.evaluation.provenance import weights as read_weights
+from alignment_tax.provenance import weights as read_weights
 from alignment_tax.reports.runs import Run, all_runs
 
 # A model under 10M parameters is a toy whatever its weights (the smallest Qwen3 has 0.6B); an

@@ -30,9 +30,10 @@ from typing import Any
 
 from alignment_tax.errors import UserError
 from alignment_tax.paths import check_output_folder
+from alignment_tax.provenance import TRAIN_RECORD, now, versions
 from alignment_tax.trainers.devices import is_main_process, world_size
 
-CONFIG_FILE = "train_config.json"
+CONFIG_FILE = TRAIN_RECORD
 LOG_FILE = "train_log.jsonl"
 
 
@@ -137,8 +138,6 @@ def write_record(paths: RunPaths, record: dict[str, Any]) -> None:
 
 
 def base_record(method: str, config: dict[str, Any], **extra: Any) -> dict[str, Any]:
-    from alignment_tax.evaluation.provenance import now, versions
-
     record = {
         "method": method,
         "status": "running",
@@ -155,8 +154,6 @@ def base_record(method: str, config: dict[str, Any], **extra: Any) -> dict[str, 
 
 
 def finish_record(record: dict[str, Any], trainer: Any) -> dict[str, Any]:
-    from alignment_tax.evaluation.provenance import now
-
     record["status"] = "finished"
     record["finished"] = now()
     record["global_step"] = trainer.state.global_step

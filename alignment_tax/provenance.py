@@ -1,4 +1,9 @@
-"""What a results file records so that it can be reproduced: versions, time, hashes."""
+"""What a results file records so that it can be reproduced: versions, time, hashes, and where a
+model or adapter came from (the records a tiny model and a training run leave in their folders).
+
+Trainers, evaluation, experiments and reports all write or read these facts, so the module sits at
+the package's root and imports nothing of the package.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,11 @@ import json
 import platform
 from datetime import datetime, timezone
 from importlib import metadata
+
+# The records a folder carries about its origin: make-tiny-model's manifest, and the training
+# run's record, beside the adapter it saved.
+TINY_MANIFEST = "alignment_tax_tiny.json"
+TRAIN_RECORD = "train_config.json"
 
 PACKAGES = (
     "alignment-tax",
@@ -107,13 +117,11 @@ def model_facts(name_or_path: str | None) -> dict | None:
     """A local model's parameter count, and a tiny model's manifest (``models/tiny.py``) in short."""
     from pathlib import Path
 
-    from alignment_tax.models.tiny import MANIFEST_NAME
-
     if not name_or_path or not Path(name_or_path).expanduser().is_dir():
         return None
     folder = Path(name_or_path).expanduser()
     facts: dict = {}
-    manifest = _json_object(folder / MANIFEST_NAME)
+    manifest = _json_object(folder / TINY_MANIFEST)
     if manifest is not None:
         facts["tiny"] = {key: manifest[key] for key in TINY_KEYS if key in manifest}
     parameters = (manifest or {}).get("parameters")
@@ -128,12 +136,10 @@ def adapter_facts(adapter: str | None) -> dict | None:
     """How an adapter was trained, from the record ``alignment-tax train`` leaves beside it."""
     from pathlib import Path
 
-    from alignment_tax.trainers.run_folder import CONFIG_FILE
-
     if not adapter:
         return None
     folder = Path(adapter).expanduser()
-    for place in (folder.parent / CONFIG_FILE, folder / CONFIG_FILE):
+    for place in (folder.parent / TRAIN_RECORD, folder / TRAIN_RECORD):
         record = _json_object(place) if place.is_file() else None
         if record is not None:
             trainable = record.get("parameters") if isinstance(record.get("parameters"), dict) else {}

@@ -7,10 +7,11 @@ from typing import Any
 
 from alignment_tax.errors import UserError
 from alignment_tax.rewards.base import RewardCall, RewardFunction, TrlReward, finite
+from alignment_tax.trainers.presets import SECTION_DEFAULTS
 
-# The paper's weights: semantic similarity is the objective, language consistency the constraint.
-LAMBDA_SIM = 1.5
-LAMBDA_LANG = 1.0
+# The paper's weights (GRPO's preset): semantic similarity is the objective, language consistency the constraint.
+LAMBDA_SIM = SECTION_DEFAULTS["reward"]["components"]["similarity"]
+LAMBDA_LANG = SECTION_DEFAULTS["reward"]["components"]["language"]
 COMPONENTS = ("similarity", "language", "bleu", "length")
 
 

@@ -22,7 +22,7 @@ from alignment_tax.judge.verdicts import Verdict, parse_verdict
 @pytest.mark.parametrize("module", ["verdicts", "templates", "runs", "cache", "retry", "aggregate", "openai_judge"])
 def test_docstring_examples_run(module):
     result = doctest.testmod(importlib.import_module(f"alignment_tax.judge.{module}"))
-    assert result.failed == 0
+    assert result.failed == 0 and result.attempted > 0  # a module without examples would pass unseen
 
 
 @pytest.mark.parametrize(

@@ -59,7 +59,14 @@ _TaskYamlLoader.add_constructor("!function", lambda loader, node: f"!function {l
 
 
 def check_task(task_name: str) -> str:
-    """``task_name`` if it is one of this package's tasks, else a UserError listing them."""
+    """``task_name`` if it is one of this package's tasks, else a UserError listing them.
+
+    >>> check_task("bo_zh_mt")
+    'bo_zh_mt'
+    >>> check_task("bo_zh")
+    Traceback (most recent call last):
+    alignment_tax.errors.UserError: unknown task 'bo_zh'; this package's tasks: cmrc2018, bo_zh_mt, zh_bo_mt, bo_headline
+    """
     if task_name not in TASK_KINDS:
         raise UserError(f"unknown task {task_name!r}; this package's tasks: {', '.join(OUR_TASKS)}")
     return task_name
@@ -93,7 +100,13 @@ def _template(task_name: str) -> jinja2.Template:
 
 
 def render_prompt(task_name: str, doc: dict[str, Any]) -> str:
-    """The task's ``doc_to_text`` rendered for ``doc``: the user turn, before any chat template."""
+    """The task's ``doc_to_text`` rendered for ``doc``: the user turn, before any chat template.
+
+    >>> print(render_prompt("zh_bo_mt", {"source": "你好"}))
+    请把下面的中文翻译成藏文。只输出藏文译文，不要输出中文原文、解释或任何其他内容。
+    <BLANKLINE>
+    中文：你好
+    """
     try:
         return _template(task_name).render(**doc)
     except jinja2.UndefinedError as exc:

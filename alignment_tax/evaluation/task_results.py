@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 
 from alignment_tax.metrics.cleaning import clean_prediction
+from alignment_tax.metrics.embedding_cosine import Encoder, pairwise_cosine
 from alignment_tax.metrics.health import flag_items, has_generated_text
-from alignment_tax.metrics.similarity import Encoder, pairwise_cosine
 from alignment_tax.metrics.translation import corpus_bootstrap_stderr, sentence_bleu, sentence_chrf
 
 CORPUS_METRICS = {"bleu": sentence_bleu, "chrf": sentence_chrf}

@@ -72,11 +72,28 @@ def check_task(task_name: str) -> str:
     return task_name
 
 
+def _read_yaml(path: Path) -> dict[str, Any]:
+    """A task YAML with its ``include:`` files merged in as lm-eval merges them.
+
+    Each included file (a name relative to ``path``'s folder) first, then the file's own keys,
+    which win; the merge is shallow, so a mapping such as ``metadata`` is replaced whole.
+    """
+    with path.open(encoding="utf-8") as handle:
+        config = yaml.load(handle, Loader=_TaskYamlLoader)  # noqa: S506 - a SafeLoader subclass
+    includes = config.pop("include", None)
+    if includes is None:
+        return config
+    merged: dict[str, Any] = {}
+    for name in includes if isinstance(includes, list) else [includes]:
+        merged.update(_read_yaml(path.parent / name))
+    merged.update(config)
+    return merged
+
+
 @functools.cache
 def _read_config(task_name: str) -> dict[str, Any]:
     path = TASKS_DIR / f"{task_name}.yaml"
-    with path.open(encoding="utf-8") as handle:
-        config = yaml.load(handle, Loader=_TaskYamlLoader)  # noqa: S506 - a SafeLoader subclass
+    config = _read_yaml(path)
     if config.get("task") != task_name:  # pragma: no cover - guards the shipped files
         raise RuntimeError(f"{path}: task is {config.get('task')!r}, expected {task_name!r}")
     return config

@@ -46,7 +46,11 @@ def samples(path, task):
 def test_target_languages_match_the_scorer():
     from alignment_tax.evaluation.task_results import TARGET_LANGUAGE as SCORED
 
-    assert TARGET_LANGUAGE == SCORED
+    assert TARGET_LANGUAGE == SCORED == {"bo_zh_mt": "zh", "zh_bo_mt": "bo", "bo_headline": "bo"}
+    # one table, read from the task YAMLs' metadata.target_lang
+    from alignment_tax.tasks.prompts import task_metadata
+
+    assert all(task_metadata(task)["target_lang"] == language for task, language in TARGET_LANGUAGE.items())
 
 
 def test_headline_table_has_the_reference_studys_shape(report, study):

@@ -107,8 +107,28 @@ def task_config(task_name: str) -> dict[str, Any]:
 
 
 def task_metadata(task_name: str) -> dict[str, Any]:
-    """The YAML ``metadata`` block: ``version``, ``task_name`` and, for MT, the direction."""
+    """The YAML ``metadata`` block: ``version``, ``task_name``, for MT the direction
+    (``source_lang``, ``target_lang``), and for headlines ``target_lang``."""
     return dict(_read_config(check_task(task_name)).get("metadata") or {})
+
+
+def target_language(task_name: str) -> str | None:
+    """The language a task's outputs are written in: its YAML's ``metadata.target_lang``.
+
+    None for ``cmrc2018``, whose answers are spans of the passage (no language check, no
+    similarity).
+
+    >>> target_language("bo_zh_mt"), target_language("bo_headline"), target_language("cmrc2018")
+    ('zh', 'bo', None)
+    """
+    return task_metadata(task_name).get("target_lang")
+
+
+# Task -> the language of its outputs, for each task of ours that has one: BLEU's segmentation,
+# the similarity metric and the off-script flag use it. Written once, in the task YAMLs.
+TARGET_LANGUAGE: dict[str, str] = {
+    name: language for name in OUR_TASKS if (language := target_language(name)) is not None
+}
 
 
 @functools.cache

@@ -10,15 +10,14 @@ code 2.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import warnings
 from collections.abc import Callable, Sequence
 
 from alignment_tax import __version__
 from alignment_tax.argtypes import OneLineParser
 from alignment_tax.errors import UserError
 from alignment_tax.paths import ENVIRONMENT_ERRORS, environment_error_line
+from alignment_tax.quiet_libraries import quiet_libraries as _quiet_libraries
 
 PROG = "alignment-tax"
 
@@ -46,29 +45,6 @@ def build_parser() -> argparse.ArgumentParser:
     ):
         add(commands)
     return parser
-
-
-def _quiet_libraries() -> None:
-    # Progress bars and advisory warnings from transformers/datasets drown the one line a
-    # user needs to read; results go to files and stdout.
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    for message, category, module in KNOWN_LIBRARY_WARNINGS:
-        warnings.filterwarnings("ignore", message=message, category=category, module=module)
-
-
-# Warnings libraries raise about their own internals, each named, so that a new one still shows.
-KNOWN_LIBRARY_WARNINGS = (
-    # Trainers ask for pinned memory; on a CPU there is nothing to pin, and torch says so every epoch.
-    (r"'pin_memory' argument is set as true but no accelerator is found", UserWarning, r"torch\.utils\.data"),
-    # TRL and PEFT call the methods transformers 5 renamed to *activation_checkpointing*; ours use the new names.
-    (
-        r"`(is_gradient_checkpointing|gradient_checkpointing_enable|gradient_checkpointing_disable)` is deprecated",
-        FutureWarning,
-        r"transformers\.modeling_utils",
-    ),
-)
 
 
 def _written_path(args: argparse.Namespace) -> str | None:

@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from alignment_tax.cli import main
@@ -76,7 +77,17 @@ def test_score_mt_similarity_with_the_tiny_embedder(tiny_embedder_dir, capsys):
     assert main(["score", "mt", "--predictions", str(predictions), "--embedder", str(tiny_embedder_dir)]) == 0
     metrics = json.loads(capsys.readouterr().out)["metrics"]
     assert set(metrics) == {"bleu", "chrf", "lang_consistency", "similarity"}
-    assert -1 <= metrics["similarity"] <= 1
+    # the mean cosine, computed here with sentence-transformers itself (no empty prediction in the file)
+    from sentence_transformers import SentenceTransformer
+
+    from alignment_tax.data.normalize import normalize_text
+
+    rows = [json.loads(line) for line in predictions.read_text(encoding="utf-8").splitlines()]
+    texts = [normalize_text(row[key]) for key in ("prediction", "reference") for row in rows]
+    assert all(texts)
+    vectors = SentenceTransformer(str(tiny_embedder_dir), device="cpu").encode(texts, normalize_embeddings=True)
+    cosines = np.sum(vectors[: len(rows)] * vectors[len(rows) :], axis=1)
+    assert metrics["similarity"] == pytest.approx(float(np.mean(cosines)), abs=1e-5)
 
 
 @pytest.mark.parametrize(

@@ -1,12 +1,21 @@
-"""The generation engines: vLLM's arguments, its LoRA handling, and parity with transformers.
+"""The generation engines: vLLM's arguments, its LoRA handling, and the vllm engine's orchestration.
 
-vLLM needs a GPU and is not installed here. The end-to-end tests below run the vLLM engine's
-orchestration (one engine per base model, the base as "no LoRA request", release before drift)
-with a stand-in that has lm-eval's ``VLLM`` constructor and ``lora_request`` attribute but
-generates with transformers, so its answers must equal the ``hf`` engine's exactly.
+vLLM needs a GPU and is not installed here. The end-to-end tests below run the ``vllm``
+engine's orchestration (one engine per base model, the base as "no LoRA request", release
+before drift) with :class:`HFLMAsVLLM`, a stand-in that has lm-eval's ``VLLM`` constructor and
+``lora_request`` attribute but generates with transformers (lm-eval's ``HFLM``).
+
+What these tests prove: the engine is built with the right arguments, once per base model; the
+adapter is served under a LoRA request and the base with none; the results are filed and keyed
+as the ``hf`` engine's are. That its outputs equal the ``hf`` engine's follows from it *being*
+transformers, so the equality checks only the routing (the adapter changes the outputs, so a
+base served with the adapter, or the reverse, would differ). What they do not prove: that real
+vLLM generates what transformers does (kernels, batching, LoRA arithmetic): that needs a GPU
+and vLLM (``tests/gpu``).
 """
 
 import json
+from pathlib import Path
 
 import pytest
 from lm_eval.models.huggingface import HFLM
@@ -113,10 +122,15 @@ def test_without_vllm_the_engine_is_one_line(tmp_path, tiny_lm_dir, capsys):
     assert not (tmp_path / "out").exists()  # refused before any data or model loaded
 
 
-class TransformersVLLM(HFLM):
-    """Stands in for lm-eval's ``VLLM``: same constructor and ``lora_request``; transformers inside."""
+class HFLMAsVLLM(HFLM):
+    """Not vLLM: lm-eval's ``HFLM`` (transformers) behind ``VLLM``'s constructor and ``lora_request``.
+
+    It records every engine built (``built``) and the LoRA request each generation ran under
+    (``requests``), so a test can check the orchestration; its outputs say nothing about vLLM's.
+    """
 
     built: list[dict] = []
+    requests: list[tuple | None] = []
 
     def __init__(
         self, pretrained, lora_local_path=None, enable_thinking=False, think_end_token=None, dtype="auto", **engine
@@ -124,7 +138,7 @@ class TransformersVLLM(HFLM):
         from peft import PeftModel
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        TransformersVLLM.built.append(
+        HFLMAsVLLM.built.append(
             {"pretrained": pretrained, "lora_local_path": lora_local_path, "dtype": dtype, **engine}
         )
         network = AutoModelForCausalLM.from_pretrained(pretrained).eval()
@@ -141,6 +155,7 @@ class TransformersVLLM(HFLM):
         self.lora_request = ("finetuned", 1, lora_local_path) if lora_local_path else None
 
     def generate_until(self, requests, disable_tqdm=False):
+        HFLMAsVLLM.requests.append(self.lora_request)
         if self.lora_request is None and hasattr(self.model, "disable_adapter"):
             with self.model.disable_adapter():
                 return super().generate_until(requests, disable_tqdm)
@@ -159,7 +174,7 @@ def run(engine, output, shared_data, tasks=("cmrc2018", "bo_zh_mt"), **fields):
         engine=engine,
         **fields,
     )
-    return evaluate(options, vllm_class=TransformersVLLM)
+    return evaluate(options, vllm_class=HFLMAsVLLM)
 
 
 def outputs(folder, task):
@@ -168,7 +183,8 @@ def outputs(folder, task):
 
 
 def test_vllm_engine_serves_adapter_and_base_from_one_engine(tmp_path, shared_data, tiny_lm_dir, tiny_adapter_dir):
-    TransformersVLLM.built.clear()
+    HFLMAsVLLM.built.clear()
+    HFLMAsVLLM.requests.clear()
     fields = dict(
         model=str(tiny_lm_dir),
         adapter=str(tiny_adapter_dir),
@@ -178,13 +194,20 @@ def test_vllm_engine_serves_adapter_and_base_from_one_engine(tmp_path, shared_da
     )
     hf = run("hf", tmp_path / "hf" / "run", shared_data, **fields)
     vllm = run("vllm", tmp_path / "vllm" / "run", shared_data, **fields)
-    assert len(TransformersVLLM.built) == 1  # the base is the same engine with no LoRA request
-    built = TransformersVLLM.built[0]
+    assert len(HFLMAsVLLM.built) == 1  # the base is the same engine with no LoRA request
+    built = HFLMAsVLLM.built[0]
     assert built["pretrained"] == str(tiny_lm_dir) and built["lora_local_path"] == str(tiny_adapter_dir.resolve())
     assert built["max_lora_rank"] == 8 and built["batch_size"] == "auto" and built["dtype"] == "float32"
     assert vllm["tasks"] == hf["tasks"] and vllm["tax"] == hf["tax"]
+    # generations ran under the adapter's LoRA request (the model) and under none (the base)
+    adapter_request = ("finetuned", 1, str(tiny_adapter_dir.resolve()))
+    assert set(HFLMAsVLLM.requests) == {adapter_request, None}
+    base_samples = Path(hf["base"]["results"]).parent
     for task in ("cmrc2018", "bo_zh_mt"):
-        assert outputs(tmp_path / "vllm" / "run", task) == outputs(tmp_path / "hf" / "run", task)
+        finetuned = outputs(tmp_path / "hf" / "run", task)
+        # the adapter changes the outputs, so the equality below tells adapter from base
+        assert finetuned != outputs(base_samples, task)
+        assert outputs(tmp_path / "vllm" / "run", task) == finetuned
     base_hf = json.loads(open(hf["base"]["results"], encoding="utf-8").read())
     base_vllm = json.loads(open(vllm["base"]["results"], encoding="utf-8").read())
     assert base_vllm["tasks"] == base_hf["tasks"] and base_vllm["config"]["engine"] == "vllm"
@@ -196,9 +219,9 @@ def test_vllm_engine_builds_one_engine_per_model(tmp_path, shared_data, tiny_lm_
     import shutil
 
     base = shutil.copytree(tiny_lm_dir, tmp_path / "base-copy")
-    TransformersVLLM.built.clear()
+    HFLMAsVLLM.built.clear()
     results = run("vllm", tmp_path / "run", shared_data, model=str(tiny_lm_dir), base=str(base))
-    assert [engine["pretrained"] for engine in TransformersVLLM.built] == [str(base), str(tiny_lm_dir)]
-    assert all(engine["lora_local_path"] is None for engine in TransformersVLLM.built)
+    assert [engine["pretrained"] for engine in HFLMAsVLLM.built] == [str(base), str(tiny_lm_dir)]
+    assert all(engine["lora_local_path"] is None for engine in HFLMAsVLLM.built)
     assert results["base"]["via"] == "separate load"
     assert all(delta == 0 for delta in results["tax"]["cmrc2018"].values())  # the same weights

@@ -234,3 +234,32 @@ def test_known_library_warnings_are_filtered_by_name_only():
             "something new", FutureWarning, "modeling_utils.py", 1, module="transformers.modeling_utils"
         )
     assert [str(warning.message) for warning in caught] == ["something new"]
+
+
+def test_the_packages_own_deprecation_warnings_are_not_hidden_by_the_cli():
+    """The CLI's filters name a library's module and message: the package's own deprecations still show."""
+    import re
+    import warnings
+
+    from alignment_tax.cli import main
+    from alignment_tax.quiet_libraries import KNOWN_LIBRARY_WARNINGS
+
+    for message, _category, module in KNOWN_LIBRARY_WARNINGS:
+        assert message and module and not re.match(module, "alignment_tax"), (message, module)
+
+    deprecated = "`old_option` is deprecated and will be removed; use `new_option`"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.resetwarnings()
+        warnings.simplefilter("always")
+        assert main(["--version"]) == 0  # installs the CLI's filters, as every command does
+        for category in (FutureWarning, DeprecationWarning):
+            warnings.warn_explicit(deprecated, category, "config.py", 1, module="alignment_tax.trainers.config")
+        # even with a filtered message: the filter is about transformers' code, not ours
+        warnings.warn_explicit(
+            "`gradient_checkpointing_enable` is deprecated", FutureWarning, "x.py", 1, module="alignment_tax.models"
+        )
+    assert [(warning.category, str(warning.message)) for warning in caught] == [
+        (FutureWarning, deprecated),
+        (DeprecationWarning, deprecated),
+        (FutureWarning, "`gradient_checkpointing_enable` is deprecated"),
+    ]

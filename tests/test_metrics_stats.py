@@ -27,6 +27,11 @@ def test_paired_bootstrap_recovers_a_shift():
     assert result["difference"] == pytest.approx(np.mean(candidate - baseline))
     assert result["ci_low"] < 0.5 < result["ci_high"]
     assert result["ci_high"] - result["ci_low"] < 0.05  # pairing removes the between-item spread
+    # closed form: the normal interval of a mean, mean ± 1.96·sd/√n of the paired differences
+    differences = candidate - baseline
+    half_width = 1.96 * differences.std(ddof=1) / np.sqrt(differences.size)
+    assert result["ci_low"] == pytest.approx(differences.mean() - half_width, abs=0.1 * half_width)
+    assert result["ci_high"] == pytest.approx(differences.mean() + half_width, abs=0.1 * half_width)
     assert result["p_value"] == 0.0
 
 
@@ -36,6 +41,18 @@ def test_paired_bootstrap_is_seeded_and_accepts_corpus_statistics():
     assert first == paired_bootstrap(a, b, seed=7, n_resamples=500)
     ratio = paired_bootstrap(a, b, statistic=lambda x, y: x.sum() / max(y.sum(), 1), n_resamples=200)
     assert ratio["difference"] == pytest.approx(2.0)
+
+
+def test_paired_bootstrap_by_hand_on_four_items():
+    """Differences (1, 0, 0, 0): a resample's mean is k/4 with k ~ Binomial(4, 1/4).
+
+    P(k = 0) = 81/256 ≈ 0.32 > 2.5%, so the lower end is 0; P(k = 4) = 1/256 < 2.5% but
+    P(k ≥ 3) = 13/256 ≈ 5.1% > 2.5%, so the upper end is 3/4. The p-value is twice the share
+    of resampled means at or below 0: about 2 · 81/256 ≈ 0.63.
+    """
+    result = paired_bootstrap([1, 0, 0, 0], [0, 0, 0, 0], n_resamples=2000, seed=0)
+    assert (result["difference"], result["ci_low"], result["ci_high"]) == (0.25, 0.0, 0.75)
+    assert result["p_value"] == pytest.approx(2 * 81 / 256, abs=0.05)  # 2000 resamples: SE ≈ 0.02
 
 
 def test_no_difference_gives_a_point_interval_and_p_one():

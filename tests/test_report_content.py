@@ -46,7 +46,11 @@ def samples(path, task):
 def test_target_languages_match_the_scorer():
     from alignment_tax.evaluation.task_results import TARGET_LANGUAGE as SCORED
 
-    assert TARGET_LANGUAGE == SCORED
+    assert TARGET_LANGUAGE == SCORED == {"bo_zh_mt": "zh", "zh_bo_mt": "bo", "bo_headline": "bo"}
+    # one table, read from the task YAMLs' metadata.target_lang
+    from alignment_tax.tasks.prompts import task_metadata
+
+    assert all(task_metadata(task)["target_lang"] == language for task, language in TARGET_LANGUAGE.items())
 
 
 def test_headline_table_has_the_reference_studys_shape(report, study):
@@ -100,6 +104,12 @@ def test_mean_metric_interval_is_the_paired_bootstrap_of_the_items(study):
     rl, sft = ([row["similarity"] for row in samples(study[name], "bo_zh_mt")] for name in ("rl", "sft"))
     expected = paired_bootstrap(rl, sft, n_resamples=2000, seed=0)
     assert diff.ci == (expected["ci_low"], expected["ci_high"]) and diff.p_value == expected["p_value"] and diff.n == N
+    # and, computed apart from the code: close to the normal interval mean ± 1.96·sd/√n of the differences
+    differences = np.asarray(rl) - np.asarray(sft)
+    half_width = 1.96 * differences.std(ddof=1) / np.sqrt(N)
+    assert diff.difference == pytest.approx(differences.mean())
+    assert diff.ci[0] == pytest.approx(differences.mean() - half_width, abs=0.2 * half_width)
+    assert diff.ci[1] == pytest.approx(differences.mean() + half_width, abs=0.2 * half_width)
 
 
 def test_corpus_bleu_is_resampled_as_a_corpus_score(study):

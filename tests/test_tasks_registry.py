@@ -49,6 +49,33 @@ def test_our_manager_knows_exactly_our_tasks_and_uses_our_hooks():
     assert config["metric_list"][0]["aggregation"] is scoring.bleu_zh
 
 
+def test_the_shared_keys_file_is_included_but_is_no_task():
+    """The four YAMLs include one file of shared keys; lm-eval never indexes it as a task, and the
+    package's own reading of a YAML (training prompts, metadata) merges it exactly as lm-eval does."""
+    from lm_eval.tasks._index import TaskIndex
+    from lm_eval.tasks._yaml_loader import load_yaml
+
+    from alignment_tax.tasks.prompts import task_config
+
+    shared = TASKS_DIR / "_default_template_yaml"
+    assert shared.is_file() and "task" not in load_yaml(shared, resolve_func=False)
+    assert sorted(TaskIndex.build([TASKS_DIR])) == sorted(OUR_TASKS)
+
+    def plain(value):  # lm-eval writes an unresolved "!function x.y" as "<folder>/x.y"
+        if isinstance(value, dict):
+            return {key: plain(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [plain(item) for item in value]
+        return value.replace("!function ", f"{TASKS_DIR}/") if isinstance(value, str) else value
+
+    for name in OUR_TASKS:
+        text = (TASKS_DIR / f"{name}.yaml").read_text(encoding="utf-8")
+        assert "include: _default_template_yaml" in text and "output_type" not in text
+        config = load_yaml(TASKS_DIR / f"{name}.yaml", resolve_func=False)
+        assert config["output_type"] == "generate_until" and config["generation_kwargs"]["max_gen_toks"] == 256
+        assert plain(task_config(name)) == config
+
+
 def test_resolve_our_names_skips_the_full_index(counted):
     manager, names = registry.resolve_tasks([" cmrc2018", "bo_headline", "cmrc2018"], {"data_dir": "x"})
     assert names == ["cmrc2018", "bo_headline"] and counted == [False]

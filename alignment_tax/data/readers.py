@@ -51,7 +51,13 @@ class Table:
     lines: tuple[int, ...] | None = None  # 1-based line of each record, for line-based files
 
     def where(self, index: int) -> str:
-        """``'FILE line 7'`` for line-based files, else ``'SOURCE row 6'`` (0-based)."""
+        """``'FILE line 7'`` for line-based files, else ``'SOURCE row 6'`` (0-based).
+
+        >>> Table([{"id": "1"}, {"id": "2"}], "p.jsonl", lines=(1, 3)).where(1)
+        'p.jsonl line 3'
+        >>> Table([{"id": "1"}], "hub dataset 'x/y' (split 'test')").where(0)
+        "hub dataset 'x/y' (split 'test') row 0"
+        """
         if self.lines is not None:
             return f"{self.label} line {self.lines[index]}"
         return f"{self.label} row {index}"

@@ -21,13 +21,14 @@ from typing import Any
 import numpy as np
 
 from alignment_tax.metrics.cleaning import clean_prediction
+from alignment_tax.metrics.embedding_cosine import Encoder, pairwise_cosine
 from alignment_tax.metrics.health import flag_items, has_generated_text
-from alignment_tax.metrics.similarity import Encoder, pairwise_cosine
 from alignment_tax.metrics.translation import corpus_bootstrap_stderr, sentence_bleu, sentence_chrf
+from alignment_tax.tasks.prompts import TARGET_LANGUAGE
 
 CORPUS_METRICS = {"bleu": sentence_bleu, "chrf": sentence_chrf}
-# Target language of each task's outputs: used for BLEU segmentation and similarity.
-TARGET_LANGUAGE = {"bo_zh_mt": "zh", "zh_bo_mt": "bo", "bo_headline": "bo"}
+# TARGET_LANGUAGE (task -> language of its outputs, read from the task YAMLs): used for BLEU
+# segmentation, similarity and the off-script flag.
 SIMILARITY_TASKS = frozenset(TARGET_LANGUAGE)
 
 

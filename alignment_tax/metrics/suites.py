@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from alignment_tax.errors import UserError
+from alignment_tax.metrics.embedding_cosine import Encoder, pairwise_cosine
 from alignment_tax.metrics.rouge import ROUGE_TYPES, rouge
 from alignment_tax.metrics.scripts import STRICT, Tolerance, script_consistency
-from alignment_tax.metrics.similarity import Encoder, pairwise_cosine
 from alignment_tax.metrics.translation import corpus_bleu, corpus_chrf, sentence_bleu, sentence_chrf
 
 ROUGE_NAMES = {"rouge1": "rouge_1", "rouge2": "rouge_2", "rougeL": "rouge_l"}

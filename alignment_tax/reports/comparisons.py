@@ -28,11 +28,8 @@ from scipy.stats import binomtest
 
 from alignment_tax.metrics.stats import minimum_detectable_effect, paired_bootstrap
 from alignment_tax.reports.runs import Run
+from alignment_tax.tasks.prompts import TARGET_LANGUAGE  # task -> language of its outputs, from the task YAMLs
 
-# The target language of each of the package's generation tasks; the same table as
-# alignment_tax.evaluation.task_results.TARGET_LANGUAGE (a test keeps them equal), copied so
-# that a report does not import the scorers (NLTK takes seconds to import).
-TARGET_LANGUAGE = {"bo_zh_mt": "zh", "zh_bo_mt": "bo", "bo_headline": "bo"}
 CORPUS_METRICS = ("bleu", "chrf")
 N_RESAMPLES = 2000
 SEED = 0

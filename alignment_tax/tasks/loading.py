@@ -55,7 +55,14 @@ RESERVED_METADATA = ("task_name", "source_lang", "target_lang")
 
 
 def check_data_option(data: Any) -> dict[str, Any]:
-    """The ``data`` metadata as a dict whose keys are this package's tasks."""
+    """The ``data`` metadata as a dict whose keys are this package's tasks.
+
+    >>> check_data_option({"bo_zh_mt": "pairs.jsonl"})
+    {'bo_zh_mt': 'pairs.jsonl'}
+    >>> check_data_option({"cmrc": "dev.json"})
+    Traceback (most recent call last):
+    alignment_tax.errors.UserError: data given for unknown task 'cmrc'; this package's tasks: cmrc2018, bo_zh_mt, zh_bo_mt, bo_headline
+    """
     if data is None:
         return {}
     if not isinstance(data, Mapping):

@@ -59,17 +59,41 @@ _TaskYamlLoader.add_constructor("!function", lambda loader, node: f"!function {l
 
 
 def check_task(task_name: str) -> str:
-    """``task_name`` if it is one of this package's tasks, else a UserError listing them."""
+    """``task_name`` if it is one of this package's tasks, else a UserError listing them.
+
+    >>> check_task("bo_zh_mt")
+    'bo_zh_mt'
+    >>> check_task("bo_zh")
+    Traceback (most recent call last):
+    alignment_tax.errors.UserError: unknown task 'bo_zh'; this package's tasks: cmrc2018, bo_zh_mt, zh_bo_mt, bo_headline
+    """
     if task_name not in TASK_KINDS:
         raise UserError(f"unknown task {task_name!r}; this package's tasks: {', '.join(OUR_TASKS)}")
     return task_name
 
 
+def _read_yaml(path: Path) -> dict[str, Any]:
+    """A task YAML with its ``include:`` files merged in as lm-eval merges them.
+
+    Each included file (a name relative to ``path``'s folder) first, then the file's own keys,
+    which win; the merge is shallow, so a mapping such as ``metadata`` is replaced whole.
+    """
+    with path.open(encoding="utf-8") as handle:
+        config = yaml.load(handle, Loader=_TaskYamlLoader)  # noqa: S506 - a SafeLoader subclass
+    includes = config.pop("include", None)
+    if includes is None:
+        return config
+    merged: dict[str, Any] = {}
+    for name in includes if isinstance(includes, list) else [includes]:
+        merged.update(_read_yaml(path.parent / name))
+    merged.update(config)
+    return merged
+
+
 @functools.cache
 def _read_config(task_name: str) -> dict[str, Any]:
     path = TASKS_DIR / f"{task_name}.yaml"
-    with path.open(encoding="utf-8") as handle:
-        config = yaml.load(handle, Loader=_TaskYamlLoader)  # noqa: S506 - a SafeLoader subclass
+    config = _read_yaml(path)
     if config.get("task") != task_name:  # pragma: no cover - guards the shipped files
         raise RuntimeError(f"{path}: task is {config.get('task')!r}, expected {task_name!r}")
     return config
@@ -83,8 +107,28 @@ def task_config(task_name: str) -> dict[str, Any]:
 
 
 def task_metadata(task_name: str) -> dict[str, Any]:
-    """The YAML ``metadata`` block: ``version``, ``task_name`` and, for MT, the direction."""
+    """The YAML ``metadata`` block: ``version``, ``task_name``, for MT the direction
+    (``source_lang``, ``target_lang``), and for headlines ``target_lang``."""
     return dict(_read_config(check_task(task_name)).get("metadata") or {})
+
+
+def target_language(task_name: str) -> str | None:
+    """The language a task's outputs are written in: its YAML's ``metadata.target_lang``.
+
+    None for ``cmrc2018``, whose answers are spans of the passage (no language check, no
+    similarity).
+
+    >>> target_language("bo_zh_mt"), target_language("bo_headline"), target_language("cmrc2018")
+    ('zh', 'bo', None)
+    """
+    return task_metadata(task_name).get("target_lang")
+
+
+# Task -> the language of its outputs, for each task of ours that has one: BLEU's segmentation,
+# the similarity metric and the off-script flag use it. Written once, in the task YAMLs.
+TARGET_LANGUAGE: dict[str, str] = {
+    name: language for name in OUR_TASKS if (language := target_language(name)) is not None
+}
 
 
 @functools.cache
@@ -93,7 +137,13 @@ def _template(task_name: str) -> jinja2.Template:
 
 
 def render_prompt(task_name: str, doc: dict[str, Any]) -> str:
-    """The task's ``doc_to_text`` rendered for ``doc``: the user turn, before any chat template."""
+    """The task's ``doc_to_text`` rendered for ``doc``: the user turn, before any chat template.
+
+    >>> print(render_prompt("zh_bo_mt", {"source": "你好"}))
+    请把下面的中文翻译成藏文。只输出藏文译文，不要输出中文原文、解释或任何其他内容。
+    <BLANKLINE>
+    中文：你好
+    """
     try:
         return _template(task_name).render(**doc)
     except jinja2.UndefinedError as exc:

@@ -48,6 +48,12 @@ def check_metadata(metadata: Mapping[str, Any] | None) -> dict[str, Any]:
     ``data`` must map our task names to sources; the keys the YAMLs set themselves
     (``task_name``, ``source_lang``, ``target_lang``) may not be overridden. Other keys pass
     through to every task (lm-eval's own tasks read some, e.g. ``max_seq_lengths``).
+
+    >>> check_metadata({"data_dir": Path("shared/data"), "max_seq_lengths": (2048,)})
+    {'data_dir': 'shared/data', 'max_seq_lengths': [2048]}
+    >>> check_metadata({"target_lang": "en"})
+    Traceback (most recent call last):
+    alignment_tax.errors.UserError: task metadata may not set 'target_lang': each task's YAML sets it (the data keys are 'data_dir' and 'data')
     """
     if metadata is None:
         return {}

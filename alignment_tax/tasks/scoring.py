@@ -26,8 +26,9 @@ from alignment_tax.metrics.cmrc import cmrc_em, cmrc_f1
 from alignment_tax.metrics.rouge import rouge_scores
 from alignment_tax.metrics.scripts import is_script_consistent, parse_tolerance
 from alignment_tax.metrics.translation import corpus_bleu, corpus_chrf
+from alignment_tax.tasks.prompts import target_language
 
-HEADLINE_LANG = "bo"
+HEADLINE_LANG = target_language("bo_headline")
 
 
 # The docs of one run carry one tolerance string (or none: strict); parse it once.

@@ -1,4 +1,7 @@
-"""Embedding similarity: cosine between each output and its reference."""
+"""Embedding similarity of outputs (a metric): the cosine between each output and its reference.
+
+Not the GRPO reward built on the same cosine: that is :mod:`alignment_tax.rewards.similarity`.
+"""
 
 from __future__ import annotations
 

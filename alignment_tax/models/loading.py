@@ -256,7 +256,9 @@ def check_adapter_fits(base_name: str, adapter: str) -> None:
     with torch.device("meta"):
         skeleton = AutoModelForCausalLM.from_config(config)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # copying into meta tensors warns that it does nothing
+        # Loading an adapter onto meta tensors is a shape check: torch warns, once per LoRA weight,
+        # that the copy does nothing. Only that warning is hidden.
+        warnings.filterwarnings("ignore", message=r".*copying from a non-meta parameter", category=UserWarning)
         attach_adapter(skeleton, adapter, base_name)
 
 

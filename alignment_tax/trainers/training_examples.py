@@ -22,7 +22,14 @@ from typing import Any
 
 from alignment_tax.errors import UserError
 from alignment_tax.rewards.base import REFERENCE_COLUMN  # the column GRPO's rewards read
-from alignment_tax.tasks.prompts import TASK_KINDS, build_doc, render_prompt, task_config, task_metadata
+from alignment_tax.tasks.prompts import (
+    TASK_KINDS,
+    build_doc,
+    render_prompt,
+    target_language,
+    task_config,
+    task_metadata,
+)
 
 
 @dataclass
@@ -44,12 +51,11 @@ class TrainingData:
 
 
 def task_target_language(task: str) -> str:
-    """The language a task's outputs are written in (``zh`` for bo_zh_mt, ``bo`` otherwise)."""
-    if TASK_KINDS.get(task) == "mt":
-        return task_metadata(task)["target_lang"]
-    if task == "bo_headline":
-        return "bo"
-    raise UserError(f"task {task!r} has no training target language")
+    """The language a task's outputs are written in (its YAML's ``metadata.target_lang``)."""
+    language = target_language(task) if task in TASK_KINDS else None
+    if language is None:
+        raise UserError(f"task {task!r} has no training target language")
+    return language
 
 
 def task_stop(task: str) -> list[str]:

@@ -197,20 +197,16 @@ def calibrate_tau(
     data: str,
     embedder: str,
     task: str = DEFAULTS["grpo"]["task"],
-    quantile: float = CALIBRATION_DEFAULTS["quantile"],
-    prompts: int = CALIBRATION_DEFAULTS["prompts"],
-    samples_per_prompt: int = CALIBRATION_DEFAULTS["samples_per_prompt"],
-    temperature: float = CALIBRATION_DEFAULTS["temperature"],
-    top_p: float = CALIBRATION_DEFAULTS["top_p"],
-    max_new_tokens: int = CALIBRATION_DEFAULTS["max_new_tokens"],
-    batch_size: int = CALIBRATION_DEFAULTS["batch_size"],
-    seed: int = CALIBRATION_DEFAULTS["seed"],
     device: str = "auto",
     data_options: dict[str, Any] | None = None,
     enable_thinking: bool = DEFAULTS["grpo"]["enable_thinking"],
-    max_ci_width: float = CALIBRATION_DEFAULTS["max_ci_width"],
+    **calibration: Any,
 ) -> dict[str, Any]:
-    """``alignment-tax calibrate-tau``: load the cold-start policy and the embedder, then apply the rule."""
+    """``alignment-tax calibrate-tau``: load the cold-start policy and the embedder, then apply the rule.
+
+    ``calibration`` holds :func:`calibrate_from_model`'s settings (quantile, prompts, ...,
+    max_ci_width); those not given take GRPO's preset.
+    """
     from alignment_tax.models.loading import load_embedder, load_for_evaluation
     from alignment_tax.rewards import SemanticSimilarityReward
     from alignment_tax.trainers.config import SECTION_DEFAULTS
@@ -229,16 +225,8 @@ def calibrate_tau(
         SemanticSimilarityReward(encoder),
         training_data.target_lang,
         training_data.stop,
-        quantile=quantile,
-        prompts=prompts,
-        samples_per_prompt=samples_per_prompt,
-        temperature=temperature,
-        top_p=top_p,
-        max_new_tokens=max_new_tokens,
-        batch_size=batch_size,
-        seed=seed,
         chat_template_kwargs={"enable_thinking": enable_thinking},
-        max_ci_width=max_ci_width,
+        **calibration,
     )
     result.update(
         {

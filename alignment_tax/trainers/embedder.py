@@ -122,14 +122,7 @@ def build_embedder(config: dict[str, Any], *, model: str | None, train_data: str
         "embedder",
         config,
         model=model,
-        train_data={
-            "source": data.source,
-            "sha256": data.sha256,
-            "rows": data.n_rows,
-            "examples": len(data.examples),
-            "task": data.task,
-            **data.notes,
-        },
+        train_data=data.record(),
         training_args={"class": "sentence_transformers.SentenceTransformerTrainingArguments", **args_dict(args)},
         loss={
             "class": "MultipleNegativesRankingLoss",

@@ -49,6 +49,17 @@ class TrainingData:
     def references(self) -> list[str]:
         return [example[REFERENCE_COLUMN] for example in self.examples]
 
+    def record(self) -> dict[str, Any]:
+        """What the run's record (train_config.json) says about its data."""
+        return {
+            "source": self.source,
+            "sha256": self.sha256,
+            "rows": self.n_rows,
+            "examples": len(self.examples),
+            "task": self.task,
+            **self.notes,
+        }
+
 
 def task_target_language(task: str) -> str:
     """The language a task's outputs are written in (its YAML's ``metadata.target_lang``)."""

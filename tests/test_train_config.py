@@ -81,6 +81,8 @@ def test_cold_start_extends_sft():
     expected["data"]["limit"] = 5000
     expected["training"]["num_train_epochs"] = 2
     assert cold == expected
+    # GRPO trains on the rows the cold start left: its skip is the cold start's limit, both written out.
+    assert default_config("grpo")["data"]["skip"] == cold["data"]["limit"]
 
 
 @pytest.mark.parametrize(

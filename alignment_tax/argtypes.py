@@ -48,7 +48,7 @@ def check_seed(value: Any, name: str) -> int:
     return check_whole(value, name, 0, MAX_SEED)
 
 
-def _flag(parse: Callable[[str], Any], check: Callable[[Any, str], Any]) -> Callable[[str], Any]:
+def flag(parse: Callable[[str], Any], check: Callable[[Any, str], Any]) -> Callable[[str], Any]:
     """An argparse type: ``parse`` the text, then ``check`` it; a failure is argparse's one-line error."""
 
     def convert(text: str) -> Any:
@@ -67,17 +67,17 @@ def _flag(parse: Callable[[str], Any], check: Callable[[Any, str], Any]) -> Call
 
 def at_least(least: int, most: int = MAX_COUNT) -> Callable[[str], int]:
     """An argparse type: a whole number in ``[least, most]``."""
-    return _flag(int, lambda value, name: check_whole(value, name, least, most))
+    return flag(int, lambda value, name: check_whole(value, name, least, most))
 
 
 def seed() -> Callable[[str], int]:
     """An argparse type: a random seed, 0 to 2**32 - 1."""
-    return _flag(int, check_seed)
+    return flag(int, check_seed)
 
 
 def number(low: float, high: float = math.inf, *, low_open: bool = False) -> Callable[[str], float]:
     """An argparse type: a finite number in ``[low, high]`` (``(low, high]`` with ``low_open``)."""
-    return _flag(float, lambda value, name: check_number(value, name, low, high, low_open=low_open))
+    return flag(float, lambda value, name: check_number(value, name, low, high, low_open=low_open))
 
 
 class OneLineParser(argparse.ArgumentParser):

@@ -32,7 +32,7 @@ def test_print_config_spells_out_the_preset(method, tmp_path, capsys):
     assert load_yaml(capsys.readouterr().out)["training"]["seed"] == 7
 
 
-def test_calibrate_tau_defaults_are_grpos_calibration():
+def test_calibrate_tau_defaults_are_grpos_calibration(capsys):
     import argparse
 
     from alignment_tax.trainers.commands import register
@@ -48,6 +48,16 @@ def test_calibrate_tau_defaults_are_grpos_calibration():
     assert (settings["temperature"], settings["top_p"], settings["max_new_tokens"]) == (0.8, 0.9, 256)
     assert (settings["quantile"], settings["max_ci_width"]) == (0.25, 0.05)
     assert args.task == default_config("grpo")["task"] == "bo_zh_mt"
+    # and their rules: a value the config would refuse, the flag refuses with the same words
+    for key, bad in (("quantile", "1.5"), ("prompts", "0"), ("temperature", "0"), ("top_p", "1.5"), ("seed", "-1")):
+        flag = "--" + flags.get(key, key).replace("_", "-")
+        with pytest.raises(SystemExit):
+            commands.choices["calibrate-tau"].parse_args(["--data", "d", "--embedder", "e", flag, bad])
+        flag_error = capsys.readouterr().err
+        with pytest.raises(UserError, match=f"calibration.{key} must be") as config_error:
+            load_config("grpo", overrides=[f"calibration.{key}={bad}"])
+        rule = str(config_error.value).split(f"calibration.{key} ")[1]
+        assert f"{flag}: the value {rule.split(', got')[0]}" in flag_error, (flag_error, rule)
 
 
 def test_paper_values():
@@ -140,6 +150,7 @@ def test_set_overrides_and_parsing():
         (["precision=bf17"], r"precision must be one of auto, bf16, fp16, fp32"),
         (["task=cmrc2018"], r"unknown training task 'cmrc2018'"),
         (["reward.tau=1.5"], r"tau must be in \[-1, 1\)"),
+        (["calibration.quantile=1.5"], r"calibration.quantile must be in \[0, 1\], got 1.5"),
         (["batch_size=4"], r"--set batch_size: ambiguous, it is a key of calibration, drift"),
         (["nonsense"], r"--set expects KEY=VALUE"),
     ],

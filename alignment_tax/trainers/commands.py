@@ -11,7 +11,7 @@ import argparse
 import json
 from pathlib import Path
 
-from alignment_tax.argtypes import at_least, number, seed
+from alignment_tax.argtypes import at_least, seed
 from alignment_tax.errors import UserError
 from alignment_tax.paths import check_output_file, write_text_atomically
 
@@ -155,6 +155,7 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
 
 
 def _add_calibrate_tau(commands: argparse._SubParsersAction) -> None:
+    from alignment_tax.trainers.config_values import calibration_flag
     from alignment_tax.trainers.presets import CALIBRATION_DEFAULTS, DEFAULTS, SECTION_DEFAULTS, TRAIN_TASKS
 
     default = CALIBRATION_DEFAULTS  # GRPO's preset, the calibration its training runs
@@ -173,38 +174,55 @@ def _add_calibrate_tau(commands: argparse._SubParsersAction) -> None:
     others = [name for name in TRAIN_TASKS if name != task]
     parser.add_argument("--task", default=task, help=f"{task} (default), {', '.join(others[:-1])} or {others[-1]}")
     parser.add_argument(
-        "--quantile", type=number(0, 1), default=default["quantile"], help="tau = this quantile of the similarities"
+        "--quantile",
+        type=calibration_flag("quantile", float),
+        default=default["quantile"],
+        help="tau = this quantile of the similarities",
     )
     parser.add_argument(
-        "--prompts", type=at_least(1), default=default["prompts"], help="prompts to sample for (the first N)"
+        "--prompts",
+        type=calibration_flag("prompts", int),
+        default=default["prompts"],
+        help="prompts to sample for (the first N)",
     )
     parser.add_argument(
-        "--samples", type=at_least(1), default=default["samples_per_prompt"], help="completions per prompt"
+        "--samples",
+        type=calibration_flag("samples_per_prompt", int),
+        default=default["samples_per_prompt"],
+        help="completions per prompt",
     )
     parser.add_argument(
         "--max-ci-width",
-        type=number(0, 1),
+        type=calibration_flag("max_ci_width", float),
         default=default["max_ci_width"],
         help="warn when tau's 95%% bootstrap interval (over prompts) is wider (default %(default)s)",
     )
     parser.add_argument(
         "--temperature",
-        type=number(0, low_open=True),
+        type=calibration_flag("temperature", float),
         default=default["temperature"],
         help="> 0 (default %(default)s)",
     )
     parser.add_argument(
-        "--top-p", type=number(0, 1, low_open=True), default=default["top_p"], help="in (0, 1] (default %(default)s)"
+        "--top-p",
+        type=calibration_flag("top_p", float),
+        default=default["top_p"],
+        help="in (0, 1] (default %(default)s)",
     )
-    parser.add_argument("--max-new-tokens", type=at_least(1), default=default["max_new_tokens"])
     parser.add_argument(
-        "--batch-size", type=at_least(1), default=default["batch_size"], help="prompts per generate call"
+        "--max-new-tokens", type=calibration_flag("max_new_tokens", int), default=default["max_new_tokens"]
+    )
+    parser.add_argument(
+        "--batch-size",
+        type=calibration_flag("batch_size", int),
+        default=default["batch_size"],
+        help="prompts per generate call",
     )
     parser.add_argument("--split", default=SECTION_DEFAULTS["data"]["split"], help="split of a hub dataset or folder")
     parser.add_argument(
         "--skip", type=at_least(0), default=SECTION_DEFAULTS["data"]["skip"], help="leave out the first N rows"
     )
-    parser.add_argument("--seed", type=seed(), default=default["seed"])
+    parser.add_argument("--seed", type=calibration_flag("seed", int), default=default["seed"])
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
     parser.add_argument("--output", help="also write the result to this JSON file")
     parser.set_defaults(handler=_calibrate_tau)

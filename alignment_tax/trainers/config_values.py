@@ -16,7 +16,7 @@ import typing
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from alignment_tax.argtypes import check_number, check_seed, check_whole
+from alignment_tax.argtypes import check_number, check_seed, check_whole, flag
 from alignment_tax.errors import UserError
 
 
@@ -63,6 +63,7 @@ RANGES: dict[tuple[str, str], Callable[[Any, str], Any]] = {
     ("lora", "r"): _whole(1),
     ("lora", "alpha"): _POSITIVE,
     ("lora", "dropout"): _SHARE,
+    ("calibration", "quantile"): _SHARE,
     ("calibration", "prompts"): _whole(1),
     ("calibration", "samples_per_prompt"): _whole(1),
     ("calibration", "temperature"): _POSITIVE,
@@ -80,6 +81,11 @@ RANGES: dict[tuple[str, str], Callable[[Any, str], Any]] = {
 }
 
 _SCALARS = {"int": int, "float": float, "bool": bool}
+
+
+def calibration_flag(key: str, parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    """An argparse type for ``calibrate-tau``'s flag of calibration setting ``key``: the config's rule."""
+    return flag(parse, RANGES[("calibration", key)])
 
 
 def _scalar_type(annotation: Any) -> tuple[type, bool] | None:

@@ -10,9 +10,11 @@ are identical for both kinds of judge. No server and no network: the demo and te
 The model runs in one worker thread, so the asyncio runner stays the same; calls are served
 one at a time (a CPU forward pass gains nothing from overlapping).
 
->>> judge = LocalLMJudge("path/to/model")                     # doctest: +SKIP
->>> asyncio.run(judge.complete(messages))                     # doctest: +SKIP
-'{"verdict": "second", "reason": "log-probabilities: first=-7.31 second=-6.02 tie=-8.45"}'
+Usage::
+
+    judge = LocalLMJudge("path/to/model")
+    asyncio.run(judge.complete(messages))
+    # -> '{"verdict": "second", "reason": "log-probabilities: first=-7.31 second=-6.02 tie=-8.45"}'
 """
 
 from __future__ import annotations

@@ -6,9 +6,11 @@ summary; write ``--output`` (the summary) and, beside it, ``<stem>.pairs.jsonl``
 per pair) and the reply cache ``judge_cache.sqlite``. A run that stops early leaves a more
 complete summary of the same comparison as it was (:mod:`.outputs`).
 
->>> summary = run_judge(JudgeOptions(run_a="runs/rl", run_b="runs/sft", task="bo_headline",
-...                                  output="runs/judge/rl_vs_sft.json"))   # doctest: +SKIP
->>> summary["win_pct_a"], summary["win_pct_b"], summary["p_value"]          # doctest: +SKIP
+Usage::
+
+    summary = run_judge(JudgeOptions(run_a="runs/rl", run_b="runs/sft", task="bo_headline",
+                                     output="runs/judge/rl_vs_sft.json"))
+    summary["win_pct_a"], summary["win_pct_b"], summary["p_value"]
 """
 
 from __future__ import annotations

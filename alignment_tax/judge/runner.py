@@ -20,9 +20,11 @@ what the server sees). When the budget is spent or the endpoint refuses calls, n
 starts, the requests in flight finish and are stored, and the run ends with ``stopped`` saying
 why: partial results are kept, and a rerun makes only the missing calls.
 
->>> runner = JudgeRunner(backend, cache, template, concurrency=16)   # doctest: +SKIP
->>> asyncio.run(runner.run(jobs))        # doctest: +SKIP
-{(0, "ab"): Judgement(order="ab", replies=[...], verdict=Verdict(...)), ...}
+Usage::
+
+    runner = JudgeRunner(backend, cache, template, concurrency=16)
+    asyncio.run(runner.run(jobs))
+    # -> {(0, "ab"): Judgement(order="ab", replies=[...], verdict=Verdict(...)), ...}
 """
 
 from __future__ import annotations

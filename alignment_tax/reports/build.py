@@ -1,8 +1,10 @@
 """``alignment-tax report``: runs (and judge files) in, one HTML or Markdown report out.
 
->>> build_report(["runs/eval/sft", "runs/eval/rl"], out="report.html",
-...              baseline="sft", judge_files=["runs/judge/rl_vs_sft.json"])   # doctest: +SKIP
-{'report': 'report.html', 'format': 'html', 'plots': [], ...}
+Usage::
+
+    build_report(["runs/eval/sft", "runs/eval/rl"], out="report.html",
+                 baseline="sft", judge_files=["runs/judge/rl_vs_sft.json"])
+    # -> {'report': 'report.html', 'format': 'html', 'plots': [], ...}
 """
 
 from __future__ import annotations

@@ -35,14 +35,12 @@ from alignment_tax.trainers.run_folder import (
     run_trainer,
     write_record,
 )
-from alignment_tax.trainers.training_examples import TrainingData, select_rows
+from alignment_tax.trainers.training_examples import TrainingData, load_records, select_rows
 
 LOSSES = ("mnrl", "mnrl_symmetric")
 
 
 def _pairs(config: dict[str, Any], train_data: str) -> TrainingData:
-    from alignment_tax.data.parallel import pairs_from_table
-    from alignment_tax.data.readers import read_table
     from alignment_tax.tasks.prompts import TASK_KINDS, task_metadata
 
     task = config["task"]
@@ -51,26 +49,17 @@ def _pairs(config: dict[str, Any], train_data: str) -> TrainingData:
             f"--method embedder trains on translation pairs: choose --task bo_zh_mt or zh_bo_mt, not {task}"
         )
     data = config["data"]
-    meta = task_metadata(task)
-    table = read_table(train_data, split=data.get("split") or "train", config=data.get("config"))
-    pairs = pairs_from_table(
-        table,
-        meta["source_lang"],
-        meta["target_lang"],
-        data.get("source_column"),
-        data.get("target_column"),
-        skip_empty=bool(data.get("skip_empty")),
-    )
+    pairs, sha256 = load_records(task, str(train_data), data)
     selected = select_rows(pairs, data, str(train_data))
     examples = [{"anchor": p.source, "positive": p.target} for p in selected]
     return TrainingData(
         examples,
         str(train_data),
         task,
-        meta["target_lang"],
+        task_metadata(task)["target_lang"],
         [],
         len(pairs),
-        table.sha256(),
+        sha256,
         {"skip": data.get("skip"), "limit": data.get("limit")},
     )
 

@@ -75,7 +75,8 @@ def task_stop(task: str) -> list[str]:
     return [until] if isinstance(until, str) else list(until)
 
 
-def _load_records(task: str, source: str, data: dict[str, Any]) -> tuple[list[Any], str]:
+def load_records(task: str, source: str, data: dict[str, Any]) -> tuple[list[Any], str]:
+    """The task's pairs or headlines from ``source`` as the ``data`` section reads them, and the table's hash."""
     from alignment_tax.data.headlines import headlines_from_table
     from alignment_tax.data.parallel import pairs_from_table
     from alignment_tax.data.readers import read_table
@@ -134,7 +135,7 @@ def load_training_data(task: str, source: str, data: dict[str, Any]) -> Training
     """Read ``source`` with the task's loader and turn the selected rows into examples."""
     if task not in ("bo_zh_mt", "zh_bo_mt", "bo_headline"):
         raise UserError(f"unknown training task {task!r}; choose one of bo_zh_mt, zh_bo_mt, bo_headline")
-    records, sha = _load_records(task, source, data)
+    records, sha = load_records(task, source, data)
     selected = select_rows(records, data, source)
     examples = [make_example(task, record) for record in selected]
     return TrainingData(

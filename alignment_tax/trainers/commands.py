@@ -173,56 +173,29 @@ def _add_calibrate_tau(commands: argparse._SubParsersAction) -> None:
     task = DEFAULTS["grpo"]["task"]
     others = [name for name in TRAIN_TASKS if name != task]
     parser.add_argument("--task", default=task, help=f"{task} (default), {', '.join(others[:-1])} or {others[-1]}")
-    parser.add_argument(
-        "--quantile",
-        type=calibration_flag("quantile", float),
-        default=default["quantile"],
-        help="tau = this quantile of the similarities",
-    )
-    parser.add_argument(
-        "--prompts",
-        type=calibration_flag("prompts", int),
-        default=default["prompts"],
-        help="prompts to sample for (the first N)",
-    )
-    parser.add_argument(
-        "--samples",
-        type=calibration_flag("samples_per_prompt", int),
-        default=default["samples_per_prompt"],
-        help="completions per prompt",
-    )
-    parser.add_argument(
+
+    def setting(flag: str, key: str, parse: type, help: str | None = None) -> None:
+        """A calibration flag: the config's rule for its value, GRPO's preset for its default."""
+        parser.add_argument(flag, type=calibration_flag(key, parse), default=default[key], help=help)
+
+    setting("--quantile", "quantile", float, "tau = this quantile of the similarities")
+    setting("--prompts", "prompts", int, "prompts to sample for (the first N)")
+    setting("--samples", "samples_per_prompt", int, "completions per prompt")
+    setting(
         "--max-ci-width",
-        type=calibration_flag("max_ci_width", float),
-        default=default["max_ci_width"],
-        help="warn when tau's 95%% bootstrap interval (over prompts) is wider (default %(default)s)",
+        "max_ci_width",
+        float,
+        "warn when tau's 95%% bootstrap interval (over prompts) is wider (default %(default)s)",
     )
-    parser.add_argument(
-        "--temperature",
-        type=calibration_flag("temperature", float),
-        default=default["temperature"],
-        help="> 0 (default %(default)s)",
-    )
-    parser.add_argument(
-        "--top-p",
-        type=calibration_flag("top_p", float),
-        default=default["top_p"],
-        help="in (0, 1] (default %(default)s)",
-    )
-    parser.add_argument(
-        "--max-new-tokens", type=calibration_flag("max_new_tokens", int), default=default["max_new_tokens"]
-    )
-    parser.add_argument(
-        "--batch-size",
-        type=calibration_flag("batch_size", int),
-        default=default["batch_size"],
-        help="prompts per generate call",
-    )
+    setting("--temperature", "temperature", float, "> 0 (default %(default)s)")
+    setting("--top-p", "top_p", float, "in (0, 1] (default %(default)s)")
+    setting("--max-new-tokens", "max_new_tokens", int)
+    setting("--batch-size", "batch_size", int, "prompts per generate call")
     parser.add_argument("--split", default=SECTION_DEFAULTS["data"]["split"], help="split of a hub dataset or folder")
     parser.add_argument(
         "--skip", type=at_least(0), default=SECTION_DEFAULTS["data"]["skip"], help="leave out the first N rows"
     )
-    parser.add_argument("--seed", type=calibration_flag("seed", int), default=default["seed"])
+    setting("--seed", "seed", int)
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
     parser.add_argument("--output", help="also write the result to this JSON file")
     parser.set_defaults(handler=_calibrate_tau)

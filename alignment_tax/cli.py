@@ -17,7 +17,7 @@ from alignment_tax import __version__
 from alignment_tax.argtypes import OneLineParser
 from alignment_tax.errors import UserError
 from alignment_tax.paths import ENVIRONMENT_ERRORS, environment_error_line
-from alignment_tax.quiet_libraries import quiet_libraries as _quiet_libraries
+from alignment_tax.quiet_libraries import quiet_libraries
 
 PROG = "alignment-tax"
 
@@ -63,7 +63,7 @@ def _fail(line: str, code: int = 2) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    _quiet_libraries()
+    quiet_libraries()
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as stop:  # --help, --version, or a usage error already printed as one line

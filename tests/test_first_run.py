@@ -211,11 +211,11 @@ def test_trainer_progress_is_one_named_bar_not_printed_dicts():
 def test_known_library_warnings_are_filtered_by_name_only():
     import warnings
 
-    from alignment_tax.cli import _quiet_libraries
+    from alignment_tax.quiet_libraries import quiet_libraries
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.resetwarnings()
-        _quiet_libraries()
+        quiet_libraries()
         warnings.warn_explicit(
             "'pin_memory' argument is set as true but no accelerator is found, then device pinned memory won't be used.",
             UserWarning,

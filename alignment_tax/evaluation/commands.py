@@ -138,15 +138,22 @@ def _evaluate_options(args: argparse.Namespace):
 
 
 def _evaluate(args: argparse.Namespace) -> None:
+    from alignment_tax.evaluation.data_parallel import is_main, processes
     from alignment_tax.evaluation.evaluate import evaluate
 
     if args.checkpoints:
         from alignment_tax.evaluation.checkpoint_series import evaluate_checkpoints, saved_checkpoints
 
         saved_checkpoints(args.checkpoints)  # before any model loads
-        _print_json(evaluate_checkpoints(_evaluate_options(args), args.checkpoints))
+        with processes(args.device):
+            series = evaluate_checkpoints(_evaluate_options(args), args.checkpoints)
+            if is_main():  # under torchrun every process returns; one prints
+                _print_json(series)
         return
-    results = evaluate(_evaluate_options(args))
+    with processes(args.device):
+        results = evaluate(_evaluate_options(args))
+        if not is_main():
+            return
     summary = {"results": str(Path(args.output) / "results.json"), "tasks": results["tasks"]}
     for key in ("health", "tax", "drift"):
         if results.get(key):
@@ -155,10 +162,14 @@ def _evaluate(args: argparse.Namespace) -> None:
 
 
 def _sweep(args: argparse.Namespace) -> None:
+    from alignment_tax.evaluation.data_parallel import is_main, processes
     from alignment_tax.evaluation.sweep import parse_scales, sweep
 
     scales = parse_scales(args.scales)  # before any model loads
-    _print_json(sweep(_evaluate_options(args), scales))
+    with processes(args.device):
+        summary = sweep(_evaluate_options(args), scales)
+        if is_main():
+            _print_json(summary)
 
 
 def register(commands: argparse._SubParsersAction) -> None:

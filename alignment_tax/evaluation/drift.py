@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from alignment_tax.errors import UserError
+from alignment_tax.evaluation import data_parallel
 
 # Elements of one float32 logits slice (tokens × vocabulary): about 16 MB. Two such slices
 # (candidate and base) are alive at a time. On a GPU a slice of a few rows would leave the LM
@@ -219,22 +220,34 @@ def token_drift(
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     if chunk_elements is None:
         chunk_elements = default_chunk_elements(model)
-    results: dict[int, list[np.ndarray]] = checkpoint.load() if checkpoint is not None else {}
-    order = [i for i in order if i not in results]
-    batches = range(0, len(order), batch_size)
+    # Rank 0 reads the checkpoint for all: another rank might read it after rank 0 has saved.
+    results: dict[int, list[np.ndarray]] = data_parallel.on_main(checkpoint.load) if checkpoint is not None else {}
+    # Batches are cut from the whole plan, then those already scored are skipped: a pass resumed,
+    # or run by several processes (each takes every N-th batch), scores each window in the same
+    # batch as one uninterrupted process would, so the values are identical, not merely close.
+    batches = [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
+    todo = [chosen for chosen in batches if any(i not in results for i in chosen)]
+
+    def score(chosen: list[int]) -> list[np.ndarray]:
+        return _score_batch(model, base_model, [windows[i] for i in chosen], pad_id, padding_side, chunk_elements)
+
+    bar = None
     if progress:
         from tqdm import tqdm
 
-        batches = tqdm(batches, desc=progress, unit="batch")
-    for start in batches:
-        chosen = order[start : start + batch_size]
-        values = _score_batch(model, base_model, [windows[i] for i in chosen], pad_id, padding_side, chunk_elements)
-        cursor = 0
-        for i in chosen:
-            results[i] = [array[cursor : cursor + windows[i].n_scored] for array in values]
-            cursor += windows[i].n_scored
-        if checkpoint is not None:
+        bar = tqdm(total=len(todo), desc=progress, unit="batch")
+    for done in data_parallel.in_rounds(todo, score):
+        for index, values in done:
+            cursor = 0
+            for i in todo[index]:
+                results[i] = [array[cursor : cursor + windows[i].n_scored] for array in values]
+                cursor += windows[i].n_scored
+        if checkpoint is not None and data_parallel.is_main():
             checkpoint.save(results)
+        if bar is not None:
+            bar.update(len(done))
+    if bar is not None:
+        bar.close()
     nll, base_nll, kl = (np.concatenate([results[i][k] for i in range(len(windows))]) for k in range(3))
     text_index, position = _token_positions(windows)
     return TokenDrift(nll.astype(np.float32), base_nll.astype(np.float32), kl.astype(np.float32), text_index, position)

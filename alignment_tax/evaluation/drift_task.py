@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from alignment_tax import provenance
 from alignment_tax.errors import UserError
+from alignment_tax.evaluation import data_parallel
 from alignment_tax.models.loading import LoadedModel, load_causal_lm
 
 if TYPE_CHECKING:
@@ -66,8 +67,8 @@ def drift_summary(
             "window": [options.drift_window, options.drift_stride],
         }
     )
-    # A finished pass with the same fingerprint is read back, not recomputed.
-    drift = finished_drift(output, fingerprint)
+    # A finished pass with the same fingerprint is read back, not recomputed (rank 0 reads it for all).
+    drift = data_parallel.on_main(lambda: finished_drift(output, fingerprint))
     reused = drift is not None
     if not reused:
         drift = _token_drift(loaded, texts, base_name, fingerprint, options, output, name)
@@ -116,6 +117,7 @@ def _token_drift(
         progress=f"drift {name}",
         checkpoint=checkpoint,
     )
-    write_drift_files(output, drift, fingerprint)
-    checkpoint.remove()
+    if data_parallel.is_main():  # every rank holds the whole pass; one writes it
+        write_drift_files(output, drift, fingerprint)
+        checkpoint.remove()
     return drift

@@ -93,7 +93,7 @@ class HFEngine:
         from lm_eval.models.huggingface import HFLM
 
         require_chat_template(tokenizer, getattr(tokenizer, "name_or_path", "model"))
-        lm = resumable(HFLM)(
+        lm = resumable(HFLM, batches_in_blocks=True)(
             pretrained=network,
             tokenizer=tokenizer,
             batch_size=self.options.batch_size,

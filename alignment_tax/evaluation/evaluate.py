@@ -10,12 +10,15 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from alignment_tax import provenance
 from alignment_tax.errors import UserError
+from alignment_tax.evaluation import data_parallel
 from alignment_tax.evaluation.checks import AUTO_BASE, DRIFT_TASK, check_evaluate_inputs, check_evaluate_options
 from alignment_tax.evaluation.drift_task import drift_summary, load_drift_corpus
 from alignment_tax.evaluation.engines import ENGINES, Role, VLLMOptions, build_engine, vllm_lm_class
@@ -152,6 +155,7 @@ class _Evaluation:
 
         options = self.options
         check_evaluate_options(options)  # values first: nothing has loaded yet
+        data_parallel.check_supported(options.engine, options.batch_size)
         # One spelling per tolerance (None: strict), so equal tolerances share a base key.
         options.lang_tolerance = canonical_tolerance(options.lang_tolerance)
         check_evaluate_inputs(options)  # then names and paths, before lm-eval's slow task index
@@ -177,15 +181,29 @@ class _Evaluation:
                 "sha256": drift_corpus[2],
                 "n_docs": len(drift_corpus[1]),
             }
-        created = not self.output.exists()
-        self.output.mkdir(parents=True, exist_ok=True)
+        created = data_parallel.is_main() and not self.output.exists()
         try:
-            with OutputLock(self.output, "evaluate"):
+            with self._output_lock():
                 return self._run_locked(tasks, drift_corpus)
         except BaseException:
             if created:  # a folder this run made and wrote nothing into would look like a result
                 remove_if_unused(self.output)
             raise
+
+    @contextmanager
+    def _output_lock(self) -> Iterator[None]:
+        """Rank 0 holds the output folder for every process; the others only learn whether it could."""
+        lock = OutputLock(self.output, "evaluate")
+
+        def take() -> None:
+            self.output.mkdir(parents=True, exist_ok=True)
+            lock.__enter__()
+
+        data_parallel.on_main(take)  # rank 0's refusal is every rank's one line
+        try:
+            yield
+        finally:
+            lock.__exit__(None, None, None)  # a lock never taken (other ranks) is left alone
 
     def _run_locked(self, tasks: dict[str, Any], drift_corpus: tuple[str, list[str], str] | None) -> dict[str, Any]:
         from alignment_tax.tasks.registry import OUR_TASKS
@@ -196,7 +214,9 @@ class _Evaluation:
         self.caps = effective_caps(tasks, loaded.tokenizer, options.max_gen_toks, OUR_TASKS)
         if self.task_manager is not None:
             apply_caps(self.task_manager, self.caps)
-        self.encoder = load_embedder(options.embedder, device=loaded.device) if options.embedder else None
+        # Only rank 0 scores (lm-eval returns results there alone; see lm_eval_run.run_role).
+        wanted = options.embedder and data_parallel.is_main()
+        self.encoder = load_embedder(options.embedder, device=loaded.device) if wanted else None
         caps = {task: cap["max_gen_toks"] for task, cap in self.caps.items()}
         self.settings = _scoring_settings(options, loaded, self.data_hashes, caps)
         engine = build_engine(loaded, options, self.vllm_class)
@@ -217,7 +237,8 @@ class _Evaluation:
             fingerprint = self._generation_fingerprint(loaded.name, loaded.adapter, loaded)
             payload["drift"] = drift_summary(loaded, drift_corpus, fingerprint, options, self.output, self.name)
         self._finish(payload)
-        _write_run(self.output, payload, candidate)
+        if data_parallel.is_main():
+            _write_run(self.output, payload, candidate)
         return payload
 
     @staticmethod
@@ -270,8 +291,11 @@ class _Evaluation:
             "key": key,
         }
         existing = folder / "results.json"
-        if existing.exists():
-            previous = json.loads(existing.read_text(encoding="utf-8"))
+        # Rank 0 looks for all: it may write the file before a slower rank would look.
+        previous = data_parallel.on_main(
+            lambda: json.loads(existing.read_text(encoding="utf-8")) if existing.exists() else None
+        )
+        if previous is not None:
             logging.getLogger(__name__).info("reusing base results from %s", existing)
             return {**summary, "reused": True, "tasks": previous["tasks"]}
         base_loaded = LoadedModel(None, loaded.tokenizer, base_name, None, loaded.device, loaded.dtype)
@@ -279,7 +303,8 @@ class _Evaluation:
         run = self._run_role(engine, Role(base_name), folder / "cache.sqlite", fingerprint, f"base of {self.name}")
         payload = self._payload(base_name, None, base_loaded, run)
         self._finish(payload)
-        _write_run(folder, payload, run)
+        if data_parallel.is_main():
+            _write_run(folder, payload, run)
         return {**summary, "reused": False, "tasks": payload["tasks"]}
 
     def _payload(self, name: str, adapter: str | None, loaded: LoadedModel, run: RoleRun) -> dict[str, Any]:
@@ -290,6 +315,9 @@ class _Evaluation:
             generation=run.generation,
             generation_caps=self.caps,
             lm_eval=run.lm_eval_config,
+            # How many processes shared the work: a record only. Outputs are identical for any
+            # number (data_parallel), so it is in neither the generation fingerprint nor the base key.
+            world_size=data_parallel.world_size(),
         )
         if config["server"]["base_url"]:  # never write credentials a URL may carry
             config["server"]["base_url"] = public_url(config["server"]["base_url"])

@@ -25,6 +25,8 @@ from typing import Any
 
 from lm_eval.api.model import hash_args
 
+from alignment_tax.evaluation import data_parallel
+from alignment_tax.evaluation.request_blocks import generate_in_blocks
 from alignment_tax.progress import request_tasks, working_on
 from alignment_tax.sqlite_store import SQLiteStore
 
@@ -85,9 +87,10 @@ class _CacheHook:
     def __init__(self, cache: GenerationCache, truncation: deque):
         self.cache = cache
         self.truncation = truncation
+        self.methods = CACHED_METHODS
 
     def add_partial(self, method: str, args: Any, response: Any) -> None:
-        if method not in CACHED_METHODS:
+        if method not in self.methods:
             return
         truncated = None
         if method == "generate_until" and self.truncation:
@@ -136,11 +139,18 @@ class ResumableMixin:
     """Mixed in front of an lm-eval model class: serve cached responses, cache new ones."""
 
     generation_cache: GenerationCache
+    # True for HFLM, whose batches decide its outputs; vLLM and the server batch by themselves.
+    batches_in_blocks = False
 
     def attach_cache(self, cache: GenerationCache) -> None:
         self.generation_cache = cache
         self._truncation: deque = deque()
-        self.set_cache_hook(_CacheHook(cache, self._truncation))
+        hook = _CacheHook(cache, self._truncation)
+        if not data_parallel.is_main():
+            # Each rank stores the generations it makes itself; log-likelihoods are computed on
+            # every rank alike, and rank 0's copy is the one stored.
+            hook.methods = ("generate_until",)
+        self.set_cache_hook(hook)
 
     def _queue_truncation(self, flags: Iterable[bool]) -> None:
         """The flags of the batch just generated, in request order (what a failed batch left is dropped)."""
@@ -170,10 +180,18 @@ class ResumableMixin:
 
     def _resume(self, method: str, requests: list, **kwargs) -> list:
         cached = [self.generation_cache.get(method, request.args) for request in requests]
+        if method == "generate_until" and self._in_blocks():
+            generate = getattr(super(), method)
+            fresh = generate_in_blocks(self, requests, cached, lambda part: generate(part, **kwargs))
+            return [_restore(method, response) for response in fresh]
         missing = [request for request, response in zip(requests, cached) if response is None]
         with working_on(request_tasks(missing)):  # so the bar names them
             fresh = iter(getattr(super(), method)(missing, **kwargs) if missing else [])
         return [_restore(method, next(fresh) if response is None else response) for response in cached]
+
+    def _in_blocks(self) -> bool:
+        """Whether generation runs in whole batches of the one-process schedule (request_blocks)."""
+        return self.batches_in_blocks and isinstance(getattr(self, "batch_size", None), int)
 
     def generate_until(self, requests, disable_tqdm: bool = False):
         return self._resume("generate_until", requests, disable_tqdm=disable_tqdm)
@@ -185,6 +203,6 @@ class ResumableMixin:
         return self._resume("loglikelihood_rolling", requests, disable_tqdm=disable_tqdm)
 
 
-def resumable(lm_class: type) -> type:
+def resumable(lm_class: type, batches_in_blocks: bool = False) -> type:
     """``lm_class`` with :class:`ResumableMixin` in front (HFLM, or vLLM's model class)."""
-    return type(f"Resumable{lm_class.__name__}", (ResumableMixin, lm_class), {})
+    return type(f"Resumable{lm_class.__name__}", (ResumableMixin, lm_class), {"batches_in_blocks": batches_in_blocks})

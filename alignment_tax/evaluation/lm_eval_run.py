@@ -11,6 +11,7 @@ from typing import Any
 from alignment_tax.data.hashing import records_sha256
 from alignment_tax.data.hub import dataset_failure, hub_or_cache
 from alignment_tax.errors import UserError
+from alignment_tax.evaluation import data_parallel
 from alignment_tax.evaluation.task_results import (
     TARGET_LANGUAGE,
     TaskScores,
@@ -131,6 +132,10 @@ def run_role(lm: Any, task_names: list[str], task_manager: Any, options: Any, en
             torch_random_seed=options.seed,
             fewshot_random_seed=options.seed,
         )
+    if raw is None or not data_parallel.is_main():
+        # lm-eval returns results where LOCAL_RANK is 0 only. Another data-parallel rank's part was
+        # its share of the model calls; rank 0, which scores and writes, has every response.
+        return RoleRun(scores={})
     samples = raw.get("samples", {})
     run = RoleRun(scores={}, lm_eval_config=_plain_config(raw.get("config", {})))
     truncated = _truncation_lookup(lm)

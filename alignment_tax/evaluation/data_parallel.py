@@ -63,12 +63,33 @@ def processes(device: str) -> Iterator[int]:
     if on_gpu:
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0") or 0))
     dist.init_process_group(backend="nccl" if on_gpu else "gloo")
-    if dist.get_rank() != 0:
-        os.environ["TQDM_DISABLE"] = "1"  # one set of progress bars, rank 0's
     try:
-        yield dist.get_world_size()
+        with _bars_on_rank_0_only():
+            yield dist.get_world_size()
     finally:
         dist.destroy_process_group()
+
+
+@contextmanager
+def _bars_on_rank_0_only() -> Iterator[None]:
+    """One set of progress bars. TQDM_DISABLE is read when tqdm is imported (too early to set
+    here), and lm-eval passes ``disable=False`` explicitly, so the flag is forced on the class."""
+    from tqdm import tqdm
+
+    if rank() == 0:
+        yield
+        return
+    original = tqdm.__init__
+
+    def quiet(self: Any, *args: Any, **kwargs: Any) -> None:
+        kwargs["disable"] = True
+        original(self, *args, **kwargs)
+
+    tqdm.__init__ = quiet
+    try:
+        yield
+    finally:
+        tqdm.__init__ = original
 
 
 def check_supported(engine: str, batch_size: int | str) -> None:

@@ -155,7 +155,6 @@ class _Evaluation:
 
         options = self.options
         check_evaluate_options(options)  # values first: nothing has loaded yet
-        data_parallel.check_supported(options.engine, options.batch_size)
         # One spelling per tolerance (None: strict), so equal tolerances share a base key.
         options.lang_tolerance = canonical_tolerance(options.lang_tolerance)
         check_evaluate_inputs(options)  # then names and paths, before lm-eval's slow task index
@@ -165,6 +164,7 @@ class _Evaluation:
             raise UserError("drift compares a candidate with its base: give --adapter, or --base for a full checkpoint")
         if options.engine not in ENGINES:
             raise UserError(f"unknown engine {options.engine!r}; choose one of {', '.join(ENGINES)}")
+        data_parallel.check_supported(options.engine, options.batch_size)
         if options.engine == "vllm" and self.vllm_class is None:
             self.vllm_class = vllm_lm_class()  # before any data or model loads
         lm_eval_tasks = [task for task in options.tasks if task != DRIFT]

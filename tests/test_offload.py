@@ -68,6 +68,29 @@ def test_offloaded_drift_equals_the_model_held_whole(share, in_memory, tiny_lm_d
         assert np.array_equal(getattr(got, name), getattr(expected, name)), name  # bit for bit
 
 
+def test_an_adapter_on_the_embeddings_works_offloaded(tiny_lm_dir, tmp_path):
+    """LoRA on the embeddings wraps them: the inputs' device is then read from the wrapped layer's hook,
+    and the embedding's LoRA weights are parameters, not modules, when they are given storage."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from alignment_tax.evaluation.drift import token_drift
+
+    torch.manual_seed(1)
+    targets = ["embed_tokens", "q_proj", "down_proj"]
+    config = LoraConfig(r=4, target_modules=targets, init_lora_weights=False, lora_dropout=0.0)
+    get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_lm_dir), config).save_pretrained(tmp_path / "adapter")
+    whole = load(tiny_lm_dir, tmp_path / "adapter", tmp_path)
+    spread = load(tiny_lm_dir, tmp_path / "adapter", tmp_path / "offload", 0.2)
+    assert spread.device_map == {"": "disk"}
+    expected = token_drift(whole.model, whole.tokenizer, TEXTS, window=24, stride=12)
+    got = token_drift(spread.model, spread.tokenizer, TEXTS, window=24, stride=12)
+    assert expected.kl.mean() > 1e-4
+    for name in ("nll", "base_nll", "kl"):
+        assert np.array_equal(getattr(got, name), getattr(expected, name)), name
+
+
 def evaluate_args(output, shared_data, tiny_lm_dir, tiny_adapter_dir, *extra):
     args = ["evaluate", "--model", tiny_lm_dir, "--adapter", tiny_adapter_dir, "--base", "--tasks", "cmrc2018,drift"]
     # Short answers and whole-passage drift windows: each offloaded forward pass reads the layers from disk.

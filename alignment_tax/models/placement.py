@@ -204,14 +204,16 @@ def execution_device(module: Any) -> Any:
     """The device ``module`` computes on: its accelerate hook's, else its first parameter's.
 
     An offloaded module's parameters are ``meta`` placeholders; its hook loads them onto the
-    execution device (the first GPU, or the CPU) for each call.
+    execution device (the first GPU, or the CPU) for each call. A module LoRA wraps (the
+    embeddings, say) keeps its hook on the wrapped ``base_layer``.
     """
     import torch
 
-    device = getattr(getattr(module, "_hf_hook", None), "execution_device", None)
-    if device is None:
-        return next(module.parameters()).device
-    return torch.device(device) if not isinstance(device, int) else torch.device("cuda", device)
+    for candidate in (module, getattr(module, "base_layer", None)):
+        device = getattr(getattr(candidate, "_hf_hook", None), "execution_device", None)
+        if device is not None:
+            return torch.device(device) if not isinstance(device, int) else torch.device("cuda", device)
+    return next(module.parameters()).device
 
 
 def input_device(model: Any) -> Any:
@@ -245,6 +247,7 @@ def attach_to_dispatched(model: Any, adapter: str, attach: Any) -> Any:
 
 
 def _materialise_lora(network: Any, adapter: str) -> None:
+    import torch
     from peft.tuners.tuners_utils import BaseTunerLayer
     from peft.utils import load_peft_weights, set_peft_model_state_dict
 
@@ -255,9 +258,15 @@ def _materialise_lora(network: Any, adapter: str) -> None:
         for name in module.adapter_layer_names:
             layers = getattr(module, name)
             for adapter_name in list(layers):
-                if any(p.is_meta for p in layers[adapter_name].parameters()):
-                    layers[adapter_name].to_empty(device=execution_device(module.get_base_layer()))
-                    placed = True
+                item = layers[adapter_name]  # a module (lora_A) or, for an embedding's LoRA, a parameter
+                if not any(p.is_meta for p in (item.parameters() if isinstance(item, torch.nn.Module) else [item])):
+                    continue
+                device = execution_device(module.get_base_layer())
+                if isinstance(item, torch.nn.Module):
+                    item.to_empty(device=device)
+                else:
+                    layers[adapter_name] = torch.nn.Parameter(torch.empty_like(item, device=device), item.requires_grad)
+                placed = True
     if not placed:
         return
     # The same state dict PeftModel.from_pretrained loaded, copied now into real storage.

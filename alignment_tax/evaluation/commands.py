@@ -98,6 +98,7 @@ def _evaluate_options(args: argparse.Namespace):
     from alignment_tax.evaluation.evaluate import EvaluateOptions
     from alignment_tax.evaluation.generation_caps import parse_max_gen_toks
     from alignment_tax.evaluation.served import ServerOptions
+    from alignment_tax.models.placement import parse_device_map, parse_max_memory
 
     return EvaluateOptions(
         tasks=tasks,
@@ -109,6 +110,9 @@ def _evaluate_options(args: argparse.Namespace):
         batch_size=args.batch_size,
         device=args.device,
         dtype=args.dtype,
+        device_map=parse_device_map(args.device_map) if args.device_map else None,
+        max_memory=parse_max_memory(args.max_memory) if args.max_memory else None,
+        offload_folder=args.offload_folder,
         embedder=args.embedder,
         data_dir=args.data_dir,
         data=_data_overrides(args),
@@ -217,6 +221,25 @@ def _evaluate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=_parse_batch_size, default=8, help="N or auto (default 8)")
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     parser.add_argument("--dtype", choices=["auto", "float32", "bfloat16", "float16"], default="auto")
+    parser.add_argument(
+        "--device-map",
+        metavar="auto|JSON",
+        help="spread a model larger than one card over the GPUs, then the CPU, then disk (accelerate, as "
+        "lm-eval's parallelize=True): auto, balanced, balanced_low_0, sequential, or a JSON object "
+        '{"module": GPU_INDEX|"cpu"|"disk"}; for the hf engine and drift (default: all on --device)',
+    )
+    parser.add_argument(
+        "--max-memory",
+        metavar="DEVICE=SIZE[,...]",
+        help="with --device-map: the most each device may hold, e.g. 0=70GiB,1=70GiB,cpu=100GiB (what does "
+        "not fit goes to disk)",
+    )
+    parser.add_argument(
+        "--offload-folder",
+        metavar="DIR",
+        help="with --device-map: where weights offloaded to disk may be written (default: a temporary folder "
+        "inside --output, removed at the end)",
+    )
     parser.add_argument("--embedder", help="sentence-transformers model for the similarity metric")
     parser.add_argument("--data-dir", help="offline data folder laid out like shared/data")
     parser.add_argument(

@@ -21,6 +21,7 @@ import torch
 
 from alignment_tax.errors import UserError
 from alignment_tax.evaluation import data_parallel
+from alignment_tax.models.placement import execution_device, input_device
 
 # Elements of one float32 logits slice (tokens × vocabulary): about 16 MB. Two such slices
 # (candidate and base) are alive at a time. On a GPU a slice of a few rows would leave the LM
@@ -123,7 +124,7 @@ def _hidden_states(backbone: Any, input_ids, mask, positions):
 
 
 def _score_batch(model, base_model, windows, pad_id, padding_side, chunk_elements):
-    device = next(model.parameters()).device
+    device = input_device(model)  # not the first parameter's: with offloaded weights that is a meta placeholder
     input_ids, mask, positions, offsets = _batch_tensors(windows, pad_id, padding_side, device)
     backbone, head = _backbone_and_head(model)
     hidden = _hidden_states(backbone, input_ids, mask, positions)
@@ -141,14 +142,16 @@ def _score_batch(model, base_model, windows, pad_id, padding_side, chunk_element
     for row, (w, offset) in enumerate(zip(windows, offsets)):
         scored[row, offset + w.first_scored - 1 : offset + len(w.token_ids) - 1] = True
     targets = torch.roll(input_ids, shifts=-1, dims=1)[scored].unsqueeze(-1)
-    hidden, base_hidden = hidden[scored], base_hidden[scored]
+    # A model spread over devices (accelerate) leaves the last hidden state where its last layer ran.
+    hidden, base_hidden = hidden[scored.to(hidden.device)], base_hidden[scored.to(base_hidden.device)]
+    targets = targets.to(execution_device(head))
 
     rows = max(1, chunk_elements // head.weight.shape[0])
     nll, base_nll, kl = [], [], []
     for start in range(0, targets.shape[0], rows):
         part = slice(start, start + rows)
         logp = torch.log_softmax(head(hidden[part]).float(), dim=-1)
-        base_logp = torch.log_softmax(base_head(base_hidden[part]).float(), dim=-1)
+        base_logp = torch.log_softmax(base_head(base_hidden[part]).float(), dim=-1).to(logp.device)
         nll.append(-logp.gather(-1, targets[part]).squeeze(-1))
         base_nll.append(-base_logp.gather(-1, targets[part]).squeeze(-1))
         # KL = Σ p·(log p − log q), in place: no third vocabulary-sized tensor is allocated.
@@ -159,7 +162,7 @@ def _score_batch(model, base_model, windows, pad_id, padding_side, chunk_element
 
 def default_chunk_elements(model: Any) -> int:
     """The logits slice ``token_drift`` uses for ``model`` on its device (see the constants above)."""
-    if next(model.parameters()).device.type == "cuda":
+    if execution_device(_backbone_and_head(model)[1]).type == "cuda":
         return GPU_CHUNK_ELEMENTS
     vocab = _backbone_and_head(model)[1].weight.shape[0]
     return max(DEFAULT_CHUNK_ELEMENTS, CPU_MIN_CHUNK_ROWS * vocab)

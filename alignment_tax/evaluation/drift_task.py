@@ -103,7 +103,7 @@ def _token_drift(
     base_model = None
     if base_name is not None:
         # A full fine-tune: the only case that holds two copies of the weights.
-        base_model, base_tokenizer = load_causal_lm(base_name, loaded.device, loaded.dtype)
+        base_model, base_tokenizer = load_causal_lm(base_name, loaded.device, loaded.dtype, loaded.placement)
         check_same_tokenizer(loaded.tokenizer, base_tokenizer)
     checkpoint = DriftCheckpoint(output / "drift_partial.npz", fingerprint)
     drift = token_drift(

@@ -24,6 +24,7 @@ from alignment_tax.evaluation.generation_cache import GenerationCache, resumable
 from alignment_tax.evaluation.roles import Role, require_chat_template
 from alignment_tax.evaluation.served import ServerEngine
 from alignment_tax.models.loading import LoadedModel, load_causal_lm
+from alignment_tax.models.placement import input_device
 
 ENGINES = ("hf", "vllm", "server")
 THINK_END = "</think>"
@@ -82,7 +83,7 @@ class HFEngine:
             with loaded.model.disable_adapter():
                 yield self._wrap(loaded.model, loaded.tokenizer, cache)
         else:
-            network, tokenizer = load_causal_lm(role.model, loaded.device, loaded.dtype)
+            network, tokenizer = load_causal_lm(role.model, loaded.device, loaded.dtype, loaded.placement)
             try:
                 yield self._wrap(network, tokenizer, cache)
             finally:
@@ -101,6 +102,8 @@ class HFEngine:
             enable_thinking=self.options.enable_thinking,
             think_end_token=THINK_END,
         )
+        # HFLM puts inputs on `model.device`, its first parameter's: a meta placeholder when offloaded.
+        lm._device = input_device(network)
         lm.attach_cache(cache)
         return lm
 

@@ -36,6 +36,7 @@ from alignment_tax.models.loading import (
     load_for_evaluation,
     resolve_device,
 )
+from alignment_tax.models.placement import Placement, offload_folder
 from alignment_tax.paths import check_output_folder, write_text_atomically
 from alignment_tax.urls import public_url
 
@@ -68,6 +69,11 @@ class EvaluateOptions:
     adapter_scaled_from: str | None = None  # set by `sweep`: the adapter that was scaled
     checkpoint_step: int | None = None  # set by `evaluate --checkpoints`: the training step of the adapter
     lang_tolerance: str | None = None  # relaxes lang_consistency (metrics.scripts.parse_tolerance); None: strict
+    # Weights spread by accelerate over GPUs, then CPU, then disk (lm-eval's parallelize=True):
+    # "auto" (or balanced, sequential) or a {module: device} map; None: all on --device.
+    device_map: str | dict[str, Any] | None = None
+    max_memory: dict[str, str] | None = None  # accelerate's budget per device, e.g. {"0": "70GiB", "cpu": "100GiB"}
+    offload_folder: str | None = None  # default: a temporary folder inside --output, removed at the end
     engine: str = "hf"  # who generates: "hf" (transformers), "vllm", or "server"; drift always uses transformers
     vllm: VLLMOptions = field(default_factory=VLLMOptions)
     server: ServerOptions = field(default_factory=ServerOptions)
@@ -165,6 +171,7 @@ class _Evaluation:
         if options.engine not in ENGINES:
             raise UserError(f"unknown engine {options.engine!r}; choose one of {', '.join(ENGINES)}")
         data_parallel.check_supported(options.engine, options.batch_size)
+        placement = _placement(options)
         if options.engine == "vllm" and self.vllm_class is None:
             self.vllm_class = vllm_lm_class()  # before any data or model loads
         lm_eval_tasks = [task for task in options.tasks if task != DRIFT]
@@ -183,7 +190,7 @@ class _Evaluation:
             }
         created = data_parallel.is_main() and not self.output.exists()
         try:
-            with self._output_lock():
+            with self._output_lock(), offload_folder(placement, self.output) as self.placement:
                 return self._run_locked(tasks, drift_corpus)
         except BaseException:
             if created:  # a folder this run made and wrote nothing into would look like a result
@@ -209,7 +216,7 @@ class _Evaluation:
         from alignment_tax.tasks.registry import OUR_TASKS
 
         options = self.options
-        loaded = self._load(options)
+        loaded = self._load(options, self.placement)
         # Caps from the candidate's tokenizer, for both roles: the base must answer under the same rules.
         self.caps = effective_caps(tasks, loaded.tokenizer, options.max_gen_toks, OUR_TASKS)
         if self.task_manager is not None:
@@ -233,7 +240,9 @@ class _Evaluation:
             payload["tax"] = compute_tax(payload["tasks"], base_summary.pop("tasks"))
         if drift_corpus is not None:
             if loaded.model is None:  # vLLM held the weights for generation; drift needs logits
-                loaded = load_for_evaluation(options.model, options.adapter, options.device, options.dtype)
+                loaded = load_for_evaluation(
+                    options.model, options.adapter, options.device, options.dtype, self.placement
+                )
             fingerprint = self._generation_fingerprint(loaded.name, loaded.adapter, loaded)
             payload["drift"] = drift_summary(loaded, drift_corpus, fingerprint, options, self.output, self.name)
         self._finish(payload)
@@ -242,16 +251,20 @@ class _Evaluation:
         return payload
 
     @staticmethod
-    def _load(options: EvaluateOptions) -> LoadedModel:
+    def _load(options: EvaluateOptions, placement: Placement) -> LoadedModel:
         if options.engine == "hf":
-            return load_for_evaluation(options.model, options.adapter, options.device, options.dtype)
+            return load_for_evaluation(options.model, options.adapter, options.device, options.dtype, placement)
         # vLLM (or the server) holds the weights; "auto" is its own choice (the checkpoint's dtype).
         return describe_for_evaluation(options.model, options.adapter, resolve_device(options.device), options.dtype)
 
     def _generation_fingerprint(
         self, name: str, adapter: str | None, loaded: LoadedModel, engine_identity: dict[str, Any] | None = None
     ) -> str:
-        """What decides a response besides the request itself (which keys each cached entry)."""
+        """What decides a response besides the request itself (which keys each cached entry).
+
+        Not the device map: weights offloaded to CPU or disk give the held-whole model's outputs
+        exactly (tests/test_offload.py), so a run may resume with another placement.
+        """
         return provenance.content_key(
             {
                 "model": provenance.model_identity(name),
@@ -298,7 +311,9 @@ class _Evaluation:
         if previous is not None:
             logging.getLogger(__name__).info("reusing base results from %s", existing)
             return {**summary, "reused": True, "tasks": previous["tasks"]}
-        base_loaded = LoadedModel(None, loaded.tokenizer, base_name, None, loaded.device, loaded.dtype)
+        # The disabled adapter's base is the candidate's model: its device map is the candidate's.
+        network = loaded.model if via_adapter else None
+        base_loaded = LoadedModel(network, loaded.tokenizer, base_name, None, loaded.device, loaded.dtype)
         fingerprint = self._generation_fingerprint(base_name, None, base_loaded, engine.identity(Role(base_name)))
         run = self._run_role(engine, Role(base_name), folder / "cache.sqlite", fingerprint, f"base of {self.name}")
         payload = self._payload(base_name, None, base_loaded, run)
@@ -312,6 +327,8 @@ class _Evaluation:
         config.update(
             device=loaded.device,
             dtype=loaded.dtype,
+            # Where each module computed (hf_device_map), or the request where this process holds no such model.
+            device_map=loaded.device_map or self.options.device_map,
             generation=run.generation,
             generation_caps=self.caps,
             lm_eval=run.lm_eval_config,
@@ -339,6 +356,18 @@ class _Evaluation:
     def _finish(self, payload: dict[str, Any]) -> None:
         payload["versions"] = provenance.versions()
         payload["finished"] = provenance.now()
+
+
+def _placement(options: EvaluateOptions) -> Placement:
+    """The weights' placement, checked before anything loads; a device map must have something to place."""
+    placement = Placement(options.device_map, options.max_memory, options.offload_folder)
+    placement.check_devices()
+    if placement.dispatched and options.engine != "hf" and DRIFT not in options.tasks:
+        raise UserError(
+            f"--device-map places the weights transformers loads; with --engine {options.engine} only drift does, "
+            "and drift is not among --tasks (vLLM spreads a model with --tensor-parallel-size)"
+        )
+    return placement
 
 
 def warn_about_truncation(role: Role, run: RoleRun, caps: dict[str, dict[str, Any]]) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 
 from alignment_tax.data.hub import unreachable_note, use_cache_if_hub_unreachable
 from alignment_tax.errors import UserError
+from alignment_tax.models.placement import ONE_DEVICE, Placement, attach_to_dispatched, resolved_device_map
 
 DEVICES = ("auto", "cpu", "cuda")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
@@ -160,6 +161,12 @@ class LoadedModel:
     adapter: str | None
     device: str
     dtype: str
+    placement: Placement = ONE_DEVICE
+
+    @property
+    def device_map(self) -> dict[str, str | int] | None:
+        """Where each module went when the weights are spread (``hf_device_map``); None on one device."""
+        return resolved_device_map(self.model) if self.model is not None else None
 
     @property
     def has_adapter(self) -> bool:
@@ -177,18 +184,25 @@ def load_tokenizer(name_or_path: str):
         raise UserError(f"could not load the tokenizer of {name_or_path!r}: {_load_failure(error)}") from error
 
 
-def load_causal_lm(name_or_path: str, device: str = "cpu", dtype: str = "float32"):
-    """``AutoModelForCausalLM`` and ``AutoTokenizer`` from a folder or hub id, in eval mode."""
+def load_causal_lm(name_or_path: str, device: str = "cpu", dtype: str = "float32", placement: Placement = ONE_DEVICE):
+    """``AutoModelForCausalLM`` and ``AutoTokenizer`` from a folder or hub id, in eval mode.
+
+    With a device map in ``placement`` accelerate spreads the weights and ``device`` is not used.
+    """
     import torch
     from transformers import AutoModelForCausalLM
 
     tokenizer = load_tokenizer(name_or_path)
     check_causal_lm(name_or_path)
     try:
-        model = AutoModelForCausalLM.from_pretrained(name_or_path, dtype=getattr(torch, dtype))
+        model = AutoModelForCausalLM.from_pretrained(
+            name_or_path, dtype=getattr(torch, dtype), **placement.from_pretrained_kwargs()
+        )
     except (OSError, ValueError) as error:
         raise UserError(f"could not load model {name_or_path!r}: {_load_failure(error)}") from error
-    model.to(device).eval()
+    if not placement.dispatched:
+        model.to(device)
+    model.eval()
     return model, tokenizer
 
 
@@ -218,8 +232,11 @@ def attach_adapter(model: Any, adapter: str, base_name: str) -> Any:
     """
     from peft import PeftModel
 
+    def load(base: Any) -> Any:
+        return PeftModel.from_pretrained(base, adapter, is_trainable=False, autocast_adapter_dtype=False).eval()
+
     try:
-        network = PeftModel.from_pretrained(model, adapter, is_trainable=False, autocast_adapter_dtype=False).eval()
+        network = attach_to_dispatched(model, adapter, load) if resolved_device_map(model) else load(model)
     except (RuntimeError, ValueError, KeyError) as error:
         raise UserError(f"adapter {adapter} does not fit base {base_name}: {_adapter_mismatch(error)}") from error
     cast_adapter_to_base_dtype(network)
@@ -272,7 +289,9 @@ def describe_for_evaluation(model: str | None, adapter: str | None, device: str,
     return LoadedModel(None, load_tokenizer(name), name, adapter, device, dtype)
 
 
-def load_for_evaluation(model: str | None, adapter: str | None, device: str, dtype: str) -> LoadedModel:
+def load_for_evaluation(
+    model: str | None, adapter: str | None, device: str, dtype: str, placement: Placement = ONE_DEVICE
+) -> LoadedModel:
     """A full checkpoint, or a base plus a LoRA adapter (base defaults to the adapter's own)."""
     if model is None and adapter is None:
         raise UserError("give --model, --adapter, or both")
@@ -281,7 +300,8 @@ def load_for_evaluation(model: str | None, adapter: str | None, device: str, dty
         adapter_base(adapter)  # fail early on a missing or malformed adapter folder
     device = resolve_device(device)
     dtype = resolve_dtype(dtype, device)
-    network, tokenizer = load_causal_lm(name, device, dtype)
+    placement.check_devices()
+    network, tokenizer = load_causal_lm(name, device, dtype, placement)
     if adapter is not None:
         network = attach_adapter(network, adapter, name)
-    return LoadedModel(network, tokenizer, name, adapter, device, dtype)
+    return LoadedModel(network, tokenizer, name, adapter, device, dtype, placement)

@@ -11,7 +11,9 @@ as the ``hf`` engine's are. That its outputs equal the ``hf`` engine's follows f
 transformers, so the equality checks only the routing (the adapter changes the outputs, so a
 base served with the adapter, or the reverse, would differ). What they do not prove: that real
 vLLM generates what transformers does (kernels, batching, LoRA arithmetic): that needs a GPU
-and vLLM (``tests/gpu``).
+and vLLM (``tests/gpu``). Nor does :class:`HFLMAsVLLM` build requests as lm-eval's ``VLLM``
+does (it is HFLM underneath): ``tests/test_vllm_cache.py`` runs lm-eval's ``VLLM`` class itself,
+with only the vLLM engine replaced, for the cache keys and truncation flags that depend on that.
 """
 
 import json

@@ -12,14 +12,20 @@ models return only the text, so each engine's raw output is read where it exists
 rows of transformers' ``generate``, vLLM's ``finish_reason``, the server's ``finish_reason``) and
 queued; the cache hook, which lm-eval calls once per request in the same order, takes the flag
 off the queue as it stores the text.
+
+A response is stored under the request it answers, as that request was looked up, not under
+whatever arguments the model hands the hook: lm-eval's ``VLLM.generate_until`` hands it a
+``gen_kwargs`` of its own making (see :class:`_Answering`), under which a rerun would find nothing.
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +87,51 @@ class GenerationCache:
         self._store.close()
 
 
+class _Answering:
+    """The requests one call into the model answers, with their arguments as they were looked up.
+
+    lm-eval's models do not all hand the cache hook the request's own arguments. HFLM and the API
+    models pass ``(context, gen_kwargs)`` through (a batch's first ``gen_kwargs``, equal to each
+    request's), but vLLM's ``generate_until`` (0.4.13) passes
+    ``(context, kwargs | {"until": ..., "max_gen_toks": ...})``: the sampling defaults filled in,
+    EOS added to ``until``, the cap cut to fit the context. Stored under those, no response is
+    found by a rerun, which looks up the request's own arguments. So each write is mapped back to
+    a request: the one with exactly these arguments, else (for ``generate_until``, whose
+    ``gen_kwargs`` engines rewrite) the next unanswered one with the same context. That order is
+    the models' own: each sorts same-context requests stably (by length), so they are answered
+    in the order given. The arguments are copied before the model sees them, so a model that
+    changes them in place cannot change the key either.
+    """
+
+    def __init__(self, method: str, requests: Sequence[Any]):
+        self.method = method
+        self.originals = [copy.deepcopy(request.args) for request in requests]
+        self.answered = [False] * len(self.originals)
+        self.exact: dict[str, deque[int]] = {}
+        self.by_context: dict[str, deque[int]] = {}
+        for index, args in enumerate(self.originals):
+            self.exact.setdefault(hash_args(method, args), deque()).append(index)
+            if method == "generate_until":
+                self.by_context.setdefault(hash_args(method, tuple(args)[:1]), deque()).append(index)
+
+    def original(self, method: str, args: Any) -> Any:
+        """The arguments of the request this write answers; ``args`` itself if it answers none of them."""
+        if method != self.method:
+            return args
+        index = self._take(self.exact.get(hash_args(method, args)))
+        if index is None and method == "generate_until":
+            index = self._take(self.by_context.get(hash_args(method, tuple(args)[:1])))
+        return args if index is None else self.originals[index]
+
+    def _take(self, queue: deque[int] | None) -> int | None:
+        while queue:
+            index = queue.popleft()
+            if not self.answered[index]:  # an index sits in two queues; the other may have taken it
+                self.answered[index] = True
+                return index
+        return None
+
+
 class _CacheHook:
     """What lm-eval's models call with each response as soon as it is produced."""
 
@@ -88,6 +139,7 @@ class _CacheHook:
         self.cache = cache
         self.truncation = truncation
         self.methods = CACHED_METHODS
+        self.answering: _Answering | None = None  # set while the model answers missing requests
 
     def add_partial(self, method: str, args: Any, response: Any) -> None:
         if method not in self.methods:
@@ -95,6 +147,8 @@ class _CacheHook:
         truncated = None
         if method == "generate_until" and self.truncation:
             truncated = self.truncation.popleft()
+        if self.answering is not None:
+            args = self.answering.original(method, args)
         self.cache.put(method, args, _plain(response), truncated)
 
 
@@ -182,16 +236,35 @@ class ResumableMixin:
         cached = [self.generation_cache.get(method, request.args) for request in requests]
         if method == "generate_until" and self._in_blocks():
             generate = getattr(super(), method)
-            fresh = generate_in_blocks(self, requests, cached, lambda part: generate(part, **kwargs))
+
+            def answer(part: list) -> list:
+                with self._filed_by_request(method, part):
+                    return generate(part, **kwargs)
+
+            fresh = generate_in_blocks(self, requests, cached, answer)
             return [_restore(method, response) for response in fresh]
         missing = [request for request, response in zip(requests, cached) if response is None]
-        with working_on(request_tasks(missing)):  # so the bar names them
+        # The bar names the requests' tasks; the answers are filed under the requests as looked up here.
+        with working_on(request_tasks(missing)), self._filed_by_request(method, missing):
             fresh = iter(getattr(super(), method)(missing, **kwargs) if missing else [])
         return [_restore(method, next(fresh) if response is None else response) for response in cached]
 
     def _in_blocks(self) -> bool:
         """Whether generation runs in whole batches of the one-process schedule (request_blocks)."""
         return self.batches_in_blocks and isinstance(getattr(self, "batch_size", None), int)
+
+    @contextmanager
+    def _filed_by_request(self, method: str, requests: list) -> Iterator[None]:
+        """While the parent answers ``requests``, what it writes is stored under their arguments."""
+        hook = getattr(self, "cache_hook", None)
+        if not isinstance(hook, _CacheHook) or not requests:
+            yield
+            return
+        hook.answering = _Answering(method, requests)
+        try:
+            yield
+        finally:
+            hook.answering = None
 
     def generate_until(self, requests, disable_tqdm: bool = False):
         return self._resume("generate_until", requests, disable_tqdm=disable_tqdm)

@@ -85,6 +85,10 @@ def sweep(options: Any, scales: list[float], prefix: str = "", adapters: str | P
         raise UserError("sweep needs --adapter (the adapter whose strength it varies)")
     if options.engine == "server":
         raise UserError("sweep generates with --engine hf or vllm; a server would need each scaled copy served")
+    if options.engine == "vllm":
+        from alignment_tax.evaluation.engines import vllm_lm_class
+
+        vllm_lm_class()  # without vLLM: one line, before any scaled copy is written
     root = Path(options.output)
     runs = []
     for scale in scales:

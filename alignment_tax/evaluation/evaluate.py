@@ -66,6 +66,7 @@ class EvaluateOptions:
     checkpoint_step: int | None = None  # set by `evaluate --checkpoints`: the training step of the adapter
     lang_tolerance: str | None = None  # relaxes lang_consistency (metrics.scripts.parse_tolerance); None: strict
     engine: str = "hf"  # who generates: "hf" (transformers), "vllm", or "server"; drift always uses transformers
+    merge_adapter: bool = True  # hf: the candidate generates with its LoRA folded into the weights (exactly undone)
     vllm: VLLMOptions = field(default_factory=VLLMOptions)
     server: ServerOptions = field(default_factory=ServerOptions)
 
@@ -208,6 +209,8 @@ class _Evaluation:
         finally:
             engine.close()
         payload = self._payload(loaded.name, loaded.adapter, loaded, candidate)
+        if getattr(engine, "adapter_merge", None) is not None:  # hf with an adapter: folded in or not, and why
+            payload["config"]["adapter_merge"] = engine.adapter_merge
         payload["base"] = base_summary
         if base_summary is not None:
             payload["tax"] = compute_tax(payload["tasks"], base_summary.pop("tasks"))

@@ -1,6 +1,6 @@
 """The GPU suite: the costs that depend on Qwen3's real widths, measured on one card in one run.
 
-    python bench/gpu.py [--shape qwen3-4b] [--layers N] [--out DIR] [--summary FILE] [--budget-s S]
+    python bench/gpu.py [--shape qwen3-4b] [--layers N] [--out DIR] [--summary FILE] [--budget-s S] [--stages LIST]
 
 On a random model with the published widths of ``--shape`` (qwen3-4b: all 36 layers, a
 151,936-row vocabulary), in bf16 on a GPU (fp32 on a CPU, where ``--layers 2`` keeps it short):
@@ -14,7 +14,10 @@ On a random model with the published widths of ``--shape`` (qwen3-4b: all 36 lay
 * one GRPO optimiser step through the package's trainer at the paper's settings (8 generations,
   32 completions of up to 256 tokens, LoRA r64, beta 0.04): seconds and peak memory;
 * the wall time a full evaluation of one checkpoint would take (CMRC dev, the MT and headline
-  test sets, drift over the CMRC dev passages) from those rates, every output at its cap.
+  test sets, drift over the CMRC dev passages) from those rates, every output at its cap;
+* one decode step at batch 32 with the rank-64 LoRA unmerged, folded in (the hf engine's
+  default), and folded in with a static cache and the compiled forward (bench/gpu_decode.py;
+  target ≤ 15 ms). ``--stages decode_step`` runs it alone (after build).
 
 Prints one JSON summary (also written to ``--summary``, after every stage, so a run cut short
 keeps what it measured) and exits 1 with one line per failed check. Stages that would overrun
@@ -34,6 +37,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import gpu_decode  # noqa: E402
 import gpu_parts as parts  # noqa: E402
 
 
@@ -50,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         "1,800 on a CPU); a skipped stage fails the run",
     )
     parser.add_argument("--peak-tflops", type=float, help="the card's dense bf16 peak, where the name table lacks it")
+    parser.add_argument("--stages", help="comma-separated stages to run after build (default: all), e.g. decode_step")
     args = parser.parse_args(argv)
 
     import torch
@@ -82,7 +87,15 @@ def main(argv: list[str] | None = None) -> int:
         ("generation", lambda: parts.generation(work, summary, scale), 90),
         ("grpo_step", lambda: parts.grpo_step(work, summary, scale), 90),
         ("full_evaluation_estimate", lambda: parts.full_evaluation_estimate(summary), 0),
+        # Last, so that it takes no budget from the stages before it; compiling a 4B model takes a while.
+        ("decode_step", lambda: gpu_decode.decode_step(work, summary, *gpu_decode.scale(cuda)), 120),
     ]
+    if args.stages:
+        wanted = {"build", *(name.strip() for name in args.stages.split(","))}
+        unknown = wanted - {name for name, _, _ in stages}
+        if unknown:
+            parser.error(f"--stages: unknown {', '.join(sorted(unknown))}")
+        stages = [stage for stage in stages if stage[0] in wanted]
     for name, run, needs in stages:
         left = budget - (time.perf_counter() - started)
         if left < needs:
@@ -105,6 +118,7 @@ def main(argv: list[str] | None = None) -> int:
             break
         save()
     parts.judge(summary)
+    gpu_decode.judge(summary)
     summary["passed"] = all(summary["checks"].values()) and bool(summary["checks"])
     save()
     print(json.dumps(summary, indent=2))

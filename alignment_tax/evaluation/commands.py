@@ -124,6 +124,7 @@ def _evaluate_options(args: argparse.Namespace):
         max_gen_toks=parse_max_gen_toks(args.max_gen_toks),
         lang_tolerance=args.lang_tolerance,
         engine=args.engine,
+        merge_adapter=args.merge_adapter,
         vllm=VLLMOptions(
             tensor_parallel_size=args.tensor_parallel_size,
             data_parallel_size=args.data_parallel_size,
@@ -292,6 +293,13 @@ def _evaluate_arguments(parser: argparse.ArgumentParser) -> None:
         help="hf: transformers in this process (default); vllm: vLLM on the GPU(s), LoRA served as a "
         'LoRA request (pip install "alignment-tax[vllm]"); server: an OpenAI-compatible /v1/completions '
         "endpoint (vllm serve, SGLang, TGI) at --base-url. Drift always runs with transformers.",
+    )
+    engine.add_argument(
+        "--no-merge-adapter",
+        dest="merge_adapter",
+        action="store_false",
+        help="hf: generate through the unmerged LoRA layers (default: the adapter folded into the weights for the "
+        "candidate's generations, a bare model's speed; the base's weights are restored bit for bit afterwards)",
     )
     engine.add_argument("--tensor-parallel-size", type=at_least(1), default=1, help="vllm: GPUs per model copy")
     engine.add_argument(

@@ -14,7 +14,7 @@ import gc
 import json
 import logging
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,7 @@ from alignment_tax.evaluation.roles import Role, require_chat_template
 from alignment_tax.evaluation.served import ServerEngine
 from alignment_tax.models.loading import LoadedModel, load_causal_lm
 from alignment_tax.models.placement import input_device
+from alignment_tax.models.merged_adapter import merge_blocker, merged_adapter
 
 ENGINES = ("hf", "vllm", "server")
 THINK_END = "</think>"
@@ -73,12 +74,20 @@ class HFEngine:
     def __init__(self, loaded: LoadedModel, options: Any):
         self.loaded = loaded
         self.options = options
+        # How the candidate's adapter generates, for results.json: {"merged": True}, or False and why.
+        self.adapter_merge = _adapter_merge(loaded, options)
+
+    @property
+    def _merged(self) -> bool:
+        return self.adapter_merge is not None and self.adapter_merge["merged"]
 
     @contextmanager
     def lm(self, role: Role, cache: GenerationCache) -> Iterator[Any]:
         loaded = self.loaded
         if role == Role(loaded.name, loaded.adapter):
-            yield self._wrap(loaded.model, loaded.tokenizer, cache)
+            # Folded in, the adapter costs nothing per step; the weights are restored exactly on the way out.
+            with merged_adapter(loaded.model) if self._merged else nullcontext():
+                yield self._wrap(loaded.model, loaded.tokenizer, cache)
         elif loaded.has_adapter and role == Role(loaded.name):
             with loaded.model.disable_adapter():
                 yield self._wrap(loaded.model, loaded.tokenizer, cache)
@@ -108,10 +117,27 @@ class HFEngine:
         return lm
 
     def identity(self, role: Role) -> dict[str, Any]:
+        # A folded adapter rounds differently from the unmerged one, so it keys its own generations. Only
+        # the candidate's: the base's weights are restored bit for bit, so its outputs (and key) are unchanged.
+        if self._merged and role == Role(self.loaded.name, self.loaded.adapter):
+            return {"adapter_merged": True}
         return {}
 
     def close(self) -> None:
         pass
+
+
+def _adapter_merge(loaded: LoadedModel, options: Any) -> dict[str, Any] | None:
+    """None without an adapter; else whether the candidate generates with it folded in, and why not."""
+    if not loaded.has_adapter or loaded.model is None:
+        return None
+    if not getattr(options, "merge_adapter", True):
+        return {"merged": False, "reason": "--no-merge-adapter"}
+    reason = merge_blocker(loaded.model)
+    if reason is not None:
+        logging.getLogger(__name__).info("generating with the adapter unmerged: %s", reason)
+        return {"merged": False, "reason": reason}
+    return {"merged": True}
 
 
 def vllm_lora_rank(adapter: str) -> int:

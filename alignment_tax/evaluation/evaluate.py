@@ -75,6 +75,7 @@ class EvaluateOptions:
     max_memory: dict[str, str] | None = None  # accelerate's budget per device, e.g. {"0": "70GiB", "cpu": "100GiB"}
     offload_folder: str | None = None  # default: a temporary folder inside --output, removed at the end
     engine: str = "hf"  # who generates: "hf" (transformers), "vllm", or "server"; drift always uses transformers
+    merge_adapter: bool = True  # hf: the candidate generates with its LoRA folded into the weights (exactly undone)
     vllm: VLLMOptions = field(default_factory=VLLMOptions)
     server: ServerOptions = field(default_factory=ServerOptions)
 
@@ -235,6 +236,8 @@ class _Evaluation:
         finally:
             engine.close()
         payload = self._payload(loaded.name, loaded.adapter, loaded, candidate)
+        if getattr(engine, "adapter_merge", None) is not None:  # hf with an adapter: folded in or not, and why
+            payload["config"]["adapter_merge"] = engine.adapter_merge
         payload["base"] = base_summary
         if base_summary is not None:
             payload["tax"] = compute_tax(payload["tasks"], base_summary.pop("tasks"))

@@ -24,8 +24,8 @@ from alignment_tax.evaluation.generation_cache import GenerationCache, resumable
 from alignment_tax.evaluation.roles import Role, require_chat_template
 from alignment_tax.evaluation.served import ServerEngine
 from alignment_tax.models.loading import LoadedModel, load_causal_lm
-from alignment_tax.models.placement import input_device
 from alignment_tax.models.merged_adapter import merge_blocker, merged_adapter
+from alignment_tax.models.placement import input_device
 
 ENGINES = ("hf", "vllm", "server")
 THINK_END = "</think>"

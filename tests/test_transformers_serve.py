@@ -19,8 +19,8 @@ from alignment_tax.evaluation.served import ServerOptions
 
 TASKS = ["cmrc2018", "bo_zh_mt"]
 LIMIT = 2
-# The server is never told "\n\n" (every prompt ends in "\n": see served_lm), so the tiny model,
-# which rarely ends an answer, would run to each task's full cap; a small cap keeps the test short.
+# The server is never told "\n\n" (every prompt ends in "\n": see served_lm), so the jittered tiny
+# model, which never ends an answer, runs to each task's cap: a small cap keeps the test short.
 CAPS = {task: 16 for task in TASKS}
 
 
@@ -133,6 +133,7 @@ def test_the_judge_runs_end_to_end_and_a_refusal_is_one_line(tmp_path, server, m
     # The tiny model answers nonsense: unreadable verdicts are asked again once, then counted invalid.
     assert result["n_pairs"] == 2 and result["n_valid"] + result["n_invalid"] == 2
     assert 4 <= result["calls"]["made"] <= 8 and result["calls"]["rejected"] == 0
+    assert result["judge"]["model"] == f"{model_dir} (max_tokens=8)"  # capped replies are cached apart
     capfd.readouterr()
     assert main([*common, "--judge-model", "not-served", "--output", str(tmp_path / "k.json")]) == 2
     err = capfd.readouterr().err.strip().splitlines()

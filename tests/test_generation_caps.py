@@ -15,7 +15,7 @@ from alignment_tax.evaluation.generation_caps import (
     effective_caps,
     parse_max_gen_toks,
 )
-from alignment_tax.evaluation.served import finish_reasons
+from alignment_tax.evaluation.served_lm import finish_reasons
 
 LIMIT = 3
 

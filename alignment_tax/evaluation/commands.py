@@ -138,6 +138,7 @@ def _evaluate_options(args: argparse.Namespace):
             base_model=args.served_base,
             api_key_env=args.api_key_env,
             concurrency=args.concurrency,
+            prompt_format=args.prompt_format,
         ),
     )
 
@@ -292,7 +293,7 @@ def _evaluate_arguments(parser: argparse.ArgumentParser) -> None:
         default="hf",
         help="hf: transformers in this process (default); vllm: vLLM on the GPU(s), LoRA served as a "
         'LoRA request (pip install "alignment-tax[vllm]"); server: an OpenAI-compatible /v1/completions '
-        "endpoint (vllm serve, SGLang, TGI) at --base-url. Drift always runs with transformers.",
+        "endpoint (vllm serve, SGLang, TGI, transformers serve) at --base-url. Drift always runs with transformers.",
     )
     engine.add_argument(
         "--no-merge-adapter",
@@ -338,6 +339,13 @@ def _evaluate_arguments(parser: argparse.ArgumentParser) -> None:
         help="server: environment variable holding the key (none needed for a server started without one)",
     )
     engine.add_argument("--concurrency", type=at_least(1), default=8, help="server: requests in flight (default 8)")
+    engine.add_argument(
+        "--prompt-format",
+        choices=["auto", "tokens", "text"],
+        default="auto",
+        help="server: send prompts as token ids (vllm serve, SGLang) or as the chat-templated text (transformers "
+        "serve); auto (default): token ids until the server refuses them for text, then text",
+    )
 
 
 def register_score(commands: argparse._SubParsersAction) -> None:

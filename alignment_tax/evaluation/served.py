@@ -1,11 +1,13 @@
 """The ``server`` engine: generations from an OpenAI-compatible ``/v1/completions`` endpoint.
 
 For a model already served by ``vllm serve`` (one GPU, ``--data-parallel-size`` over several, or
-another machine), SGLang or TGI. Prompts are rendered and tokenised here, with the same chat
-template and settings as the other engines, and sent as token ids (lm-eval's
-``local-completions`` model), so the server only generates. A LoRA adapter is one of the
-server's model names (``vllm serve BASE --enable-lora --lora-modules NAME=ADAPTER``): the
-candidate is asked under that name and the base under the base's own.
+another machine), SGLang, TGI or ``transformers serve``. Prompts are rendered and tokenised here,
+with the same chat template and settings as the other engines, and sent as token ids (lm-eval's
+``local-completions`` model), so the server only generates; to a server that takes only text
+(``transformers serve``) the same chat-templated text goes instead (``--prompt-format``; see
+:mod:`.served_lm`). A LoRA adapter is one of the server's model names (``vllm serve BASE
+--enable-lora --lora-modules NAME=ADAPTER``): the candidate is asked under that name and the base
+under the base's own.
 
 The server's weights cannot be checked from here: the run records the local ``--model`` and
 ``--adapter`` it is told they are (their hashes key the caches), and the served names.
@@ -13,7 +15,6 @@ The server's weights cannot be checked from here: the run records the local ``--
 
 from __future__ import annotations
 
-import asyncio
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,6 +24,7 @@ from typing import Any
 from alignment_tax.errors import UserError
 from alignment_tax.evaluation.generation_cache import GenerationCache, resumable
 from alignment_tax.evaluation.roles import Role, require_chat_template
+from alignment_tax.evaluation.served_lm import PROMPT_FORMATS, completions_class, one_line
 from alignment_tax.models.loading import LoadedModel
 from alignment_tax.urls import public_url
 
@@ -36,85 +38,18 @@ class ServerOptions:
     concurrency: int = 8
     timeout: int = 600
     max_retries: int = 3
+    # How prompts are sent: "tokens" (ids, as vllm serve and SGLang take them), "text" (the
+    # chat-templated text, for transformers serve), or "auto": ids until the server refuses them
+    # for text, then text. After a run, "auto" reads what the server took (results.json records it).
+    prompt_format: str = "auto"
 
     def __post_init__(self) -> None:
+        if self.prompt_format not in PROMPT_FORMATS:
+            raise UserError(f"--prompt-format must be one of {', '.join(PROMPT_FORMATS)}, got {self.prompt_format!r}")
         if self.base_url is not None and not self.base_url.startswith(("http://", "https://")):
             raise UserError(f"--base-url must start with http:// or https://, got {self.base_url!r}")
         if self.concurrency < 1:
             raise UserError(f"--concurrency must be at least 1, got {self.concurrency}")
-
-
-def _completions_class() -> type:
-    from lm_eval.models.openai_completions import LocalCompletionsAPI
-
-    class ServedCompletions(LocalCompletionsAPI):
-        """lm-eval's ``local-completions`` with this package's chat templating and error lines."""
-
-        def __init__(self, *, enable_thinking: bool, api_key: str, **kwargs: Any):
-            self._enable_thinking = enable_thinking
-            self._api_key = api_key
-            super().__init__(**kwargs)
-
-        @property
-        def api_key(self) -> str:
-            return self._api_key
-
-        def apply_chat_template(self, chat_history: list[dict[str, str]], add_generation_prompt: bool = True) -> str:
-            return self.tokenizer.apply_chat_template(
-                chat_history,
-                tokenize=False,
-                add_generation_prompt=add_generation_prompt,
-                continue_final_message=not add_generation_prompt,
-                enable_thinking=self._enable_thinking,
-            )
-
-        def parse_generations(self, outputs: Any, **kwargs: Any) -> list[str]:
-            texts = super().parse_generations(outputs=outputs, **kwargs)
-            self._queue_truncation(reason == "length" for reason in finish_reasons(outputs))
-            return texts
-
-        def generate_until(self, requests, disable_tqdm: bool = False):
-            try:
-                return super().generate_until(requests, disable_tqdm)
-            except Exception as error:  # requests', aiohttp's and tenacity's errors alike
-                if not _is_transport_error(error):
-                    raise
-                raise UserError(
-                    f"the generation server {public_url(self.base_url)} failed: {_one_line(error)}; the responses "
-                    "received so far are cached, and a rerun asks only for the rest"
-                ) from None
-
-    return ServedCompletions
-
-
-def finish_reasons(outputs: Any) -> list[str | None]:
-    """Each choice's ``finish_reason``, in the order lm-eval's ``parse_generations`` gives the texts.
-
-    >>> finish_reasons({"choices": [{"index": 1, "finish_reason": "stop"}, {"index": 0, "finish_reason": "length"}]})
-    ['length', 'stop']
-    """
-    reasons: list[str | None] = []
-    for output in outputs if isinstance(outputs, list) else [outputs]:
-        ordered: list[str | None] = [None] * len(output["choices"])
-        for choice in output["choices"]:
-            ordered[choice["index"]] = choice.get("finish_reason")
-        reasons.extend(ordered)
-    return reasons
-
-
-def _is_transport_error(error: BaseException) -> bool:
-    import aiohttp
-    import requests
-    import tenacity
-
-    return isinstance(
-        error, (requests.RequestException, aiohttp.ClientError, tenacity.RetryError, asyncio.TimeoutError)
-    )
-
-
-def _one_line(error: BaseException) -> str:
-    text = " ".join(str(error).split())
-    return (text or type(error).__name__)[:300]
 
 
 def served_models(base_url: str, api_key: str, timeout: float = 30.0) -> list[str]:
@@ -127,7 +62,7 @@ def served_models(base_url: str, api_key: str, timeout: float = 30.0) -> list[st
             f"{base_url.rstrip('/')}/models", headers={"Authorization": f"Bearer {api_key}"}, timeout=timeout
         )
     except requests.RequestException as error:
-        raise UserError(f"cannot reach the generation server at {shown}: {_one_line(error)}") from None
+        raise UserError(f"cannot reach the generation server at {shown}: {one_line(error)}") from None
     if not response.ok:
         hint = " (is --api-key-env set to the server's key?)" if response.status_code in (401, 403) else ""
         raise UserError(f"the generation server at {shown} answered HTTP {response.status_code} to GET /models{hint}")
@@ -186,13 +121,13 @@ class ServerEngine:
 
         require_chat_template(self.loaded.tokenizer, role.model)
         config = AutoConfig.from_pretrained(self.loaded.name)
-        lm = resumable(_completions_class())(
+        lm = resumable(completions_class())(
             model=self.served_name(role),
             base_url=f"{self.settings.base_url.rstrip('/')}/completions",
             tokenizer=self.loaded.name,
             tokenizer_backend="huggingface",
-            tokenized_requests=True,
-            num_concurrent=self.settings.concurrency,
+            settings=self.settings,
+            concurrency=self.settings.concurrency,
             max_retries=self.settings.max_retries,
             timeout=self.settings.timeout,
             seed=self.options.seed,

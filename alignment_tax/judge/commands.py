@@ -75,6 +75,7 @@ def _judge(args: argparse.Namespace) -> None:
             seed=args.seed,
             max_calls=args.max_calls,
             timeout=args.timeout,
+            max_tokens=args.max_tokens,
         )
     )
     if summary["stopped"]:
@@ -148,6 +149,13 @@ def register(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="seconds to wait for one answer (default 120); after 6 calls in a row get none (timeouts, refused "
         "connections), the server is taken for dead and the run stops, keeping its verdicts",
+    )
+    parser.add_argument(
+        "--max-tokens",
+        type=_positive,
+        metavar="N",
+        help="endpoint: cap each reply at N tokens (sent as max_tokens; default: the server's own cap, which for "
+        "transformers serve is 1024 tokens of generation per call)",
     )
     parser.add_argument("--output", required=True, metavar="FILE.json", help="summary JSON to write")
     parser.set_defaults(handler=_judge)

@@ -74,11 +74,15 @@ def redact(text: str, secret: str) -> str:
 class OpenAIJudge:
     """``await judge.complete(messages)`` → the reply text, or one of :mod:`.retry`'s errors."""
 
-    def __init__(self, model: str, base_url: str, api_key: str, timeout: float = 120.0):
+    def __init__(self, model: str, base_url: str, api_key: str, timeout: float = 120.0, max_tokens: int | None = None):
         from openai import AsyncOpenAI, DefaultAsyncHttpxClient
 
         self.model = model
-        self.identity = model  # what the cache key records (the key is never part of it)
+        # What the cache key records (the key is never part of it); a cap can cut a reply short,
+        # so a capped judge's replies are its own (and uncapped ones keep their earlier keys).
+        self.identity = model if max_tokens is None else f"{model} (max_tokens={max_tokens})"
+        # Sent only when asked for: OpenAI's reasoning models refuse max_tokens.
+        self._fixed = {} if max_tokens is None else {"max_tokens": max_tokens}
         self.base_url = public_url(base_url)
         self.timeout = timeout
         self._secret = api_key
@@ -103,7 +107,7 @@ class OpenAIJudge:
         import openai
 
         sent = dict(self.options)
-        body = {"model": self.model, "messages": messages, **sent}
+        body = {"model": self.model, "messages": messages, **self._fixed, **sent}
         try:
             # The client's documented way to make a custom request (client.post, raw response)
             # rather than chat.completions.create: the same base URL, auth, timeout and errors,
@@ -133,7 +137,8 @@ class OpenAIJudge:
 
     def _translate(self, status: int, error, sent: dict) -> Exception:
         body = getattr(error, "body", None)
-        detail = body.get("message") if isinstance(body, dict) else None  # the server's own words
+        # The server's own words: OpenAI's error.message, or FastAPI's detail (transformers serve).
+        detail = (body.get("message") or body.get("detail")) if isinstance(body, dict) else None
         message = " ".join(redact(str(detail or error), self._secret).split())[:300]
         if status in _RETRYABLE_STATUS or status >= 500:
             return RetryableError(f"HTTP {status}: {message}", parse_retry_after(error.response.headers))

@@ -56,10 +56,11 @@ class JudgeOptions:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     cache: str | None = None  # default: judge_cache.sqlite beside the output
     device: str = "auto"  # for hf: judges
+    max_tokens: int | None = None  # endpoint judges: each reply's cap (None: the server's default)
 
 
 def _check(options: JudgeOptions) -> None:
-    for name, least in (("concurrency", 1), ("limit", 1), ("max_calls", 0)):
+    for name, least in (("concurrency", 1), ("limit", 1), ("max_calls", 0), ("max_tokens", 1)):
         value = getattr(options, name)
         if value is not None and value < least:
             raise UserError(f"--{name.replace('_', '-')} must be at least {least}, got {value}")
@@ -78,7 +79,8 @@ def make_backend(options: JudgeOptions):
     base_url = options.base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL
     if not base_url.startswith(("http://", "https://")):
         raise UserError(f"--base-url must start with http:// or https://, got {base_url!r}")
-    return OpenAIJudge(options.judge_model, base_url, resolve_api_key(base_url, options.api_key_env), options.timeout)
+    key = resolve_api_key(base_url, options.api_key_env)
+    return OpenAIJudge(options.judge_model, base_url, key, options.timeout, max_tokens=options.max_tokens)
 
 
 def plan(pairs: list[Pair], seed: int, both_orders: bool) -> list[list[str]]:

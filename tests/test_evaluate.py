@@ -123,6 +123,21 @@ def test_base_result_is_reused_from_the_output_root(
     assert second["tax"] == first["tax"]
 
 
+def test_a_base_answered_at_another_batch_size_is_not_reused(
+    adapter_run, shared_data, tiny_lm_dir, tiny_adapter_dir, tiny_embedder_dir
+):
+    # Padding changes greedy outputs: the tax must not compare answers batched differently.
+    output, first = adapter_run
+    other = output.parent / "adapter-batch-1"
+    args = evaluate_args(other, shared_data, "--model", tiny_lm_dir, "--adapter", tiny_adapter_dir)
+    args[args.index("--batch-size") + 1] = "1"
+    assert main([*args, "--base", "--embedder", str(tiny_embedder_dir)]) == 0
+    second = json.loads((other / "results.json").read_text(encoding="utf-8"))
+    assert second["base"]["reused"] is False and second["base"]["key"] != first["base"]["key"]
+    key_settings = json.loads(Path(second["base"]["results"]).read_text(encoding="utf-8"))["config"]
+    assert key_settings["batch_size"] == 1 and key_settings["device"] == "cpu"
+
+
 def test_rerun_reuses_every_generation(adapter_run, shared_data, tiny_lm_dir, tiny_adapter_dir, monkeypatch):
     from lm_eval.models.huggingface import HFLM
 

@@ -94,11 +94,38 @@ def _task_metadata(options: EvaluateOptions) -> dict[str, Any]:
     return metadata
 
 
+def batching_settings(options: EvaluateOptions, loaded: LoadedModel) -> dict[str, Any]:
+    """What changes transformers' outputs besides weights and request: padding and kernels.
+
+    Padding changes greedy outputs (on an H200 in bf16, 13 of 60 outputs agreed between batch
+    sizes 8 and 32), and so do the device and the attention implementation; a base answered at
+    one batch size must not be reused, nor a cached answer served, for a run at another. vLLM and
+    a server schedule their own batches, which no setting here decides. Not the number of
+    processes: each answers whole batches of the one-process schedule (request_blocks).
+
+    ``loaded`` is the candidate: a base loaded separately uses the same loader, so the same
+    attention implementation.
+
+    >>> options = EvaluateOptions(tasks=["cmrc2018"], output="out", batch_size=8)
+    >>> batching_settings(options, LoadedModel(None, None, "m", None, "cpu", "float32"))
+    {'batch_size': 8, 'device': 'cpu', 'attention': None}
+    """
+    if options.engine != "hf":
+        return {}
+    config = getattr(loaded.model, "config", None)
+    return {
+        "batch_size": options.batch_size,
+        "device": loaded.device,
+        "attention": getattr(config, "_attn_implementation", None),
+    }
+
+
 def _scoring_settings(
     options: EvaluateOptions, loaded: LoadedModel, data_hashes: dict, caps: dict[str, int]
 ) -> dict[str, Any]:
     """Everything besides the model's weights that changes a score: the base-reuse key."""
     return {
+        **batching_settings(options, loaded),
         "tasks": sorted(options.tasks),
         "data": data_hashes,
         "limit": options.limit,
@@ -226,6 +253,7 @@ class _Evaluation:
         wanted = options.embedder and data_parallel.is_main()
         self.encoder = load_embedder(options.embedder, device=loaded.device) if wanted else None
         caps = {task: cap["max_gen_toks"] for task, cap in self.caps.items()}
+        self.batching = batching_settings(options, loaded)
         self.settings = _scoring_settings(options, loaded, self.data_hashes, caps)
         engine = build_engine(loaded, options, self.vllm_class)
         try:
@@ -276,6 +304,7 @@ class _Evaluation:
                 # Since adapters on a half-precision base compute in its dtype (models.loading).
                 **({"adapter_dtype": loaded.dtype} if adapter and loaded.dtype in ("bfloat16", "float16") else {}),
                 "engine": self.options.engine,
+                **self.batching,
                 **(engine_identity or {}),
                 "seed": self.options.seed,
                 "enable_thinking": self.options.enable_thinking,

@@ -97,8 +97,8 @@ def _task_metadata(options: EvaluateOptions) -> dict[str, Any]:
 def batching_settings(options: EvaluateOptions, loaded: LoadedModel) -> dict[str, Any]:
     """What changes transformers' outputs besides weights and request: padding and kernels.
 
-    Padding changes greedy outputs (on an H200 in bf16, 13 of 60 outputs agreed between batch
-    sizes 8 and 32), and so do the device and the attention implementation; a base answered at
+    Padding changes greedy outputs (on an H200 in bf16, 13 of 60 outputs agreed between two
+    batchings), and so do the device and the attention implementation; a base answered at
     one batch size must not be reused, nor a cached answer served, for a run at another. vLLM and
     a server schedule their own batches, which no setting here decides. Not the number of
     processes: each answers whole batches of the one-process schedule (request_blocks).

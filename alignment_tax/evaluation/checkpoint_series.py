@@ -32,7 +32,16 @@ def saved_checkpoints(run_dir: str | Path) -> list[tuple[int, Path]]:
             found.append((int(match.group(1)), child))
     if not found:
         raise UserError(f"--checkpoints: no checkpoint-N folder with an adapter under {folder}")
-    return sorted(found)
+    found.sort()
+    # checkpoint-2 and checkpoint-02 are both step 2: one would overwrite the other's step_2 run.
+    for (step, first), (next_step, second) in zip(found, found[1:]):
+        if step == next_step:
+            names = sorted((first.name, second.name))
+            raise UserError(
+                f"--checkpoints: {names[0]} and {names[1]} in {folder} are both step {step}"
+                f" (one evaluation, step_{step}): keep one of them"
+            )
+    return found
 
 
 def evaluate_checkpoints(options: Any, run_dir: str | Path) -> dict[str, Any]:

@@ -23,8 +23,8 @@ MAX_SCALE = 4.0  # beyond the adapter (s > 1) is allowed, as an extrapolation, u
 _WEIGHTS = "adapter_model.safetensors"
 
 
-def parse_scales(text: str) -> list[float]:
-    """``"0,0.5,1"`` → ``[0.0, 0.5, 1.0]`` (sorted, duplicates dropped).
+def parse_scales(text: str, where: str = "--scales") -> list[float]:
+    """``"0,0.5,1"`` → ``[0.0, 0.5, 1.0]`` (sorted, duplicates dropped); errors name ``where``.
 
     >>> parse_scales("1, 0.25,0,0.25")
     [0.0, 0.25, 1.0]
@@ -32,17 +32,42 @@ def parse_scales(text: str) -> list[float]:
     try:
         scales = sorted({float(part) for part in text.split(",") if part.strip()})
     except ValueError:
-        raise UserError(f"--scales: expected numbers separated by commas, got {text!r}") from None
+        raise UserError(f"{where}: expected numbers separated by commas, got {text!r}") from None
     if not scales:
-        raise UserError("--scales: name at least one strength")
+        raise UserError(f"{where}: name at least one strength")
     bad = [s for s in scales if not 0.0 <= s <= MAX_SCALE]
     if bad:
-        raise UserError(f"--scales: every strength must be between 0 and {MAX_SCALE:g}, got {bad[0]:g}")
+        raise UserError(f"{where}: every strength must be between 0 and {MAX_SCALE:g}, got {bad[0]:g}")
+    check_distinct_labels(scales, where)
     return scales
 
 
 def scale_label(scale: float) -> str:
     return f"scale_{scale:g}"
+
+
+def check_distinct_labels(scales: list[float], where: str) -> None:
+    """Refuse two strengths that would share a run folder (and a report row), before anything is written.
+
+    Labels keep 6 significant digits, so ``0.5`` and ``0.50000001`` would both be ``scale_0.5``:
+    the second run would overwrite the first.
+
+    >>> check_distinct_labels([0.5, 0.50000001], "--scales")
+    Traceback (most recent call last):
+    alignment_tax.errors.UserError: --scales: 0.5 and 0.50000001 would both be written to scale_0.5 (strengths must differ within 6 significant digits)
+    """
+    seen: dict[str, float] = {}
+    for scale in scales:
+        label = scale_label(scale)
+        if label in seen:
+            first = seen[label]
+            if first == scale:
+                raise UserError(f"{where}: strength {scale!r} is listed twice")
+            raise UserError(
+                f"{where}: {first!r} and {scale!r} would both be written to {label}"
+                " (strengths must differ within 6 significant digits)"
+            )
+        seen[label] = scale
 
 
 def scale_adapter(adapter: str | Path, scale: float, out: str | Path) -> Path:

@@ -7,6 +7,7 @@ however that process ended: a killed run never leaves the folder locked.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 from pathlib import Path
@@ -15,6 +16,8 @@ from types import TracebackType
 from alignment_tax.errors import UserError
 
 LOCK_FILE = ".lock"
+# What flock raises where the filesystem cannot lock: some NFS mounts (ENOLCK), FUSE and others.
+_NO_LOCKING = {errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOTSUP, errno.ENOSYS}
 
 
 class OutputLock:
@@ -38,6 +41,16 @@ class OutputLock:
                 f"{self.path.parent} is being written by another {self.command} ({holder}); wait for it to "
                 "finish or choose another output folder"
             ) from None
+        except OSError as error:
+            handle.close()
+            # No fallback: running unlocked could interleave two runs' results unnoticed, and a
+            # lock file of our own would outlive a killed run (flock goes away with the process).
+            if error.errno in _NO_LOCKING:
+                raise UserError(
+                    f"{self.path.parent}: its filesystem does not support file locking ({os.strerror(error.errno)}), "
+                    f"which keeps two runs from writing one folder; choose an output folder on a local filesystem"
+                ) from None
+            raise UserError(f"{self.path}: cannot lock it: {error.strerror or error}") from None
         handle.seek(0)
         handle.truncate()
         handle.write(f"pid {os.getpid()}")

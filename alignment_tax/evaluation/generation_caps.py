@@ -16,8 +16,10 @@ keys the base's reuse and the generation cache, and every generation records whe
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 from alignment_tax.errors import UserError
@@ -94,6 +96,57 @@ def check_cap_overrides(tasks: Mapping[str, Any], overrides: Mapping[str, int]) 
             what = "is not among --tasks" if name not in tasks else "does not generate text"
             raise UserError(
                 f"--max-gen-toks {name}: that task {what}; generation tasks here: {', '.join(generating) or 'none'}"
+            )
+
+
+# lm-eval's resolve_max_length reads these, the text model's first (a composite config's top
+# level may be an encoder's).
+_CONTEXT_KEYS = ("n_positions", "max_position_embeddings", "n_ctx")
+
+
+def config_context(model: str | Path) -> int | None:
+    """The context length a model's ``config.json`` states (a local folder's, or a hub id's cached
+    copy), read as lm-eval reads it; None where there is no such file or key (lm-eval then asks
+    the tokenizer)."""
+    path = Path(model).expanduser() / "config.json"
+    if not path.is_file():
+        from huggingface_hub import try_to_load_from_cache
+
+        try:
+            cached = try_to_load_from_cache(str(model), "config.json")
+        except ValueError:  # not a hub id either: the model load says so
+            return None
+        if not isinstance(cached, str):
+            return None
+        path = Path(cached)
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None  # the model load says what is wrong with it
+    if not isinstance(config, dict):
+        return None
+    section = config.get("text_config") if isinstance(config.get("text_config"), dict) else config
+    for key in _CONTEXT_KEYS:
+        if isinstance(section.get(key), int):
+            return section[key]
+    return None
+
+
+def check_caps_fit(overrides: Mapping[str, int], context: int | None, where: str = "--max-gen-toks") -> None:
+    """A cap must leave the prompt room in the model's context: lm-eval asserts
+    ``context - max_gen_toks > 0`` only when the first request is built, as a traceback.
+
+    >>> check_caps_fit({"cmrc2018": 4096}, 2048)
+    Traceback (most recent call last):
+    alignment_tax.errors.UserError: --max-gen-toks cmrc2018=4096: the model's context is 2048 tokens, prompt and answer together; give a cap below 2048
+    """
+    if context is None:
+        return
+    for task, cap in overrides.items():
+        if cap >= context:
+            raise UserError(
+                f"{where} {task}={cap}: the model's context is {context} tokens, prompt and answer together; "
+                f"give a cap below {context}"
             )
 
 

@@ -10,7 +10,8 @@ from safetensors.torch import load_file
 
 from alignment_tax.cli import main
 from alignment_tax.errors import UserError
-from alignment_tax.evaluation.sweep import parse_scales, scale_adapter
+from alignment_tax.evaluation.adapter_scaling import scale_adapter
+from alignment_tax.evaluation.sweep import parse_scales
 
 TASKS = "bo_zh_mt,cmrc2018,drift"
 

@@ -3,7 +3,8 @@
 A LoRA layer adds ``scaling · B·A·x`` to the base layer's output. Multiplying every ``B`` by ``s``
 scales that update by exactly ``s``: ``s = 0`` is the base (the update is an exact zero, so every
 output, tax and KL equals the base's), ``s = 1`` is the adapter itself (its files are copied
-unchanged). Each strength is a scaled copy of the adapter under ``OUTPUT/adapters/`` and an
+unchanged). Weights the adapter replaces whole (``modules_to_save``, trainable tokens) are
+scaled as ``evaluation.adapter_scaling`` says, or refused where no strength but 0 and 1 is exact. Each strength is a scaled copy of the adapter under ``OUTPUT/adapters/`` and an
 ordinary evaluation under ``OUTPUT/scale_<s>/`` whose ``results.json`` records ``adapter_scale``;
 every strength shares the base's results (stored once under ``OUTPUT/_base/``). Because a scaled
 copy is an ordinary adapter folder, the ``vllm`` engine takes it as it takes any adapter.
@@ -11,8 +12,6 @@ copy is an ordinary adapter folder, the ``vllm`` engine takes it as it takes any
 
 from __future__ import annotations
 
-import json
-import shutil
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,6 @@ from typing import Any
 from alignment_tax.errors import UserError
 
 MAX_SCALE = 4.0  # beyond the adapter (s > 1) is allowed, as an extrapolation, up to this
-_WEIGHTS = "adapter_model.safetensors"
 
 
 def parse_scales(text: str, where: str = "--scales") -> list[float]:
@@ -70,35 +68,6 @@ def check_distinct_labels(scales: list[float], where: str) -> None:
         seen[label] = scale
 
 
-def scale_adapter(adapter: str | Path, scale: float, out: str | Path) -> Path:
-    """Write ``adapter`` with its LoRA update multiplied by ``scale`` into ``out`` and return ``out``."""
-    import torch
-    from safetensors.torch import load_file, save_file
-
-    source, out = Path(adapter), Path(out)
-    config_path, weights_path = source / "adapter_config.json", source / _WEIGHTS
-    if not config_path.is_file() or not weights_path.is_file():
-        raise UserError(f"{source} is not a PEFT adapter folder with {_WEIGHTS} (a .bin adapter: re-save it with PEFT)")
-    config = json.loads(config_path.read_text(encoding="utf-8"))
-    if config.get("peft_type", "LORA") != "LORA" or config.get("use_dora"):
-        raise UserError(f"{source}: sweep scales LoRA adapters (not {config.get('peft_type')}, not DoRA)")
-    out.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(config_path, out / "adapter_config.json")
-    if scale == 1.0:  # the adapter itself, byte for byte
-        shutil.copyfile(weights_path, out / _WEIGHTS)
-        return out
-    tensors = load_file(str(weights_path))
-    scaled = 0
-    for name, tensor in tensors.items():
-        if "lora_B" in name or "lora_embedding_B" in name:
-            tensors[name] = (tensor.to(torch.float32) * scale).to(tensor.dtype)
-            scaled += 1
-    if not scaled:
-        raise UserError(f"{source}: no LoRA B matrices found in {_WEIGHTS}")
-    save_file(tensors, str(out / _WEIGHTS), metadata={"format": "pt"})
-    return out
-
-
 def sweep(options: Any, scales: list[float], prefix: str = "", adapters: str | Path | None = None) -> dict[str, Any]:
     """Evaluate ``options.adapter`` at each strength; ``options.output`` is the sweep's folder.
 
@@ -110,11 +79,15 @@ def sweep(options: Any, scales: list[float], prefix: str = "", adapters: str | P
         raise UserError("sweep needs --adapter (the adapter whose strength it varies)")
     if options.engine == "server":
         raise UserError("sweep generates with --engine hf or vllm; a server would need each scaled copy served")
+    from alignment_tax.evaluation.adapter_scaling import AdapterScaler
+
+    scaler = AdapterScaler(options.adapter, options.model)
+    scaler.check(scales)  # a strength that cannot be had exactly is refused before anything is written
     root = Path(options.output)
     runs = []
     for scale in scales:
         label = prefix + scale_label(scale)
-        adapter = scale_adapter(options.adapter, scale, Path(adapters or root / "adapters") / label)
+        adapter = scaler.write(scale, Path(adapters or root / "adapters") / label)
         runs.append((label, adapter, {"adapter_scale": scale, "adapter_scaled_from": str(options.adapter)}))
     return {"adapter": str(options.adapter), "output": str(root), "runs": evaluate_series(options, runs)}
 

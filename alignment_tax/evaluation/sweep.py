@@ -12,11 +12,14 @@ copy is an ordinary adapter folder, the ``vllm`` engine takes it as it takes any
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from alignment_tax.errors import UserError
+from alignment_tax.evaluation.output_lock import OutputLock, remove_if_unused
+from alignment_tax.paths import check_output_folder
 
 MAX_SCALE = 4.0  # beyond the adapter (s > 1) is allowed, as an extrapolation, up to this
 
@@ -83,13 +86,40 @@ def sweep(options: Any, scales: list[float], prefix: str = "", adapters: str | P
 
     scaler = AdapterScaler(options.adapter, options.model)
     scaler.check(scales)  # a strength that cannot be had exactly is refused before anything is written
-    root = Path(options.output)
-    runs = []
-    for scale in scales:
-        label = prefix + scale_label(scale)
-        adapter = scaler.write(scale, Path(adapters or root / "adapters") / label)
-        runs.append((label, adapter, {"adapter_scale": scale, "adapter_scaled_from": str(options.adapter)}))
-    return {"adapter": str(options.adapter), "output": str(root), "runs": evaluate_series(options, runs)}
+    root = check_output_folder(options.output, "--output")
+    copies = Path(adapters or root / "adapters")
+    # The folder holding the copies is locked before any is written: a second sweep into it would
+    # otherwise overwrite the copies the first one is evaluating, and each would record the other's.
+    holder = copies.parent
+    created = [folder for folder in (holder, copies) if not folder.exists()]
+    holder.mkdir(parents=True, exist_ok=True)
+    try:
+        with OutputLock(holder, "sweep"):
+            summary = {}
+            for scale in scales:
+                label = prefix + scale_label(scale)
+                summary[label] = _evaluate_strength(options, scaler, scale, root, label, copies / label)
+    except BaseException:
+        # A copy that backs a finished strength stays (its results.json names it); the rest went already.
+        if copies in created and copies.is_dir() and not any(copies.iterdir()):
+            copies.rmdir()
+        if holder in created:
+            remove_if_unused(holder)
+        raise
+    return {"adapter": str(options.adapter), "output": str(root), "runs": summary}
+
+
+def _evaluate_strength(options: Any, scaler: Any, scale: float, root: Path, label: str, copy: Path) -> dict[str, Any]:
+    """Write one strength's copy (just before its evaluation) and evaluate it; a failure removes a copy it made."""
+    made = not copy.exists()
+    try:
+        scaler.write(scale, copy)
+        recorded = {"adapter_scale": scale, "adapter_scaled_from": str(options.adapter)}
+        return _evaluate_one(options, root, label, copy, recorded)
+    except BaseException:
+        if made:
+            shutil.rmtree(copy, ignore_errors=True)
+        raise
 
 
 def evaluate_series(options: Any, runs: list[tuple[str, str | Path, dict[str, Any]]]) -> dict[str, Any]:
@@ -98,17 +128,20 @@ def evaluate_series(options: Any, runs: list[tuple[str, str | Path, dict[str, An
     The runs share ``options.output`` as their root, so the base is evaluated once, under
     ``OUTPUT/_base/``, and reused (``sweep`` and ``evaluate --checkpoints`` both go through here).
     """
+    root = Path(options.output)
+    return {label: _evaluate_one(options, root, label, adapter, recorded) for label, adapter, recorded in runs}
+
+
+def _evaluate_one(
+    options: Any, root: Path, label: str, adapter: str | Path, recorded: dict[str, Any]
+) -> dict[str, Any]:
     from alignment_tax.evaluation.evaluate import evaluate
 
-    root = Path(options.output)
-    summary = {}
-    for label, adapter, recorded in runs:
-        run = replace(options, adapter=str(adapter), output=str(root / label), base=options.base or "auto", **recorded)
-        results = evaluate(run)
-        summary[label] = {
-            **recorded,
-            "results": str(root / label / "results.json"),
-            "tax": results.get("tax"),
-            "tasks": results.get("tasks"),
-        }
-    return summary
+    run = replace(options, adapter=str(adapter), output=str(root / label), base=options.base or "auto", **recorded)
+    results = evaluate(run)
+    return {
+        **recorded,
+        "results": str(root / label / "results.json"),
+        "tax": results.get("tax"),
+        "tasks": results.get("tasks"),
+    }

@@ -6,7 +6,7 @@ import json
 
 import pytest
 import torch
-from safetensors.torch import load_file
+from safetensors.torch import load_file, save_file
 
 from alignment_tax.cli import main
 from alignment_tax.errors import UserError
@@ -162,9 +162,12 @@ def test_strengths_or_checkpoints_that_share_a_folder_are_refused(tmp_path, caps
     assert "0.5 and 0.50000001 would both be written to scale_0.5" in line
     run = tmp_path / "run"
     for name in ("checkpoint-2", "checkpoint-02", "checkpoint-3"):
-        (run / "checkpoints" / name).mkdir(parents=True)
-        for file in ("adapter_config.json", "adapter_model.safetensors"):
-            (run / "checkpoints" / name / file).write_text("{}", encoding="utf-8")
+        # Complete checkpoints (whole files, the trainer state written last): a damaged one is skipped.
+        folder = run / "checkpoints" / name
+        folder.mkdir(parents=True)
+        (folder / "adapter_config.json").write_text("{}", encoding="utf-8")
+        (folder / "trainer_state.json").write_text('{"global_step": 2}', encoding="utf-8")
+        save_file({"x": torch.zeros(1)}, str(folder / "adapter_model.safetensors"))
     argv = ["evaluate", "--checkpoints", run, "--tasks", "drift", "--model", "m", "--output", out]
     line = one_line_exit_2(argv, capsys)
     assert "checkpoint-02 and checkpoint-2" in line and "both step 2" in line

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from alignment_tax.errors import UserError
+from alignment_tax.models.saved_files import check_adapter_files
 
 WEIGHTS = "adapter_model.safetensors"
 _PREFIX = "base_model.model."
@@ -50,19 +51,12 @@ class AdapterScaler:
             raise UserError(
                 f"{self.source} is not a PEFT adapter folder with {WEIGHTS} (a .bin adapter: re-save it with PEFT)"
             )
-        try:
-            self.config = json.loads(config_path.read_text(encoding="utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as error:
-            raise UserError(f"{config_path}: invalid JSON: {error}") from None
-        if not isinstance(self.config, dict):
-            raise UserError(f"{config_path}: not a JSON object")
+        check_adapter_files(self.source)  # a config that does not parse, weights cut short: one line
+        self.config = json.loads(config_path.read_text(encoding="utf-8"))
         if self.config.get("peft_type", "LORA") != "LORA" or self.config.get("use_dora"):
             raise UserError(f"{self.source}: sweep scales LoRA adapters (not {self.config.get('peft_type')}, not DoRA)")
         self.base = base or self.config.get("base_model_name_or_path")
-        try:
-            self.tensors = load_file(str(weights_path))
-        except Exception as error:  # safetensors raises its own error types for a damaged file
-            raise UserError(f"{weights_path}: not a readable safetensors file ({error})") from None
+        self.tensors = load_file(str(weights_path))
         if not any(_is_b(name) for name in self.tensors):
             raise UserError(f"{self.source}: no LoRA B matrices found in {WEIGHTS}")
         # Weights PEFT puts in place of the base's (everything that is not a LoRA A or B).

@@ -141,9 +141,9 @@ def _evaluate(args: argparse.Namespace) -> None:
     from alignment_tax.evaluation.evaluate import evaluate
 
     if args.checkpoints:
-        from alignment_tax.evaluation.checkpoint_series import evaluate_checkpoints, saved_checkpoints
+        from alignment_tax.evaluation.checkpoint_series import evaluate_checkpoints
 
-        saved_checkpoints(args.checkpoints)  # before any model loads
+        # It finds the checkpoints (skipping damaged ones, once) before any model loads.
         _print_json(evaluate_checkpoints(_evaluate_options(args), args.checkpoints))
         return
     results = evaluate(_evaluate_options(args))

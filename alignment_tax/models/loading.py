@@ -10,6 +10,7 @@ from typing import Any
 
 from alignment_tax.data.hub import unreachable_note, use_cache_if_hub_unreachable
 from alignment_tax.errors import UserError
+from alignment_tax.models.saved_files import check_adapter_files
 
 DEVICES = ("auto", "cpu", "cuda")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
@@ -137,6 +138,7 @@ def adapter_base(adapter: str) -> str:
         raise UserError(f"adapter not found: {adapter}")
     if not config_path.exists():
         raise UserError(f"{adapter}: not a PEFT adapter folder (no adapter_config.json)")
+    check_adapter_files(adapter)
     try:
         base = json.loads(config_path.read_text(encoding="utf-8")).get("base_model_name_or_path")
     except json.JSONDecodeError as error:
@@ -218,6 +220,7 @@ def attach_adapter(model: Any, adapter: str, base_name: str) -> Any:
     """
     from peft import PeftModel
 
+    check_adapter_files(adapter)  # a damaged file is named here, not deep inside PEFT or safetensors
     try:
         network = PeftModel.from_pretrained(model, adapter, is_trainable=False, autocast_adapter_dtype=False).eval()
     except (RuntimeError, ValueError, KeyError) as error:

@@ -31,6 +31,7 @@ from alignment_tax.models.loading import (
     describe_for_evaluation,
     load_embedder,
     load_for_evaluation,
+    load_tokenizer,
     resolve_device,
 )
 from alignment_tax.paths import check_output_folder, write_text_atomically
@@ -192,8 +193,10 @@ class _Evaluation:
 
         options = self.options
         loaded = self._load(options)
-        # Caps from the candidate's tokenizer, for both roles: the base must answer under the same rules.
-        self.caps = effective_caps(tasks, loaded.tokenizer, options.max_gen_toks, OUR_TASKS)
+        # One set of caps for both roles, the base answering under the same rules: they hold the
+        # longest reference in the candidate's tokens and in a separately loaded base's own.
+        others = _own_base_tokenizers(options, loaded)
+        self.caps = effective_caps(tasks, loaded.tokenizer, options.max_gen_toks, OUR_TASKS, others)
         if self.task_manager is not None:
             apply_caps(self.task_manager, self.caps)
         self.encoder = load_embedder(options.embedder, device=loaded.device) if options.embedder else None
@@ -311,6 +314,13 @@ class _Evaluation:
     def _finish(self, payload: dict[str, Any]) -> None:
         payload["versions"] = provenance.versions()
         payload["finished"] = provenance.now()
+
+
+def _own_base_tokenizers(options: EvaluateOptions, loaded: LoadedModel) -> list[Any]:
+    """The base's tokenizer when the base is another model than the candidate's (it answers with its own)."""
+    if options.base is None or options.base == loaded.name or (loaded.has_adapter and options.base == AUTO_BASE):
+        return []
+    return [load_tokenizer(options.base)]
 
 
 def warn_about_truncation(role: Role, run: RoleRun, caps: dict[str, dict[str, Any]]) -> None:

@@ -8,7 +8,9 @@ for different methods, so the caps follow three rules, in order:
    GRPO preset trains with (``training.max_completion_length``); built-in tasks keep their own;
 3. for the package's tasks, raised to cover the longest reference in the model's own tokens
    (plus a margin for the stop sequence, in steps of 64), since a byte-level tokenizer can split
-   a Tibetan reference into more tokens than 256.
+   a Tibetan reference into more tokens than 256. With a base that has a tokenizer of its own,
+   the longest reference in either tokenizer: one cap for both, which neither role's answers
+   are cut by sooner than the other's.
 
 The effective cap of each task is written to ``results.json`` (``config.generation_caps``),
 keys the base's reuse and the generation cache, and every generation records whether it hit it.
@@ -151,20 +153,28 @@ def check_caps_fit(overrides: Mapping[str, int], context: int | None, where: str
 
 
 def effective_caps(
-    tasks: Mapping[str, Any], tokenizer: Any, overrides: Mapping[str, int], own_tasks: Iterable[str]
+    tasks: Mapping[str, Any],
+    tokenizer: Any,
+    overrides: Mapping[str, int],
+    own_tasks: Iterable[str],
+    other_tokenizers: Iterable[Any] = (),
 ) -> dict[str, dict[str, Any]]:
     """``{task: {"max_gen_toks", "source", "longest_reference_tokens"}}`` for every generation task.
 
     ``tasks`` are lm-eval Task objects by name; ``own_tasks`` the package's (whose docs carry
     ``reference``). An override for a task that is not run, or does not generate, is an error.
+    ``other_tokenizers`` are those of the other models that answer under these caps (a base loaded
+    on its own): the longest reference is counted in every tokenizer and the most taken, so that
+    one cap holds it for each model and none is cut shorter than the other it is compared with.
     """
     check_cap_overrides(tasks, overrides)
     generating = {name: task for name, task in tasks.items() if is_generation_task(task)}
     own = set(own_tasks)
+    tokenizers = [tokenizer, *other_tokenizers]
     caps: dict[str, dict[str, Any]] = {}
     for name, task in generating.items():
         default = int((task.config.generation_kwargs or {}).get("max_gen_toks") or DEFAULT_CAP)
-        longest = longest_reference_tokens(task.eval_docs, tokenizer) if name in own else None
+        longest = max(longest_reference_tokens(task.eval_docs, t) for t in tokenizers) if name in own else None
         if name in overrides:
             cap, source = overrides[name], "override"
         elif longest is not None and cap_for_references(longest, default) > default:

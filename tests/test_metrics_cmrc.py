@@ -68,6 +68,52 @@ def test_only_lower_and_strip_no_width_folding_or_space_collapsing():
     assert cmrc_em("a  b", ["a b"]) == 0
 
 
+def test_u180e_is_whitespace_as_in_python_2s_unicode_52():
+    # Python 2.7's isspace/split/strip/re.U \s (Unicode 5.2) = Python 3's set plus U+180E.
+    assert word_tokenize("ab\u180ecd") == ["ab", "cd"]
+    assert mixed_segmentation("ab\u180ecd") == ["ab", "cd"]
+    assert mixed_segmentation("a.\u180eb.") == ["a.", "b", "."]  # a word-final "." only at the end
+    assert strip_punctuation("\u180e 北京\u180e\n") == "北京"
+    assert strip_punctuation("a\u180eb") == "a\u180eb"  # inner spaces count for EM, as there
+    # unichr(c).isspace() on Python 2.7.18 (UCS-4), all code points: U+180E is the only extra.
+    python27_spaces = {*range(0x09, 0x0E), *range(0x1C, 0x21), 0x85, 0xA0, 0x1680, 0x180E}
+    python27_spaces |= {*range(0x2000, 0x200B), 0x2028, 0x2029, 0x202F, 0x205F, 0x3000}
+    assert {code for code in range(0x110000) if chr(code).isspace()} == python27_spaces - {0x180E}
+
+
+def test_u180e_answers_score_as_the_official_scorer_does():
+    dataset = {
+        "data": [
+            {
+                "paragraphs": [
+                    {
+                        "context": "",
+                        "qas": [
+                            {"id": "q1", "answers": [{"text": "ab\u180ecd"}]},
+                            {"id": "q2", "answers": [{"text": "北京"}]},
+                            {"id": "q3", "answers": [{"text": "x\u180ey"}]},
+                        ],
+                    }
+                ]
+            }
+        ]
+    }
+    predictions = {"q1": "ab cd", "q2": "\u180e北京\u180e", "q3": "x\u180ey z"}
+    # q1: EM 0 (inner U+180E vs space), tokens ab|cd both sides: F1 1.
+    # q2: strip removes U+180E: EM 1, F1 1.  q3: EM 0; [x, y] in [x, y, z]: P 2/3, R 1, F1 0.8.
+    assert cmrc_em(predictions["q1"], ["ab\u180ecd"]) == 0
+    assert cmrc_f1(predictions["q1"], ["ab\u180ecd"]) == 1
+    assert cmrc_em(predictions["q2"], ["北京"]) == cmrc_f1(predictions["q2"], ["北京"]) == 1
+    assert cmrc_f1(predictions["q3"], ["x\u180ey"]) == pytest.approx(0.8)
+    assert score_predictions(dataset, predictions) == {
+        "AVERAGE": "63.333",
+        "F1": "93.333",
+        "EM": "33.333",
+        "TOTAL": 3,
+        "SKIP": 0,
+    }
+
+
 def test_best_reference_counts_and_model_like_answers_score_partially():
     assert cmrc_f1("村雨城", ["村", "村雨城"]) == 1
     # "答案是：村雨城。": 6 tokens after removal, 3 match → P 1/2, R 1 → F1 2/3

@@ -92,6 +92,23 @@ def test_a_second_evaluate_on_a_folder_in_use_refuses_in_one_line(tmp_path, shar
     assert main(argv) == 0  # the lock left with its holder
 
 
+def test_an_output_on_a_filesystem_without_locking_is_one_line(tmp_path, shared_data, tiny_lm_dir, capsys, monkeypatch):
+    import errno
+    import fcntl
+
+    def no_locks(handle, operation):
+        raise OSError(errno.ENOLCK, "No locks available")  # flock on an NFS mount without a lock manager
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    folder = tmp_path / "run"
+    argv = ["evaluate", "--model", tiny_lm_dir, "--tasks", "cmrc2018", "--limit", "1", "--device", "cpu"]
+    code = main([str(arg) for arg in [*argv, "--data-dir", shared_data, "--output", folder]])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "Traceback" not in err[0], err
+    assert f"{folder}: its filesystem does not support file locking (No locks available)" in err[0]
+    assert not folder.exists()  # the folder it made is removed, as for any failure before writing
+
+
 def test_a_language_model_given_as_the_embedder_is_one_line(tmp_path, tiny_lm_dir, tiny_embedder_dir, capsys):
     predictions = tmp_path / "p.jsonl"
     predictions.write_text(

@@ -160,6 +160,23 @@ def test_baseline_that_matches_no_run(study, tmp_path, capsys):
     assert not (tmp_path / "r.html").exists()
 
 
+def test_a_control_that_matches_no_run_names_the_control(study, tmp_path, capsys):
+    out = tmp_path / "r.md"
+    argv = ["report", str(study["sft"]), str(study["rl"]), "--control", "negative=nosuchrun", "--out", str(out)]
+    assert run_cli(argv) == 2
+    line = one_error_line(capsys)
+    assert line.endswith("--control negative=RUN: 'nosuchrun' matches no run; the runs are: sft, rl")
+    assert "--baseline" not in line and not out.exists()
+
+
+def test_a_repeated_control_role_checks_every_run_it_names(study, tmp_path):
+    out = tmp_path / "r.md"
+    controls = ["--control", "negative=sft", "--control", "negative=rl", "--control", "negative=rl"]
+    assert run_cli(["report", str(study["sft"]), str(study["rl"]), *controls, "--out", str(out)]) == 0
+    rows = [line for line in out.read_text(encoding="utf-8").splitlines() if line.startswith("| negative control")]
+    assert [row.split("|")[2].strip() for row in rows] == ["sft", "rl"]  # both checked, rl once
+
+
 def test_missing_results_file(study, tmp_path, capsys):
     empty = tmp_path / "empty"
     empty.mkdir()

@@ -284,3 +284,21 @@ def test_builtin_tax_task_and_a_run_without_base(tmp_path):
     assert "Alignment tax report" in render(alone) and render_markdown(alone, "x_files")[0].startswith(
         "# Alignment tax report"
     )
+
+
+def test_minimum_detectable_effect_uses_the_item_count_and_skips_zero_width_intervals():
+    from alignment_tax.metrics.stats import minimum_detectable_effect
+    from alignment_tax.reports.comparisons import Difference
+    from alignment_tax.reports.formatting import difference_text
+
+    def filled(low, high):
+        diff = Difference("bo_zh_mt", "similarity", None, None, 0.5, 0.5, n=16)
+        result = {"difference": 0.0, "ci_low": low, "ci_high": high, "p_value": 1.0}
+        return Comparator._fill(diff, result, "paired bootstrap over items (mean)")
+
+    wide = filled(-0.1, 0.1)
+    assert wide.mde == minimum_detectable_effect(-0.1, 0.1, n=16)  # t-based at 16 items, not z
+    assert difference_text(wide).endswith(f"(would detect ≥ {wide.mde:.4f})")
+    # Every resample agreed (e.g. identical outputs): no "would detect ≥ 0.00".
+    flat = filled(0.0, 0.0)
+    assert flat.mde is None and "would detect" not in difference_text(flat)

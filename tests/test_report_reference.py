@@ -156,6 +156,10 @@ def test_unknown_name_and_bad_map_exit_2_with_one_line(study, tmp_path, capsys):
     assert "has no row 'sft'" in error("--reference", "semantic-rewards", "--reference-map", "sft=sft")
     assert "no run is named 'grpo'" in error("--reference", "semantic-rewards", "--reference-map", "rl=grpo")
     assert "expects ROW=RUN" in error("--reference", "semantic-rewards", "--reference-map", "rl")
+    # A section the row has no numbers in would drop the published row silently.
+    assert "rl=rl@bo_headlin: semantic-rewards has no numbers for rl in section 'bo_headlin' (its sections: " in error(
+        "--reference", "semantic-rewards", "--reference-map", "rl=rl@bo_headlin"
+    )
     assert "--reference-map needs --reference" in error("--reference-map", "rl=rl")
     assert "is given twice" in error("--reference", _write(tmp_path, {**GOOD, "values": GOOD["values"][:1] * 2}))
     assert not (tmp_path / "r.md").exists()

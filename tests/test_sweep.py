@@ -6,11 +6,12 @@ import json
 
 import pytest
 import torch
-from safetensors.torch import load_file
+from safetensors.torch import load_file, save_file
 
 from alignment_tax.cli import main
 from alignment_tax.errors import UserError
-from alignment_tax.evaluation.sweep import parse_scales, scale_adapter
+from alignment_tax.evaluation.adapter_scaling import scale_adapter
+from alignment_tax.evaluation.sweep import parse_scales
 
 TASKS = "bo_zh_mt,cmrc2018,drift"
 
@@ -146,3 +147,47 @@ report: {{formats: [md]}}
     assert zero["drift"]["kl"]["mean"] == 0.0 and one["drift"]["kl"] == plain["drift"]["kl"]
     assert len(list((evaluations / "_base").iterdir())) == 1  # one base for the runs and the sweep
     assert "adapter_scale_1" in (tmp_path / "out" / "report.md").read_text(encoding="utf-8")
+
+
+def test_strengths_or_checkpoints_that_share_a_folder_are_refused(tmp_path, capsys):
+    """`--scales 0.5,0.50000001` would write both to scale_0.5, checkpoint-2 and checkpoint-02 both
+    to step_2: one line, exit 2, nothing written."""
+    from reliability_helpers import one_line_exit_2
+
+    out = tmp_path / "out"
+    line = one_line_exit_2(
+        ["sweep", "--scales", "0.5,0.50000001", "--adapter", "a", "--tasks", "drift", "--model", "m", "--output", out],
+        capsys,
+    )
+    assert "0.5 and 0.50000001 would both be written to scale_0.5" in line
+    run = tmp_path / "run"
+    for name in ("checkpoint-2", "checkpoint-02", "checkpoint-3"):
+        # Complete checkpoints (whole files, the trainer state written last): a damaged one is skipped.
+        folder = run / "checkpoints" / name
+        folder.mkdir(parents=True)
+        (folder / "adapter_config.json").write_text("{}", encoding="utf-8")
+        (folder / "trainer_state.json").write_text('{"global_step": 2}', encoding="utf-8")
+        save_file({"x": torch.zeros(1)}, str(folder / "adapter_model.safetensors"))
+    argv = ["evaluate", "--checkpoints", run, "--tasks", "drift", "--model", "m", "--output", out]
+    line = one_line_exit_2(argv, capsys)
+    assert "checkpoint-02 and checkpoint-2" in line and "both step 2" in line
+    assert not out.exists()
+
+    spec = tmp_path / "spec.yaml"
+    for strengths, phrase in (("[0.5, 0.50000001]", "would both be written"), ("[0.5, 0.5]", "listed twice")):
+        spec.write_text(
+            f"""name: sweep
+output: {out}
+models:
+  base: {{tiny: {{kind: lm}}}}
+  adapter: {{tiny: {{kind: adapter, base: base}}}}
+evaluate:
+  runs: [adapter]
+  tasks: [drift]
+  sweep: {{adapter: {strengths}}}
+""",
+            encoding="utf-8",
+        )
+        line = one_line_exit_2(["run", spec, "--dry-run"], capsys)
+        assert "error: evaluate.sweep.adapter: " in line and phrase in line
+    assert not out.exists()

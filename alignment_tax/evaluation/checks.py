@@ -128,6 +128,15 @@ def check_evaluate_inputs(options: Any) -> None:
         raise UserError("--base needs a model path or id when --model is a full checkpoint (no --adapter)")
     if options.base not in (None, AUTO_BASE):
         _check_model_source(options.base, "base model (--base)")
+    if options.max_gen_toks:
+        from alignment_tax.evaluation.generation_caps import check_caps_fit, config_context
+
+        # vLLM runs with --max-model-len where given; otherwise every engine takes the config's.
+        context = options.vllm.max_model_len if options.engine == "vllm" else None
+        # The base answers under the same caps, so a full-checkpoint --base must hold them too.
+        for model in (name, options.base if options.base not in (None, AUTO_BASE) else None):
+            if model is not None:
+                check_caps_fit(options.max_gen_toks, context or config_context(model))
     if options.embedder:
         _existing(options.embedder, "embedder")
         check_embedder_folder(options.embedder)

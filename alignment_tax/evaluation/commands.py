@@ -148,9 +148,9 @@ def _evaluate(args: argparse.Namespace) -> None:
     from alignment_tax.evaluation.evaluate import evaluate
 
     if args.checkpoints:
-        from alignment_tax.evaluation.checkpoint_series import evaluate_checkpoints, saved_checkpoints
+        from alignment_tax.evaluation.checkpoint_series import evaluate_checkpoints
 
-        saved_checkpoints(args.checkpoints)  # before any model loads
+        # It finds the checkpoints (skipping damaged ones, once) before any model loads.
         with processes(args.device):
             series = evaluate_checkpoints(_evaluate_options(args), args.checkpoints)
             if is_main():  # under torchrun every process returns; one prints

@@ -10,8 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,7 +23,7 @@ from alignment_tax.evaluation.engines import ENGINES, Role, VLLMOptions, build_e
 from alignment_tax.evaluation.generation_cache import GenerationCache
 from alignment_tax.evaluation.generation_caps import apply_caps, check_cap_overrides, effective_caps
 from alignment_tax.evaluation.lm_eval_run import RoleRun, run_role
-from alignment_tax.evaluation.output_lock import OutputLock, remove_if_unused
+from alignment_tax.evaluation.output_lock import held_by_main, remove_if_unused
 from alignment_tax.evaluation.served import ServerOptions
 from alignment_tax.metrics.health import HEALTH_RATES
 from alignment_tax.metrics.scripts import canonical_tolerance
@@ -34,6 +32,7 @@ from alignment_tax.models.loading import (
     describe_for_evaluation,
     load_embedder,
     load_for_evaluation,
+    load_tokenizer,
     resolve_device,
 )
 from alignment_tax.models.placement import Placement, offload_folder
@@ -218,35 +217,22 @@ class _Evaluation:
             }
         created = data_parallel.is_main() and not self.output.exists()
         try:
-            with self._output_lock(), offload_folder(placement, self.output) as self.placement:
+            with held_by_main(self.output, "evaluate"), offload_folder(placement, self.output) as self.placement:
                 return self._run_locked(tasks, drift_corpus)
         except BaseException:
             if created:  # a folder this run made and wrote nothing into would look like a result
                 remove_if_unused(self.output)
             raise
 
-    @contextmanager
-    def _output_lock(self) -> Iterator[None]:
-        """Rank 0 holds the output folder for every process; the others only learn whether it could."""
-        lock = OutputLock(self.output, "evaluate")
-
-        def take() -> None:
-            self.output.mkdir(parents=True, exist_ok=True)
-            lock.__enter__()
-
-        data_parallel.on_main(take)  # rank 0's refusal is every rank's one line
-        try:
-            yield
-        finally:
-            lock.__exit__(None, None, None)  # a lock never taken (other ranks) is left alone
-
     def _run_locked(self, tasks: dict[str, Any], drift_corpus: tuple[str, list[str], str] | None) -> dict[str, Any]:
         from alignment_tax.tasks.registry import OUR_TASKS
 
         options = self.options
         loaded = self._load(options, self.placement)
-        # Caps from the candidate's tokenizer, for both roles: the base must answer under the same rules.
-        self.caps = effective_caps(tasks, loaded.tokenizer, options.max_gen_toks, OUR_TASKS)
+        # One set of caps for both roles, the base answering under the same rules: they hold the
+        # longest reference in the candidate's tokens and in a separately loaded base's own.
+        others = _own_base_tokenizers(options, loaded)
+        self.caps = effective_caps(tasks, loaded.tokenizer, options.max_gen_toks, OUR_TASKS, others)
         if self.task_manager is not None:
             apply_caps(self.task_manager, self.caps)
         # Only rank 0 scores (lm-eval returns results there alone; see lm_eval_run.run_role).
@@ -400,6 +386,13 @@ def _placement(options: EvaluateOptions) -> Placement:
             "and drift is not among --tasks (vLLM spreads a model with --tensor-parallel-size)"
         )
     return placement
+
+
+def _own_base_tokenizers(options: EvaluateOptions, loaded: LoadedModel) -> list[Any]:
+    """The base's tokenizer when the base is another model than the candidate's (it answers with its own)."""
+    if options.base is None or options.base == loaded.name or (loaded.has_adapter and options.base == AUTO_BASE):
+        return []
+    return [load_tokenizer(options.base)]
 
 
 def warn_about_truncation(role: Role, run: RoleRun, caps: dict[str, dict[str, Any]]) -> None:

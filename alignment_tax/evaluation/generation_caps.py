@@ -8,7 +8,9 @@ for different methods, so the caps follow three rules, in order:
    GRPO preset trains with (``training.max_completion_length``); built-in tasks keep their own;
 3. for the package's tasks, raised to cover the longest reference in the model's own tokens
    (plus a margin for the stop sequence, in steps of 64), since a byte-level tokenizer can split
-   a Tibetan reference into more tokens than 256.
+   a Tibetan reference into more tokens than 256. With a base that has a tokenizer of its own,
+   the longest reference in either tokenizer: one cap for both, which neither role's answers
+   are cut by sooner than the other's.
 
 The effective cap of each task is written to ``results.json`` (``config.generation_caps``),
 keys the base's reuse and the generation cache, and every generation records whether it hit it.
@@ -16,8 +18,10 @@ keys the base's reuse and the generation cache, and every generation records whe
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 from alignment_tax.errors import UserError
@@ -97,21 +101,80 @@ def check_cap_overrides(tasks: Mapping[str, Any], overrides: Mapping[str, int]) 
             )
 
 
+# lm-eval's resolve_max_length reads these, the text model's first (a composite config's top
+# level may be an encoder's).
+_CONTEXT_KEYS = ("n_positions", "max_position_embeddings", "n_ctx")
+
+
+def config_context(model: str | Path) -> int | None:
+    """The context length a model's ``config.json`` states (a local folder's, or a hub id's cached
+    copy), read as lm-eval reads it; None where there is no such file or key (lm-eval then asks
+    the tokenizer)."""
+    path = Path(model).expanduser() / "config.json"
+    if not path.is_file():
+        from huggingface_hub import try_to_load_from_cache
+
+        try:
+            cached = try_to_load_from_cache(str(model), "config.json")
+        except ValueError:  # not a hub id either: the model load says so
+            return None
+        if not isinstance(cached, str):
+            return None
+        path = Path(cached)
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None  # the model load says what is wrong with it
+    if not isinstance(config, dict):
+        return None
+    section = config.get("text_config") if isinstance(config.get("text_config"), dict) else config
+    for key in _CONTEXT_KEYS:
+        if isinstance(section.get(key), int):
+            return section[key]
+    return None
+
+
+def check_caps_fit(overrides: Mapping[str, int], context: int | None, where: str = "--max-gen-toks") -> None:
+    """A cap must leave the prompt room in the model's context: lm-eval asserts
+    ``context - max_gen_toks > 0`` only when the first request is built, as a traceback.
+
+    >>> check_caps_fit({"cmrc2018": 4096}, 2048)
+    Traceback (most recent call last):
+    alignment_tax.errors.UserError: --max-gen-toks cmrc2018=4096: the model's context is 2048 tokens, prompt and answer together; give a cap below 2048
+    """
+    if context is None:
+        return
+    for task, cap in overrides.items():
+        if cap >= context:
+            raise UserError(
+                f"{where} {task}={cap}: the model's context is {context} tokens, prompt and answer together; "
+                f"give a cap below {context}"
+            )
+
+
 def effective_caps(
-    tasks: Mapping[str, Any], tokenizer: Any, overrides: Mapping[str, int], own_tasks: Iterable[str]
+    tasks: Mapping[str, Any],
+    tokenizer: Any,
+    overrides: Mapping[str, int],
+    own_tasks: Iterable[str],
+    other_tokenizers: Iterable[Any] = (),
 ) -> dict[str, dict[str, Any]]:
     """``{task: {"max_gen_toks", "source", "longest_reference_tokens"}}`` for every generation task.
 
     ``tasks`` are lm-eval Task objects by name; ``own_tasks`` the package's (whose docs carry
     ``reference``). An override for a task that is not run, or does not generate, is an error.
+    ``other_tokenizers`` are those of the other models that answer under these caps (a base loaded
+    on its own): the longest reference is counted in every tokenizer and the most taken, so that
+    one cap holds it for each model and none is cut shorter than the other it is compared with.
     """
     check_cap_overrides(tasks, overrides)
     generating = {name: task for name, task in tasks.items() if is_generation_task(task)}
     own = set(own_tasks)
+    tokenizers = [tokenizer, *other_tokenizers]
     caps: dict[str, dict[str, Any]] = {}
     for name, task in generating.items():
         default = int((task.config.generation_kwargs or {}).get("max_gen_toks") or DEFAULT_CAP)
-        longest = longest_reference_tokens(task.eval_docs, tokenizer) if name in own else None
+        longest = max(longest_reference_tokens(task.eval_docs, t) for t in tokenizers) if name in own else None
         if name in overrides:
             cap, source = overrides[name], "override"
         elif longest is not None and cap_for_references(longest, default) > default:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import os
 import subprocess
+import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -100,12 +102,34 @@ def load_tasks(task_names: list[str], task_manager: Any) -> dict[str, Any]:
 
 
 def task_data_hashes(tasks: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """For each task, the hash and size of the documents it evaluates (before ``--limit``)."""
+    """For each task, the hash and size of the documents it evaluates (before ``--limit``), and how
+    many of them repeat an earlier one's id or input (``duplicates``), said in one line when any do."""
     hashes = {}
     for name, task in tasks.items():
         docs = list(task.eval_docs)
-        hashes[name] = {"sha256": records_sha256(docs), "n_docs": len(docs)}
+        duplicates = data_duplicates(task, docs)
+        hashes[name] = {"sha256": records_sha256(docs), "n_docs": len(docs), "duplicates": duplicates}
+        if any(duplicates.values()):
+            print(
+                f"alignment-tax evaluate: warning: {name}: {duplicates['inputs']} of its {len(docs)} documents "
+                f"repeat an earlier one's input and {duplicates['ids']} an earlier one's id; each copy counts as "
+                "another item (n overstated, intervals too narrow): deduplicate the data",
+                file=sys.stderr,
+                flush=True,
+            )
     return hashes
+
+
+def data_duplicates(task: Any, docs: list[Any]) -> dict[str, int]:
+    """``{"ids": n, "inputs": n}``: documents whose id, or whose input, an earlier document already had.
+
+    The input is what the model is shown (``doc_to_text``; with the choices for a multiple-choice
+    task): two documents with one input get one answer, so they are one item, not two.
+    """
+    ids = [str(doc["id"]) for doc in docs if isinstance(doc, Mapping) and doc.get("id") is not None]
+    choices = getattr(task, "OUTPUT_TYPE", None) == "multiple_choice"
+    inputs = [repr((task.doc_to_text(doc), task.doc_to_choice(doc) if choices else None)) for doc in docs]
+    return {"ids": len(ids) - len(set(ids)), "inputs": len(inputs) - len(set(inputs))}
 
 
 def run_role(lm: Any, task_names: list[str], task_manager: Any, options: Any, encoder: Any) -> RoleRun:

@@ -7,14 +7,19 @@ however that process ended: a killed run never leaves the folder locked.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 
 from alignment_tax.errors import UserError
 
 LOCK_FILE = ".lock"
+# What flock raises where the filesystem cannot lock: some NFS mounts (ENOLCK), FUSE and others.
+_NO_LOCKING = {errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOTSUP, errno.ENOSYS}
 
 
 class OutputLock:
@@ -38,6 +43,16 @@ class OutputLock:
                 f"{self.path.parent} is being written by another {self.command} ({holder}); wait for it to "
                 "finish or choose another output folder"
             ) from None
+        except OSError as error:
+            handle.close()
+            # No fallback: running unlocked could interleave two runs' results unnoticed, and a
+            # lock file of our own would outlive a killed run (flock goes away with the process).
+            if error.errno in _NO_LOCKING:
+                raise UserError(
+                    f"{self.path.parent}: its filesystem does not support file locking ({os.strerror(error.errno)}), "
+                    f"which keeps two runs from writing one folder; choose an output folder on a local filesystem"
+                ) from None
+            raise UserError(f"{self.path}: cannot lock it: {error.strerror or error}") from None
         handle.seek(0)
         handle.truncate()
         handle.write(f"pid {os.getpid()}")
@@ -52,6 +67,28 @@ class OutputLock:
             fcntl.flock(self._handle, fcntl.LOCK_UN)
             self._handle.close()
             self._handle = None
+
+
+@contextmanager
+def held_by_main(folder: str | Path, command: str) -> Iterator[None]:
+    """``folder`` created and locked by rank 0 for every process (one process: by it).
+
+    Under torchrun the other ranks would be refused by rank 0's lock; they only learn whether
+    rank 0 could take it, and a refusal is every rank's one line.
+    """
+    from alignment_tax.evaluation import data_parallel
+
+    lock = OutputLock(folder, command)
+
+    def take() -> None:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        lock.__enter__()
+
+    data_parallel.on_main(take)
+    try:
+        yield
+    finally:
+        lock.__exit__(None, None, None)  # a lock never taken (other ranks) is left alone
 
 
 def remove_if_unused(folder: str | Path) -> bool:

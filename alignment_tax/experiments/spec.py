@@ -235,17 +235,17 @@ def _check_evaluate(spec: Spec) -> None:
             raise UserError(f"evaluate.tasks: {error}") from None
     for run in evaluate.get("runs", []):
         _require_name(run, spec.train | spec.models, "evaluate.runs", "training stage or model")
-    from alignment_tax.evaluation.sweep import parse_scales
+    from alignment_tax.evaluation.sweep import check_distinct_labels, parse_scales
 
     adapters = {name: m for name, m in spec.models.items() if (m.get("tiny") or {}).get("kind") == "adapter"}
     for run, scales in _mapping(evaluate.get("sweep"), "evaluate.sweep").items():
         _require_name(run, spec.train | adapters, "evaluate.sweep", "training stage or tiny adapter")
         if not isinstance(scales, list):
             raise UserError(f"evaluate.sweep.{run}: a list of strengths, e.g. [0, 0.5, 1]")
-        try:
-            parse_scales(",".join(str(s) for s in scales))
-        except UserError as error:
-            raise UserError(f"evaluate.sweep.{run}: {error}") from None
+        where = f"evaluate.sweep.{run}"
+        parse_scales(",".join(str(s) for s in scales), where)
+        # The runner evaluates the list as written, so a repeat would be evaluated twice.
+        check_distinct_labels([float(s) for s in scales], where)
     options = _mapping(evaluate.get("options"), "evaluate.options", EVALUATE_OPTION_KEYS)
     check_evaluate_values(options, lambda key: f"evaluate.options.{key}")
     _require_name(options.get("embedder"), spec.models | spec.train, "evaluate.options.embedder", "model or stage")

@@ -17,7 +17,7 @@ import argparse
 import json
 import sys
 
-from alignment_tax.argtypes import at_least
+from alignment_tax.argtypes import at_least, seed
 
 # The summary printed on stdout: the numbers a reader looks at first, and where the rest is.
 _SHOWN = (
@@ -131,7 +131,7 @@ def register(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser.add_argument("--limit", type=_positive, metavar="N", help="judge only the first N common items")
     parser.add_argument(
         "--seed",
-        type=int,
+        type=seed(),
         default=1234,
         metavar="S",
         help="seeds which order is asked first per item, and the bootstrap (default 1234)",

@@ -23,6 +23,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from alignment_tax import __version__
+from alignment_tax.argtypes import check_seed
 from alignment_tax.errors import UserError
 from alignment_tax.judge import DEFAULT_JUDGE_MODEL
 from alignment_tax.judge.aggregate import outcome, summarize, winner
@@ -66,6 +67,8 @@ def _check(options: JudgeOptions) -> None:
             raise UserError(f"--{name.replace('_', '-')} must be at least {least}, got {value}")
     if not isinstance(options.timeout, (int, float)) or isinstance(options.timeout, bool) or not options.timeout > 0:
         raise UserError(f"--timeout must be a number of seconds above 0, got {options.timeout!r}")
+    # The bootstrap takes the seed only after every verdict is paid for: refuse a bad one first.
+    check_seed(options.seed, "--seed")
 
 
 def make_backend(options: JudgeOptions):

@@ -15,9 +15,13 @@ on model-like answers, so every quirk is kept on purpose:
 
 The reference is the v5 script as it ran for the benchmark: Python 2.7, NLTK 3.4.5, Punkt
 English; tests/reference/cmrc_official_check.py compares the two token by token and question by
-question. Python 2 artefacts of its Unicode tables are left out on purpose: its ``strip()`` also
-removed U+180E and its ``lower()`` mapped a few characters differently (``İ`` → ``i``, a final
-``Σ`` → ``σ``); it also scored a non-string answer as its ``str()`` (prediction files hold strings).
+question. Python 2's whitespace is matched: its Unicode 5.2 tables made U+180E a space, so
+``strip()``, ``split()`` and Punkt's ``\\s`` treat it as one here too (``ab\\u180ecd`` is two
+tokens). Python 2's ``lower()`` is not reproduced, and differs from Python 3's on: ``İ`` (→ ``i``,
+not ``i̇``); a word-final ``Σ`` (→ ``σ``, not ``ς``); Cherokee capitals U+13A0–U+13F4 (kept:
+their lower case arrived in Unicode 8.0); and the 319 cased letters added after Unicode 5.2
+(kept), such as Georgian Mtavruli, Osage and Adlam. None occurs in the dev set's gold answers.
+A non-string answer is scored as its ``str()``, as there (prediction files hold strings).
 """
 
 from __future__ import annotations
@@ -77,8 +81,12 @@ _SPLIT_CJK = re.compile(f"([{_CJK}])")
 _SPLIT_CJK_OR_PUNCTUATION = re.compile(f"([{_CJK}{re.escape(_SINGLE_PUNCTUATION)}])")
 
 
+# Python 2's strip() also removed U+180E (see cmrc_tokenize): Python 3's whitespace plus it.
+_OUTER_PY2_WHITESPACE = re.compile(r"^[\s\u180e]+|[\s\u180e]+$")
+
+
 def _prepare(text: object) -> str:
-    return str(text).lower().strip()
+    return _OUTER_PY2_WHITESPACE.sub("", str(text).lower())
 
 
 def segment_pieces(text: object, remove_punctuation: bool = True) -> Iterator[tuple[str, bool]]:

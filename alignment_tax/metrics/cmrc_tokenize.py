@@ -20,6 +20,12 @@ Python 2 and for Python 3. Nothing is downloaded and no pickle is loaded.
 NLTK 3.4.5 compiled most Treebank patterns (and Punkt's number and realignment patterns)
 without ``re.UNICODE``; under Python 2 that made ``\\d``, ``\\s``, ``\\S``, ``\\b`` and ``(?i)``
 ASCII-only, so ``,１`` splits and U+3000 is not whitespace there. ``re.ASCII`` keeps that.
+
+Python 2.7's Unicode tables are 5.2's. Its whitespace (``unicode.isspace``, ``split()``,
+``rstrip()`` and ``\\s`` under ``re.U``: bidirectional type WS, B or S, or category Zs) is
+Python 3's set plus U+180E MONGOLIAN VOWEL SEPARATOR, which Unicode 6.3 moved from Zs to Cf
+(compared code point by code point between Python 2.7.18 and Python 3.11's Unicode 14; U+200B
+had left Zs in 4.0.1, so it is whitespace in neither). So ``ab\\u180ecd`` is two tokens there.
 """
 
 from __future__ import annotations
@@ -36,6 +42,12 @@ from nltk.tokenize.punkt import (
 )
 
 _ASCII = re.ASCII
+
+# U+180E was a Zs space in Python 2 (see above). Every rule here treats it exactly as it treats
+# U+2000 EN QUAD, another non-ASCII Zs space: whitespace to split(), strip() and Unicode \s, not
+# whitespace to the ASCII-only patterns, never a word character, digit or listed punctuation.
+# So a run with U+180E read as U+2000 tokenises as Python 2 tokenised it; no token keeps either.
+_PY2_SPACES = str.maketrans({"\u180e": "\u2000"})
 
 # NLTK 3.4.5 ``word_tokenize``: TreebankWordTokenizer's tables with the four "improved"
 # patterns that nltk/tokenize/__init__.py inserted. Patterns 3.4.5 compiled with re.U keep
@@ -186,5 +198,8 @@ def word_tokenize(run: str) -> list[str]:
 
     >>> word_tokenize("ωforce. the")
     ['ωforce', '.', 'the']
+    >>> word_tokenize("ab\\u180ecd")
+    ['ab', 'cd']
     """
+    run = run.translate(_PY2_SPACES)
     return [token for sentence in sentence_splitter().tokenize(run) for token in treebank_words(sentence)]

@@ -99,7 +99,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--dtype", choices=list(DTYPES), help="with --shape: the weights' dtype (default float32)")
     parser.add_argument(
-        "--rank", type=at_least(1), help="with --kind adapter: LoRA rank (default 8; the study's is 64)"
+        "--rank",
+        type=at_least(1),
+        help="with --kind adapter: LoRA rank, at most the base's hidden size (default 8; the study's is 64)",
     )
     parser.add_argument("--seed", type=seed(), default=0)
     parser.set_defaults(handler=_make_tiny_model)

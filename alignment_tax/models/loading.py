@@ -11,6 +11,7 @@ from typing import Any
 from alignment_tax.data.hub import unreachable_note, use_cache_if_hub_unreachable
 from alignment_tax.errors import UserError
 from alignment_tax.models.placement import ONE_DEVICE, Placement, attach_to_dispatched, resolved_device_map
+from alignment_tax.models.saved_files import check_adapter_files
 
 DEVICES = ("auto", "cpu", "cuda")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
@@ -138,6 +139,7 @@ def adapter_base(adapter: str) -> str:
         raise UserError(f"adapter not found: {adapter}")
     if not config_path.exists():
         raise UserError(f"{adapter}: not a PEFT adapter folder (no adapter_config.json)")
+    check_adapter_files(adapter)
     try:
         base = json.loads(config_path.read_text(encoding="utf-8")).get("base_model_name_or_path")
     except json.JSONDecodeError as error:
@@ -231,6 +233,8 @@ def attach_adapter(model: Any, adapter: str, base_name: str) -> Any:
     A merged adapter, and vLLM's LoRA, compute in the base's dtype too.
     """
     from peft import PeftModel
+
+    check_adapter_files(adapter)  # a damaged file is named here, not deep inside PEFT or safetensors
 
     def load(base: Any) -> Any:
         return PeftModel.from_pretrained(base, adapter, is_trainable=False, autocast_adapter_dtype=False).eval()

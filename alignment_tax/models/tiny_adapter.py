@@ -8,10 +8,33 @@ every output, tax and KL must equal the base's exactly.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+
+from alignment_tax.errors import UserError
+from alignment_tax.models.loading import check_causal_lm
 
 # The paper's targets, so that a tiny adapter exercises the projections a real run trains.
 from alignment_tax.trainers.presets import LORA_TARGETS
+
+
+def check_adapter_base(base_dir: str | Path, rank: int) -> None:
+    """Refuse, before anything is allocated, a base that is not a causal LM and a rank above its width.
+
+    Every targeted projection has the hidden size on one side, so no LoRA update of it has a
+    higher rank; a larger ``rank`` only allocates (rank 10^8 on a 64-wide model asked for 25 GB).
+    """
+    check_causal_lm(str(base_dir))  # an embedder has none of the targeted projections
+    config_path = Path(base_dir) / "config.json"
+    if not config_path.is_file():
+        return
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    hidden = (config.get("text_config") or config).get("hidden_size")
+    if isinstance(hidden, int) and rank > hidden:
+        raise UserError(
+            f"LoRA rank {rank} is above the hidden size of {base_dir} ({hidden}): no update of its "
+            f"projections has a higher rank; use a rank of at most {hidden}"
+        )
 
 
 def build_tiny_adapter(
@@ -22,6 +45,7 @@ def build_tiny_adapter(
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
+    check_adapter_base(base_dir, rank)
     out = Path(out_dir)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)

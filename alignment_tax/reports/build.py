@@ -81,13 +81,13 @@ def build_report(
     out: str | Path,
     baseline: str | None = None,
     judge_files: list[str | Path] = (),
-    controls: dict[str, str] | None = None,
+    controls: dict[str, str | list[str]] | None = None,
     reference: str | None = None,
     reference_map: list[str] | dict | None = None,
 ) -> dict:
     """Load and check the runs, compute every comparison, and write the report.
 
-    ``controls`` maps a role (``negative``, ``positive``) to the run that plays it: see
+    ``controls`` maps a role (``negative``, ``positive``) to the run (or runs) that play it: see
     :mod:`alignment_tax.reports.controls`. ``reference`` and ``reference_map``: published numbers
     beside the runs, see :mod:`alignment_tax.reports.references`.
     """

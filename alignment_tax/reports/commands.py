@@ -55,6 +55,14 @@ def _control(text: str) -> tuple[str, str]:
     return role, run
 
 
+def _controls_by_role(pairs: list[tuple[str, str]]) -> dict[str, list[str]]:
+    # A repeated role checks every run it names (a dict of the pairs would keep only the last).
+    controls: dict[str, list[str]] = {}
+    for role, run in pairs:
+        controls.setdefault(role, []).append(run)
+    return controls
+
+
 def _report(args: argparse.Namespace) -> None:
     from alignment_tax.reports.build import build_report
 
@@ -65,7 +73,7 @@ def _report(args: argparse.Namespace) -> None:
         out=args.out,
         baseline=args.baseline,
         judge_files=args.judge or [],
-        controls=dict(args.control or []),
+        controls=_controls_by_role(args.control or []),
         reference=args.reference,
         reference_map=args.reference_map or [],
     )
@@ -112,7 +120,7 @@ def register(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
         type=_control,
         metavar="ROLE=RUN",
         help="check RUN as a control: negative (must read exactly 0: a zero adapter) or positive (its drift "
-        "Δ NLL must exceed 0 with its whole interval); repeatable",
+        "Δ NLL must exceed 0 with its whole interval); repeatable, also for one role (each run named is checked)",
     )
     parser.add_argument(
         "--reference",

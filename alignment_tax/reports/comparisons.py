@@ -213,7 +213,10 @@ class Comparator:
         diff.ci = (result["ci_low"], result["ci_high"])
         diff.p_value = result["p_value"]
         diff.method = method
-        diff.mde = minimum_detectable_effect(*diff.ci)
+        # A zero-width interval (every resample agreed, e.g. identical outputs) has no spread to
+        # size an effect from: "would detect ≥ 0" would be wrong, so there is no MDE.
+        low, high = diff.ci
+        diff.mde = minimum_detectable_effect(low, high, n=diff.n) if high > low else None
         return diff
 
     def drift(self, quantity: str, a: Run, b: Run | None) -> Difference:

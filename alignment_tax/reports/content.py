@@ -140,7 +140,7 @@ def assemble(
     judge_files: list[str | Path] = (),
     comparator: Comparator | None = None,
     max_items: int = items.MAX_ITEMS,
-    controls: dict[str, str] | None = None,
+    controls: dict[str, str | list[str]] | None = None,
     reference: str | None = None,
     reference_map: list[str] | dict | None = None,
 ) -> Report:

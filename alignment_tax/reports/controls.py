@@ -13,6 +13,7 @@ A failed control is reported, never hidden: it says the other numbers are not to
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from alignment_tax.errors import UserError
@@ -41,15 +42,22 @@ class ControlCheck:
         return "passed" if self.passed else "FAILED"
 
 
-def check_controls(controls: dict[str, str], runs: list[Run], comparator: Comparator) -> list[ControlCheck]:
-    """One check per named control run, in ``ROLES`` order."""
+def check_controls(
+    controls: Mapping[str, str | Sequence[str]], runs: list[Run], comparator: Comparator
+) -> list[ControlCheck]:
+    """One check per named control run, in ``ROLES`` order; a role may name several runs
+    (``--control negative=A --control negative=B``), and each is checked."""
     unknown = sorted(set(controls) - set(ROLES))
     if unknown:
         raise UserError(f"unknown control role(s) {', '.join(unknown)}: use {' or '.join(ROLES)}")
     checks = []
     for role in ROLES:
-        if role in controls:
-            run = find_run(runs, controls[role])
+        names = controls.get(role) or []
+        # Every name is resolved before any check runs, so a typo fails before the work.
+        chosen = [
+            find_run(runs, name, f"--control {role}=RUN:") for name in ([names] if isinstance(names, str) else names)
+        ]
+        for run in dict.fromkeys(chosen):  # a run named twice is checked once
             checks.append(negative_check(run, comparator) if role == "negative" else positive_check(run, comparator))
     return checks
 

@@ -136,7 +136,7 @@ def difference_text(diff: Difference) -> str:
     if diff.flag and diff.difference is None:
         return f"not compared: {diff.flag}"
     main = f"{signed(diff.metric, diff.difference)} {interval(diff.metric, diff.ci)}".strip()
-    if diff.comparable and not diff.significant and diff.mde is not None and math.isfinite(diff.mde):
+    if diff.comparable and not diff.significant and diff.mde and math.isfinite(diff.mde):
         # An interval that includes 0 is "nothing detected", not "no difference": say how large a
         # difference this run would have detected (α 0.05, power 0.8; metrics.stats).
         return f"{main} (would detect ≥ {abs(diff.mde):.{_decimals(diff.metric)}f})"

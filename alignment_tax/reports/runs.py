@@ -238,12 +238,12 @@ def load_runs(paths: list[str | Path]) -> list[Run]:
     return runs
 
 
-def find_run(runs: list[Run], name: str) -> Run:
-    """The run ``--baseline`` names: by its name in the report, folder name or path."""
+def find_run(runs: list[Run], name: str, flag: str = "--baseline") -> Run:
+    """The run ``flag`` names: by its name in the report, folder name or path."""
     for run in runs:
         if name in (run.name, run.path.name, str(run.path)) or Path(name).resolve() == run.path.resolve():
             return run
-    raise UserError(f"--baseline {name!r} matches no run; the runs are: {', '.join(run.name for run in runs)}")
+    raise UserError(f"{flag} {name!r} matches no run; the runs are: {', '.join(run.name for run in runs)}")
 
 
 def all_runs(runs: list[Run]) -> list[Run]:

@@ -2,9 +2,7 @@
 
 A run killed while the Trainer writes a checkpoint (or a disk that fills up during the save)
 leaves a folder that transformers would pick as the newest and then fail to load, on every later
-run. transformers 5.x writes a checkpoint in this order (``Trainer._save_checkpoint``): the
-weights, then optimizer, scheduler, scaler and RNG states, and ``trainer_state.json`` last. So a
-checkpoint is complete when ``trainer_state.json`` parses and no file it holds is cut short.
+run. What "complete" means is ``models.saved_files``' rule, which ``evaluate --checkpoints`` uses too.
 
 Incomplete folders are renamed ``incomplete-checkpoint-N``: neither ``get_last_checkpoint`` nor the
 Trainer's rotation (which globs ``checkpoint-*``) sees them again, and nothing is deleted.
@@ -12,18 +10,15 @@ Trainer's rotation (which globs ``checkpoint-*``) sees them again, and nothing i
 
 from __future__ import annotations
 
-import json
 import re
-import struct
 import sys
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-TRAINER_STATE = "trainer_state.json"
+from alignment_tax.models.saved_files import checkpoint_problem
+
 INCOMPLETE_PREFIX = "incomplete-"
 _CHECKPOINT_NAME = re.compile(r"^checkpoint-(\d+)$")
-_ZIP_MAGIC = b"PK\x03\x04"
 
 
 @dataclass(frozen=True)
@@ -35,67 +30,9 @@ class Choice:
     moved_to: list[Path]
 
 
-def saved_step(checkpoint: str | Path) -> int:
-    """The optimizer step a checkpoint was saved at, from its ``trainer_state.json``."""
-    state = json.loads((Path(checkpoint) / TRAINER_STATE).read_text(encoding="utf-8"))
-    return int(state["global_step"])
-
-
-def _safetensors_whole(path: Path) -> bool:
-    """The header parses and the tensors it lists end exactly where the file ends."""
-    size = path.stat().st_size
-    with open(path, "rb") as handle:
-        prefix = handle.read(8)
-        if len(prefix) < 8:
-            return False
-        (header_size,) = struct.unpack("<Q", prefix)
-        if 8 + header_size > size:
-            return False
-        try:
-            header = json.loads(handle.read(header_size))
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            return False
-    try:
-        ends = [entry["data_offsets"][1] for name, entry in header.items() if name != "__metadata__"]
-    except (AttributeError, KeyError, IndexError, TypeError):
-        return False
-    return 8 + header_size + max(ends, default=0) == size
-
-
-def _torch_file_whole(path: Path) -> bool:
-    """``torch.save`` writes a zip archive; a cut-short one has lost its central directory."""
-    with open(path, "rb") as handle:
-        magic = handle.read(4)
-    if not magic:
-        return False
-    return zipfile.is_zipfile(path) if magic == _ZIP_MAGIC else True  # an old-style pickle: no cheap check
-
-
-def _state_whole(folder: Path) -> bool:
-    try:
-        saved_step(folder)
-    except (OSError, ValueError, KeyError, TypeError, json.JSONDecodeError):
-        return False
-    return True
-
-
 def is_complete(folder: Path) -> bool:
     """``trainer_state.json`` (written last) reads back, and no weight or state file is cut short."""
-    try:
-        return _state_whole(folder) and _files_whole(folder)
-    except OSError:  # gone while we looked: another process set it aside as incomplete
-        return False
-
-
-def _files_whole(folder: Path) -> bool:
-    # No list of required files: which weight files a checkpoint holds depends on PEFT, FSDP or
-    # DeepSpeed, and trainer_state.json, written last, already says the others were written.
-    for path in (p for p in folder.rglob("*") if p.is_file()):
-        if path.suffix == ".safetensors" and not _safetensors_whole(path):
-            return False
-        if path.suffix in (".pt", ".pth", ".bin") and not _torch_file_whole(path):
-            return False
-    return True
+    return checkpoint_problem(folder) is None
 
 
 def _numbered(folder: Path) -> list[tuple[int, Path]]:

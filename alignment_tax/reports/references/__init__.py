@@ -245,12 +245,21 @@ def matcher(
     run_names: list[str],
     flag: str = "--reference-map",
 ) -> Matcher:
-    """Check a hand-set mapping against the reference's rows and the runs given."""
-    for row, run, _ in mapping:
+    """Check a hand-set mapping against the reference's rows, sections and the runs given.
+
+    A section the row has no numbers in would match nothing, and the published row would
+    silently not appear: that is an error, as an unknown row is.
+    """
+    for row, run, section in mapping:
+        entry = f"{flag} {row}={run}" + (f"@{section}" if section else "")
         if row not in reference.labels:
-            raise UserError(
-                f"{flag} {row}={run}: {reference.name} has no row {row!r} (rows: {', '.join(reference.labels)})"
-            )
+            raise UserError(f"{entry}: {reference.name} has no row {row!r} (rows: {', '.join(reference.labels)})")
         if run not in run_names:
-            raise UserError(f"{flag} {row}={run}: no run is named {run!r} (runs: {', '.join(run_names)})")
+            raise UserError(f"{entry}: no run is named {run!r} (runs: {', '.join(run_names)})")
+        if section is not None and not reference.has(row, section):
+            sections = sorted({key[1] for key in reference.values if key[0] == row})
+            raise UserError(
+                f"{entry}: {reference.name} has no numbers for {row} in section {section!r}"
+                f" (its sections: {', '.join(sections) or 'none'})"
+            )
     return Matcher(reference, mapping)

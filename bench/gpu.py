@@ -9,6 +9,9 @@ On a random model with the published widths of ``--shape`` (qwen3-4b: all 36 lay
   2018 passages: tokens/s, model-FLOPs utilisation against the card's bf16 peak (target ≥ 40%),
   time against two bare forward passes of the same batches, peak memory against one; and the
   controls: a zero adapter reads KL exactly 0, the random one does not;
+* the same drift pass with its windows packed into rows without padding, with flex attention
+  over one row per batch, and with compiled decoder layers (``gpu_drift.py``): MFU, time
+  against the same two bare passes, agreement with the padded pass, the zero-adapter control;
 * ``evaluate`` generation with the ``hf`` engine (CMRC prompts, greedy, one cap) against a bare
   batched ``generate``: tokens/s both ways; the ``vllm`` engine where vLLM imports;
 * one GRPO optimiser step through the package's trainer at the paper's settings (8 generations,
@@ -34,6 +37,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import gpu_drift  # noqa: E402
 import gpu_parts as parts  # noqa: E402
 
 
@@ -79,6 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     stages = [
         ("build", lambda: parts.build(work, args.shape, layers, cuda), 60),
         ("drift", lambda: parts.drift(work, summary, scale), 90),
+        # Packed, flex attention, compiled layers: on an H200 about 2 minutes, most of it compiling.
+        ("drift_layouts", lambda: gpu_drift.drift_layouts(work, summary, scale), 150),
         ("generation", lambda: parts.generation(work, summary, scale), 90),
         ("grpo_step", lambda: parts.grpo_step(work, summary, scale), 90),
         ("full_evaluation_estimate", lambda: parts.full_evaluation_estimate(summary), 0),
@@ -105,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
             break
         save()
     parts.judge(summary)
+    gpu_drift.judge(summary)
     summary["passed"] = all(summary["checks"].values()) and bool(summary["checks"])
     save()
     print(json.dumps(summary, indent=2))

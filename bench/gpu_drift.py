@@ -50,13 +50,19 @@ def _compile_layers(model) -> None:
         layer.compile(dynamic=True)
 
 
-def drift_layouts(work: Path, summary: dict, scale: parts.Scale) -> dict:
-    result = _layouts(work, summary, scale)
+# What each variant needs, warm-up and compilation included, before it is started (seconds on
+# an H200, estimated: the packed pass is the drift stage's again; compiling is the unknown).
+NEEDS = {"packed": 30, "packed_one_row_flex": 90, "packed_compiled": 150}
+
+
+def drift_layouts(work: Path, summary: dict, scale: parts.Scale, seconds_left: float) -> dict:
+    """The variants that fit in ``seconds_left``; one that does not is marked skipped."""
+    result = _layouts(work, summary, scale, time.perf_counter() + seconds_left)
     parts._reset_peak()  # the model, compiled layers and all, is gone by now
     return result
 
 
-def _layouts(work: Path, summary: dict, scale: parts.Scale) -> dict:
+def _layouts(work: Path, summary: dict, scale: parts.Scale, deadline: float) -> dict:
     from alignment_tax.evaluation.drift import plan_windows, token_drift, tokenize_corpus
     from alignment_tax.evaluation.drift_batches import padding_share, plan_batches
 
@@ -87,15 +93,19 @@ def _layouts(work: Path, summary: dict, scale: parts.Scale) -> dict:
     # The padded pass again in this process, as the reference the variants' values are compared with.
     reference = token_drift(model, tokenizer, texts, batch_size=batch, packing="off")
 
-    def measure(name: str, **settings) -> None:
+    def measure(name: str, rows: int = batch, **settings) -> bool:
+        """Time ``token_drift`` with ``rows`` rows a batch and ``settings``; False if skipped."""
+        if deadline - time.perf_counter() < NEEDS[name]:
+            result[name] = {"skipped": f"less than the {NEEDS[name]} s it needs were left of --budget-s"}
+            return False
         # Warm-up: two batch shapes, so that a compiled variant has its dynamic-shape graphs.
-        token_drift(model, tokenizer, texts[:batch], batch_size=batch, **settings)
-        token_drift(model, tokenizer, texts[-max(1, batch // 2) :], batch_size=batch, **settings)
+        token_drift(model, tokenizer, texts[:batch], batch_size=rows, **settings)
+        token_drift(model, tokenizer, texts[-max(1, batch // 2) :], batch_size=rows, **settings)
         model.set_adapter("zero")
-        zero = token_drift(model, tokenizer, texts[: scale.control_passages], batch_size=batch, **settings)
+        zero = token_drift(model, tokenizer, texts[: scale.control_passages], batch_size=rows, **settings)
         model.set_adapter("default")
         parts._reset_peak()
-        seconds, values = _timed(lambda: token_drift(model, tokenizer, texts, batch_size=batch, **settings))
+        seconds, values = _timed(lambda: token_drift(model, tokenizer, texts, batch_size=rows, **settings))
         result[name] = {
             "seconds": round(seconds, 2),
             "mfu": round(flops / seconds / 1e12 / peak_tflops, 3) if peak_tflops else None,
@@ -105,6 +115,7 @@ def _layouts(work: Path, summary: dict, scale: parts.Scale) -> dict:
             "zero_adapter_nll_equal": bool(np.array_equal(zero.nll, zero.base_nll)),
             **_compare(values, reference),
         }
+        return True
 
     stage_started = time.perf_counter()
     measure("packed", packing="on")
@@ -113,17 +124,18 @@ def _layouts(work: Path, summary: dict, scale: parts.Scale) -> dict:
     try:
         base.set_attn_implementation("flex_attention")
         # One row holds the whole batch's budget: flex skips the blocks between windows.
-        measure("packed_one_row_flex", packing="on", row_tokens=batch * longest)
+        measure("packed_one_row_flex", rows=1, packing="on", row_tokens=batch * longest)
     except Exception as error:  # a finding, not a reason to lose the compiled measurement
         result["packed_one_row_flex"] = {"error": f"{type(error).__name__}: {error}"[:300]}
     finally:
         base.set_attn_implementation(attention)
     compile_started = time.perf_counter()
-    _compile_layers(model)
-    measure("packed_compiled", packing="on")
-    result["packed_compiled"]["compile_and_warm_up_seconds"] = round(
-        time.perf_counter() - compile_started - result["packed_compiled"]["seconds"], 1
-    )
+    if deadline - compile_started >= NEEDS["packed_compiled"]:
+        _compile_layers(model)
+    if measure("packed_compiled", packing="on"):
+        result["packed_compiled"]["compile_and_warm_up_seconds"] = round(
+            time.perf_counter() - compile_started - result["packed_compiled"]["seconds"], 1
+        )
     result["variants_seconds"] = round(time.perf_counter() - stage_started, 1)
     return result
 

@@ -178,7 +178,7 @@ def padding_shares(tokenizer, texts, batch_size: int) -> dict[str, float]:
 def packing_ratio(work: Path, args) -> None:
     from alignment_tax.data import load_corpus
     from alignment_tax.evaluation.drift import _score_batch, default_chunk_elements, plan_windows, tokenize_corpus
-    from alignment_tax.evaluation.drift_batches import plan_batches
+    from alignment_tax.evaluation.drift_batches import padding_share, plan_batches
 
     model, tokenizer, texts = prepare(work, args)
     corpus = load_corpus(Path(args.data_dir) / "cmrc2018" / "cmrc2018_dev.json", dedupe=True)
@@ -217,6 +217,11 @@ def packing_ratio(work: Path, args) -> None:
                 seconds[name] += time.perf_counter() - start
     tokens = sum(lengths)
     print(f"passages: {len(texts)}, tokens: {tokens}, windows: {len(windows)}, batch {args.batch_size}")
+    shares = {
+        name: padding_share(lengths, plan_batches(lengths, order, args.batch_size, rows), rows)
+        for name, rows in layouts.items()
+    }
+    print(f"their padded positions: padded {shares['padded']:.2%}, packed {shares['packed']:.2%}")
     print(f"largest difference, packed against padded (nll, base nll, KL): {worst:.3g} (allowed {args.tolerance:g})")
     print(f"drift pass, {args.rounds} round(s): padded {seconds['padded']:.1f} s, packed {seconds['packed']:.1f} s")
     print(f"time ratio packed / padded: {seconds['packed'] / seconds['padded']:.3f}")

@@ -192,6 +192,11 @@ def test_packing_modes():
     assert resolve_packing("auto", "cuda") and not resolve_packing("auto", "cpu") and not resolve_packing("off", "cuda")
     with pytest.raises(UserError, match="drift packing"):
         resolve_packing("yes", "cpu")
+    from alignment_tax.evaluation.checks import check_evaluate_values
+
+    check_evaluate_values({"drift_packing": "on"})
+    with pytest.raises(UserError, match="evaluate.options.drift_packing must be auto, on or off"):  # a spec's value
+        check_evaluate_values({"drift_packing": True}, name_of=lambda key: f"evaluate.options.{key}")
 
 
 def test_evaluate_records_packing_and_keys_its_stored_pass_on_it(tmp_path, shared_data, tiny_adapter_dir, capsys):

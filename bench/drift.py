@@ -16,9 +16,16 @@ first N deduplicated CMRC 2018 dev passages.
   one model's full logits for a batch (batch x length x vocabulary, in the model's dtype), as a
   plain forward does; the drift pass holds two slices of at most `chunk` tokens instead. Both
   sizes are printed: at a 152k vocabulary the bare side's logits dominate its peak.
+* packing (``--only packing``): the share of padded positions in the drift pass's batches over
+  the deduplicated CMRC dev passages (drift's default corpus), padded (one window per row,
+  longest first) and packed (windows concatenated into rows of at most the longest window; and
+  one row per batch), at ``--batch-size`` and the 2,048-token window; then the drift pass over
+  ``--passages`` in both layouts, each warmed up, timed alternately ``--rounds`` times, the
+  values compared window by window (``--tolerance``) before the ratio packed / padded prints.
 
 Usage: python bench/drift.py [--passages 200] [--batch-size 8] [--data-dir ../shared/data]
        python bench/drift.py --shape qwen3-4b --layers 2 [--dtype float32] --passages 24
+       python bench/drift.py --only packing --shape qwen3-0.6b --layers 2 --passages 12
 """
 
 from __future__ import annotations
@@ -33,8 +40,10 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
+WINDOW = 2048
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
@@ -107,7 +116,7 @@ def describe_memory(model, batches, chunk: int) -> None:
 def batches_of(tokenizer, texts, batch_size):
     from alignment_tax.evaluation.drift import plan_windows, tokenize_corpus
 
-    windows = plan_windows(tokenize_corpus(tokenizer, texts), 2048)
+    windows = plan_windows(tokenize_corpus(tokenizer, texts), WINDOW)
     order = sorted(range(len(windows)), key=lambda i: -len(windows[i].token_ids))
     return [[windows[i] for i in order[start : start + batch_size]] for start in range(0, len(order), batch_size)]
 
@@ -147,6 +156,77 @@ def time_ratio(work: Path, args) -> None:
     print(f"time ratio drift / (base + candidate forward): {drift_seconds / bare_seconds:.3f} (target <= 1.10)")
 
 
+def padding_shares(tokenizer, texts, batch_size: int) -> dict[str, float]:
+    """Padded positions / all positions of the batches, for each layout, over ``texts``."""
+    from alignment_tax.evaluation.drift import plan_windows, tokenize_corpus
+    from alignment_tax.evaluation.drift_batches import padding_share, plan_batches
+
+    lengths = [len(w.token_ids) for w in plan_windows(tokenize_corpus(tokenizer, texts), WINDOW)]
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    longest, budget = max(lengths), batch_size * max(lengths)
+    return {
+        "padded": padding_share(lengths, plan_batches(lengths, order, batch_size), None),
+        f"packed, rows of {longest} tokens (the longest window)": padding_share(
+            lengths, plan_batches(lengths, order, batch_size, longest), longest
+        ),
+        f"packed, one row of {budget} tokens per batch": padding_share(
+            lengths, plan_batches(lengths, order, 1, budget), budget
+        ),
+    }
+
+
+def packing_ratio(work: Path, args) -> None:
+    from alignment_tax.data import load_corpus
+    from alignment_tax.evaluation.drift import _score_batch, default_chunk_elements, plan_windows, tokenize_corpus
+    from alignment_tax.evaluation.drift_batches import padding_share, plan_batches
+
+    model, tokenizer, texts = prepare(work, args)
+    corpus = load_corpus(Path(args.data_dir) / "cmrc2018" / "cmrc2018_dev.json", dedupe=True)
+    print(f"padded positions in drift's batches, {len(corpus)} CMRC dev passages, batch {args.batch_size}:")
+    for layout, share in padding_shares(tokenizer, corpus, args.batch_size).items():
+        print(f"  {layout}: {share:.2%}")
+
+    windows = plan_windows(tokenize_corpus(tokenizer, texts), WINDOW)
+    lengths = [len(w.token_ids) for w in windows]
+    order = sorted(range(len(windows)), key=lambda i: -lengths[i])
+    chunk = args.chunk_elements or default_chunk_elements(model)
+    layouts = {"padded": None, "packed": max(lengths)}
+
+    def run(rows):
+        values = {}
+        for batch in plan_batches(lengths, order, args.batch_size, rows):
+            scored = _score_batch(
+                model, None, [windows[i] for i in batch], tokenizer.pad_token_id, "right", chunk, rows
+            )
+            cursor = 0
+            for i in batch:
+                values[i] = np.stack([array[cursor : cursor + windows[i].n_scored] for array in scored])
+                cursor += windows[i].n_scored
+        return values
+
+    seconds = dict.fromkeys(layouts, 0.0)
+    with torch.no_grad():
+        outputs = {name: run(rows) for name, rows in layouts.items()}  # warm-up, and the values compared
+        worst = max(float(np.abs(outputs["packed"][i] - outputs["padded"][i]).max()) for i in range(len(windows)))
+        if worst > args.tolerance:
+            raise SystemExit(f"packed values differ from padded ones by {worst:.3g} > {args.tolerance:g}: no ratio")
+        for _ in range(args.rounds):  # alternately, so that the machine's load hits both alike
+            for name, rows in layouts.items():
+                start = time.perf_counter()
+                run(rows)
+                seconds[name] += time.perf_counter() - start
+    tokens = sum(lengths)
+    print(f"passages: {len(texts)}, tokens: {tokens}, windows: {len(windows)}, batch {args.batch_size}")
+    shares = {
+        name: padding_share(lengths, plan_batches(lengths, order, args.batch_size, rows), rows)
+        for name, rows in layouts.items()
+    }
+    print(f"their padded positions: padded {shares['padded']:.2%}, packed {shares['packed']:.2%}")
+    print(f"largest difference, packed against padded (nll, base nll, KL): {worst:.3g} (allowed {args.tolerance:g})")
+    print(f"drift pass, {args.rounds} round(s): padded {seconds['padded']:.1f} s, packed {seconds['packed']:.1f} s")
+    print(f"time ratio packed / padded: {seconds['packed'] / seconds['padded']:.3f}")
+
+
 def memory_child(work: Path, args) -> None:
     from alignment_tax.evaluation.drift import token_drift
 
@@ -154,7 +234,7 @@ def memory_child(work: Path, args) -> None:
     batches = batches_of(tokenizer, texts, args.batch_size)
     with torch.no_grad(), PeakMemory() as memory:
         if args.child == "drift":
-            token_drift(model, tokenizer, texts, batch_size=args.batch_size, window=2048)
+            token_drift(model, tokenizer, texts, batch_size=args.batch_size, window=WINDOW)
         else:
             for batch in batches:
                 bare_forward(model, tokenizer, batch, False)
@@ -197,7 +277,13 @@ def main() -> None:
     parser.add_argument(
         "--chunk-elements", type=int, help="time the drift pass with this slice instead (e.g. 4194304: 27 rows at 152k)"
     )
-    parser.add_argument("--only", choices=["time", "memory"], help="run one of the two measurements")
+    parser.add_argument(
+        "--only", choices=["time", "memory", "packing"], help="run one measurement (packing runs only when named)"
+    )
+    parser.add_argument("--rounds", type=int, default=1, help="timed passes of each layout (packing)")
+    parser.add_argument(
+        "--tolerance", type=float, default=1e-4, help="largest packed-padded difference allowed (packing)"
+    )
     parser.add_argument("--child", choices=["bare", "drift"], help=argparse.SUPPRESS)
     parser.add_argument("--work", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -205,6 +291,9 @@ def main() -> None:
     work = Path(args.work or tempfile.mkdtemp(prefix="bench-drift-"))
     if args.child:
         memory_child(work, args)
+        return
+    if args.only == "packing":
+        packing_ratio(work, args)
         return
     if args.only != "memory":
         time_ratio(work, args)

@@ -9,6 +9,9 @@ On a random model with the published widths of ``--shape`` (qwen3-4b: all 36 lay
   2018 passages: tokens/s, model-FLOPs utilisation against the card's bf16 peak (target ≥ 40%),
   time against two bare forward passes of the same batches, peak memory against one; and the
   controls: a zero adapter reads KL exactly 0, the random one does not;
+* the same drift pass with its windows packed into rows without padding, with flex attention
+  over one row per batch, and with compiled decoder layers (``gpu_drift.py``): MFU, time
+  against the same two bare passes, agreement with the padded pass, the zero-adapter control;
 * ``evaluate`` generation with the ``hf`` engine (CMRC prompts, greedy, one cap) against a bare
   batched ``generate``: tokens/s both ways; the ``vllm`` engine where vLLM imports;
 * one GRPO optimiser step through the package's trainer at the paper's settings (8 generations,
@@ -38,6 +41,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import gpu_decode  # noqa: E402
+import gpu_drift  # noqa: E402
 import gpu_parts as parts  # noqa: E402
 
 
@@ -87,8 +91,15 @@ def main(argv: list[str] | None = None) -> int:
         ("generation", lambda: parts.generation(work, summary, scale), 90),
         ("grpo_step", lambda: parts.grpo_step(work, summary, scale), 90),
         ("full_evaluation_estimate", lambda: parts.full_evaluation_estimate(summary), 0),
-        # Last, so that it takes no budget from the stages before it; compiling a 4B model takes a while.
+        # Compiling a 4B model's decode step takes a while (estimated, not yet measured on a card).
         ("decode_step", lambda: gpu_decode.decode_step(work, summary, *gpu_decode.scale(cuda)), 120),
+        # Packed, flex attention, compiled layers: last: it takes what budget the stages above
+        # left; mostly compilation (estimated 2-4 minutes on an H200, not yet measured there).
+        (
+            "drift_layouts",
+            lambda: gpu_drift.drift_layouts(work, summary, scale, budget - (time.perf_counter() - started)),
+            60,
+        ),
     ]
     if args.stages:
         wanted = {"build", *(name.strip() for name in args.stages.split(","))}
@@ -119,6 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         save()
     parts.judge(summary)
     gpu_decode.judge(summary)
+    gpu_drift.judge(summary)
     summary["passed"] = all(summary["checks"].values()) and bool(summary["checks"])
     save()
     print(json.dumps(summary, indent=2))

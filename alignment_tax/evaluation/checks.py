@@ -40,6 +40,9 @@ def _check_drift(values: Mapping[str, Any], name_of: Callable[[str], str]) -> No
         check_whole(window, name_of("drift_window"), MIN_DRIFT_WINDOW)
     if stride is not None:
         check_whole(stride, name_of("drift_stride"), 1)
+    packing = values.get("drift_packing")
+    if packing is not None and packing not in ("auto", "on", "off"):
+        raise UserError(f"{name_of('drift_packing')} must be auto, on or off, got {packing!r}")
     if window is not None and stride is not None and stride > window - 1:
         raise UserError(
             f"{name_of('drift_stride')} must be at most {name_of('drift_window')} - 1 ({window - 1}), got {stride}"
@@ -70,7 +73,16 @@ def check_evaluate_values(values: Mapping[str, Any], name_of: Callable[[str], st
 
 def check_evaluate_options(options: Any) -> None:
     """:func:`check_evaluate_values` on an ``EvaluateOptions``, named as ``evaluate``'s flags."""
-    keys = ("limit", "seed", "batch_size", "enable_thinking", "drift_window", "drift_stride", "lang_tolerance")
+    keys = (
+        "limit",
+        "seed",
+        "batch_size",
+        "enable_thinking",
+        "drift_window",
+        "drift_stride",
+        "drift_packing",
+        "lang_tolerance",
+    )
     check_evaluate_values({key: getattr(options, key) for key in keys})
 
 

@@ -121,6 +121,7 @@ def _evaluate_options(args: argparse.Namespace):
         drift_corpus=args.drift_corpus,
         drift_window=args.drift_window,
         drift_stride=args.drift_stride,
+        drift_packing=args.drift_packing,
         max_gen_toks=parse_max_gen_toks(args.max_gen_toks),
         lang_tolerance=args.lang_tolerance,
         engine=args.engine,
@@ -267,6 +268,13 @@ def _evaluate_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--drift-stride", type=at_least(1), help="new tokens per window past the first (default: half the window)"
+    )
+    parser.add_argument(
+        "--drift-packing",
+        choices=["auto", "on", "off"],
+        default="auto",
+        help="pack drift windows into rows without padding (auto: on CUDA only; values equal the padded "
+        "layout's to float32 rounding; off keeps them bit-identical to earlier runs)",
     )
     parser.add_argument(
         "--max-gen-toks",

@@ -21,6 +21,7 @@ import torch
 
 from alignment_tax.errors import UserError
 from alignment_tax.evaluation import data_parallel
+from alignment_tax.evaluation.drift_batches import layout_rows, plan_batches, resolve_packing
 from alignment_tax.models.placement import execution_device, input_device
 
 # Elements of one float32 logits slice (tokens × vocabulary): about 16 MB. Two such slices
@@ -104,28 +105,59 @@ def _backbone_and_head(model: Any) -> tuple[Any, Any]:
     return getattr(causal_lm, causal_lm.base_model_prefix), causal_lm.get_output_embeddings()
 
 
-def _batch_tensors(windows: list[Window], pad_id: int, padding_side: str, device: str):
+def _batch_tensors(windows: list[Window], pad_id: int, padding_side: str, device, row_tokens: int | None = None):
+    """(input ids, attention mask or None, position ids, (row, column) where each window starts).
+
+    Padded (``row_tokens`` None): one window per row. Packed: windows concatenated into rows of at
+    most ``row_tokens`` (see ``drift_batches``), positions restarting at 0 for each window, and no
+    mask: transformers finds the windows from the positions and keeps attention within each.
+    """
+    if row_tokens is not None:
+        return _packed_tensors(windows, pad_id, row_tokens, device)
     length = max(len(w.token_ids) for w in windows)
     input_ids = torch.full((len(windows), length), pad_id, dtype=torch.long)
     mask = torch.zeros((len(windows), length), dtype=torch.long)
-    offsets = []
+    places = []
     for row, w in enumerate(windows):
         offset = length - len(w.token_ids) if padding_side == "left" else 0
         input_ids[row, offset : offset + len(w.token_ids)] = torch.tensor(w.token_ids)
         mask[row, offset : offset + len(w.token_ids)] = 1
-        offsets.append(offset)
+        places.append((row, offset))
     # Explicit positions make left and right padding give the same values per token.
     positions = (mask.cumsum(dim=1) - 1).clamp(min=0)
-    return input_ids.to(device), mask.to(device), positions.to(device), offsets
+    return input_ids.to(device), mask.to(device), positions.to(device), places
+
+
+def _packed_tensors(windows: list[Window], pad_id: int, row_tokens: int, device):
+    rows = layout_rows([len(w.token_ids) for w in windows], row_tokens)
+    width = max(sum(len(windows[k].token_ids) for k in row) for row in rows)
+    input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    # A short row's tail of pad tokens continues its last window's positions: causal attention
+    # keeps every real token from seeing them, and a batch whose rows each hold one window then
+    # needs no mask at all (SDPA's causal kernel), as transformers finds no second window.
+    positions = torch.arange(width).repeat(len(rows), 1)
+    places = [(0, 0)] * len(windows)
+    for r, row in enumerate(rows):
+        column = 0
+        for k in row:
+            n = len(windows[k].token_ids)
+            input_ids[r, column : column + n] = torch.tensor(windows[k].token_ids)
+            positions[r, column : column + n] = torch.arange(n)
+            places[k] = (r, column)
+            column += n
+        positions[r, column:] = torch.arange(n, n + width - column)
+    return input_ids.to(device), None, positions.to(device), places
 
 
 def _hidden_states(backbone: Any, input_ids, mask, positions):
-    return backbone(input_ids=input_ids, attention_mask=mask, position_ids=positions).last_hidden_state
+    # No KV cache: a single pass needs none, and with one transformers would not look for packed
+    # windows in the positions (masking_utils), letting them attend to each other.
+    return backbone(input_ids=input_ids, attention_mask=mask, position_ids=positions, use_cache=False).last_hidden_state
 
 
-def _score_batch(model, base_model, windows, pad_id, padding_side, chunk_elements):
+def _score_batch(model, base_model, windows, pad_id, padding_side, chunk_elements, row_tokens=None):
     device = input_device(model)  # not the first parameter's: with offloaded weights that is a meta placeholder
-    input_ids, mask, positions, offsets = _batch_tensors(windows, pad_id, padding_side, device)
+    input_ids, mask, positions, places = _batch_tensors(windows, pad_id, padding_side, device, row_tokens)
     backbone, head = _backbone_and_head(model)
     hidden = _hidden_states(backbone, input_ids, mask, positions)
     if base_model is None:  # the same weights with the adapter off
@@ -137,9 +169,10 @@ def _score_batch(model, base_model, windows, pad_id, padding_side, chunk_element
         base_hidden = _hidden_states(base_backbone, input_ids, mask, positions)
 
     # Logits at position q predict the token at q + 1. Boolean selection keeps row-major
-    # order, so the scored tokens come out in (row, position) order, as the windows list them.
-    scored = torch.zeros_like(mask, dtype=torch.bool)
-    for row, (w, offset) in enumerate(zip(windows, offsets)):
+    # order, so the scored tokens come out in (row, position) order, as the windows list them
+    # (packed rows hold the batch's windows in its order too).
+    scored = torch.zeros_like(input_ids, dtype=torch.bool)
+    for w, (row, offset) in zip(windows, places):
         scored[row, offset + w.first_scored - 1 : offset + len(w.token_ids) - 1] = True
     targets = torch.roll(input_ids, shifts=-1, dims=1)[scored].unsqueeze(-1)
     # A model spread over devices (accelerate) leaves the last hidden state where its last layer ran.
@@ -202,13 +235,17 @@ def token_drift(
     chunk_elements: int | None = None,  # None: default_chunk_elements(model)
     progress: str | None = None,  # the bar's name; None: no bar
     checkpoint: Any | None = None,
+    packing: str = "auto",  # "on", "off", or "auto": on for CUDA (drift_batches.resolve_packing)
+    row_tokens: int | None = None,  # a packed row's capacity; None: the longest window
 ) -> TokenDrift:
     """Per-token NLL (candidate and base) and KL(candidate ‖ base) over ``texts``.
 
     ``model`` is a PEFT model whose disabled adapter is the base, unless ``base_model`` is
     given (a full fine-tune against its base; their tokenizers must be identical). With a
     :class:`~alignment_tax.evaluation.drift_checkpoint.DriftCheckpoint`, windows scored by an
-    interrupted earlier pass are read back instead of recomputed.
+    interrupted earlier pass are read back instead of recomputed. Packed, a batch is
+    ``batch_size`` rows of concatenated windows (``drift_batches``); values equal the padded
+    layout's to float32 rounding, not bit for bit.
     """
     if not texts:
         raise UserError("the drift corpus is empty")
@@ -220,19 +257,25 @@ def token_drift(
         raise UserError("no text in the drift corpus has two or more tokens")
     # Longest first keeps padding low; values do not depend on the order (tested).
     order = sorted(range(len(windows)), key=lambda i: -len(windows[i].token_ids))
+    lengths = [len(w.token_ids) for w in windows]
+    if resolve_packing(packing, input_device(model).type):
+        row_tokens = max(lengths) if row_tokens is None else max(row_tokens, max(lengths))
+    else:
+        row_tokens = None
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     if chunk_elements is None:
         chunk_elements = default_chunk_elements(model)
     # Rank 0 reads the checkpoint for all: another rank might read it after rank 0 has saved.
     results: dict[int, list[np.ndarray]] = data_parallel.on_main(checkpoint.load) if checkpoint is not None else {}
-    # Batches are cut from the whole plan, then those already scored are skipped: a pass resumed,
-    # or run by several processes (each takes every N-th batch), scores each window in the same
-    # batch as one uninterrupted process would, so the values are identical, not merely close.
-    batches = [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
+    # Batches are planned over every window, then those already scored are skipped whole: a pass
+    # resumed, or run by several processes (each takes every N-th batch), scores each window in the
+    # same batch as one uninterrupted process would, so the values are identical, not merely close.
+    batches = plan_batches(lengths, order, batch_size, row_tokens)
     todo = [chosen for chosen in batches if any(i not in results for i in chosen)]
 
     def score(chosen: list[int]) -> list[np.ndarray]:
-        return _score_batch(model, base_model, [windows[i] for i in chosen], pad_id, padding_side, chunk_elements)
+        picked = [windows[i] for i in chosen]
+        return _score_batch(model, base_model, picked, pad_id, padding_side, chunk_elements, row_tokens)
 
     bar = None
     if progress:

@@ -54,27 +54,33 @@ def drift_summary(
     ``candidate_fingerprint`` is the candidate's generation fingerprint; ``name`` is what the
     progress bar calls the run.
     """
+    from alignment_tax.evaluation.drift_batches import resolve_packing
     from alignment_tax.evaluation.drift_results import TEXTS_FILE, TOKENS_FILE, finished_drift, summarize_drift
+    from alignment_tax.models.placement import input_device
 
     source, texts, sha256 = corpus
     # A full fine-tune is compared with a separately loaded --base; an adapter with itself, disabled.
     base_name = None if loaded.has_adapter else options.base
-    fingerprint = provenance.content_key(
-        {
-            "candidate": candidate_fingerprint,
-            "base": provenance.model_identity(base_name),
-            "corpus": sha256,
-            "window": [options.drift_window, options.drift_stride],
-        }
-    )
+    # Resolved as token_drift resolves it: by where the weights compute.
+    packed = resolve_packing(options.drift_packing, input_device(loaded.model).type)
+    key = {
+        "candidate": candidate_fingerprint,
+        "base": provenance.model_identity(base_name),
+        "corpus": sha256,
+        "window": [options.drift_window, options.drift_stride],
+    }
+    if packed:  # packed values differ from padded ones in the last bits; padded keeps its earlier key
+        key["packing"] = "on"
+    fingerprint = provenance.content_key(key)
     # A finished pass with the same fingerprint is read back, not recomputed (rank 0 reads it for all).
     drift = data_parallel.on_main(lambda: finished_drift(output, fingerprint))
     reused = drift is not None
     if not reused:
-        drift = _token_drift(loaded, texts, base_name, fingerprint, options, output, name)
+        drift = _token_drift(loaded, texts, base_name, fingerprint, options, output, name, packed)
     summary = summarize_drift(drift)
     summary.update(
         corpus={"source": source, "sha256": sha256, "n_texts": len(texts)},
+        packing="on" if packed else "off",
         base="disabled adapter" if base_name is None else base_name,
         files={"tokens": TOKENS_FILE, "texts": TEXTS_FILE},
         reused=reused,
@@ -90,6 +96,7 @@ def _token_drift(
     options: EvaluateOptions,
     output: Path,
     name: str,
+    packed: bool,
 ):
     """The per-token pass, resuming from ``drift_partial.npz``, written out with its fingerprint.
 
@@ -116,6 +123,7 @@ def _token_drift(
         stride=options.drift_stride,
         progress=f"drift {name}",
         checkpoint=checkpoint,
+        packing="on" if packed else "off",
     )
     if data_parallel.is_main():  # every rank holds the whole pass; one writes it
         write_drift_files(output, drift, fingerprint)

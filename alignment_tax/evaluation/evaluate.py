@@ -63,6 +63,7 @@ class EvaluateOptions:
     drift_corpus: str | None = None  # default: the CMRC 2018 passages in use, deduplicated
     drift_window: int | None = None  # default: the model's context length
     drift_stride: int | None = None  # default: half the window
+    drift_packing: str = "auto"  # windows packed into rows without padding: "on", "off", "auto" (CUDA only)
     max_gen_toks: dict[str, int] = field(default_factory=dict)  # per-task cap overrides (TASK → N)
     adapter_scale: float | None = None  # set by `sweep`: the adapter's LoRA update scaled by this
     adapter_scaled_from: str | None = None  # set by `sweep`: the adapter that was scaled

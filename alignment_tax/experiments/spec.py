@@ -70,6 +70,7 @@ EVALUATE_OPTION_KEYS = {
     "drift_corpus",
     "drift_window",
     "drift_stride",
+    "drift_packing",
     "engine",
     "vllm",
     "server",

@@ -20,6 +20,12 @@ from alignment_tax.evaluation import data_parallel
 from alignment_tax.evaluation.checks import AUTO_BASE, DRIFT_TASK, check_evaluate_inputs, check_evaluate_options
 from alignment_tax.evaluation.drift_task import drift_summary, load_drift_corpus
 from alignment_tax.evaluation.engines import ENGINES, Role, VLLMOptions, build_engine, vllm_lm_class
+from alignment_tax.evaluation.evaluate_settings import (
+    batching_settings,
+    checked_placement,
+    own_base_tokenizers,
+    scoring_settings,
+)
 from alignment_tax.evaluation.generation_cache import GenerationCache
 from alignment_tax.evaluation.generation_caps import apply_caps, check_cap_overrides, effective_caps
 from alignment_tax.evaluation.lm_eval_run import RoleRun, run_role
@@ -32,7 +38,6 @@ from alignment_tax.models.loading import (
     describe_for_evaluation,
     load_embedder,
     load_for_evaluation,
-    load_tokenizer,
     resolve_device,
 )
 from alignment_tax.models.placement import Placement, offload_folder
@@ -94,52 +99,6 @@ def _task_metadata(options: EvaluateOptions) -> dict[str, Any]:
     return metadata
 
 
-def batching_settings(options: EvaluateOptions, loaded: LoadedModel) -> dict[str, Any]:
-    """What changes transformers' outputs besides weights and request: padding and kernels.
-
-    Padding changes greedy outputs (on an H200 in bf16, 13 of 60 outputs agreed between two
-    batchings), and so do the device and the attention implementation; a base answered at
-    one batch size must not be reused, nor a cached answer served, for a run at another. vLLM and
-    a server schedule their own batches, which no setting here decides. Not the number of
-    processes: each answers whole batches of the one-process schedule (request_blocks).
-
-    ``loaded`` is the candidate: a base loaded separately uses the same loader, so the same
-    attention implementation.
-
-    >>> options = EvaluateOptions(tasks=["cmrc2018"], output="out", batch_size=8)
-    >>> batching_settings(options, LoadedModel(None, None, "m", None, "cpu", "float32"))
-    {'batch_size': 8, 'device': 'cpu', 'attention': None}
-    """
-    if options.engine != "hf":
-        return {}
-    config = getattr(loaded.model, "config", None)
-    return {
-        "batch_size": options.batch_size,
-        "device": loaded.device,
-        "attention": getattr(config, "_attn_implementation", None),
-    }
-
-
-def _scoring_settings(
-    options: EvaluateOptions, loaded: LoadedModel, data_hashes: dict, caps: dict[str, int]
-) -> dict[str, Any]:
-    """Everything besides the model's weights that changes a score: the base-reuse key."""
-    return {
-        **batching_settings(options, loaded),
-        "tasks": sorted(options.tasks),
-        "data": data_hashes,
-        "limit": options.limit,
-        "dtype": loaded.dtype,
-        "engine": options.engine,
-        "seed": options.seed,
-        "enable_thinking": options.enable_thinking,
-        "max_gen_toks": caps,
-        **({"lang_tolerance": options.lang_tolerance} if options.lang_tolerance else {}),
-        "embedder": provenance.model_identity(options.embedder),
-        "version": provenance.versions()["alignment-tax"],
-    }
-
-
 def _write_run(folder: Path, payload: dict[str, Any], run: RoleRun) -> None:
     samples_dir = folder / "samples"
     samples_dir.mkdir(parents=True, exist_ok=True)
@@ -199,7 +158,7 @@ class _Evaluation:
         if options.engine not in ENGINES:
             raise UserError(f"unknown engine {options.engine!r}; choose one of {', '.join(ENGINES)}")
         data_parallel.check_supported(options.engine, options.batch_size)
-        placement = _placement(options)
+        placement = checked_placement(options)
         if options.engine == "vllm" and self.vllm_class is None:
             self.vllm_class = vllm_lm_class()  # before any data or model loads
         lm_eval_tasks = [task for task in options.tasks if task != DRIFT]
@@ -232,7 +191,7 @@ class _Evaluation:
         loaded = self._load(options, self.placement)
         # One set of caps for both roles, the base answering under the same rules: they hold the
         # longest reference in the candidate's tokens and in a separately loaded base's own.
-        others = _own_base_tokenizers(options, loaded)
+        others = own_base_tokenizers(options, loaded)
         self.caps = effective_caps(tasks, loaded.tokenizer, options.max_gen_toks, OUR_TASKS, others)
         if self.task_manager is not None:
             apply_caps(self.task_manager, self.caps)
@@ -241,7 +200,7 @@ class _Evaluation:
         self.encoder = load_embedder(options.embedder, device=loaded.device) if wanted else None
         caps = {task: cap["max_gen_toks"] for task, cap in self.caps.items()}
         self.batching = batching_settings(options, loaded)
-        self.settings = _scoring_settings(options, loaded, self.data_hashes, caps)
+        self.settings = scoring_settings(options, loaded, self.data_hashes, caps)
         engine = build_engine(loaded, options, self.vllm_class)
         try:
             base_summary = self._base(engine, loaded) if options.base is not None else None
@@ -375,25 +334,6 @@ class _Evaluation:
     def _finish(self, payload: dict[str, Any]) -> None:
         payload["versions"] = provenance.versions()
         payload["finished"] = provenance.now()
-
-
-def _placement(options: EvaluateOptions) -> Placement:
-    """The weights' placement, checked before anything loads; a device map must have something to place."""
-    placement = Placement(options.device_map, options.max_memory, options.offload_folder)
-    placement.check_devices()
-    if placement.dispatched and options.engine != "hf" and DRIFT not in options.tasks:
-        raise UserError(
-            f"--device-map places the weights transformers loads; with --engine {options.engine} only drift does, "
-            "and drift is not among --tasks (vLLM spreads a model with --tensor-parallel-size)"
-        )
-    return placement
-
-
-def _own_base_tokenizers(options: EvaluateOptions, loaded: LoadedModel) -> list[Any]:
-    """The base's tokenizer when the base is another model than the candidate's (it answers with its own)."""
-    if options.base is None or options.base == loaded.name or (loaded.has_adapter and options.base == AUTO_BASE):
-        return []
-    return [load_tokenizer(options.base)]
 
 
 def warn_about_truncation(role: Role, run: RoleRun, caps: dict[str, dict[str, Any]]) -> None:

@@ -54,7 +54,7 @@ def _output_held(output: str) -> Iterator[None]:
     ``train`` into a live run's output is refused in one line. The main process holds the lock
     for all; when it refuses, the launcher (torchrun, accelerate) stops the other processes.
     """
-    from alignment_tax.evaluation.output_lock import OutputLock
+    from alignment_tax.evaluation.output_lock import OutputLock, remove_if_unused
     from alignment_tax.paths import check_output_folder
     from alignment_tax.trainers.devices import is_main_process
 
@@ -62,8 +62,14 @@ def _output_held(output: str) -> Iterator[None]:
         yield
         return
     folder = check_output_folder(output, "--output")  # a file there is one line, not a traceback
-    with OutputLock(folder, "train"):
-        yield
+    created = not folder.exists()
+    try:
+        with OutputLock(folder, "train"):
+            yield
+    except BaseException:
+        if created:  # an empty folder left by a run that failed early would look like a run
+            remove_if_unused(folder)
+        raise
 
 
 @contextlib.contextmanager

@@ -17,6 +17,7 @@ from alignment_tax import __version__
 from alignment_tax.argtypes import OneLineParser
 from alignment_tax.errors import UserError
 from alignment_tax.paths import ENVIRONMENT_ERRORS, environment_error_line
+from alignment_tax.progress import end_open_bars
 from alignment_tax.quiet_libraries import quiet_libraries
 
 PROG = "alignment-tax"
@@ -57,6 +58,7 @@ def _written_path(args: argparse.Namespace) -> str | None:
 
 
 def _fail(line: str, code: int = 2) -> int:
+    end_open_bars()
     one_line = " ".join(part.strip() for part in line.splitlines() if part.strip())  # the contract: one line
     print(f"{PROG}: error: {one_line}", file=sys.stderr)
     return code
@@ -74,13 +76,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as error:
         return _fail(str(error), error.exit_code)
     except KeyboardInterrupt:
+        end_open_bars()
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130
     except ENVIRONMENT_ERRORS as error:  # the user's disk or paths become one line; any other cause re-raises
         line = environment_error_line(error, _written_path(args))
         if line is None:
+            end_open_bars()  # the traceback on lines of its own
             raise
         return _fail(f"{args.command}: {line}")
+    except Exception:
+        end_open_bars()
+        raise
     return 0
 
 

@@ -109,3 +109,17 @@ def lm_eval_bars(label: str) -> Iterator[None]:
         _current.label = previous
         for owner, name, value in reversed(swapped):
             setattr(owner, name, value)
+
+
+def end_open_bars() -> None:
+    """Close every bar still open, so that the line printed next starts a line of its own.
+
+    An error or Ctrl-C leaves the running bar's line unfinished (a bar ends its line only when
+    closed); the CLI's one-line message would be appended to it, after the bar's text.
+    """
+    std = sys.modules.get("tqdm.std")  # no tqdm imported: no bar to end
+    if std is None:
+        return
+    for bar in sorted(list(std.tqdm._instances), key=lambda bar: -getattr(bar, "pos", 0)):
+        with contextlib.suppress(Exception):  # a bar whose stream is gone: nothing to end
+            bar.close()

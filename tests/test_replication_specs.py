@@ -66,7 +66,12 @@ def test_cold_start_and_rl_rows_are_a_stated_seeded_split(spec_name):
             assert (data["shuffle_seed"], data["skip"], data["limit"]) == (0, 5000, None), name
 
 
-def test_dry_run_prints_the_plan_and_runs_nothing(tmp_path, capsys):
+def test_dry_run_prints_the_plan_and_runs_nothing(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # with the inputs the spec reads from disk (the dry run checks them)
+    for path in ("data/bo_zh_train.jsonl", "data/bo_headline_train.jsonl"):
+        (tmp_path / path).parent.mkdir(exist_ok=True)
+        (tmp_path / path).write_text("", encoding="utf-8")
+    (tmp_path / "runs/exp1/train/embedder/embedder").mkdir(parents=True)
     out = tmp_path / "out"
     assert main(["run", str(SPECS / "exp2_strong_sft_vs_rl.yaml"), "--out", str(out), "--dry-run"]) == 0
     printed = capsys.readouterr().out

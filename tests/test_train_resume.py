@@ -19,7 +19,7 @@ def pairs(shared_data):
     return shared_data / "bo_zh_mt" / "openpecha_bo_zh.jsonl"
 
 
-def train_cli(tiny_lm_dir, pairs, output, capsys, steps=2):
+def train_cli(tiny_lm_dir, pairs, output, capsys, steps=2, keep=10):
     argv = [
         "train",
         "--method",
@@ -34,6 +34,7 @@ def train_cli(tiny_lm_dir, pairs, output, capsys, steps=2):
         str(steps),
         "--set",
         *SFT_SMALL,
+        f"training.save_total_limit={keep}",  # set-aside checkpoints count toward it
     ]
     code, out, err = run_cli(argv, capsys)
     assert code == 0, err
@@ -90,6 +91,11 @@ def test_an_incomplete_checkpoint_is_set_aside_and_the_run_resumes_from_the_one_
         "incomplete-checkpoint-2-2",
         "incomplete-checkpoint-2-3",
     ]
+
+    # Set-aside folders count in the rotation, and go before any complete checkpoint.
+    summary, said = train_cli(tiny_lm_dir, pairs, output, capsys, steps=3, keep=2)
+    assert summary["resumed_from"].endswith("checkpoint-2") and summary["global_step"] == 3
+    assert sorted(p.name for p in checkpoints.iterdir() if p.is_dir()) == ["checkpoint-2", "checkpoint-3"]
 
 
 class InterruptAfterSaving(TrainerCallback):

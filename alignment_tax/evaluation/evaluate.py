@@ -7,7 +7,6 @@ generation is stored as it is made, so a rerun with the same arguments resumes.
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 from dataclasses import asdict, dataclass, field
@@ -30,8 +29,16 @@ from alignment_tax.evaluation.generation_cache import GenerationCache
 from alignment_tax.evaluation.generation_caps import apply_caps, check_cap_overrides, effective_caps
 from alignment_tax.evaluation.lm_eval_run import RoleRun, run_role
 from alignment_tax.evaluation.output_lock import held_by_main, remove_if_unused
+from alignment_tax.evaluation.run_files import (
+    base_folder,
+    compute_tax,
+    health_payload,
+    held_base,
+    previous_results,
+    tasks_payload,
+    write_run,
+)
 from alignment_tax.evaluation.served import ServerOptions
-from alignment_tax.metrics.health import HEALTH_RATES
 from alignment_tax.metrics.scripts import canonical_tolerance
 from alignment_tax.models.loading import (
     LoadedModel,
@@ -41,10 +48,9 @@ from alignment_tax.models.loading import (
     resolve_device,
 )
 from alignment_tax.models.placement import Placement, offload_folder
-from alignment_tax.paths import check_output_folder, write_text_atomically
+from alignment_tax.paths import check_output_folder
 from alignment_tax.urls import public_url
 
-BASE_RUNS_DIR = "_base"
 TRUNCATION_WARNING_RATE = 0.01  # above this share of capped generations, evaluate says so
 
 
@@ -97,42 +103,6 @@ def _task_metadata(options: EvaluateOptions) -> dict[str, Any]:
             raise UserError(f"data folder not found: {options.data_dir}")
         metadata["data_dir"] = str(Path(options.data_dir).resolve())
     return metadata
-
-
-def _write_run(folder: Path, payload: dict[str, Any], run: RoleRun) -> None:
-    samples_dir = folder / "samples"
-    samples_dir.mkdir(parents=True, exist_ok=True)
-    for task, scores in run.scores.items():
-        with (samples_dir / f"{task}.jsonl").open("w", encoding="utf-8") as handle:
-            for item in scores.items:
-                handle.write(json.dumps(item, ensure_ascii=False, default=str) + "\n")
-    payload["samples"] = {task: f"samples/{task}.jsonl" for task in run.scores}
-    write_text_atomically(folder / "results.json", json.dumps(payload, ensure_ascii=False, indent=2, default=str))
-
-
-def _tasks_payload(run: RoleRun) -> dict[str, dict[str, float]]:
-    return {task: scores.metrics for task, scores in run.scores.items()}
-
-
-def _health_payload(run: RoleRun) -> dict[str, dict[str, float]]:
-    """Each generation task's output health (``n`` and rates), kept apart from its metrics."""
-    return {task: scores.health for task, scores in run.scores.items() if scores.health is not None}
-
-
-def compute_tax(
-    candidate: dict[str, dict[str, float]], base: dict[str, dict[str, float]]
-) -> dict[str, dict[str, float]]:
-    """Candidate − base for every metric both have (standard errors and output-health rates excluded)."""
-    tax: dict[str, dict[str, float]] = {}
-    for task, metrics in candidate.items():
-        shared = {
-            name: value - base[task][name]
-            for name, value in metrics.items()
-            if not name.endswith("_stderr") and name not in HEALTH_RATES and name in base.get(task, {})
-        }
-        if shared:
-            tax[task] = shared
-    return tax
 
 
 class _Evaluation:
@@ -224,7 +194,7 @@ class _Evaluation:
             payload["drift"] = drift_summary(loaded, drift_corpus, fingerprint, options, self.output, self.name)
         self._finish(payload)
         if data_parallel.is_main():
-            _write_run(self.output, payload, candidate)
+            write_run(self.output, payload, candidate)
         return payload
 
     @staticmethod
@@ -274,30 +244,29 @@ class _Evaluation:
         via_adapter = loaded.has_adapter and options.base in (AUTO_BASE, loaded.name)
         base_name = loaded.name if via_adapter else options.base
         key = provenance.content_key({"base": provenance.model_identity(base_name), **self.settings})
-        folder = self.output.resolve().parent / BASE_RUNS_DIR / key
+        folder = base_folder(self.output, key)
         summary = {
             "model": base_name,
             "via": "disabled adapter" if via_adapter else "separate load",
             "results": str(folder / "results.json"),
             "key": key,
         }
-        existing = folder / "results.json"
-        # Rank 0 looks for all: it may write the file before a slower rank would look.
-        previous = data_parallel.on_main(
-            lambda: json.loads(existing.read_text(encoding="utf-8")) if existing.exists() else None
-        )
-        if previous is not None:
-            logging.getLogger(__name__).info("reusing base results from %s", existing)
-            return {**summary, "reused": True, "tasks": previous["tasks"]}
-        # The disabled adapter's base is the candidate's model: its device map is the candidate's.
-        network = loaded.model if via_adapter else None
-        base_loaded = LoadedModel(network, loaded.tokenizer, base_name, None, loaded.device, loaded.dtype)
-        fingerprint = self._generation_fingerprint(base_name, None, base_loaded, engine.identity(Role(base_name)))
-        run = self._run_role(engine, Role(base_name), folder / "cache.sqlite", fingerprint, f"base of {self.name}")
-        payload = self._payload(base_name, None, base_loaded, run)
-        self._finish(payload)
-        if data_parallel.is_main():
-            _write_run(folder, payload, run)
+        # Held from the look-up to the write: a run started beside this one waits, then reuses the base.
+        with held_base(folder, self.name):
+            previous = previous_results(folder)
+            if previous is not None:
+                logging.getLogger(__name__).info("reusing base results from %s", folder / "results.json")
+                return {**summary, "reused": True, "tasks": previous["tasks"]}
+            # The disabled adapter's base is the candidate's model: its device map is the candidate's.
+            network = loaded.model if via_adapter else None
+            base_loaded = LoadedModel(network, loaded.tokenizer, base_name, None, loaded.device, loaded.dtype)
+            role = Role(base_name)
+            fingerprint = self._generation_fingerprint(base_name, None, base_loaded, engine.identity(role))
+            run = self._run_role(engine, role, folder / "cache.sqlite", fingerprint, f"base of {self.name}")
+            payload = self._payload(base_name, None, base_loaded, run)
+            self._finish(payload)
+            if data_parallel.is_main():
+                write_run(folder, payload, run)
         return {**summary, "reused": False, "tasks": payload["tasks"]}
 
     def _payload(self, name: str, adapter: str | None, loaded: LoadedModel, run: RoleRun) -> dict[str, Any]:
@@ -321,8 +290,8 @@ class _Evaluation:
             "adapter": adapter,
             "weights": provenance.weights(name, adapter),
             "base": None,
-            "tasks": _tasks_payload(run),
-            "health": _health_payload(run),
+            "tasks": tasks_payload(run),
+            "health": health_payload(run),
             "tax": None,
             "signatures": run.signatures,
             "config": config,

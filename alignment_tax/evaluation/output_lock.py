@@ -10,7 +10,7 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
@@ -31,6 +31,14 @@ class OutputLock:
         self._handle = None
 
     def __enter__(self) -> OutputLock:
+        return self.acquire()
+
+    def acquire(self, wait: bool = False, on_wait: Callable[[Path, str], None] | None = None) -> OutputLock:
+        """Take the lock; if another process holds it, refuse in one line or, with ``wait``, wait for it.
+
+        ``on_wait(folder, holder)`` is called once before waiting, so that a run that seems to
+        hang says what it waits for.
+        """
         self.path.parent.mkdir(parents=True, exist_ok=True)
         handle = open(self.path, "a+", encoding="utf-8")
         try:
@@ -38,11 +46,19 @@ class OutputLock:
         except BlockingIOError:
             handle.seek(0)
             holder = handle.read().strip() or "another process"
-            handle.close()
-            raise UserError(
-                f"{self.path.parent} is being written by another {self.command} ({holder}); wait for it to "
-                "finish or choose another output folder"
-            ) from None
+            if not wait:
+                handle.close()
+                raise UserError(
+                    f"{self.path.parent} is being written by another {self.command} ({holder}); wait for it to "
+                    "finish or choose another output folder"
+                ) from None
+            if on_wait is not None:
+                on_wait(self.path.parent, holder)
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX)
+            except BaseException:  # interrupted while waiting
+                handle.close()
+                raise
         except OSError as error:
             handle.close()
             # No fallback: running unlocked could interleave two runs' results unnoticed, and a

@@ -21,7 +21,9 @@ def _run(args: argparse.Namespace) -> None:
     spec = load_spec(args.spec, output=args.out)
     if args.dry_run:
         from alignment_tax.experiments.plan import format_plan, plan_experiment
+        from alignment_tax.experiments.spec_inputs import check_inputs
 
+        check_inputs(spec)  # what the run reads from disk: a missing file fails now, not hours in
         print(format_plan(plan_experiment(spec)))
         return
     from alignment_tax.experiments.runner import run_experiment

@@ -120,7 +120,7 @@ class Runner:
 
         def work(f: Path) -> dict[str, str]:
             adapter = build_tiny_adapter(
-                self.paths[base],
+                Path(self.paths[base]).resolve(),  # the adapter records its base: not relative to this folder
                 f / "adapter",
                 seed=tiny["seed"],
                 zero=bool(tiny.get("zero")),

@@ -263,10 +263,21 @@ def _check_evaluate(spec: Spec) -> None:
             check_caps(options["max_gen_toks"] or {})
         except UserError as error:
             raise UserError(f"evaluate.options.max_gen_toks: {error}") from None
+        _check_cap_tasks(options["max_gen_toks"] or {}, list(evaluate.get("tasks") or []))
     for key, options_class in (("vllm", VLLMOptions), ("server", ServerOptions)):
         where = f"evaluate.options.{key}"
         settings = _mapping(options.get(key), where, {f.name for f in fields(options_class)})
         options_class(**settings)  # its own checks of the values, at load time
+
+
+def _check_cap_tasks(caps: dict[str, Any], tasks: list[str]) -> None:
+    """A cap for a task that is not run, or does not generate (drift), fails here, not after training."""
+    from alignment_tax.evaluation.checks import DRIFT_TASK
+
+    for task in caps:
+        if task not in tasks or task == DRIFT_TASK:
+            what = "is not among evaluate.tasks" if task not in tasks else "does not generate text"
+            raise UserError(f"evaluate.options.max_gen_toks: {task} {what} ({', '.join(tasks)})")
 
 
 def _check_judge(spec: Spec) -> None:

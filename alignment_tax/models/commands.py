@@ -25,7 +25,9 @@ def _make_tiny_model(args: argparse.Namespace) -> None:
         check_model_folder(Path(args.base_model), "--base-model")
         if args.shape or args.layers is not None or args.dtype:
             raise UserError("--shape, --layers and --dtype are for --kind lm (the adapter follows its --base-model)")
-        print(build_tiny_adapter(args.base_model, args.out, rank=args.rank or 8, seed=args.seed, zero=args.zero))
+        # Resolved: the adapter records its base's path, which must not depend on where this ran.
+        base = Path(args.base_model).resolve()
+        print(build_tiny_adapter(base, args.out, rank=args.rank or 8, seed=args.seed, zero=args.zero))
         return
     if args.zero:
         raise UserError("--zero is for --kind adapter")

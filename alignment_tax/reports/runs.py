@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 import zipfile
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -68,10 +69,31 @@ def _check_results(path: Path, results: Any) -> dict[str, dict[str, float]]:
         raise UserError(
             f"results file {path} has no `tasks` of metric values (not written by `alignment-tax evaluate`?)"
         )
+    for task, metrics in tasks.items():
+        for name, value in metrics.items():
+            if not name.endswith("_stderr") and _number(value) is None:
+                _warn_not_a_number(path, f"tasks.{task}.{name}", value)
     return {
         task: {name: float(value) for name, value in metrics.items() if _is_metric(name, value)}
         for task, metrics in tasks.items()
     }
+
+
+def _warn_not_a_number(path: Path, field: str, value: Any) -> None:
+    """One line for a value the report cannot show: its cell reads "—", and this says why."""
+    if isinstance(value, float):
+        what = "NaN" if math.isnan(value) else "infinite"
+    elif isinstance(value, str):
+        what = f"the string {value[:40]!r}"
+    elif value is None:
+        what = "null"
+    else:
+        what = f"a {type(value).__name__}"
+    print(
+        f"alignment-tax report: warning: {path}: {field} is {what}, not a number; the report shows — for it",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 @dataclass(eq=False)

@@ -41,8 +41,35 @@ def train(
     embedder: str | None = None,
 ) -> dict[str, Any]:
     """Run ``config["method"]`` and return a summary; writes ``OUTPUT/{adapter|embedder}``, config and log."""
-    with _quiet_data_preparation():
+    with _output_held(output), _quiet_data_preparation():
         return _train(config, model=model, train_data=train_data, output=output, adapter=adapter, embedder=embedder)
+
+
+@contextlib.contextmanager
+def _output_held(output: str) -> Iterator[None]:
+    """``OUTPUT`` for this run alone, from before resuming looks at its checkpoints to the end.
+
+    Resuming sets aside a newest checkpoint without ``trainer_state.json`` as incomplete; in a
+    folder another run is training into, that is the checkpoint it is writing. So a second
+    ``train`` into a live run's output is refused in one line. The main process holds the lock
+    for all; when it refuses, the launcher (torchrun, accelerate) stops the other processes.
+    """
+    from alignment_tax.evaluation.output_lock import OutputLock, remove_if_unused
+    from alignment_tax.paths import check_output_folder
+    from alignment_tax.trainers.devices import is_main_process
+
+    if not is_main_process():
+        yield
+        return
+    folder = check_output_folder(output, "--output")  # a file there is one line, not a traceback
+    created = not folder.exists()
+    try:
+        with OutputLock(folder, "train"):
+            yield
+    except BaseException:
+        if created:  # an empty folder left by a run that failed early would look like a run
+            remove_if_unused(folder)
+        raise
 
 
 @contextlib.contextmanager

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -354,3 +355,41 @@ def report_progress_as(trainer: Any, name: str) -> None:
     trainer.remove_callback(PrinterCallback)
     trainer.remove_callback(ProgressCallback)
     trainer.add_callback(StageProgressCallback(name))
+
+
+def rotate_set_aside(folder: Path, limit: int | None) -> list[Path]:
+    """Delete set-aside ``incomplete-checkpoint-N`` folders, oldest first, while the checkpoints
+    (complete and set aside) number more than ``limit``; the deleted folders.
+
+    The Trainer's own rotation globs ``checkpoint-*`` and never sees them, so without this every
+    interrupted save would stay on disk for good, beyond ``save_total_limit``. They go first: a
+    complete checkpoint can be resumed from, a set-aside one cannot.
+    """
+    from alignment_tax.trainers.checkpoints import INCOMPLETE_PREFIX
+
+    if not limit or limit <= 0 or not folder.is_dir():
+        return []
+    folders = [path for path in folder.iterdir() if path.is_dir()]
+    complete = [path for path in folders if path.name.startswith("checkpoint-")]
+    aside = [path for path in folders if path.name.startswith(INCOMPLETE_PREFIX)]
+    deleted = []
+    for path in sorted(aside, key=_step_then_count)[: max(0, len(complete) + len(aside) - limit)]:
+        shutil.rmtree(path, ignore_errors=True)
+        deleted.append(path)
+    return deleted
+
+
+def _step_then_count(path: Path) -> list[int]:
+    """``incomplete-checkpoint-5-2`` → [5, 2]: the second folder set aside at step 5."""
+    return [int(part) for part in path.name.split("-") if part.isdigit()]
+
+
+class SetAsideRotation(TrainerCallback):
+    """After each save, set-aside checkpoints count toward ``save_total_limit`` (see :func:`rotate_set_aside`)."""
+
+    def __init__(self, folder: Path):
+        self.folder = Path(folder)
+
+    def on_save(self, args, state, control, **kwargs):
+        if state.is_world_process_zero:
+            rotate_set_aside(self.folder, args.save_total_limit)

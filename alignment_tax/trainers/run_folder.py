@@ -15,7 +15,9 @@ the last complete one (its step count, optimizer and scheduler) provided the con
 same up to the keys a longer run may change (``training.max_steps``, ``training.num_train_epochs``,
 logging and saving); otherwise the run stops with an error naming the keys that differ. A
 checkpoint cut short by an interruption is renamed ``incomplete-checkpoint-N`` and skipped
-(:mod:`~alignment_tax.trainers.checkpoints`). ``train_loss`` in the record, the summary and the
+(:mod:`~alignment_tax.trainers.checkpoints`); set-aside folders count toward
+``save_total_limit`` and are the first deleted when a new checkpoint is saved. One ``train`` at
+a time writes an output folder: a second is refused in one line. ``train_loss`` in the record, the summary and the
 log's last entry is the whole run's, across resumes (``train_loss_this_session`` beside it).
 """
 
@@ -188,9 +190,10 @@ def save_adapter(trainer: Any, paths: RunPaths, tokenizer: Any) -> Path:
 
 def run_trainer(trainer: Any, paths: RunPaths, record: dict[str, Any], checkpoint: str | None) -> Any:
     """Train (from ``checkpoint`` when resuming), keeping the record and the log current."""
-    from alignment_tax.trainers.callbacks import report_progress_as, write_log_history
+    from alignment_tax.trainers.callbacks import SetAsideRotation, report_progress_as, write_log_history
 
     report_progress_as(trainer, f"train {paths.root.resolve().name}")
+    trainer.add_callback(SetAsideRotation(paths.checkpoints))
     record["resumed_from"] = checkpoint
     write_record(paths, record)
     try:

@@ -131,6 +131,23 @@ def bare_forward(model, tokenizer, batch, with_adapter: bool):
         return model(input_ids=input_ids, attention_mask=mask, position_ids=positions).logits
 
 
+def drift_from_bare(model, tokenizer, batch):
+    """Per-token NLL (candidate, base) and KL computed from the two bare forwards' full logits."""
+    candidate = torch.log_softmax(bare_forward(model, tokenizer, batch, True).float(), dim=-1)
+    base = torch.log_softmax(bare_forward(model, tokenizer, batch, False).float(), dim=-1)
+    rows, positions, targets = [], [], []
+    for row, window in enumerate(batch):  # right padding: logits at p predict the token at p + 1
+        scored = range(window.first_scored - 1, len(window.token_ids) - 1)
+        rows += [row] * len(scored)
+        positions += list(scored)
+        targets += [window.token_ids[p + 1] for p in scored]
+    logp, base_logp, targets = candidate[rows, positions], base[rows, positions], torch.tensor(targets)
+    nll = -logp.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+    base_nll = -base_logp.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+    kl = (logp.exp() * (logp - base_logp)).sum(-1).clamp(min=0.0)
+    return [values.numpy() for values in (nll, base_nll, kl)]
+
+
 def time_ratio(work: Path, args) -> None:
     from alignment_tax.evaluation.drift import _score_batch, default_chunk_elements
 
@@ -140,16 +157,29 @@ def time_ratio(work: Path, args) -> None:
     bare_seconds = drift_seconds = 0.0
     tokens = 0
     with torch.no_grad():
-        bare_forward(model, tokenizer, batches[-1], True)  # warm-up
+        # Warm-up of both sides on the smallest batch, and the gate: the drift pass must give the
+        # values the bare logits give, or the two sides did not do the same work and no ratio is
+        # reported. The tolerance covers the head applied to all positions (bare) or to the scored
+        # ones in slices (drift): float32 sums in another order, or a bfloat16 logit one ulp off
+        # (0.125 for |logit| < 32).
+        tolerance = 1e-3 if next(model.parameters()).dtype == torch.float32 else 0.125
+        expected = drift_from_bare(model, tokenizer, batches[-1])
+        got = _score_batch(model, None, batches[-1], tokenizer.pad_token_id, "right", chunk)
+        worst = max(float(abs(a - b).max()) for a, b in zip(got, expected))
+        print(f"drift pass against the bare logits (nll, base nll, KL): largest difference {worst:.2g}")
+        if worst > tolerance:
+            raise SystemExit(f"no ratio: the drift pass differs from the bare forwards by {worst:.3g} > {tolerance:g}")
         for batch in batches:
             start = time.perf_counter()
             bare_forward(model, tokenizer, batch, True)
             bare_forward(model, tokenizer, batch, False)
             middle = time.perf_counter()
-            _score_batch(model, None, batch, tokenizer.pad_token_id, "right", chunk)
+            scores = _score_batch(model, None, batch, tokenizer.pad_token_id, "right", chunk)
             drift_seconds += time.perf_counter() - middle
             bare_seconds += middle - start
             tokens += sum(len(w.token_ids) for w in batch)
+            if len(scores[0]) != sum(w.n_scored for w in batch):
+                raise SystemExit("no ratio: the drift pass did not score every token of a batch")
     print(f"passages: {len(texts)}, tokens: {tokens}, batches of {args.batch_size}: {len(batches)}")
     describe_memory(model, batches, chunk)
     print(f"two bare forward passes: {bare_seconds:.1f} s; drift pass: {drift_seconds:.1f} s")

@@ -88,27 +88,45 @@ def tokenizer(tiny_lm_dir):
     return AutoTokenizer.from_pretrained(tiny_lm_dir)
 
 
+# A character the tiny tokenizer never saw in its corpus: byte-level BPE has no merge for it, so
+# each of its 3 UTF-8 bytes (E2 98 83) is one token. 84 of them take 252 tokens; 252 + 16 (margin)
+# = 268 > 256, and the next multiple of 64 is 320: the expected caps below are worked by hand.
+SNOWMAN = "\u2603"
+LONG_REFERENCE = SNOWMAN * 84
+LONG_REFERENCE_TOKENS = 252
+RAISED_CAP = 320
+
+
+def count_tokens(tokenizer, text):
+    return len(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+
+def test_the_hand_counted_references_take_the_tokens_the_tokenizer_gives(tokenizer):
+    # The independent count the expected caps rest on: the tokenizer itself, not effective_caps.
+    assert count_tokens(tokenizer, SNOWMAN) == 3
+    assert count_tokens(tokenizer, LONG_REFERENCE) == LONG_REFERENCE_TOKENS
+    assert count_tokens(tokenizer, "北京") == 1 and count_tokens(tokenizer, "北京市") == 2  # a learned merge each
+
+
 def test_effective_caps_follow_override_then_references_then_the_task(tokenizer):
-    long_reference = "བཀྲ་ཤིས་བདེ་ལེགས། " * 60
-    longest = len(tokenizer(long_reference, add_special_tokens=False)["input_ids"])
-    assert longest > 256
     tasks = {
         "short": FakeTask("generate_until", ["北京", ["北京", "北京市"]]),
-        "long": FakeTask("generate_until", ["短", long_reference]),
-        "builtin": FakeTask("generate_until", [long_reference], max_gen_toks=32),
+        "long": FakeTask("generate_until", ["短", LONG_REFERENCE]),
+        "just_fits": FakeTask("generate_until", [SNOWMAN * 80]),  # 240 + 16 = 256: no raise
+        "builtin": FakeTask("generate_until", [LONG_REFERENCE], max_gen_toks=32),
         "choice": FakeTask("multiple_choice", ["A"]),
     }
     tasks["short"].eval_docs[1] = {"reference": ["北京", "北京市"]}  # CMRC docs hold several answers
-    caps = effective_caps(tasks, tokenizer, {"builtin": 48}, own_tasks=["short", "long"])
-    assert set(caps) == {"short", "long", "builtin"}  # loglikelihood tasks have no cap
-    assert caps["short"] == {
-        "max_gen_toks": 256,
-        "source": "task default",
-        "longest_reference_tokens": caps["short"]["longest_reference_tokens"],
-    }
-    assert caps["long"]["source"] == "longest reference"
-    assert caps["long"]["max_gen_toks"] == cap_for_references(longest, 256) > longest
-    assert caps["builtin"] == {"max_gen_toks": 48, "source": "override", "longest_reference_tokens": None}
+    caps = effective_caps(tasks, tokenizer, {"builtin": 48}, own_tasks=["short", "long", "just_fits"])
+    assert caps == {
+        "short": {"max_gen_toks": 256, "source": "task default", "longest_reference_tokens": 2},
+        "long": {"max_gen_toks": RAISED_CAP, "source": "longest reference", "longest_reference_tokens": 252},
+        "just_fits": {"max_gen_toks": 256, "source": "task default", "longest_reference_tokens": 240},
+        "builtin": {"max_gen_toks": 48, "source": "override", "longest_reference_tokens": None},
+    }  # loglikelihood tasks have no cap
+    # A built-in task's docs are not measured: its own cap stands even under a long reference.
+    builtin = effective_caps(tasks, tokenizer, {}, own_tasks=[])["builtin"]
+    assert builtin == {"max_gen_toks": 32, "source": "task default", "longest_reference_tokens": None}
     with pytest.raises(UserError, match="does not generate text"):
         effective_caps(tasks, tokenizer, {"choice": 8}, own_tasks=[])
     with pytest.raises(UserError, match="is not among --tasks"):
@@ -207,3 +225,42 @@ def test_a_cap_for_a_task_not_run_is_refused_before_anything_loads(tmp_path, sha
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--max-gen-toks bo_headline: that task is not among --tasks" in err[0]
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.slow
+def test_a_long_reference_raises_the_cap_end_to_end(tmp_path, tiny_lm_dir, tiny_adapter_dir, tokenizer):
+    # A headline file whose one long reference needs more than the task's 256 tokens; the random
+    # adapter writes without end, so its generation shows the cap the run really used.
+    data = tmp_path / "data"
+    (data / "bo_text").mkdir(parents=True)
+    rows = [
+        {"id": "long", "context": "ས་ཡོམ་ཚད་རིམ་གྱིས་ས་འགུལ་རང་སྟེང་གི་དྲག་ཞན་ཆེ་ཆུང་མཚོན།", "title": LONG_REFERENCE},
+        {"id": "short", "context": "བླ་གོས་ནི་གྲྭ་པའི་གོས་ཡིན།", "title": "བླ་གོས།"},
+    ]
+    (data / "bo_text" / "tibetanqa_title_passage.jsonl").write_text(
+        "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), encoding="utf-8"
+    )
+    argv = ["evaluate", "--model", str(tiny_lm_dir), "--adapter", str(tiny_adapter_dir), "--tasks", "bo_headline"]
+    argv += ["--limit", "1", "--device", "cpu", "--data-dir", str(data), "--output", str(tmp_path / "run")]
+    assert main(argv) == 0
+    results = json.loads((tmp_path / "run" / "results.json").read_text(encoding="utf-8"))
+    assert results["config"]["generation_caps"]["bo_headline"] == {
+        "max_gen_toks": RAISED_CAP,
+        "source": "longest reference",
+        "longest_reference_tokens": LONG_REFERENCE_TOKENS,
+    }
+    assert results["config"]["generation"]["bo_headline"]["max_gen_toks"] == RAISED_CAP  # what lm-eval ran
+    [item] = read_items(tmp_path / "run", "bo_headline")
+    assert item["id"] == "long" and item["truncated"] is True
+    # The same greedy decode outside the toolkit: the answer is the first 320 tokens, not 256.
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_lm_dir), tiny_adapter_dir).eval()
+    prompt = tokenizer(item["input"], add_special_tokens=False, return_tensors="pt")["input_ids"]
+    with torch.no_grad():
+        ids = model.generate(input_ids=prompt, max_new_tokens=RAISED_CAP, do_sample=False)[0, prompt.shape[1] :]
+    assert len(ids) == RAISED_CAP and tokenizer.eos_token_id not in ids.tolist()
+    assert item["output"] == tokenizer.decode(ids, skip_special_tokens=True)
+    assert item["output"] != tokenizer.decode(ids[:256], skip_special_tokens=True)

@@ -51,19 +51,35 @@ def test_table_3_is_judged_blind_for_both_tasks():
     assert plan["judge"] == ["grpo_mt vs sft_strong_mt on bo_zh_mt", "grpo_hg vs sft_strong_hg on bo_headline"]
 
 
+# The training stages the specs may hold, by (method, config file), and the rows each takes as
+# (data.shuffle_seed, data.skip, data.limit). A stage of any other kind fails the test below: a new
+# kind needs its split stated here, not a silent pass.
+GRPO_CONFIGS = {"grpo.yaml", "embedding_only.yaml", "embedding_lc.yaml", "embedding_lc_bleu.yaml"}
+GRPO_CONFIGS |= {"bleu_only.yaml", "embedding_lc_length.yaml"}
+STAGE_SPLITS = {
+    ("embedder", None): (None, 0, None),  # the reward embedder: every row
+    ("sft", "sft_cold_start.yaml"): (0, 0, 5000),  # cold start: the first 5000 of the seeded shuffle
+    **{("grpo", name): (0, 5000, None) for name in GRPO_CONFIGS},  # RL: the rest of that shuffle
+    ("sft", "sft.yaml"): (None, 0, None),  # strong SFT: every row, in file order
+}
+# Table 4's headline stages learn from 1000 rows only (few-shot transfer).
+FEW_SHOT_STAGES = ("hg_from_base", "hg_from_sft", "hg_from_grpo")
+FEW_SHOT = {("exp3_few_shot_transfer.yaml", name): (None, 0, 1000) for name in FEW_SHOT_STAGES}
+
+
 @pytest.mark.parametrize("spec_name", sorted({spec for spec, _, _ in TABLES.values()}))
-def test_cold_start_and_rl_rows_are_a_stated_seeded_split(spec_name):
-    """Every cold-start stage takes the first rows of one seeded shuffle and every GRPO stage the rest."""
+def test_every_stage_is_a_known_kind_with_its_stated_split(spec_name):
+    """Cold start takes the first rows of one seeded shuffle, GRPO the rest; no stage is of a kind not listed."""
     spec = load_spec(SPECS / spec_name)
     for name, stage in spec.train.items():
-        config_file = stage_config_path(spec, stage) or ""
+        config_file = stage_config_path(spec, stage)
+        kind = (stage.get("method"), Path(config_file).name if config_file else None)
+        expected = FEW_SHOT.get((spec_name, name), STAGE_SPLITS.get(kind))
+        if expected is None:
+            pytest.fail(f"{spec_name}: stage {name!r} is of an unknown kind {kind}; state its split in STAGE_SPLITS")
         overrides = [f"{k}={v}" for k, v in (stage.get("set") or {}).items()]
-        config = load_config(stage["method"], config_file or None, overrides)
-        data = config["data"]
-        if "sft_cold_start" in config_file:
-            assert (data["shuffle_seed"], data["skip"], data["limit"]) == (0, 0, 5000), name
-        elif stage["method"] == "grpo":
-            assert (data["shuffle_seed"], data["skip"], data["limit"]) == (0, 5000, None), name
+        data = load_config(stage["method"], config_file or None, overrides)["data"]
+        assert (data.get("shuffle_seed"), data.get("skip"), data.get("limit")) == expected, (name, kind)
 
 
 def test_dry_run_prints_the_plan_and_runs_nothing(tmp_path, capsys, monkeypatch):

@@ -309,27 +309,100 @@ def crowded_report(tmp_path_factory) -> Path:
     return out
 
 
+# Drawn labels, point markers and leader lines of every tax-gain plot, as Chromium lays them out:
+# getBBox is the text's rendered box (the font's advance widths and ascent/descent), not the
+# placer's estimate.
+MEASURE_PLOTS = """Array.from(document.querySelectorAll('%s')).map(function (svg) {
+  var number = function (node, name) { return +node.getAttribute(name); };
+  return {
+    labels: Array.from(svg.querySelectorAll('text.point-label')).map(function (t) {
+      var b = t.getBBox();
+      return [t.textContent, b.x, b.y, b.x + b.width, b.y + b.height];
+    }),
+    points: Array.from(svg.querySelectorAll('circle')).filter(function (c) { return c.querySelector('title'); })
+      .map(function (c) {
+        return [c.querySelector('title').textContent.split(': x ')[0], number(c, 'cx'), number(c, 'cy'), number(c, 'r')];
+      }),
+    leaders: Array.from(svg.querySelectorAll('line[stroke="#999"][stroke-width="0.8"]')).map(function (l) {
+      return [number(l, 'x1'), number(l, 'y1'), number(l, 'x2'), number(l, 'y2')];
+    })
+  };
+})"""
+# A label further than this from its point is not read as the point's without a line to it.
+NEAR = 12.0
+# With a leader line a label may sit further off, but not across the plot: at most 120 px, under a
+# quarter of the plot's 560 px width.
+FARTHEST = 120.0
+
+
+def assert_labels_apart_and_near(plot: dict) -> None:
+    """No two drawn labels intersect or cover a point; each is near its point, or tied to it by a line."""
+    from alignment_tax.reports.labels import Box
+
+    points = {name: (x, y, r) for name, x, y, r in plot["points"]}
+    boxes = [(text, Box(x0, y0, x1, y1)) for text, x0, y0, x1, y1 in plot["labels"]]
+    for (first, a), (second, b) in itertools.combinations(boxes, 2):
+        assert not a.overlaps(b), (first, a, second, b)
+    for text, box in boxes:
+        assert box.x1 - box.x0 > 0 and box.y1 - box.y0 > 0, text  # really drawn
+        for name, (x, y, r) in points.items():  # no marker's disc reaches into the text
+            corner_x, corner_y = box.nearest(x, y)
+            assert (corner_x - x) ** 2 + (corner_y - y) ** 2 >= r**2, (text, box, name)
+        x, y, _ = points[text.split(", ")[0]]  # a shared label names the points on one spot
+        near_x, near_y = box.nearest(x, y)
+        distance = ((near_x - x) ** 2 + (near_y - y) ** 2) ** 0.5
+        assert distance <= FARTHEST, (text, box, (x, y))
+        if distance > NEAR:
+            ends = [(x2, y2) for x1, y1, x2, y2 in plot["leaders"] if abs(x1 - x) < 0.11 and abs(y1 - y) < 0.11]
+            # the line runs from the point to the text as drawn (within 1.5 px of its box)
+            assert any(
+                ((ex - bx) ** 2 + (ey - by) ** 2) ** 0.5 <= 1.5 for ex, ey in ends for bx, by in [box.nearest(ex, ey)]
+            ), (text, box, (x, y), distance, ends)
+
+
 def test_point_labels_do_not_overlap_as_drawn(browser, crowded_report):
-    """Chromium measures every drawn point label: no two intersect, and each fits the box that placed it."""
+    """Chromium measures every drawn point label: no two intersect, each is near its point."""
     load(browser, crowded_report)
     assert browser.problems() == []
-    measured = browser.evaluate("""Array.from(document.querySelectorAll('figure[id^="plot-tax_gain"] svg')).map(function (svg) {
-        return Array.from(svg.querySelectorAll('text.point-label')).map(function (t) {
-          var b = t.getBBox();
-          return [t.textContent, b.x, b.y, b.x + b.width, b.y + b.height, +t.getAttribute('x'), +t.getAttribute('y')];
-        });
-      })""")
-    from alignment_tax.reports import labels
+    plots = browser.evaluate(MEASURE_PLOTS % 'figure[id^="plot-tax_gain"] svg')
+    assert len(plots) == 2  # one plot per target task
+    for plot in plots:
+        assert "rl, rl2, rl3, rl4" in [row[0] for row in plot["labels"]]  # the four runs on one spot share one label
+        assert_labels_apart_and_near(plot)
 
-    assert len(measured) == 2  # one plot per target task
-    for plot in measured:
-        assert "rl, rl2, rl3, rl4" in [row[0] for row in plot]  # the four runs on one spot share one label
-        for text, x0, _y0, x1, _y1, x, y in plot:
-            placed = labels.Box(x, y - labels.ASCENT, x + labels.text_width(text), y + labels.DESCENT)
-            assert placed.x0 - 0.5 <= x0 and x1 <= placed.x1 + 0.5, (text, x0, x1, placed)  # the estimate is generous
-        for first, second in itertools.combinations(plot, 2):
-            a, b = labels.Box(*first[1:5]), labels.Box(*second[1:5])
-            assert not a.overlaps(b), (first, second)
+
+CROWDS = {
+    # test_report_plots' crowd: five runs at the origin, four a few pixels apart, one far away
+    "latin": [("base", 0, 0)]
+    + [(n, 0.0, 0.0) for n in ("sft", "rl", "dpo", "kto")]
+    + [(f"near{i}", 0.06 * i, 0.06 * i) for i in range(1, 5)]
+    + [("far", -3.0, 4.0)],
+    # wide East Asian names, long Latin ones and a Tibetan one (the tallest script), packed closer,
+    # so labels go left of their points too
+    "wide": [("base", 0, 0)]
+    + [(f"模型{i}号", 0.05 * i, -0.04 * i) for i in range(1, 5)]
+    + [(f"ckpt-{i}000-longer", -0.05 * i, 0.04 * i) for i in range(1, 5)]
+    + [("བོད་ཡིག", 1.0, 1.0)],
+}
+
+
+@pytest.mark.parametrize("crowd", sorted(CROWDS))
+def test_crowded_labels_as_drawn_are_apart_and_near_their_points(browser, tmp_path, crowd):
+    from alignment_tax.reports import plots
+    from alignment_tax.reports.plots import TradeoffPoint
+
+    points = [TradeoffPoint(name, x, y, "#1f77b4", is_base=name == "base") for name, x, y in CROWDS[crowd]]
+    page = tmp_path / "plot.html"
+    page.write_text(
+        f'<!doctype html><html><head><meta charset="utf-8"></head><body>{plots.tax_gain(points, "t", "x", "y")}</body></html>',
+        encoding="utf-8",
+    )
+    load(browser, page)
+    assert browser.problems() == []
+    [plot] = browser.evaluate(MEASURE_PLOTS % "svg")
+    drawn = [row[0] for row in plot["labels"]]
+    assert len(drawn) == len(set(drawn)) >= 5, drawn
+    assert_labels_apart_and_near(plot)
 
 
 def test_banner_and_sign_convention_are_shown(browser, crowded_report):

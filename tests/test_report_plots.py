@@ -14,15 +14,23 @@ from alignment_tax.reports.comparisons import Comparator
 from alignment_tax.reports.content import assemble
 from alignment_tax.reports.plots import JudgeBar, TradeoffPoint
 
-LABEL = re.compile(r'<text class="point-label" x="([-\d.]+)" y="([-\d.]+)"[^>]*>([^<]*)</text>')
+LABEL = re.compile(
+    r'<text class="point-label" x="([-\d.]+)" y="([-\d.]+)"(?: text-anchor="(end|middle)")?[^>]*>([^<]*)</text>'
+)
 
 
 def drawn_labels(svg: str) -> list[tuple[str, labels.Box]]:
-    """Each drawn point label and the box it covers, from the SVG text (baseline, width estimate)."""
+    """Each drawn point label and the box the placer kept free for it, read back from the SVG.
+
+    This checks the placer's bookkeeping (its width estimate); what Chromium really draws is
+    measured in tests/test_report_browser.py (test_crowded_labels_as_drawn_are_apart_and_near_their_points).
+    """
     found = []
-    for x, y, text in LABEL.findall(svg):
+    for x, y, anchor, text in LABEL.findall(svg):
         x, y, text = float(x), float(y), html.unescape(text)
-        found.append((text, labels.Box(x, y - labels.ASCENT, x + labels.text_width(text), y + labels.DESCENT)))
+        width = labels.text_width(text)
+        x0 = x - width if anchor == "end" else x - width / 2 if anchor == "middle" else x
+        found.append((text, labels.Box(x0, y - labels.ASCENT, x0 + width, y + labels.DESCENT)))
     return found
 
 
@@ -41,8 +49,8 @@ def test_points_on_one_spot_share_a_label():
 
 def test_first_place_is_up_and_right_of_the_point():
     (label,) = labels.place([labels.Label("ab", 100, 100, "#000")], labels.Box(0, 0, 500, 500))
-    # 2 characters at 7 px; 7 px up and right of the point; the baseline 3 px above the box's bottom.
-    assert label.box == labels.Box(107, 80, 121, 93) and label.baseline == (107, 90) and label.leader is None
+    # 2 characters at 7 px, 12 + 3 px high; 7 px up and right of the point; the baseline 3 px above the box's bottom.
+    assert label.box == labels.Box(107, 78, 121, 93) and label.baseline == (107, 90) and label.leader is None
 
 
 def test_near_points_get_labels_that_do_not_overlap_each_other_or_any_point():

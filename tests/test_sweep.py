@@ -23,13 +23,45 @@ def test_parse_scales():
             parse_scales(bad)
 
 
-def test_scaled_copy_multiplies_only_the_b_matrices(tiny_adapter_dir, tmp_path):
+# Not a power of two, so the scaled B is rounded and a wrong factor (0.3 on A too, 0.3² overall,
+# or the adapter's alpha/r folded in twice) cannot come out right by accident.
+SCALE = 0.3
+
+
+def test_a_scaled_copy_moves_the_merged_weights_by_that_fraction_of_the_update(tiny_lm_dir, tiny_adapter_dir, tmp_path):
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
     original = load_file(str(tiny_adapter_dir / "adapter_model.safetensors"))
-    half = load_file(str(scale_adapter(tiny_adapter_dir, 0.5, tmp_path / "half") / "adapter_model.safetensors"))
-    assert set(half) == set(original)
-    for name, tensor in original.items():
-        expected = tensor * 0.5 if "lora_B" in name else tensor
-        assert torch.equal(half[name], expected), name
+    config = json.loads((tiny_adapter_dir / "adapter_config.json").read_text(encoding="utf-8"))
+    scaling = config["lora_alpha"] / config["r"]
+    base = AutoModelForCausalLM.from_pretrained(tiny_lm_dir, dtype=torch.float32)
+    before = {name: weight.detach().clone() for name, weight in base.state_dict().items()}
+    scaled = scale_adapter(tiny_adapter_dir, SCALE, tmp_path / "scaled")
+    # PEFT's own merge of the scaled copy: the weights a sweep run at strength 0.3 computes with.
+    after = PeftModel.from_pretrained(base, scaled).merge_and_unload().state_dict()
+    targets = set()
+    for name, a in original.items():
+        if ".lora_A." not in name:
+            continue
+        weight = name.removeprefix("base_model.model.").replace(".lora_A.weight", ".weight")
+        b = original[name.replace(".lora_A.", ".lora_B.")]
+        # The original update in float64, from the saved A and B alone.
+        expected = SCALE * scaling * (b.double() @ a.double())
+        delta = after[weight].double() - before[weight].double()  # exact: both are float32
+        # The merge runs in float32: 0.3·B, the rank-4 product and W + ΔW each round to within
+        # 2⁻²⁴ of their size, so 8·2⁻²⁴·(|W| + |ΔW|) bounds the error with room to spare; a wrong
+        # factor is off by at least 0.2·|ΔW|, orders of magnitude more.
+        tolerance = 8 * 2**-24 * float(before[weight].abs().max() + expected.abs().max())
+        torch.testing.assert_close(delta, expected, rtol=0, atol=tolerance, msg=weight)
+        assert float(expected.abs().max()) > 1000 * tolerance, weight  # the check has something to see
+        targets.add(weight)
+    assert len(targets) == 7 * 2  # seven projections in each of the tiny model's two layers
+    untouched = [name for name in before if name not in targets and not torch.equal(before[name], after[name])]
+    assert untouched == []
+
+
+def test_strength_one_copies_the_adapter_byte_for_byte_and_a_non_adapter_is_refused(tiny_adapter_dir, tmp_path):
     one = scale_adapter(tiny_adapter_dir, 1.0, tmp_path / "one") / "adapter_model.safetensors"
     assert one.read_bytes() == (tiny_adapter_dir / "adapter_model.safetensors").read_bytes()
     with pytest.raises(UserError):

@@ -8,8 +8,9 @@ no point marker and nothing outside the plot area; a label set away from its poi
 leader line to it. A label with no free place is left out: the legend still names every point.
 
 Sizes are in SVG pixels at the 11 px label font. Text width is estimated generously (7 px a
-character, 11.5 px a wide East Asian one), so that a real font's label fits inside the box that
-was checked (tests/test_report_browser.py measures the drawn labels in Chromium).
+character, 11.5 px a wide East Asian one), and the height for the tallest script drawn, so that a
+real font's label fits inside the box that was checked; the text is set against the side of the
+box that faces its point (tests/test_report_browser.py measures the drawn labels in Chromium).
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ import unicodedata
 from dataclasses import dataclass
 
 NARROW, WIDE = 7.0, 11.5
-ASCENT, DESCENT = 10.0, 3.0  # above and below the baseline
+# Above and below the baseline: Chromium's box for 11 px text reaches 10 px up in the Latin
+# font, 11 with a CJK fallback and 12 with a Tibetan one, and 3 px down in each.
+ASCENT, DESCENT = 12.0, 3.0
 MARKER = 5.0  # a point's radius
 SAME_SPOT = 2.0  # points closer than this (pixels) are drawn on top of each other: one label
 DISTANCES = (7.0, 16.0, 28.0, 42.0, 60.0, 82.0)

@@ -145,8 +145,17 @@ def _point_labels(frame: Frame, points: list[TradeoffPoint]) -> None:
                 )
             )
         x, y = label.baseline
+        anchor = ""
+        # The box is the placer's generous width estimate; a real font draws the text narrower. Set
+        # against the box's side that faces the point, so that the text, not an empty margin, is
+        # next to it: a label left of its point would otherwise float up to 30% of its width away.
+        if label.box.x1 <= label.x:
+            x, anchor = label.box.x1, ' text-anchor="end"'
+        elif label.box.x0 < label.x:  # above or below the point, centred on it
+            x, anchor = (label.box.x0 + label.box.x1) / 2, ' text-anchor="middle"'
         frame.parts.append(
-            f'<text class="point-label" x="{x:.1f}" y="{y:.1f}" font-size="11" fill="{label.color}">{text(label.text)}</text>'
+            f'<text class="point-label" x="{x:.1f}" y="{y:.1f}"{anchor} font-size="11" fill="{label.color}">'
+            f"{text(label.text)}</text>"
         )
 
 

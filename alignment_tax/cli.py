@@ -60,7 +60,10 @@ def _written_path(args: argparse.Namespace) -> str | None:
 def _fail(line: str, code: int = 2) -> int:
     end_open_bars()
     one_line = " ".join(part.strip() for part in line.splitlines() if part.strip())  # the contract: one line
-    print(f"{PROG}: error: {one_line}", file=sys.stderr)
+    # One write, line and newline together: under torchrun every rank says it on one shared stderr,
+    # and print's two writes let another rank's line land between them.
+    sys.stderr.write(f"{PROG}: error: {one_line}\n")
+    sys.stderr.flush()
     return code
 
 

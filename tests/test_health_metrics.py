@@ -63,6 +63,7 @@ REPEATED_LISTS = {
     "a distinct start, then one item": "1. 李明\n2. 王芳\n" + "".join(f"{i}. 宋智克\n" for i in range(3, 12)),
     "an English sentence": "".join(f"{i}. The answer is Beijing.\n" for i in range(1, 6)),
     "items that start with a number": "（1）2001年12月17日 （2）2001年12月17日 （3）2001年12月17日",
+    "items that start with a number after 、": "1、2013年计划\n2、2013年计划\n3、2013年计划\n4、2013年计划",
     "nothing but enumerators (SmolLM2)": "1. " * 40,
     "Tibetan digits": "".join(f"{d}. བཀྲ་ཤིས་བདེ་ལེགས། " for d in "༡༢༣༤༥"),
 }

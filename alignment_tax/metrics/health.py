@@ -28,9 +28,10 @@ characters. With L units, the output is repetitive when ``L >= MIN_UNITS`` (8) a
 
 Both rules read the units as written and again after *list enumerators* are removed
 (:func:`without_enumerators`), and either reading may flag the output: the
-"1." "2)" "（3）" "④" "五、" that start an item (never after "、" or inside "2.5" or "3:2"; a
-Chinese numeral only at the start, after a space or line break, or after a sentence or clause mark),
-and the number of "第N条/章/点/步/名…".
+"1." "2)" "（3）" "④" "五、" that start an item (where an item starts, at the start, after a
+space, a line break or a sentence or clause mark, anything may follow; elsewhere a number list
+"1、2、3", a decimal "2.5" or a score "3:2" is left alone, and a Chinese numeral always is), and
+the number of "第N条/章/点/步/名…".
 A list that repeats one item ("1. 宋智克\\n2. 宋智克\\n3. 宋智克 …") is then a loop like any other,
 where the changing numbers used to break both rules; a list of distinct items stays distinct.
 
@@ -131,14 +132,16 @@ def units(text: str) -> list[str]:
 
 
 # An item's enumerator. A number (any decimal digit: Arabic, Tibetan, full-width) closed by a
-# bracket ("3)", "（3）"), or followed by a full stop, "、" or a colon but not by a digit ("2.5",
-# "3:2", "1、2"); anywhere but after a digit, a decimal point or "、" ("1、2、3" lists numbers). A
-# Chinese numeral, likewise, only at the start, after whitespace or after a sentence or clause
-# mark (elsewhere "统一、" is a word). And circled, parenthesised or full-stop numbers (①, ⑴, ⒈,
-# ❶, ➀, ➊) wherever they are.
+# bracket ("3)", "（3）"), or followed by a full stop, "、" or a colon: where an item starts (at the
+# start, after whitespace or a sentence or clause mark) whatever follows ("1、2013年计划"),
+# elsewhere not before a digit ("2.5", "3:2", "1、2") and not after a digit, a decimal point or "、"
+# ("1、2、3" lists numbers). A Chinese numeral only where an item starts (elsewhere "统一、" is a
+# word). And circled, parenthesised or full-stop numbers (①, ⑴, ⒈, ❶, ➀, ➊) wherever they are.
+_ITEM_START = r"(?:^|(?<=[\s。；;：:！!？?，,]))"
 _ENUMERATOR = re.compile(
-    r"(?<![\d.．、])(?:[(（\[［【]?\d{1,3}[)）\]］】]|\d{1,3}[.．、:：](?!\d))"
-    r"|(?:^|(?<=[\s。；;：:！!？?，,]))[(（\[［【]?[一二三四五六七八九十]{1,3}[)）\]］】.．、:：]"
+    rf"{_ITEM_START}\d{{1,3}}[.．、:：]"
+    r"|(?<![\d.．、])(?:[(（\[［【]?\d{1,3}[)）\]］】]|\d{1,3}[.．、:：](?!\d))"
+    rf"|{_ITEM_START}[(（\[［【]?[一二三四五六七八九十]{{1,3}}[)）\]］】.．、:：]"
     r"|[\u2460-\u249b\u24ea-\u24ff\u2776-\u2793]"
 )
 # "第N条" (article, chapter, point, step, place…): the number goes, 第 and the classifier stay.
@@ -154,8 +157,8 @@ def without_enumerators(text: str) -> str:
     ' 宋智克\\n 宋智克\\n宋智克 宋智克 宋智克'
     >>> without_enumerators("第1条 宋智克 第二条 宋智克")
     '第条 宋智克 第条 宋智克'
-    >>> without_enumerators("1、2、3和2.5万")  # numbers listed, a decimal: not enumerators
-    '1、2、3和2.5万'
+    >>> without_enumerators("共有1、2、3和2.5万")  # numbers listed, a decimal: not enumerators
+    '共有1、2、3和2.5万'
     """
     return _ORDINAL.sub("", _ENUMERATOR.sub("", text))
 

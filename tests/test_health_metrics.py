@@ -47,6 +47,52 @@ VALID = {
 }
 
 
+# Lists, checked by hand: a model that loops on a list repeats one item under changing numbers.
+REPEATED_LISTS = {
+    "numbered lines to the cap (issue 25)": "".join(f"{i}. 宋智克\n" for i in range(1, 31)),
+    "the cap cuts the last item": "".join(f"{i}. 宋智克\n" for i in range(1, 13)) + "13. 宋",
+    "numbered inline": "1. 宋智克 2. 宋智克 3. 宋智克 4. 宋智克",
+    "numbered with no space": "1.宋智克2.宋智克3.宋智克4.宋智克",
+    "bracketed numbers": "（1）宋智克（2）宋智克（3）宋智克（4）宋智克",
+    "circled numbers": "① 宋智克 ② 宋智克 ③ 宋智克 ④ 宋智克",
+    "Chinese numerals": "一、宋智克\n二、宋智克\n三、宋智克\n四、宋智克",
+    "第N条 with digits": "第1条：宋智克。第2条：宋智克。第3条：宋智克。",
+    "第N条 with Chinese numerals": "第一条 宋智克 第二条 宋智克 第三条 宋智克 第四条 宋智克",
+    "第N名": "第1名宋智克，第2名宋智克，第3名宋智克",
+    "bullets": "- 宋智克\n- 宋智克\n- 宋智克\n- 宋智克",
+    "a distinct start, then one item": "1. 李明\n2. 王芳\n" + "".join(f"{i}. 宋智克\n" for i in range(3, 12)),
+    "an English sentence": "".join(f"{i}. The answer is Beijing.\n" for i in range(1, 6)),
+    "items that start with a number": "（1）2001年12月17日 （2）2001年12月17日 （3）2001年12月17日",
+    "items that start with a number after 、": "1、2013年计划\n2、2013年计划\n3、2013年计划\n4、2013年计划",
+    "nothing but enumerators (SmolLM2)": "1. " * 40,
+    "Tibetan digits": "".join(f"{d}. བཀྲ་ཤིས་བདེ་ལེགས། " for d in "༡༢༣༤༥"),
+}
+DISTINCT_LISTS = {
+    "numbered names": "1. 宋智克\n2. 李明\n3. 王芳\n4. 张伟\n5. 刘洋",
+    "numbered inline": "1. 北京 2. 上海 3. 广州 4. 深圳 5. 天津",
+    "articles": "第1条 禁止吸烟。第2条 禁止喧哗。第3条 爱护公物。第4条 保持安静。",
+    "Chinese numerals": "一、政治\n二、经济\n三、文化\n四、社会\n五、生态",
+    "circled numbers": "① 北京 ② 上海 ③ 广州 ④ 深圳",
+    "items sharing a frame": "1. 苹果的价格是5元\n2. 香蕉的价格是3元\n3. 梨的价格是4元\n4. 桃的价格是6元",
+    "places": "第1名宋智克，第2名李明，第3名王芳，第4名张伟",
+    "steps": "Step 1: mix the flour. Step 2: add the water. Step 3: bake it. Step 4: let it cool.",
+    "bullets": "- 宋智克\n- 李明\n- 王芳\n- 张伟",
+    "Tibetan": "༡. བཀྲ་ཤིས་བདེ་ལེགས། ༢. ཐུགས་རྗེ་ཆེ། ༣. ག་ལེར་ཕེབས། ༤. ག་ལེར་བཞུགས།",
+    "scores and times, not enumerators": "比分3:2，时间10:30，人数1、2、3，共2.5万人，比分3:2，时间10:30",
+    "bracketed years": "（1）2001年入学 （2）2005年毕业 （3）2010年工作 （4）2015年出国",
+}
+
+
+@pytest.mark.parametrize("name", list(REPEATED_LISTS))
+def test_a_list_repeating_one_item_is_repetitive(name):
+    assert is_repetitive(REPEATED_LISTS[name])
+
+
+@pytest.mark.parametrize("name", list(DISTINCT_LISTS))
+def test_a_list_of_distinct_items_is_not(name):
+    assert not is_repetitive(DISTINCT_LISTS[name])
+
+
 @pytest.mark.parametrize("name", ["health", "cleaning"])
 def test_docstring_examples(name):
     result = doctest.testmod(importlib.import_module(f"alignment_tax.metrics.{name}"))

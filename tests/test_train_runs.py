@@ -103,7 +103,7 @@ def test_sft_supervises_only_the_assistant_turn(tiny_lm_dir, pairs, tmp_path):
         reference = built.data.examples[0]["reference"]
         if supervise == "assistant":
             assert built.tokenizer.decode(supervised) == reference + "<|im_end|>"
-            assert built.trainer.args.assistant_only_loss is True
+            assert built.trainer.args.completion_only_loss is True
         else:
             assert supervised == row["input_ids"]
         # The prompt is the evaluation task's own, as a user turn.
@@ -121,7 +121,8 @@ def test_sft_run_writes_adapter_effective_config_and_log(sft_run):
     record = json.loads((output / "train_config.json").read_text(encoding="utf-8"))
     args = record["training_args"]
     assert record["status"] == "finished" and record["config"]["method"] == "sft"
-    assert args["class"] == "trl.SFTConfig" and args["bf16"] is False and args["assistant_only_loss"] is True
+    assert args["class"] == "trl.SFTConfig" and args["bf16"] is False and args["completion_only_loss"] is True
+    assert args["assistant_only_loss"] is False  # the completion mask alone: any chat template trains
     assert "adam_beta1" in args and "max_length" in args  # TRL's defaults are recorded too
     assert record["resolved"]["precision"] == "fp32" and record["peft_config"]["r"] == 8
     assert set(record["peft_config"]["target_modules"]) == {

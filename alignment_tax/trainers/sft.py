@@ -1,10 +1,13 @@
 """Supervised fine-tuning with LoRA over TRL's ``SFTTrainer`` (paper §3.2 stage 1, §4.1, A.2).
 
 The data are the task's conversational prompt → completion pairs (see
-:mod:`alignment_tax.trainers.training_examples`). By default only the assistant's turn is supervised
-(``supervise: assistant`` → TRL ``assistant_only_loss=True`` and ``completion_only_loss=True``;
-the chat template must mark the reply with ``{% generation %}``, or be one TRL knows how to
-patch); ``supervise: all`` trains on every token of the conversation.
+:mod:`alignment_tax.trainers.training_examples`). By default only the reply is supervised
+(``supervise: assistant`` → TRL ``completion_only_loss=True``): TRL renders the prompt with the
+generation prompt and the whole conversation through the model's own chat template and masks
+their common prefix, which works with any template (Llama, Gemma, Mistral, SmolLM, Qwen).
+TRL's ``assistant_only_loss`` is not used: it needs ``{% generation %}`` markers that few real
+templates have (TRL patches only those it recognises), and with one user turn and one reply
+it would mask nothing more. ``supervise: all`` trains on every token of the conversation.
 """
 
 from __future__ import annotations
@@ -89,20 +92,26 @@ def build_sft(
     else:
         peft_config = lora_config(config["lora"])
 
-    assistant_only = config.get("supervise", "assistant") == "assistant"
+    reply_only = config.get("supervise", "assistant") == "assistant"
     kwargs = {
         **training,
         "output_dir": str(paths.checkpoints),
         "bf16": precision == "bf16",
         "fp16": precision == "fp16",
-        "assistant_only_loss": assistant_only,
-        "completion_only_loss": assistant_only,
+        # The completion mask alone keeps the reply and its end-of-turn token (so a model learns to
+        # stop) under any template; assistant_only_loss would refuse templates without markers.
+        "assistant_only_loss": False,
+        "completion_only_loss": reply_only,
     }
     if accumulation is not None:
         kwargs["gradient_accumulation_steps"] = accumulation
     args = make_training_args(SFTConfig, kwargs)
 
     trainer = _make_trainer(SFTTrainer, network, args, dataset, tokenizer, peft_config)
+    if reply_only:
+        trainer.train_dataset = trainer.train_dataset.map(
+            _unsupervise_trailing_whitespace, fn_kwargs={"tokenizer": tokenizer}, desc="Masking the turn's trailer"
+        )
     callbacks = _add_callbacks(trainer, config, tokenizer, paths)
     record = base_record(
         "sft",
@@ -125,6 +134,20 @@ def build_sft(
     return Built(trainer, tokenizer, data, record, paths, checkpoint)
 
 
+def _unsupervise_trailing_whitespace(row: dict[str, Any], tokenizer: Any) -> dict[str, Any]:
+    """Mask the whitespace a template writes after the end-of-turn token (ChatML's and Gemma's newline).
+
+    The completion mask keeps everything after the prompt, but generation stops at the end of
+    the turn: the newline after it is never generated, and supervising it would only dilute the loss.
+    """
+    labels = list(row["labels"])
+    end = len(labels)
+    while end > 0 and labels[end - 1] != -100 and not tokenizer.decode([labels[end - 1]]).strip():
+        end -= 1
+    labels[end:] = [-100] * (len(labels) - end)
+    return {"labels": labels}
+
+
 def _make_trainer(cls, network, args, dataset, tokenizer, peft_config, **extra):
     from alignment_tax.errors import UserError
 
@@ -137,11 +160,8 @@ def _make_trainer(cls, network, args, dataset, tokenizer, peft_config, **extra):
             peft_config=peft_config,
             **extra,
         )
-    except (ValueError, RuntimeError) as error:
-        # TRL reports a bad setup (a template without generation markers, a dataset it cannot
-        # use) as ValueError, and an assistant mask it cannot build as RuntimeError.
-        if isinstance(error, RuntimeError) and "assistant" not in str(error):
-            raise
+    except ValueError as error:
+        # TRL reports a bad setup (a dataset or template it cannot use) as ValueError.
         text = " ".join(str(error).split())
         raise UserError(f"could not set up training: {text}") from error
 

@@ -54,3 +54,32 @@ def test_a_generation_cap_beyond_the_models_context(cap, tiny_lm_dir, shared_dat
     line = one_line_exit_2(argv, capsys)
     assert f"--max-gen-toks cmrc2018={cap}: the model's context is 2048 tokens" in line
     assert not out.exists()
+
+
+def test_a_prompt_and_its_cap_beyond_the_context_stop_before_any_generation(
+    tiny_lm_dir, shared_data, tmp_path, capsys, monkeypatch
+):
+    # 1800 < 2048 passes the cap's own bound, but CMRC prompts plus 1800 do not fit: lm-eval would
+    # keep only the prompts' last tokens. Nothing may be generated, and the line says what fits.
+    from lm_eval.models.huggingface import HFLM
+
+    from alignment_tax.cli import main
+
+    def no_generation(self, requests, disable_tqdm=False):
+        raise AssertionError(f"{len(requests)} prompts were generated, some cut")
+
+    monkeypatch.setattr(HFLM, "generate_until", no_generation)
+    argv = ["evaluate", "--model", str(tiny_lm_dir), "--tasks", "cmrc2018", "--limit", "4", "--device", "cpu"]
+    argv += ["--data-dir", str(shared_data)]
+    assert main([*argv, "--output", str(tmp_path / "out"), "--max-gen-toks", "cmrc2018=1800"]) == 2
+    # The model has loaded (its progress bars are on stderr): the error is the one line that says so.
+    errors = [text for text in capsys.readouterr().err.splitlines() if text.startswith("alignment-tax: error: ")]
+    assert len(errors) == 1
+    line = errors[0].removeprefix("alignment-tax: error: ")
+    assert line.startswith("cmrc2018: a prompt of ") and "1800-token generation cap exceed the model's 2048" in line
+    room = int(line.rsplit("--max-gen-toks cmrc2018=", 1)[1])
+    length = int(line.split("a prompt of ", 1)[1].split(" ", 1)[0])
+    assert room == 2048 - length and 0 < room < 1800
+    # The cap the line offers fits: the same run with it goes through.
+    monkeypatch.undo()
+    assert main([*argv, "--output", str(tmp_path / "fits"), "--max-gen-toks", f"cmrc2018={room}"]) == 0

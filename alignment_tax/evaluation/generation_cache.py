@@ -32,6 +32,7 @@ from typing import Any
 from lm_eval.api.model import hash_args
 
 from alignment_tax.evaluation import data_parallel
+from alignment_tax.evaluation.prompt_fit import check_prompts_fit
 from alignment_tax.evaluation.request_blocks import generate_in_blocks
 from alignment_tax.progress import request_tasks, working_on
 from alignment_tax.sqlite_store import SQLiteStore
@@ -233,6 +234,8 @@ class ResumableMixin:
         return hf_rows_truncated(rows, output.shape[1] - start, max_length - start, _finish_ids(self), stop_found)
 
     def _resume(self, method: str, requests: list, **kwargs) -> list:
+        if method == "generate_until":
+            check_prompts_fit(self, requests)  # before anything is generated: never a cut prompt
         cached = [self.generation_cache.get(method, request.args) for request in requests]
         if method == "generate_until" and self._in_blocks():
             generate = getattr(super(), method)

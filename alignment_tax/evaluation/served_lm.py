@@ -129,7 +129,11 @@ def completions_class() -> type:
             retrying = tenacity.retry(
                 stop=tenacity.stop_after_attempt(self.max_retries),
                 wait=tenacity.wait_exponential(multiplier=0.5, min=1, max=10),
-                retry=tenacity.retry_if_exception(lambda error: not isinstance(error, ServerRefused)),
+                # tenacity catches BaseException: a request cancelled after the batch's first
+                # failure (asyncio.CancelledError) would otherwise be sent again.
+                retry=tenacity.retry_if_exception(
+                    lambda error: isinstance(error, Exception) and not isinstance(error, ServerRefused)
+                ),
                 reraise=True,
             )
             limit = asyncio.Semaphore(self._in_flight)

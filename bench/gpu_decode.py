@@ -13,7 +13,7 @@ steps after it are left out; the median over the rest is reported):
   transformers then compiles the forward itself (``GenerativePreTrainedModel.get_compiled_call``,
   default ``CompileConfig``: inductor, ``reduce-overhead``, CUDA graphs). Each variant runs once
   untimed first, so compilation and graph capture are not in the steps. Not run on a CPU, where
-  transformers does not compile and a static cache alone was slower (docs/stack-notes.md).
+  transformers does not compile and a static cache alone was slower (../shared/docs/stack-notes.md).
 
 Greedy tokens of the three are compared row by row and reported, not checked: in bf16 a folded
 product rounds differently. The target (``judge``) is the compiled step at most 15 ms.

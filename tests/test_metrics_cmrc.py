@@ -1,4 +1,4 @@
-"""CMRC 2018 scorer: hand-checked cases from docs/metrics-cmrc2018.md, tokens checked against the
+"""CMRC 2018 scorer: hand-checked cases from ../shared/docs/metrics-cmrc2018.md, tokens checked against the
 official stack (Python 2.7, NLTK 3.4.5, Punkt English), and the official scorer's numbers on the dev
 set and on seeded prediction files (tests/reference/cmrc_official_check.py recorded them)."""
 

@@ -67,7 +67,7 @@ def check_inputs(spec: Spec) -> None:
         if source.startswith(SAMPLES_PREFIX):
             check_sample(source, where)
         else:
-            check_path(source, where, "; README.md, 'Training data', says how to make one")
+            check_path(source, where, "; docs/experiments.md, 'Training data', says how to make one")
     options = (spec.evaluate or {}).get("options") or {}
     if options.get("data_dir"):
         folder = check_path(str(options["data_dir"]), "evaluate.options.data_dir")

@@ -309,7 +309,7 @@ def prediction_files(dataset: dict) -> dict[str, dict[str, str]]:
 
 
 def doc_files(dataset: dict) -> dict[str, dict[str, str]]:
-    """The four files behind the dev-set numbers in docs/metrics-cmrc2018.md."""
+    """The four files behind the dev-set numbers in ../shared/docs/metrics-cmrc2018.md."""
     questions = dev_questions(dataset)
     first = [(q.qid, q.answers[0]) for q in questions]
     return {

@@ -302,3 +302,16 @@ def test_minimum_detectable_effect_uses_the_item_count_and_skips_zero_width_inte
     # Every resample agreed (e.g. identical outputs): no "would detect ≥ 0.00".
     flat = filled(0.0, 0.0)
     assert flat.mde is None and "would detect" not in difference_text(flat)
+
+
+def test_the_default_baseline_is_never_a_control(tmp_path):
+    # The positive control is built to do damage: a gap row against it shows every run as a gain.
+    study = make_study(tmp_path)
+    runs = [study["sft"], study["rl"]]
+    assert assemble(runs, controls={"positive": "sft"}).baseline.name == "rl"
+    assert assemble(runs, controls={"negative": ["sft"]}).baseline.name == "rl"
+    assert assemble(runs).baseline.name == "sft"  # no controls: the first run
+    # The base, given as a run, is the baseline whatever the order.
+    with_base = assemble([study["sft"], study["rl"], study["base"]], controls={"positive": "sft"})
+    assert with_base.baseline.path.resolve() == study["base"].resolve()
+    assert assemble(runs, baseline="sft", controls={"positive": "sft"}).baseline.name == "sft"  # asked for

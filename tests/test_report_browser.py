@@ -440,3 +440,20 @@ def test_a_swept_adapter_draws_its_frontier(browser, tmp_path):
     text = browser.evaluate("""Array.from(document.querySelectorAll('figure[id^="plot-tax_gain"] svg text'))
         .map(function (t) { return t.textContent; }).join('|')""")
     assert "sft frontier" in text and "rl (s=0.5)" in text
+
+
+def test_the_controls_table_lays_out_as_a_table(browser, tmp_path):
+    # The filter bar's class was once "controls" too: its flex layout broke the Controls table,
+    # whose header floated apart from its body on the first screen.
+    paths = make_study(tmp_path, n_items=24)
+    out = tmp_path / "report.html"
+    build_report([paths["sft"], paths["rl"]], out=out, controls={"positive": "sft", "negative": "rl"})
+    load(browser, out)
+    assert browser.problems() == []
+    assert browser.evaluate("getComputedStyle(document.querySelector('table.controls')).display") == "table"
+    gap = "(() => { const t = document.querySelector('table.controls'); return t.tBodies[0].getBoundingClientRect().top - t.tHead.getBoundingClientRect().bottom; })()"
+    assert abs(browser.evaluate(gap)) < 1  # the body starts where the header ends
+    widths = "[...document.querySelectorAll('table.controls tr')].map(r => r.getBoundingClientRect().width)"
+    assert len(set(browser.evaluate(widths))) == 1  # header and rows share the table's columns
+    shot = browser.call("Page.captureScreenshot", format="png", captureBeyondViewport=False)
+    (tmp_path / "first_screen.png").write_bytes(base64.b64decode(shot["data"]))

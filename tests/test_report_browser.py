@@ -365,7 +365,7 @@ def test_point_labels_do_not_overlap_as_drawn(browser, crowded_report):
     load(browser, crowded_report)
     assert browser.problems() == []
     plots = browser.evaluate(MEASURE_PLOTS % 'figure[id^="plot-tax_gain"] svg')
-    assert len(plots) == 2  # one plot per target task
+    assert len(plots) == 4  # one plot per target task and tax measure (CMRC, drift)
     for plot in plots:
         assert "rl, rl2, rl3, rl4" in [row[0] for row in plot["labels"]]  # the four runs on one spot share one label
         assert_labels_apart_and_near(plot)

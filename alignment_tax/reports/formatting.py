@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 
 from alignment_tax.reports.comparisons import TARGET_LANGUAGE, Difference
-from alignment_tax.reports.health import degenerate_gain
+from alignment_tax.reports.health import all_wrong, degenerate_gain
 
 PERCENT_METRICS = frozenset({"em", "f1", "average", "bleu", "chrf", "rouge_1", "rouge_2", "rouge_l"})
 METRIC_LABELS = {
@@ -118,12 +118,13 @@ def percent(number: float | None) -> str:
 
 def direction(diff: Difference | None) -> str:
     """``better``/``worse`` when the interval excludes 0, else ``unclear``; ``flagged`` when not compared;
-    ``suspect`` for a difference won by outputs that are mostly empty or repetitive (never a success)."""
+    ``suspect`` for a difference won by outputs that are mostly empty or repetitive, or between
+    answers all wrong (never a success, nor a tax)."""
     if diff is None:
         return "none"
     if not diff.comparable:
         return "flagged" if diff.flag else "none"
-    if degenerate_gain(diff):
+    if degenerate_gain(diff) or all_wrong(diff):
         return "suspect"
     if not diff.significant:
         return "unclear"

@@ -51,7 +51,8 @@ def _intro(report: Report) -> list[str]:
             "on the task; see Output health): not meaningful, neither a success nor a loss."
             if report.health.degenerate
             else ""
-        ),
+        )
+        + (f" {md(note)}" if (note := health.all_wrong_note(report.runs)) else ""),
         "",
     ]
     if report.banner:

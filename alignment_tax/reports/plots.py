@@ -1,6 +1,6 @@
 """The report's plots as standalone SVG strings.
 
-* :func:`tax_gain`: x = Δ CMRC Avg against the base (the tax), y = the task metric's gain, one
+* :func:`tax_gain`: x = one tax against the base (Δ CMRC Avg, −Δ drift NLL, …), y = the task metric's gain, one
   point per run (the base at the origin), 95% whiskers on both axes, and the Pareto front; the
   strengths of one swept adapter (``alignment-tax sweep``) joined in order of strength, from the
   base (strength 0) outwards: that adapter's tax–gain frontier.

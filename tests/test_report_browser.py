@@ -457,3 +457,37 @@ def test_the_controls_table_lays_out_as_a_table(browser, tmp_path):
     assert len(set(browser.evaluate(widths))) == 1  # header and rows share the table's columns
     shot = browser.call("Page.captureScreenshot", format="png", captureBeyondViewport=False)
     (tmp_path / "first_screen.png").write_bytes(base64.b64decode(shot["data"]))
+
+
+def test_training_settings_and_glance_fit_the_page(browser, tmp_path):
+    # Every setting at once, with a long reward list: the table once ran past the 1,400 px window.
+    paths = make_study(tmp_path, n_items=12)
+    training = {
+        "learning_rate": 5e-06,
+        "num_train_epochs": 3,
+        "max_steps": 1000,
+        "warmup_steps": 100,
+        "lr_scheduler_type": "cosine_with_min_lr",
+        "beta": 0.04,
+        "loss_type": "dr_grpo",
+        "num_generations": 8,
+        "max_completion_length": 512,
+    }
+    config = {
+        "training": training,
+        "lora": {"r": 64, "alpha": 128},
+        "data": {"shuffle_seed": 1234, "skip": 1000, "limit": 20000},
+        "reward": {"components": {f"semantic_similarity_{i}": 0.25 for i in range(4)}},
+    }
+    for name in ("sft", "rl"):
+        record = {"method": "grpo", "config": config, "resolved": {"tau": 0.123456}}
+        (tmp_path / "train" / name / "train_config.json").write_text(json.dumps(record), encoding="utf-8")
+    out = tmp_path / "report.html"
+    build_report([paths["sft"], paths["rl"]], out=out)
+    load(browser, out)
+    assert browser.problems() == []
+    assert browser.evaluate("document.querySelectorAll('table.settings tbody tr').length") == 2
+    assert browser.evaluate("document.documentElement.scrollWidth") <= 1400  # nothing runs past the page
+    assert browser.evaluate("document.querySelector('table.settings').getBoundingClientRect().right") <= 1400
+    headers = browser.evaluate("[...document.querySelectorAll('#glance + p + table th')].map(th => th.textContent)")
+    assert "ΔNLL (drift), nats/token" in headers and "CMRC Avg, 0–100" in headers

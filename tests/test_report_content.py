@@ -179,7 +179,13 @@ def test_drift_numbers_and_intervals(report, study):
 
 def test_glance_shows_gain_tax_and_drift_against_the_base(report):
     labels = [label for label, _, _ in report.glance.columns]
-    assert labels == ["bo_zh_mt BLEU", "bo_headline ROUGE-L", "CMRC Avg", "ΔNLL (drift)", "KL to base"]
+    assert labels == [  # each with its unit
+        "bo_zh_mt BLEU, 0–100",
+        "bo_headline ROUGE-L, 0–100",
+        "CMRC Avg, 0–100",
+        "ΔNLL (drift), nats/token",
+        "KL to base, nats/token",
+    ]
     run, cells = report.glance.rows[0]
     assert run.name == "sft" and all(cell is not None and cell.b.is_base for cell in cells)
 

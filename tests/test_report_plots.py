@@ -187,3 +187,14 @@ def test_the_tax_is_plotted_on_every_tax_measure_and_all_wrong_answers_are_marke
     html_text, markdown_text = render(report), markdown(report, "plots")[0]
     assert "EM 0 on both sides" in html_text and "EM 0 on both sides" in markdown_text
     assert "also marks a difference on cmrc2018" in markdown_text
+
+
+def test_a_loss_of_one_or_two_steps_is_drawn_as_points_not_a_curve():
+    svg = plots.curves(
+        [("short", [1.0, 2.0], [0.9, 0.5], "#111111"), ("long", [1.0, 2.0, 3.0], [1.0, 0.8, 0.7], "#222222")],
+        "loss",
+        "loss",
+    )
+    lines = re.findall(r'<polyline[^>]*stroke="(#[0-9a-f]+)"', svg)
+    assert lines == ["#222222"]  # the long series only
+    assert svg.count('fill="#111111"') >= 2  # its two points as markers

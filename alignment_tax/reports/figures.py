@@ -266,7 +266,9 @@ def training_plots(runs: list[Run], colors: dict[int, str]) -> list[Plot]:
                 )
         if series:
             stem = "".join(c if c.isalnum() else "_" for c in key)
-            result.append(Plot(f"train_{stem}", key, plots.curves(series, key, key), ""))
+            few = [name for name, steps, _, _ in series if len(steps) < plots.FEW_POINTS]
+            note = f"Drawn as points, too few logged steps for a curve: {', '.join(few)}." if few else ""
+            result.append(Plot(f"train_{stem}", key, plots.curves(series, key, key), note))
     if omitted and result:
-        result[-1].caption = f"Not plotted: {', '.join(omitted)}."
+        result[-1].caption = " ".join(filter(None, [result[-1].caption, f"Not plotted: {', '.join(omitted)}."]))
     return result

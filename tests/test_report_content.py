@@ -329,3 +329,15 @@ def test_the_default_baseline_is_never_a_control(tmp_path):
     with_base = assemble([study["sft"], study["rl"], study["base"]], controls={"positive": "sft"})
     assert with_base.baseline.path.resolve() == study["base"].resolve()
     assert assemble(runs, baseline="sft", controls={"positive": "sft"}).baseline.name == "sft"  # asked for
+
+
+def test_markdown_cells_are_short_and_the_detectable_size_has_its_column(report):
+    from alignment_tax.reports.markdown_report import render
+
+    text = render(report, "plots")[0]
+    headline = text.split("## Headline")[1].split("\n## ")[0]
+    assert "would detect" not in headline  # a headline cell is a value, its Δ and its interval
+    cells = [cell for line in headline.splitlines() if line.startswith("|") for cell in line.split("|")]
+    assert max(len(cell) for cell in cells) < 80
+    differences = text.split("## Every difference")[1].split("\n## ")[0]
+    assert "| would detect ≥ |" in differences and "(would detect" not in differences

@@ -115,6 +115,20 @@ def check_output_file(path: str | os.PathLike, flag: str) -> Path:
     return target
 
 
+def current_umask() -> int:
+    """The process's umask, read without changing it where the system says it (Linux's
+    /proc/self/status); else set and restored at once, which another thread could see for an instant."""
+    try:
+        for line in Path("/proc/self/status").read_text(encoding="ascii").splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def write_text_atomically(path: str | os.PathLike, text: str) -> None:
     """Write ``text`` to ``path`` in one step: a reader sees the old file or the new one, never half.
 
@@ -127,7 +141,10 @@ def write_text_atomically(path: str | os.PathLike, text: str) -> None:
     # A unique temporary name in the same folder: two writers never share one, and the rename is atomic.
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        # mkstemp makes the file 0600 whatever the umask; a report or a run written so is unreadable
+        # to the group or the web server the umask would let read it. Give it open()'s mode.
         with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            os.fchmod(stream.fileno(), 0o666 & ~current_umask())
             stream.write(text)
         os.replace(temporary, path)
     except BaseException:

@@ -365,7 +365,7 @@ def test_point_labels_do_not_overlap_as_drawn(browser, crowded_report):
     load(browser, crowded_report)
     assert browser.problems() == []
     plots = browser.evaluate(MEASURE_PLOTS % 'figure[id^="plot-tax_gain"] svg')
-    assert len(plots) == 2  # one plot per target task
+    assert len(plots) == 4  # one plot per target task and tax measure (CMRC, drift)
     for plot in plots:
         assert "rl, rl2, rl3, rl4" in [row[0] for row in plot["labels"]]  # the four runs on one spot share one label
         assert_labels_apart_and_near(plot)
@@ -440,3 +440,54 @@ def test_a_swept_adapter_draws_its_frontier(browser, tmp_path):
     text = browser.evaluate("""Array.from(document.querySelectorAll('figure[id^="plot-tax_gain"] svg text'))
         .map(function (t) { return t.textContent; }).join('|')""")
     assert "sft frontier" in text and "rl (s=0.5)" in text
+
+
+def test_the_controls_table_lays_out_as_a_table(browser, tmp_path):
+    # The filter bar's class was once "controls" too: its flex layout broke the Controls table,
+    # whose header floated apart from its body on the first screen.
+    paths = make_study(tmp_path, n_items=24)
+    out = tmp_path / "report.html"
+    build_report([paths["sft"], paths["rl"]], out=out, controls={"positive": "sft", "negative": "rl"})
+    load(browser, out)
+    assert browser.problems() == []
+    assert browser.evaluate("getComputedStyle(document.querySelector('table.controls')).display") == "table"
+    gap = "(() => { const t = document.querySelector('table.controls'); return t.tBodies[0].getBoundingClientRect().top - t.tHead.getBoundingClientRect().bottom; })()"
+    assert abs(browser.evaluate(gap)) < 1  # the body starts where the header ends
+    widths = "[...document.querySelectorAll('table.controls tr')].map(r => r.getBoundingClientRect().width)"
+    assert len(set(browser.evaluate(widths))) == 1  # header and rows share the table's columns
+    shot = browser.call("Page.captureScreenshot", format="png", captureBeyondViewport=False)
+    (tmp_path / "first_screen.png").write_bytes(base64.b64decode(shot["data"]))
+
+
+def test_training_settings_and_glance_fit_the_page(browser, tmp_path):
+    # Every setting at once, with a long reward list: the table once ran past the 1,400 px window.
+    paths = make_study(tmp_path, n_items=12)
+    training = {
+        "learning_rate": 5e-06,
+        "num_train_epochs": 3,
+        "max_steps": 1000,
+        "warmup_steps": 100,
+        "lr_scheduler_type": "cosine_with_min_lr",
+        "beta": 0.04,
+        "loss_type": "dr_grpo",
+        "num_generations": 8,
+        "max_completion_length": 512,
+    }
+    config = {
+        "training": training,
+        "lora": {"r": 64, "alpha": 128},
+        "data": {"shuffle_seed": 1234, "skip": 1000, "limit": 20000},
+        "reward": {"components": {f"semantic_similarity_{i}": 0.25 for i in range(4)}},
+    }
+    for name in ("sft", "rl"):
+        record = {"method": "grpo", "config": config, "resolved": {"tau": 0.123456}}
+        (tmp_path / "train" / name / "train_config.json").write_text(json.dumps(record), encoding="utf-8")
+    out = tmp_path / "report.html"
+    build_report([paths["sft"], paths["rl"]], out=out)
+    load(browser, out)
+    assert browser.problems() == []
+    assert browser.evaluate("document.querySelectorAll('table.settings tbody tr').length") == 2
+    assert browser.evaluate("document.documentElement.scrollWidth") <= 1400  # nothing runs past the page
+    assert browser.evaluate("document.querySelector('table.settings').getBoundingClientRect().right") <= 1400
+    headers = browser.evaluate("[...document.querySelectorAll('#glance + p + table th')].map(th => th.textContent)")
+    assert "ΔNLL (drift), nats/token" in headers and "CMRC Avg, 0–100" in headers

@@ -367,3 +367,28 @@ def test_judge_pairs_refused_by_the_endpoint_are_shown_with_the_invalid_ones(stu
             == 0
         )
         assert "2 (1 refused by the endpoint)" in (tmp_path / name).read_text(encoding="utf-8"), name
+
+
+@pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_written_files_respect_the_umask(tmp_path, umask, mode):
+    # mkstemp makes 0600 files: the report and its SVGs were private whatever the umask said.
+    import os
+    import stat
+
+    from alignment_tax.paths import current_umask, write_text_atomically
+    from alignment_tax.reports.build import build_report
+
+    paths = make_study(tmp_path / "study", n_items=12)
+    previous = os.umask(umask)
+    try:
+        assert current_umask() == umask
+        write_text_atomically(tmp_path / "one.txt", "x")
+        out = tmp_path / "out" / "report.html"
+        out.parent.mkdir()
+        build_report([paths["sft"], paths["rl"]], out=out)
+        build_report([paths["sft"], paths["rl"]], out=out.with_suffix(".md"))
+    finally:
+        os.umask(previous)
+    written = [tmp_path / "one.txt"] + [path for path in (tmp_path / "out").rglob("*") if path.is_file()]
+    assert len(written) > 3
+    assert {path.name: stat.S_IMODE(path.stat().st_mode) for path in written} == {path.name: mode for path in written}

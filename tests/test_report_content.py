@@ -179,7 +179,13 @@ def test_drift_numbers_and_intervals(report, study):
 
 def test_glance_shows_gain_tax_and_drift_against_the_base(report):
     labels = [label for label, _, _ in report.glance.columns]
-    assert labels == ["bo_zh_mt BLEU", "bo_headline ROUGE-L", "CMRC Avg", "ΔNLL (drift)", "KL to base"]
+    assert labels == [  # each with its unit
+        "bo_zh_mt BLEU, 0–100",
+        "bo_headline ROUGE-L, 0–100",
+        "CMRC Avg, 0–100",
+        "ΔNLL (drift), nats/token",
+        "KL to base, nats/token",
+    ]
     run, cells = report.glance.rows[0]
     assert run.name == "sft" and all(cell is not None and cell.b.is_base for cell in cells)
 
@@ -202,7 +208,15 @@ def test_item_browser_flips_and_cap(report, study):
 
 def test_plots_are_standalone_svg(report):
     names = [plot.name for group in report.plots.values() for plot in group]
-    assert names[:5] == ["tax_gain_bo_zh_mt", "tax_gain_bo_headline", "drift_kl_cdf", "drift_nll_cdf", "judge"]
+    assert names[:7] == [
+        "tax_gain_bo_zh_mt",
+        "tax_gain_bo_zh_mt_drift",  # the tax on every tax measure: CMRC, then drift Δ NLL
+        "tax_gain_bo_headline",
+        "tax_gain_bo_headline_drift",
+        "drift_kl_cdf",
+        "drift_nll_cdf",
+        "judge",
+    ]
     assert "train_loss" in names and "train_reward" in names and "train_drift_kl_mean" in names
     for group in report.plots.values():
         for plot in group:
@@ -302,3 +316,28 @@ def test_minimum_detectable_effect_uses_the_item_count_and_skips_zero_width_inte
     # Every resample agreed (e.g. identical outputs): no "would detect ≥ 0.00".
     flat = filled(0.0, 0.0)
     assert flat.mde is None and "would detect" not in difference_text(flat)
+
+
+def test_the_default_baseline_is_never_a_control(tmp_path):
+    # The positive control is built to do damage: a gap row against it shows every run as a gain.
+    study = make_study(tmp_path)
+    runs = [study["sft"], study["rl"]]
+    assert assemble(runs, controls={"positive": "sft"}).baseline.name == "rl"
+    assert assemble(runs, controls={"negative": ["sft"]}).baseline.name == "rl"
+    assert assemble(runs).baseline.name == "sft"  # no controls: the first run
+    # The base, given as a run, is the baseline whatever the order.
+    with_base = assemble([study["sft"], study["rl"], study["base"]], controls={"positive": "sft"})
+    assert with_base.baseline.path.resolve() == study["base"].resolve()
+    assert assemble(runs, baseline="sft", controls={"positive": "sft"}).baseline.name == "sft"  # asked for
+
+
+def test_markdown_cells_are_short_and_the_detectable_size_has_its_column(report):
+    from alignment_tax.reports.markdown_report import render
+
+    text = render(report, "plots")[0]
+    headline = text.split("## Headline")[1].split("\n## ")[0]
+    assert "would detect" not in headline  # a headline cell is a value, its Δ and its interval
+    cells = [cell for line in headline.splitlines() if line.startswith("|") for cell in line.split("|")]
+    assert max(len(cell) for cell in cells) < 80
+    differences = text.split("## Every difference")[1].split("\n## ")[0]
+    assert "| would detect ≥ |" in differences and "(would detect" not in differences

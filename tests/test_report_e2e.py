@@ -111,7 +111,7 @@ def test_html_and_markdown_from_real_runs(real_runs, tmp_path):
         "Their numbers show the pipeline working, not the methods&#39; merit."
     ) in text
     markdown = build_report(list(real_runs), out=tmp_path / "report.md", baseline="second")
-    assert markdown["baseline"] == "second" and len(markdown["plots"]) == 3  # the tax-gain plot, two drift CDFs
+    assert markdown["baseline"] == "second" and len(markdown["plots"]) == 4  # tax-gain on CMRC and on drift, two CDFs
 
 
 def test_real_report_in_a_browser(real_runs, tmp_path):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import itertools
+import json
 import re
 
 import pytest
@@ -137,7 +138,8 @@ def test_a_tradeoff_without_intervals_promises_none(study, tmp_path):
             results.replace('"samples": {', '"old_samples": {'), encoding="utf-8"
         )
     report = assemble([tmp_path / "sft", tmp_path / "rl"], comparator=Comparator(n_resamples=50))
-    for plot in report.plots["tradeoff"]:
+    # Drift keeps its per-token interval (its tokens are not per-item records): its plots have x whiskers.
+    for plot in [plot for plot in report.plots["tradeoff"] if not plot.name.endswith("_drift")]:
         assert whiskers(plot.svg) == 0 and "No whiskers: no run has a paired bootstrap interval here." in plot.caption
 
 
@@ -145,3 +147,54 @@ def test_judge_bars_without_an_interval_promise_no_whisker():
     bar = JudgeBar("a", "b", "t", 3, 1, 2, (3 + 0.5) / 6, None, 0.5)
     svg = plots.judge_bars([bar])
     assert 'stroke="#111" stroke-width="1.5"/>' not in svg and "whisker, where known" in svg
+
+
+def test_the_tax_is_plotted_on_every_tax_measure_and_all_wrong_answers_are_marked(study, tmp_path):
+    """CMRC alone hides a tax where every answer is wrong: drift Δ NLL gets its own tax axis, and a
+    CMRC difference between answers all wrong (EM 0 on both sides) is marked, not read as free."""
+    import shutil
+
+    for name in ("sft", "rl", "base"):
+        shutil.copytree(study[name], tmp_path / name)
+    base_results = tmp_path / "base" / "results.json"
+    for name in ("sft", "rl"):
+        path = tmp_path / name / "results.json"
+        results = json.loads(path.read_text(encoding="utf-8"))
+        results["base"]["results"] = str(base_results)
+        path.write_text(json.dumps(results), encoding="utf-8")
+    for path in (tmp_path / "sft" / "results.json", base_results):
+        results = json.loads(path.read_text(encoding="utf-8"))
+        results["tasks"]["cmrc2018"]["em"] = 0.0
+        path.write_text(json.dumps(results), encoding="utf-8")
+    report = assemble([tmp_path / "sft", tmp_path / "rl"], comparator=Comparator(n_resamples=50))
+    names = [plot.name for plot in report.plots["tradeoff"]]
+    assert names == [
+        "tax_gain_bo_zh_mt",
+        "tax_gain_bo_zh_mt_drift",
+        "tax_gain_bo_headline",
+        "tax_gain_bo_headline_drift",
+    ]
+    cmrc, drift = report.plots["tradeoff"][:2]
+    assert "sft (EM 0)" in cmrc.svg and "rl (EM 0)" not in cmrc.svg and "not meaningful" in cmrc.caption
+    assert "(EM 0)" not in drift.svg and "nats/token" in drift.svg
+    sft = next(run for run in report.runs if run.name == "sft")
+    # Drift Δ NLL above 0 is a tax: plotted left of the origin, as −Δ NLL.
+    assert sft.drift["delta_nll"]["mean"] > 0 and "x -" in drift.svg.split("sft: ")[1][:6]
+    # The tables mark the same difference, and both reports say what the mark means.
+    from alignment_tax.reports.html_report import render
+    from alignment_tax.reports.markdown_report import render as markdown
+
+    html_text, markdown_text = render(report), markdown(report, "plots")[0]
+    assert "EM 0 on both sides" in html_text and "EM 0 on both sides" in markdown_text
+    assert "also marks a difference on cmrc2018" in markdown_text
+
+
+def test_a_loss_of_one_or_two_steps_is_drawn_as_points_not_a_curve():
+    svg = plots.curves(
+        [("short", [1.0, 2.0], [0.9, 0.5], "#111111"), ("long", [1.0, 2.0, 3.0], [1.0, 0.8, 0.7], "#222222")],
+        "loss",
+        "loss",
+    )
+    lines = re.findall(r'<polyline[^>]*stroke="(#[0-9a-f]+)"', svg)
+    assert lines == ["#222222"]  # the long series only
+    assert svg.count('fill="#111111"') >= 2  # its two points as markers

@@ -134,6 +134,21 @@ def _flags(
     return found
 
 
+def default_baseline(runs: list[Run], controls: dict[str, str | list[str]]) -> Run:
+    """The base when it was given as a run, else the first run that is not a control.
+
+    Never a control by default: the positive control is built to do damage, so a gap row against
+    it makes every run look better than it is, and the negative control is the base again.
+    """
+    bases = {run.base.path.resolve() for run in runs if run.base is not None}
+    for run in runs:
+        if run.path.resolve() in bases:
+            return run
+    named = [name for names in controls.values() for name in ([names] if isinstance(names, str) else names)]
+    control_runs = {id(run) for run in runs if any(name in (run.name, run.path.name, str(run.path)) for name in named)}
+    return next((run for run in runs if id(run) not in control_runs), runs[0])
+
+
 def assemble(
     run_dirs: list[str | Path],
     baseline: str | None = None,
@@ -153,7 +168,7 @@ def assemble(
         raise UserError("--reference-map needs --reference")
     loaded = load_reference(reference) if reference else None  # a bad file fails before any work
     runs = load_runs(list(run_dirs))
-    chosen = find_run(runs, baseline) if baseline is not None else runs[0]
+    chosen = find_run(runs, baseline) if baseline is not None else default_baseline(runs, controls or {})
     check_overlap(runs)
     tasks = task_order(all_runs(runs))
     judgements = load_judgements(list(judge_files), all_runs(runs))

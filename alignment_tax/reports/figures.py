@@ -6,18 +6,20 @@ drift CDFs, judge bars, training curves) and writes the captions.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
 from alignment_tax.reports import plots
-from alignment_tax.reports.comparisons import Comparator
+from alignment_tax.reports.comparisons import Comparator, Difference
 from alignment_tax.reports.formatting import is_target_task, metric_label, primary_metric, task_title
-from alignment_tax.reports.health import MARK, degenerate_gain, gainer
+from alignment_tax.reports.health import ALL_WRONG, MARK, all_wrong, degenerate_gain, gainer
 from alignment_tax.reports.judges import Judgement
 from alignment_tax.reports.runs import Run
 from alignment_tax.reports.svg import BASE_COLOR
 
 MAX_CURVES = 12
+WRONG_MARK = "(EM 0)"  # a point whose tax difference is between answers all wrong
 CURVE_FIRST = ("loss", "reward", "reward_std", "kl", "entropy")
 CURVE_SKIP = frozenset(
     {
@@ -43,76 +45,109 @@ class Plot:
     caption: str
 
 
+def _tax_measures(report_runs: list[Run], tax_tasks: list[str]) -> list[tuple[str, str, str]]:
+    """Every tax the runs measure, as (task, metric, axis label): each general benchmark's primary
+    metric and drift Δ NLL. One axis alone hides a tax: CMRC cannot move where every answer is
+    wrong, while the same run's Chinese got measurably less likely."""
+    measures = []
+    for task in tax_tasks:
+        metric = primary_metric(task, next((r.metrics[task] for r in report_runs if task in r.metrics), {}))
+        if metric:
+            name = "CMRC Avg" if task == "cmrc2018" else f"{task} {metric_label(metric)}"
+            measures.append((task, metric, f"Δ {name} vs base (the tax)"))
+    if any(run.drift is not None and run.base is not None for run in report_runs):
+        # Drift is lower-is-better: plotted as −Δ NLL, so that right is better on every tax axis.
+        measures.append(("drift", "delta_nll", "−Δ NLL on the drift texts, nats/token (the tax)"))
+    return measures
+
+
+def _change(comparator: Comparator, task: str, metric: str, run: Run) -> tuple[float, Difference]:
+    """The run's difference from its base, its point estimate falling back to the aggregates."""
+    if task == "drift":
+        diff = comparator.drift(metric, run, None)
+        value = diff.difference if diff.difference is not None else math.nan
+        flipped = tuple(sorted(-bound for bound in diff.ci)) if diff.ci else None
+        return -value, dataclasses.replace(diff, ci=flipped)
+    diff = comparator.metric(task, metric, run, run.base)
+    if diff.difference is not None:
+        return diff.difference, diff
+    return run.metrics[task][metric] - run.base.metrics.get(task, {}).get(metric, math.nan), diff
+
+
 def tradeoff_plots(
     report_runs: list[Run], tasks: list[str], comparator: Comparator, colors: dict[int, str]
 ) -> list[Plot]:
     tax_tasks = [task for task in tasks if not is_target_task(task)]
-    if not tax_tasks:
-        return []
-    tax_task = "cmrc2018" if "cmrc2018" in tax_tasks else tax_tasks[0]
+    measures = _tax_measures(report_runs, tax_tasks)
     result = []
     for task in (t for t in tasks if is_target_task(t)):
         metrics = next((run.metrics[task] for run in report_runs if task in run.metrics), {})
-        y_metric, x_metric = (
-            primary_metric(task, metrics),
-            primary_metric(tax_task, next((r.metrics[tax_task] for r in report_runs if tax_task in r.metrics), {})),
-        )
-        points, bases = [], []
-        for run in report_runs:
-            if (
-                run.base is None
-                or y_metric not in run.metrics.get(task, {})
-                or x_metric not in run.metrics.get(tax_task, {})
-            ):
-                continue
-            dx, dy = (
-                comparator.metric(tax_task, x_metric, run, run.base),
-                comparator.metric(task, y_metric, run, run.base),
-            )
-            x = (
-                dx.difference
-                if dx.difference is not None
-                else run.metrics[tax_task][x_metric] - run.base.metrics.get(tax_task, {}).get(x_metric, math.nan)
-            )
-            y = (
-                dy.difference
-                if dy.difference is not None
-                else run.metrics[task][y_metric] - run.base.metrics.get(task, {}).get(y_metric, math.nan)
-            )
-            if not (math.isfinite(x) and math.isfinite(y)):
-                continue
-            label = f"{run.name} {MARK}" if gainer(dy) is run and degenerate_gain(dy) else run.name
-            config = run.results.get("config") or {}
-            scale, source = config.get("adapter_scale"), config.get("adapter_scaled_from")
-            if scale is not None:
-                label = f"{run.name} (s={scale:g})"
-            points.append(
-                plots.TradeoffPoint(label, x, y, colors[id(run)], dx.ci, dy.ci, curve=source or None, scale=scale)
-            )
-            if all(run.base is not base for base in bases):
-                bases.append(run.base)
-        if not points:
-            continue
-        points = [plots.TradeoffPoint(base.name, 0.0, 0.0, BASE_COLOR, is_base=True) for base in bases] + points
-        x_label = (
-            f"Δ {'CMRC Avg' if tax_task == 'cmrc2018' else tax_task + ' ' + metric_label(x_metric)} vs base (the tax)"
-        )
-        y_label = f"Δ {metric_label(y_metric)} vs base (the gain)"
-        svg = plots.tax_gain(points, f"Tax against gain: {task}", x_label, y_label)
-        whiskers = plots.whisker_note(points)
-        caption = (
-            f"One point per run; the base at the origin. {whiskers[0].upper()}{whiskers[1:]}. Points on the same spot share "
-            "one label. The dashed staircase is the Pareto front (no run beats it on both axes); up and right is better."
-        )
-        if any(point.curve for point in points):
-            caption += (
-                " A solid line joins one adapter's strengths (`alignment-tax sweep`: its LoRA update scaled by s) "
-                "from the base outwards: how much of its gain it keeps at what tax."
-            )
-        if any(point.label.endswith(MARK) for point in points):
-            caption += f" {MARK}: the run's outputs on this task are mostly empty or repetitive, so its gain is not meaningful."
-        result.append(Plot(f"tax_gain_{task}", f"Tax against gain: {task_title(task)}", svg, caption))
+        y_metric = primary_metric(task, metrics)
+        for index, (tax_task, x_metric, x_label) in enumerate(measures):
+            found = _tradeoff(report_runs, task, y_metric, tax_task, x_metric, x_label, comparator, colors)
+            if found is not None:
+                # The first tax keeps the plain name older reports and links used.
+                found.name = f"tax_gain_{task}" if index == 0 else f"tax_gain_{task}_{tax_task}"
+                result.append(found)
     return result
+
+
+def _tradeoff(
+    report_runs: list[Run],
+    task: str,
+    y_metric: str,
+    tax_task: str,
+    x_metric: str,
+    x_label: str,
+    comparator: Comparator,
+    colors: dict[int, str],
+) -> Plot | None:
+    points, bases, wrong = [], [], False
+    for run in report_runs:
+        has_x = run.drift is not None if tax_task == "drift" else x_metric in run.metrics.get(tax_task, {})
+        if run.base is None or y_metric not in run.metrics.get(task, {}) or not has_x:
+            continue
+        x, dx = _change(comparator, tax_task, x_metric, run)
+        y, dy = _change(comparator, task, y_metric, run)
+        if not (math.isfinite(x) and math.isfinite(y)):
+            continue
+        label = f"{run.name} {MARK}" if gainer(dy) is run and degenerate_gain(dy) else run.name
+        config = run.results.get("config") or {}
+        scale, source = config.get("adapter_scale"), config.get("adapter_scaled_from")
+        if scale is not None:
+            label = f"{run.name} (s={scale:g})"
+        if all_wrong(dx):
+            label, wrong = f"{label} {WRONG_MARK}", True
+        points.append(
+            plots.TradeoffPoint(label, x, y, colors[id(run)], dx.ci, dy.ci, curve=source or None, scale=scale)
+        )
+        if all(run.base is not base for base in bases):
+            bases.append(run.base)
+    if not points:
+        return None
+    points = [plots.TradeoffPoint(base.name, 0.0, 0.0, BASE_COLOR, is_base=True) for base in bases] + points
+    y_label = f"Δ {metric_label(y_metric)} vs base (the gain)"
+    tax_name = x_label.split(" vs base")[0].split(",")[0]
+    svg = plots.tax_gain(points, f"Tax against gain: {task}, {tax_name}", x_label, y_label)
+    whiskers = plots.whisker_note(points)
+    caption = (
+        f"One point per run; the base at the origin. {whiskers[0].upper()}{whiskers[1:]}. Points on the same spot share "
+        "one label. The dashed staircase is the Pareto front (no run beats it on both axes); up and right is better."
+    )
+    if tax_task == "drift":
+        caption += " The tax here is drift: a run left of 0 made the base's Chinese less likely (Δ NLL above 0)."
+    if any(point.curve for point in points):
+        caption += (
+            " A solid line joins one adapter's strengths (`alignment-tax sweep`: its LoRA update scaled by s) "
+            "from the base outwards: how much of its gain it keeps at what tax."
+        )
+    if any(MARK in point.label for point in points):
+        caption += (
+            f" {MARK}: the run's outputs on this task are mostly empty or repetitive, so its gain is not meaningful."
+        )
+    if wrong:
+        caption += f" {WRONG_MARK}: {ALL_WRONG}; its tax is read on the other tax plots."
+    return Plot("", f"Tax against gain: {task_title(task)}, {tax_name}", svg, caption)
 
 
 def drift_plots(runs: list[Run], colors: dict[int, str]) -> list[Plot]:
@@ -231,7 +266,9 @@ def training_plots(runs: list[Run], colors: dict[int, str]) -> list[Plot]:
                 )
         if series:
             stem = "".join(c if c.isalnum() else "_" for c in key)
-            result.append(Plot(f"train_{stem}", key, plots.curves(series, key, key), ""))
+            few = [name for name, steps, _, _ in series if len(steps) < plots.FEW_POINTS]
+            note = f"Drawn as points, too few logged steps for a curve: {', '.join(few)}." if few else ""
+            result.append(Plot(f"train_{stem}", key, plots.curves(series, key, key), note))
     if omitted and result:
-        result[-1].caption = f"Not plotted: {', '.join(omitted)}."
+        result[-1].caption = " ".join(filter(None, [result[-1].caption, f"Not plotted: {', '.join(omitted)}."]))
     return result

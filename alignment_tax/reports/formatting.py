@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 
 from alignment_tax.reports.comparisons import TARGET_LANGUAGE, Difference
-from alignment_tax.reports.health import degenerate_gain
+from alignment_tax.reports.health import all_wrong, degenerate_gain
 
 PERCENT_METRICS = frozenset({"em", "f1", "average", "bleu", "chrf", "rouge_1", "rouge_2", "rouge_l"})
 METRIC_LABELS = {
@@ -118,12 +118,13 @@ def percent(number: float | None) -> str:
 
 def direction(diff: Difference | None) -> str:
     """``better``/``worse`` when the interval excludes 0, else ``unclear``; ``flagged`` when not compared;
-    ``suspect`` for a difference won by outputs that are mostly empty or repetitive (never a success)."""
+    ``suspect`` for a difference won by outputs that are mostly empty or repetitive, or between
+    answers all wrong (never a success, nor a tax)."""
     if diff is None:
         return "none"
     if not diff.comparable:
         return "flagged" if diff.flag else "none"
-    if degenerate_gain(diff):
+    if degenerate_gain(diff) or all_wrong(diff):
         return "suspect"
     if not diff.significant:
         return "unclear"
@@ -131,12 +132,21 @@ def direction(diff: Difference | None) -> str:
     return "worse" if up == (diff.metric in LOWER_IS_BETTER) else "better"
 
 
-def difference_text(diff: Difference) -> str:
-    """``+1.20 [+0.40, +2.00]`` or ``not compared: <why>``."""
+def detectable(diff: Difference) -> str:
+    """The smallest difference this comparison would have detected, where it says something
+    (an interval across 0 with a width); else ""."""
+    if diff.comparable and not diff.significant and diff.mde and math.isfinite(diff.mde):
+        return f"{abs(diff.mde):.{_decimals(diff.metric)}f}"
+    return ""
+
+
+def difference_text(diff: Difference, mde: bool = True) -> str:
+    """``+1.20 [+0.40, +2.00]`` or ``not compared: <why>``; ``mde=False`` leaves out the
+    "would detect" clause (a table that shows it in a column of its own)."""
     if diff.flag and diff.difference is None:
         return f"not compared: {diff.flag}"
     main = f"{signed(diff.metric, diff.difference)} {interval(diff.metric, diff.ci)}".strip()
-    if diff.comparable and not diff.significant and diff.mde and math.isfinite(diff.mde):
+    if mde and detectable(diff):
         # An interval that includes 0 is "nothing detected", not "no difference": say how large a
         # difference this run would have detected (α 0.05, power 0.8; metrics.stats).
         return f"{main} (would detect ≥ {abs(diff.mde):.{_decimals(diff.metric)}f})"

@@ -10,7 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from alignment_tax.reports.comparisons import Comparator, Difference
-from alignment_tax.reports.formatting import column_label, is_target_task, metric_label, primary_metric, task_title
+from alignment_tax.reports.formatting import (
+    PERCENT_METRICS,
+    column_label,
+    is_target_task,
+    metric_label,
+    primary_metric,
+    task_title,
+)
 from alignment_tax.reports.judges import Judgement
 from alignment_tax.reports.references import Published
 from alignment_tax.reports.runs import Run, all_runs
@@ -194,6 +201,11 @@ class Glance:
     rows: list[tuple[Run, list[Difference | None]]]
 
 
+def _unit(metric: str) -> str:
+    """A header's unit: a Δ of +0.05 reads differently on a 0–100 score and in nats per token."""
+    return ", 0–100" if metric in PERCENT_METRICS else ""
+
+
 def glance(runs: list[Run], tasks: list[str], comparator: Comparator) -> Glance:
     columns: list[tuple[str, str | None, str]] = []
     for task in tasks:
@@ -201,12 +213,14 @@ def glance(runs: list[Run], tasks: list[str], comparator: Comparator) -> Glance:
             metrics = next((run.metrics[task] for run in runs if task in run.metrics), {})
             metric = primary_metric(task, metrics)
             if metric:
-                columns.append((f"{task} {metric_label(metric)}", task, metric))
+                columns.append((f"{task} {metric_label(metric)}{_unit(metric)}", task, metric))
     columns += [
-        (column.label, column.task, column.metric) for column in tax_columns(tasks, runs) if column.metric != "f1"
+        (column.label + _unit(column.metric), column.task, column.metric)
+        for column in tax_columns(tasks, runs)
+        if column.metric != "f1"
     ]
     if any(run.drift is not None for run in runs):
-        columns += [("ΔNLL (drift)", "drift", "delta_nll"), ("KL to base", "drift", "kl")]
+        columns += [("ΔNLL (drift), nats/token", "drift", "delta_nll"), ("KL to base, nats/token", "drift", "kl")]
     rows = []
     for run in runs:
         cells: list[Difference | None] = []

@@ -30,6 +30,7 @@ RATE_LABELS = {
 FLAG_LABELS = {"empty": "empty", "repetitive": "repetitive", "off_script": "off-script", "truncated": "truncated"}
 WARNING = "outputs mostly empty or repetitive (over half the items): gain not meaningful"
 MARK = "⚠"
+ALL_WRONG = "EM 0 on both sides (every answer wrong): a difference of character overlap, not meaningful"
 
 
 def _number(value: Any) -> float | None:
@@ -106,6 +107,33 @@ def degenerate_gain(diff: Difference | None) -> bool:
     made of loops, or a run "losing" to a baseline that loops. Not a success, and not a loss."""
     run = gainer(diff)
     return run is not None and metrics_health.mostly_degenerate(task_health(run, diff.task))
+
+
+def all_wrong(diff: Difference | None) -> bool:
+    """A difference between two runs that answer every item wrong (EM 0 on both sides): a CMRC F1
+    or Avg that moves then measures character overlap between wrong answers, not a tax or a gain."""
+    if diff is None or diff.task == "drift" or diff.metric in ("em", "exact_match"):
+        return False
+    ems = [run.metrics.get(diff.task, {}).get("em") for run in (diff.a, diff.b)]
+    return all(value is not None and value == 0 for value in ems)
+
+
+def all_wrong_note(runs: list[Run]) -> str:
+    """The legend line for :func:`all_wrong` marks, where some run and its base both score EM 0."""
+    tasks = sorted(
+        {
+            task
+            for run in runs
+            if run.base is not None
+            for task in run.metrics
+            if run.metrics[task].get("em") == 0 and run.base.metrics.get(task, {}).get("em") == 0
+        }
+    )
+    if not tasks:
+        return ""
+    return (
+        f"{MARK} also marks a difference on {', '.join(tasks)} between runs whose answers are all wrong ({ALL_WRONG})."
+    )
 
 
 def warning(diff: Difference) -> str:

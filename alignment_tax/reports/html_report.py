@@ -102,6 +102,8 @@ def _diff_title(diff) -> str:
         parts.append(f"McNemar: {diff.flips.lost} lost, {diff.flips.gained} gained, {fmt.p_value(diff.flips.p_value)}")
     if health.degenerate_gain(diff):
         parts.append(health.warning(diff))
+    if health.all_wrong(diff):
+        parts.append(health.ALL_WRONG)
     return "; ".join(parts)
 
 
@@ -161,6 +163,7 @@ def render(report: Report) -> str:
         controls_note=CONTROLS_NOTE,
         health_mark=health.MARK,
         health_warning=health.WARNING,
+        all_wrong_note=health.all_wrong_note(report.runs),
         rate_labels=health.RATE_LABELS,
         flag_labels=health.FLAG_LABELS,
         published_text=pub.cell_text,

@@ -28,12 +28,14 @@ def txt(value: object, limit: int | None = None) -> str:
     return md(value, limit) if str(value) != "" else "(empty)"
 
 
-def diff_text(diff: Difference | None, with_p: bool = False) -> str:
+def diff_text(diff: Difference | None, with_p: bool = False, mde: bool = False) -> str:
+    """A difference for a table cell. Without the "would detect ≥" clause by default: with it, a
+    headline cell ran to five numbers; the Every-difference table gives it a column of its own."""
     if diff is None:
         return "—"
     if diff.flag and diff.difference is None:
         return f"not compared ({md(diff.flag)})"
-    text = fmt.difference_text(diff)
+    text = fmt.difference_text(diff, mde=mde)
     if diff.ci and with_p:
         text += f", {fmt.p_value(diff.p_value)}"
     elif diff.flag:

@@ -51,7 +51,8 @@ def _intro(report: Report) -> list[str]:
             "on the task; see Output health): not meaningful, neither a success nor a loss."
             if report.health.degenerate
             else ""
-        ),
+        )
+        + (f" {md(note)}" if (note := health.all_wrong_note(report.runs)) else ""),
         "",
     ]
     if report.banner:
@@ -143,7 +144,9 @@ def _differences(report: Report) -> list[str]:
         "## Every difference, with its uncertainty",
         "",
         "Paired bootstrap, 2,000 resamples, seeded (corpus BLEU/chrF: the corpus score resampled); two-sided bootstrap p. "
-        "McNemar: exact test on the items a binary metric flips. Not corrected for multiple comparisons.",
+        "McNemar: exact test on the items a binary metric flips. Not corrected for multiple comparisons. "
+        "Would detect ≥: where the interval includes 0, the smallest difference this many items would have "
+        "detected (α 0.05, power 0.8): nothing detected is not no difference.",
         "",
     ]
     for task, diffs in report.comparisons.items():
@@ -160,11 +163,22 @@ def _differences(report: Report) -> list[str]:
                     fmt.value(d.metric, d.value_b),
                     diff_text(d),
                     fmt.p_value(d.p_value) if d.ci else "—",
+                    fmt.detectable(d) or "—",
                     mcnemar,
                 ]
             )
         out += table(
-            ["Comparison", "Metric", "n", "first", "second", "Δ [95% CI]", "bootstrap p", "McNemar lost / gained, p"],
+            [
+                "Comparison",
+                "Metric",
+                "n",
+                "first",
+                "second",
+                "Δ [95% CI]",
+                "bootstrap p",
+                "would detect ≥",
+                "McNemar lost / gained, p",
+            ],
             rows,
         )
 

@@ -1,6 +1,6 @@
 """The report's plots as standalone SVG strings.
 
-* :func:`tax_gain`: x = Δ CMRC Avg against the base (the tax), y = the task metric's gain, one
+* :func:`tax_gain`: x = one tax against the base (Δ CMRC Avg, −Δ drift NLL, …), y = the task metric's gain, one
   point per run (the base at the origin), 95% whiskers on both axes, and the Pareto front; the
   strengths of one swept adapter (``alignment-tax sweep``) joined in order of strength, from the
   base (strength 0) outwards: that adapter's tax–gain frontier.
@@ -22,6 +22,7 @@ from alignment_tax.reports import labels
 from alignment_tax.reports.svg import BASE_COLOR, Frame, document, padded, shorten, text
 
 CDF_POINTS = 200
+FEW_POINTS = 3  # a training series with fewer logged steps is drawn as points
 
 
 @dataclass
@@ -274,10 +275,13 @@ def curves(series: list[tuple[str, list[float], list[float], str]], title: str, 
     frame = Frame(title, "step", y_label, padded(xs, pad=0.0), padded(ys), width=420, height=260, right=110)
     for label, steps, values, colour in series:
         points = [(x, y) for x, y in zip(steps, values) if math.isfinite(y)]
-        frame.path(points, colour, width=1.5)
-        if len(points) == 1:
-            frame.point(*points[0], colour)
-        frame.add_legend(label, colour)
+        if len(points) < FEW_POINTS:
+            # One or two logged steps are not a curve: a line through them would show a trend.
+            for point in points:
+                frame.point(*point, colour)
+        else:
+            frame.path(points, colour, width=1.5)
+        frame.add_legend(label, colour, "point" if len(points) < FEW_POINTS else "line")
     return frame.svg(f"{y_label} against training step")
 
 

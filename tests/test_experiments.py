@@ -179,3 +179,11 @@ def test_a_custom_training_command_is_a_stage(tmp_path):
     spec_path.write_text(spec_path.read_text().replace("--seed 3", "--seed 3 && false"), encoding="utf-8")
     with pytest.raises(UserError, match="the command failed"):
         run_experiment(load_spec(spec_path, output=str(tmp_path / "out")))
+
+
+def test_demo_help_says_what_the_demo_does(capsys):
+    from alignment_tax.cli import main
+
+    assert main(["demo", "--help"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "end to end" in out and "no network" in out

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
+
+from alignment_tax.terminal import emit, experiment_lines
 
 DEMO_SPEC = Path(__file__).resolve().parent / "specs" / "demo.yaml"
 DEMO_NOTE = (
@@ -28,7 +29,8 @@ def _run(args: argparse.Namespace) -> None:
         return
     from alignment_tax.experiments.runner import run_experiment
 
-    print(json.dumps(run_experiment(spec), indent=2, ensure_ascii=False))
+    summary = run_experiment(spec)
+    emit(summary, args.json, experiment_lines(summary))
 
 
 def _demo(args: argparse.Namespace) -> None:
@@ -39,8 +41,8 @@ def _demo(args: argparse.Namespace) -> None:
     # The demo's caps are short by its own choice (to run in minutes on CPU): one line says so, in place of
     # a truncation warning per task and model.
     summary = run_experiment(spec, warn_truncation=False)
-    print(json.dumps(summary, indent=2, ensure_ascii=False))
-    print(f"\n{DEMO_NOTE}\n{demo_caps_note(spec)}\nReports: {', '.join(summary['reports'])}", file=sys.stderr)
+    emit(summary, args.json, experiment_lines(summary))
+    print(f"\n{DEMO_NOTE}\n{demo_caps_note(spec)}", file=sys.stderr)
 
 
 def demo_caps_note(spec) -> str:
@@ -66,6 +68,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         action="store_true",
         help="check the spec and list the stages it would run and the report's rows; run nothing",
     )
+    run.add_argument("--json", action="store_true", help="print the summary as JSON (for scripts)")
     run.set_defaults(handler=_run)
 
     demo = commands.add_parser(
@@ -77,4 +80,5 @@ def register(commands: argparse._SubParsersAction) -> None:
         "finished stages.",
     )
     demo.add_argument("--out", default="runs/demo", help="output folder (default runs/demo)")
+    demo.add_argument("--json", action="store_true", help="print the summary as JSON (for scripts)")
     demo.set_defaults(handler=_demo)

@@ -347,6 +347,7 @@ def test_a_builtin_task_without_its_dataset_fails_at_once_in_one_line(tmp_path, 
         "unreachable": "the hub is unreachable: 127.0.0.1",
     }
     assert named in lines[0] and why[hub] in lines[0], lines[0]
+    assert "--samples" in lines[0] and "--data-dir" in lines[0], lines[0]  # what to do without the hub
     assert snapshot(output) == before
     # huggingface_hub's retries would print "Retrying in 1s [Retry 1/5]" lines, which the one-line
     # check above rules out; their 23 s of back-off per file shows on an idle machine as a run
@@ -362,3 +363,27 @@ def timed_run(command, env):
     started = time.monotonic()
     done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
     return done, time.monotonic() - started
+
+
+@pytest.mark.parametrize(
+    "message, hinted",
+    [
+        ("could not load 'hfl/cmrc2018' (split 'validation') from the Hugging Face hub (offline?): x", True),
+        ("data.jsonl line 3: no field 'question'", False),  # not the hub's: no hint
+    ],
+)
+def test_an_offline_dataset_failure_names_the_flags_that_need_no_hub(message, hinted, monkeypatch):
+    from types import SimpleNamespace
+
+    from alignment_tax.errors import UserError
+    from alignment_tax.evaluation.lm_eval_run import load_tasks
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+    def load(names):
+        raise UserError(message)
+
+    with pytest.raises(UserError) as raised:
+        load_tasks(["cmrc2018"], SimpleNamespace(load=load))
+    text = str(raised.value)
+    assert text.startswith(message) and (("--samples" in text and "--data-dir" in text) == hinted)

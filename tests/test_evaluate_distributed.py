@@ -233,7 +233,7 @@ def test_two_processes_equal_one_and_resume_in_one(
     models += ("--max-gen-toks", "cmrc2018=24", "--max-gen-toks", "bo_zh_mt=24")  # short: the test stays quick
     one, two = tmp_path / "one" / "run", tmp_path / "two" / "run"
     _run([sys.executable], _evaluate_args(one, shared_data, *models), tmp_path)
-    done = _run(_torchrun(2), _evaluate_args(two, shared_data, *models), tmp_path)
+    done = _run(_torchrun(2), _evaluate_args(two, shared_data, *models, "--json"), tmp_path)
     assert done.stdout.count('"results"') == 1  # rank 0 alone prints the summary
     single, double = _read(one), _read(two)
     assert single[0]["config"]["world_size"] == 1 and double[0]["config"]["world_size"] == 2

@@ -179,3 +179,38 @@ def test_a_custom_training_command_is_a_stage(tmp_path):
     spec_path.write_text(spec_path.read_text().replace("--seed 3", "--seed 3 && false"), encoding="utf-8")
     with pytest.raises(UserError, match="the command failed"):
         run_experiment(load_spec(spec_path, output=str(tmp_path / "out")))
+
+
+def test_demo_help_says_what_the_demo_does(capsys):
+    from alignment_tax.cli import main
+
+    assert main(["demo", "--help"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "end to end" in out and "no network" in out
+
+
+def test_the_demo_says_once_that_its_short_caps_are_its_choice():
+    from alignment_tax.experiments.commands import demo_caps_note
+
+    note = demo_caps_note(load_spec(DEMO))
+    assert "cmrc2018 32" in note and "bo_zh_mt 64" in note and "on purpose" in note
+
+
+@pytest.mark.parametrize("warn", [True, False])
+def test_truncation_warnings_follow_the_option(warn, monkeypatch, capsys):
+    import contextlib
+    from types import SimpleNamespace
+
+    from alignment_tax.evaluation import evaluate as module
+    from alignment_tax.evaluation.roles import Role
+
+    run = SimpleNamespace(scores={"cmrc2018": SimpleNamespace(metrics={"truncated_rate": 0.5})})
+    monkeypatch.setattr(module, "run_role", lambda *a: run)
+    monkeypatch.setattr(module, "GenerationCache", lambda *a: SimpleNamespace(close=lambda: None))
+    evaluation = module._Evaluation.__new__(module._Evaluation)
+    evaluation.options = module.EvaluateOptions(tasks=["cmrc2018"], output="", warn_truncation=warn)
+    evaluation.caps = {"cmrc2018": {"max_gen_toks": 32}}
+    evaluation.task_names = evaluation.task_manager = evaluation.encoder = None
+    engine = SimpleNamespace(lm=lambda role, cache: contextlib.nullcontext(None))
+    evaluation._run_role(engine, Role(model="m"), Path("unused"), "f", "x")
+    assert ("stopped at the 32-token cap" in capsys.readouterr().err) == warn

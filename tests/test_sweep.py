@@ -179,6 +179,9 @@ report: {{formats: [md]}}
     assert zero["drift"]["kl"]["mean"] == 0.0 and one["drift"]["kl"] == plain["drift"]["kl"]
     assert len(list((evaluations / "_base").iterdir())) == 1  # one base for the runs and the sweep
     assert "adapter_scale_1" in (tmp_path / "out" / "report.md").read_text(encoding="utf-8")
+    # What a person reads: each evaluation's drift in a line, and where the report is; no JSON.
+    printed = capsys.readouterr().out
+    assert "adapter@1: drift: mean KL" in printed and "reports: " in printed and "{" not in printed
 
 
 def test_strengths_or_checkpoints_that_share_a_folder_are_refused(tmp_path, capsys):

@@ -170,6 +170,11 @@ def _why_only_the_cache() -> str | None:
     return f"{' and '.join(asked)} set" if asked else None
 
 
+def why_only_the_cache() -> str | None:
+    """Public name of :func:`_why_only_the_cache`: callers add what to do instead of the hub."""
+    return _why_only_the_cache()
+
+
 def dataset_failure(name: str, config: str | None, error: BaseException) -> str:
     """One line on why the hub dataset ``name`` (``config``) did not load, for a :class:`UserError`."""
     label = repr(name) + (f" (config {config!r})" if config else "")

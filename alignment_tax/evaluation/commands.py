@@ -2,7 +2,7 @@
 
 ``alignment_tax.cli`` adds ``evaluate`` and ``sweep`` with ``register(commands)`` and ``score``
 with ``register_score(commands)`` (its subparsers object; two calls, so ``--help`` lists the
-commands in their usual order). Handlers print what the function returns as JSON on stdout.
+commands in their usual order). Handlers print a short summary on stdout, or with ``--json`` what the function returns as JSON.
 Every user mistake is a :class:`~alignment_tax.errors.UserError` (one line, exit 2).
 """
 
@@ -15,6 +15,7 @@ from pathlib import Path
 from alignment_tax.argtypes import at_least, seed
 from alignment_tax.errors import UserError
 from alignment_tax.evaluation.checks import MIN_DRIFT_WINDOW
+from alignment_tax.terminal import emit, report_hint, scores_line, series_lines
 
 
 def _print_json(payload: dict, compact: bool = False) -> None:
@@ -155,7 +156,8 @@ def _evaluate(args: argparse.Namespace) -> None:
         with processes(args.device):
             series = evaluate_checkpoints(_evaluate_options(args), args.checkpoints)
             if is_main():  # under torchrun every process returns; one prints
-                _print_json(series)
+                head = f"evaluated the checkpoints of {args.checkpoints} under {args.output}:"
+                emit(series, args.json, [head, *series_lines(series["steps"]), report_hint(f"{args.output}/*")])
         return
     with processes(args.device):
         results = evaluate(_evaluate_options(args))
@@ -165,7 +167,13 @@ def _evaluate(args: argparse.Namespace) -> None:
     for key in ("health", "tax", "drift"):
         if results.get(key):
             summary[key] = results[key]
-    _print_json(summary)
+    what = f"adapter {results['adapter']} on {results['model']}" if results.get("adapter") else results.get("model")
+    lines = [
+        f"evaluated {what}: {scores_line(results['tasks'], results.get('tax'), results.get('drift'))}",
+        f"results: {summary['results']} (per-item records in {Path(args.output) / 'samples'})",
+        report_hint(args.output),
+    ]
+    emit(summary, args.json, lines)
 
 
 def _sweep(args: argparse.Namespace) -> None:
@@ -176,7 +184,8 @@ def _sweep(args: argparse.Namespace) -> None:
     with processes(args.device):
         summary = sweep(_evaluate_options(args), scales)
         if is_main():
-            _print_json(summary)
+            head = f"swept {summary['adapter']} at strengths {args.scales} under {summary['output']}:"
+            emit(summary, args.json, [head, *series_lines(summary["runs"]), report_hint(f"{summary['output']}/*")])
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -209,6 +218,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def _evaluate_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print the summary as JSON (for scripts)")
     parser.add_argument("--model", help="model folder or hub id (default: the adapter's base model)")
     parser.add_argument("--adapter", help="PEFT (LoRA) adapter folder to put on --model")
     parser.add_argument(

@@ -89,6 +89,9 @@ class EvaluateOptions:
     merge_adapter: bool = True  # hf: the candidate generates with its LoRA folded into the weights (exactly undone)
     vllm: VLLMOptions = field(default_factory=VLLMOptions)
     server: ServerOptions = field(default_factory=ServerOptions)
+    # Off where the caller chose short caps on purpose and says so once itself (the demo): a warning per
+    # task and model about a choice the user did not make is noise.
+    warn_truncation: bool = True
 
 
 DRIFT = DRIFT_TASK
@@ -236,7 +239,8 @@ class _Evaluation:
                 run = run_role(lm, self.task_names, self.task_manager, self.options, self.encoder)
         finally:
             cache.close()
-        warn_about_truncation(role, run, self.caps)
+        if self.options.warn_truncation:
+            warn_about_truncation(role, run, self.caps)
         return run
 
     def _base(self, engine: Any, loaded: LoadedModel) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from alignment_tax.data.hashing import records_sha256
-from alignment_tax.data.hub import dataset_failure, hub_or_cache
+from alignment_tax.data.hub import dataset_failure, hub_or_cache, why_only_the_cache
 from alignment_tax.errors import UserError
 from alignment_tax.evaluation import data_parallel
 from alignment_tax.evaluation.task_results import (
@@ -92,13 +92,26 @@ def load_tasks(task_names: list[str], task_manager: Any) -> dict[str, Any]:
         with hub_or_cache():
             # TaskManager.load expands groups and tags into their leaf tasks.
             return dict(task_manager.load(list(task_names))["tasks"])
-    except UserError:
-        raise
+    except UserError as error:
+        raise _with_local_data_hint(error) from error
     except Exception as error:
         task = _task_whose_download_failed(error)
         if task is None:
             raise
-        raise _dataset_unavailable(task, error) from error
+        raise _with_local_data_hint(_dataset_unavailable(task, error)) from error
+
+
+LOCAL_DATA_HINT = (
+    "; without the hub, evaluate reads local data: --data TASK=PATH, --data-dir DIR, or --samples "
+    "(the bundled samples, a smoke test)"
+)
+
+
+def _with_local_data_hint(error: UserError) -> UserError:
+    """The hub's error alone leaves an offline user at a dead end: name the flags that need no hub."""
+    if why_only_the_cache() is None or "hugging face" not in str(error).lower():
+        return error
+    return UserError(f"{error}{LOCAL_DATA_HINT}")
 
 
 def task_data_hashes(tasks: dict[str, Any]) -> dict[str, dict[str, Any]]:

@@ -62,8 +62,9 @@ def _stored_key(done: Path, pending: Path) -> str | None:
 
 
 class Runner:
-    def __init__(self, spec: Spec):
+    def __init__(self, spec: Spec, *, warn_truncation: bool = True):
         self.spec = spec
+        self.warn_truncation = warn_truncation  # not part of any key: it changes what is said, not results
         self.out = spec.output
         self.keys: dict[str, str] = {}
         self.paths: dict[str, str] = {}  # model or stage name → what later stages load
@@ -231,6 +232,7 @@ class Runner:
                 base="auto" if is_adapter else self.paths.get("base"),
                 vllm=engine_settings,
                 server=server_settings,
+                warn_truncation=self.warn_truncation,
                 **settings,
             )
 
@@ -328,5 +330,5 @@ class Runner:
         return written
 
 
-def run_experiment(spec: Spec) -> dict[str, Any]:
-    return Runner(spec).run()
+def run_experiment(spec: Spec, *, warn_truncation: bool = True) -> dict[str, Any]:
+    return Runner(spec, warn_truncation=warn_truncation).run()

@@ -73,6 +73,10 @@ def test_u180e_is_whitespace_as_in_python_2s_unicode_52():
     assert word_tokenize("ab\u180ecd") == ["ab", "cd"]
     assert mixed_segmentation("ab\u180ecd") == ["ab", "cd"]
     assert mixed_segmentation("a.\u180eb.") == ["a.", "b", "."]  # a word-final "." only at the end
+    # NLTK 3.4.5's sent_tokenize there: U+180E separates sentences and is stripped from their ends.
+    assert sentence_splitter().tokenize("guitar.\u180ewhen ") == ["guitar.", "when"]
+    assert sentence_splitter().tokenize("longipes\u180e.\u180eof") == ["longipes\u180e.", "of"]
+    assert sentence_splitter().tokenize("\u180e\u180e") == []
     assert strip_punctuation("\u180e 北京\u180e\n") == "北京"
     assert strip_punctuation("a\u180eb") == "a\u180eb"  # inner spaces count for EM, as there
     # unichr(c).isspace() on Python 2.7.18 (UCS-4), all code points: U+180E is the only extra.
@@ -274,6 +278,28 @@ def generated_files(cmrc_dev, shared_data):
     dev = (shared_data / "cmrc2018" / "cmrc2018_dev.json").read_bytes()
     assert hashlib.sha256(dev).hexdigest() == OFFICIAL["dataset_sha256"], "not the dev set the official numbers are for"
     return {**doc_files(cmrc_dev), **prediction_files(cmrc_dev)}
+
+
+def test_every_generated_file_has_official_numbers(generated_files):
+    # A file added to cmrc_predictions.py (e.g. the U+180E one, issue 25) must be recorded by
+    # tests/reference/cmrc_official_check.py --write before it counts as checked.
+    assert sorted(generated_files) == sorted(OFFICIAL["files"])
+    assert "mongolian_vowel_separator" in OFFICIAL["files"]
+
+
+def test_u180e_file_puts_it_in_every_position(generated_files):
+    texts = [text for text in generated_files["mongolian_vowel_separator"].values() if "\u180e" in text]
+    assert len(texts) > 2000
+    assert any(text.startswith("\u180e") for text in texts) and any(text.endswith("\u180e") for text in texts)
+    neighbours = {(a, b) for text in texts for a, mid, b in zip(text, text[1:], text[2:]) if mid == "\u180e"}
+
+    def kinds(check):
+        return any(check(a) and check(b) for a, b in neighbours)
+
+    assert kinds(lambda c: c.isascii() and c.isalpha())  # inside a Latin word
+    assert kinds(str.isdigit)  # inside a number
+    assert kinds(lambda c: "\u4e00" <= c <= "\u9fff")  # between Chinese characters
+    assert any(a.isascii() and a.isalnum() and "\u4e00" <= b <= "\u9fff" for a, b in neighbours)
 
 
 @pytest.mark.parametrize("name", sorted(OFFICIAL["files"]))

@@ -172,7 +172,16 @@ def candidate_ends(text: str) -> Iterator[re.Match]:
 
 
 class _Py2PunktSentenceTokenizer(PunktSentenceTokenizer):
-    """NLTK's Punkt, deciding on NLTK 3.4.5's candidate ends (the rest is the pinned NLTK's)."""
+    """NLTK's Punkt, deciding on NLTK 3.4.5's candidate ends (the rest is the pinned NLTK's).
+
+    Spans are decided on the text with U+180E read as Python 2 read it (see ``_PY2_SPACES``),
+    and sentences are cut from the text as given: ``"a.\\u180eThe"`` is ``["a.", "The"]`` and
+    ``"x\\u180e"`` is ``["x"]``, as NLTK 3.4.5's ``sent_tokenize`` split them.
+    """
+
+    def span_tokenize(self, text: str, realign_boundaries: bool = True) -> Iterator[tuple[int, int]]:
+        # The translation maps one character to one, so the spans hold for the original text.
+        return super().span_tokenize(text.translate(_PY2_SPACES), realign_boundaries)
 
     def _slices_from_text(self, text: str) -> Iterator[slice]:
         last_break = 0

@@ -2,7 +2,8 @@
 
 Each file stresses what the official scorer's tokenisation (NLTK 3.4.5 ``word_tokenize``: Punkt, then the
 Treebank rules) decides: several Latin sentences, dashes and mixed scripts, long answers, full-width forms,
-emoji, punctuation-only strings, abbreviations, quotes and contractions, random passage slices. Every file
+emoji, punctuation-only strings, abbreviations, quotes and contractions, random passage slices, U+180E
+(whitespace to Python 2's Unicode 5.2, not to Python 3) in every position. Every file
 also leaves some questions unanswered and adds ids that are not in the dataset.
 
 ``prediction_files(dataset)`` rebuilds the same files from the same seed on any Python 3, so CI can score
@@ -277,6 +278,40 @@ def _random_slices(q: Question, m: _Maker) -> str:
     return q.context[start : start + length]
 
 
+_MVS = "\u180e"  # MONGOLIAN VOWEL SEPARATOR: whitespace to Python 2 (Unicode 5.2), not to Python 3
+
+
+def _mongolian_vowel_separator(q: Question, m: _Maker) -> str:
+    answer = m.pick(q.answers)
+    at = m.cut(answer)
+    word = m.word()
+    digits = str(m.rng.randint(0, 3000))
+    cut = m.rng.randint(1, max(1, len(word) - 1))
+    forms = (
+        lambda: answer[:at] + _MVS + answer[at:],
+        lambda: _MVS + answer,
+        lambda: answer + _MVS,
+        lambda: f"{_MVS}{answer}{_MVS}",
+        lambda: word[:cut] + _MVS + word[cut:],
+        lambda: f"{word}{_MVS}{answer}",
+        lambda: f"{answer}{_MVS}{word}",
+        lambda: f"{digits}{_MVS}{answer}",
+        lambda: f"{answer}{_MVS}{digits}",
+        lambda: digits[: len(digits) // 2] + _MVS + digits[len(digits) // 2 :],
+        lambda: f"{word}{_MVS}{digits}",
+        lambda: f"{m.sentence()}{_MVS}{answer}",
+        lambda: f"{word}.{_MVS}{m.pick(_SENT_WORDS)} {answer}",
+        lambda: f"{m.pick(_ABBREVIATIONS)}{_MVS}{answer}",
+        lambda: f"{m.pick(_QUOTES)}{_MVS}{word}{_MVS}{m.pick(_QUOTES)}",
+        lambda: f"{word}{m.pick(_DASHES)}{_MVS}{answer}",
+        lambda: m.pick((_MVS, _MVS * 2, f" {_MVS} ", f"{_MVS}\u3000", f"{_MVS}。", f".{_MVS}")),
+        lambda: answer.replace(" ", _MVS) + _MVS + word.lower(),
+        lambda: _MVS.join(answer),
+        lambda: f"{word}{_MVS}.{_MVS}{m.word()}",
+    )
+    return m.pick(forms)()
+
+
 FILES: dict[str, Callable[[Question, _Maker], str]] = {
     "latin_sentences": _latin_sentences,
     "dashes_mixed_script": _dashes_mixed_script,
@@ -284,6 +319,7 @@ FILES: dict[str, Callable[[Question, _Maker], str]] = {
     "fullwidth_emoji_punct": _fullwidth_emoji_punct,
     "abbreviations_quotes": _abbreviations_quotes,
     "random_slices": _random_slices,
+    "mongolian_vowel_separator": _mongolian_vowel_separator,
 }
 
 

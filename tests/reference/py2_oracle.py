@@ -15,6 +15,7 @@ under NLTK_DATA:
 """
 
 import imp
+import io
 import json
 import sys
 
@@ -22,7 +23,7 @@ import nltk
 
 
 def _read(path):
-    with open(path, encoding="utf-8") as handle:
+    with io.open(path, encoding="utf-8") as handle:  # noqa: UP020 (Python 2: open takes no encoding)
         return json.load(handle)
 
 

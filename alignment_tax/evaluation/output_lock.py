@@ -86,11 +86,15 @@ class OutputLock:
 
 
 @contextmanager
-def held_by_main(folder: str | Path, command: str) -> Iterator[None]:
+def held_by_main(
+    folder: str | Path, command: str, on_wait: Callable[[Path, str], None] | None = None
+) -> Iterator[None]:
     """``folder`` created and locked by rank 0 for every process (one process: by it).
 
     Under torchrun the other ranks would be refused by rank 0's lock; they only learn whether
-    rank 0 could take it, and a refusal is every rank's one line.
+    rank 0 could take it, and a refusal is every rank's one line. With ``on_wait``, a lock held by
+    another run is waited for instead of refused (:meth:`OutputLock.acquire`), every rank waiting
+    with rank 0.
     """
     from alignment_tax.evaluation import data_parallel
 
@@ -98,7 +102,7 @@ def held_by_main(folder: str | Path, command: str) -> Iterator[None]:
 
     def take() -> None:
         Path(folder).mkdir(parents=True, exist_ok=True)
-        lock.__enter__()
+        lock.acquire(wait=on_wait is not None, on_wait=on_wait)
 
     data_parallel.on_main(take)
     try:

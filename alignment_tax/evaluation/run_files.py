@@ -16,13 +16,12 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
 from alignment_tax.evaluation import data_parallel
-from alignment_tax.evaluation.output_lock import OutputLock
+from alignment_tax.evaluation.output_lock import held_by_main
 from alignment_tax.metrics.health import HEALTH_RATES
 from alignment_tax.paths import write_text_atomically
 
@@ -80,24 +79,9 @@ def previous_results(folder: Path) -> dict[str, Any] | None:
     )
 
 
-@contextmanager
-def held_base(folder: Path, run_name: str) -> Iterator[None]:
-    """Hold the base folder for the block (rank 0 for all processes), waiting while another run holds it.
-
-    The other ranks wait in :func:`previous_results`' broadcast until rank 0 has the folder.
-    """
-    lock = OutputLock(folder, "evaluate")
-
-    def take() -> None:
-        folder.mkdir(parents=True, exist_ok=True)
-        lock.acquire(wait=True, on_wait=_say_waiting(run_name))
-
-    if data_parallel.is_main():
-        take()
-    try:
-        yield
-    finally:
-        lock.__exit__(None, None, None)  # a lock never taken (other ranks) is left alone
+def held_base(folder: Path, run_name: str) -> AbstractContextManager[None]:
+    """Hold the base folder for the block (rank 0 for all processes), waiting while another run holds it."""
+    return held_by_main(folder, "evaluate", on_wait=_say_waiting(run_name))
 
 
 def _say_waiting(run_name: str):

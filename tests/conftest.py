@@ -47,3 +47,23 @@ def tiny_adapter_dir(tiny_lm_dir, tmp_path_factory) -> Path:
     from alignment_tax.models.tiny_adapter import build_tiny_adapter
 
     return build_tiny_adapter(tiny_lm_dir, tmp_path_factory.mktemp("tiny-adapter"), rank=4, seed=0)
+
+
+# Drift's tests (test_drift, test_drift_packing): six CMRC dev passages, and the tiny model with
+# its adapter (the candidate) beside a separately loaded copy of the base.
+@pytest.fixture(scope="module")
+def passages(shared_data):
+    from alignment_tax.data import load_corpus
+
+    return load_corpus(shared_data / "cmrc2018" / "cmrc2018_dev.json", dedupe=True)[:6]
+
+
+@pytest.fixture(scope="module")
+def models(tiny_lm_dir, tiny_adapter_dir):
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_lm_dir)
+    candidate = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_lm_dir), tiny_adapter_dir).eval()
+    base = AutoModelForCausalLM.from_pretrained(tiny_lm_dir).eval()
+    return tokenizer, candidate, base

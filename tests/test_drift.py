@@ -5,28 +5,12 @@ import json
 import numpy as np
 import pytest
 import torch
-from peft import PeftModel
-from transformers import AutoModelForCausalLM, AutoTokenizer
+from transformers import AutoTokenizer
 
 from alignment_tax.cli import main
 from alignment_tax.errors import UserError
 from alignment_tax.evaluation.drift import check_same_tokenizer, plan_windows, token_drift
 from alignment_tax.evaluation.drift_results import load_token_drift, summarize_drift
-
-
-@pytest.fixture(scope="module")
-def passages(shared_data):
-    from alignment_tax.data import load_corpus
-
-    return load_corpus(shared_data / "cmrc2018" / "cmrc2018_dev.json", dedupe=True)[:6]
-
-
-@pytest.fixture(scope="module")
-def models(tiny_lm_dir, tiny_adapter_dir):
-    tokenizer = AutoTokenizer.from_pretrained(tiny_lm_dir)
-    candidate = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_lm_dir), tiny_adapter_dir).eval()
-    base = AutoModelForCausalLM.from_pretrained(tiny_lm_dir).eval()
-    return tokenizer, candidate, base
 
 
 @pytest.fixture(scope="module")

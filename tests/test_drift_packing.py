@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 from peft import PeftModel
-from transformers import AutoModelForCausalLM, AutoTokenizer
+from transformers import AutoModelForCausalLM
 
 from alignment_tax.cli import main
 from alignment_tax.errors import UserError
@@ -27,21 +27,6 @@ BEFORE_PACKING = {
 # Packed against one window at a time: the same products over other shapes, so float32 rounding
 # may differ (the test_drift tolerance for other batch sizes).
 TOLERANCE = 1e-5
-
-
-@pytest.fixture(scope="module")
-def passages(shared_data):
-    from alignment_tax.data import load_corpus
-
-    return load_corpus(shared_data / "cmrc2018" / "cmrc2018_dev.json", dedupe=True)[:6]
-
-
-@pytest.fixture(scope="module")
-def models(tiny_lm_dir, tiny_adapter_dir):
-    tokenizer = AutoTokenizer.from_pretrained(tiny_lm_dir)
-    candidate = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_lm_dir), tiny_adapter_dir).eval()
-    base = AutoModelForCausalLM.from_pretrained(tiny_lm_dir).eval()
-    return tokenizer, candidate, base
 
 
 @pytest.fixture(scope="module")

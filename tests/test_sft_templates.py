@@ -97,7 +97,7 @@ def build_model(out: Path, name: str) -> Path:
     import torch
     import transformers
 
-    from alignment_tax.models.tiny import build_tokenizer
+    from alignment_tax.models.tiny import LM_SHAPES, build_tokenizer
 
     spec = TEMPLATES[name]
     tokenizer = build_tokenizer()
@@ -112,17 +112,7 @@ def build_model(out: Path, name: str) -> Path:
         "pad_token_id": tokenizer.pad_token_id,
         "bos_token_id": tokenizer.bos_token_id if spec["bos"] else tokenizer.pad_token_id,
     }
-    shape = dict(
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        head_dim=16,
-        vocab_size=len(tokenizer),
-        tie_word_embeddings=True,
-        **ids,
-    )
+    shape = dict(LM_SHAPES["tiny"], vocab_size=len(tokenizer), tie_word_embeddings=True, **ids)
     prefix = {"llama": "Llama", "mistral": "Mistral", "qwen3": "Qwen3"}[spec["architecture"]]
     config = getattr(transformers, f"{prefix}Config")(**shape)
     torch.manual_seed(0)

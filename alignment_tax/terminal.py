@@ -1,8 +1,10 @@
 """What a command prints on stdout when it ends: a few lines a person reads, or its JSON with ``--json``.
 
 Scripts read the JSON (``--json``); a person reads what ran, the headline numbers, where the files are
-and the command to run next. Numbers are the ones ``results.json`` holds: a metric with its standard
-error where lm-eval computed one (``se``), the tax as candidate − base; nothing is derived here.
+and the command to run next. Each task shows its headline metric (:mod:`alignment_tax.metrics.headline`,
+the one the report shows) with a 95% interval where lm-eval computed a standard error (the normal
+interval, value ± 1.96 se), and the change from the base (candidate − base, as ``results.json`` holds
+it). The report has the paired intervals of the changes.
 """
 
 from __future__ import annotations
@@ -10,8 +12,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-# The first metric of each of the package's tasks is its headline; another task shows its first metric.
-_HEADLINE = {"cmrc2018": "f1", "bo_zh_mt": "chrf", "zh_bo_mt": "chrf", "bo_headline": "rouge_l"}
+from alignment_tax.metrics.headline import headline_metric
+
+Z95 = 1.959963984540054  # the normal distribution's 97.5th percentile
 
 
 def emit(payload: Any, as_json: bool, summary: list[str]) -> None:
@@ -27,27 +30,30 @@ def _number(value: float) -> str:
     return f"{value:.3g}" if abs(value) < 1 else f"{value:.1f}"
 
 
-def _headline(task: str, metrics: dict[str, Any], tax: dict[str, Any] | None) -> str | None:
-    names = [name for name in metrics if not name.endswith("_stderr") and isinstance(metrics[name], (int, float))]
-    name = _HEADLINE.get(task) if _HEADLINE.get(task) in names else (names[0] if names else None)
+def _headline(task: str, metrics: dict[str, Any], changes: dict[str, Any] | None) -> str | None:
+    name = headline_metric(task, [name for name, value in metrics.items() if isinstance(value, (int, float))])
     if name is None:
         return None
-    text = f"{task} {name} {_number(metrics[name])}"
+    value = metrics[name]
+    text = f"{task} {name} {_number(value)}"
     stderr = metrics.get(f"{name}_stderr")
     if isinstance(stderr, (int, float)):
-        text += f" (se {_number(stderr)})"
-    change = (tax or {}).get(task, {}).get(name)
+        text += f" (95% CI {_number(value - Z95 * stderr)} to {_number(value + Z95 * stderr)})"
+    change = (changes or {}).get(task, {}).get(name)
     if isinstance(change, (int, float)):
-        text += f", tax {change:+.3g}"
+        text += f", vs base {change:+.3g}"
     return text
 
 
 def scores_line(tasks: dict[str, Any] | None, tax: dict[str, Any] | None, drift: dict[str, Any] | None) -> str:
-    """``cmrc2018 f1 67.1 (se 0.5), tax -1.2; ...; drift: mean KL 0.0175 nats/token`` from a run's results."""
+    """``cmrc2018 average 61.7 (95% CI 60.2 to 63.2), vs base -1.2; ...; drift: mean KL 0.0175, mean Δ NLL
+    +0.012 nats/token`` from a run's results (``tax``: its changes from the base)."""
     parts = [text for task, metrics in (tasks or {}).items() if (text := _headline(task, metrics or {}, tax))]
     kl = ((drift or {}).get("kl") or {}).get("mean")
+    delta = ((drift or {}).get("delta_nll") or {}).get("mean")
     if isinstance(kl, (int, float)):
-        parts.append(f"drift: mean KL {_number(kl)} nats/token")
+        shift = f", mean Δ NLL {delta:+.3g}" if isinstance(delta, (int, float)) else ""
+        parts.append(f"drift: mean KL {_number(kl)}{shift} nats/token")
     return "; ".join(parts) or "no scores"
 
 

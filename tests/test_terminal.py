@@ -7,17 +7,24 @@ import json
 from alignment_tax.terminal import emit, experiment_lines, scores_line, series_lines
 
 TASKS = {
-    "cmrc2018": {"em": 56.25, "f1": 67.0875, "em_stderr": 0.5, "f1_stderr": 0.75},
+    "cmrc2018": {"em": 56.25, "f1": 67.0875, "average": 61.66875, "average_stderr": 0.5, "f1_stderr": 0.75},
     "bo_zh_mt": {"bleu": 15.8, "chrf": 15.53},
 }
-TAX = {"cmrc2018": {"em": -2.0, "f1": -1.25}}
-DRIFT = {"kl": {"mean": 0.01751, "p50": 0.008}}
+TAX = {"cmrc2018": {"em": -2.0, "f1": -1.25, "average": -1.625}}
+DRIFT = {"kl": {"mean": 0.01751, "p50": 0.008}, "delta_nll": {"mean": 0.0123}}
 
 
-def test_the_scores_line_holds_the_headline_metric_its_error_and_tax_and_the_drift():
+def test_the_scores_line_holds_the_headline_metric_its_interval_and_change_and_the_drift():
     line = scores_line(TASKS, TAX, DRIFT)
-    assert line == "cmrc2018 f1 67.1 (se 0.75), tax -1.25; bo_zh_mt chrf 15.5; drift: mean KL 0.0175 nats/token"
+    # The report's headline metrics (CMRC Avg, BLEU); 61.66875 ± 1.96 × 0.5 = 60.69 to 62.65.
+    assert line == (
+        "cmrc2018 average 61.7 (95% CI 60.7 to 62.6), vs base -1.62; bo_zh_mt bleu 15.8; "
+        "drift: mean KL 0.0175, mean Δ NLL +0.0123 nats/token"
+    )
     assert scores_line({}, None, None) == "no scores"
+    assert scores_line({"cmmlu": {"acc_stderr": 0.01, "acc": 0.41}}, None, {"kl": {"mean": 0.5}}) == (
+        "cmmlu acc 0.41 (95% CI 0.39 to 0.43); drift: mean KL 0.5 nats/token"
+    )
 
 
 def test_json_is_printed_only_when_asked(capsys):
@@ -31,7 +38,9 @@ def test_a_series_and_an_experiment_say_each_run_and_where_it_is(tmp_path):
     (tmp_path / "sft").mkdir()
     (tmp_path / "sft" / "results.json").write_text(json.dumps({"tasks": TASKS, "tax": TAX}), encoding="utf-8")
     lines = series_lines({"scale_1": {"tasks": TASKS, "tax": TAX, "results": "out/scale_1/results.json"}})
-    assert lines == ["  scale_1: cmrc2018 f1 67.1 (se 0.75), tax -1.25; bo_zh_mt chrf 15.5 (out/scale_1/results.json)"]
+    assert lines == [
+        "  scale_1: cmrc2018 average 61.7 (95% CI 60.7 to 62.6), vs base -1.62; bo_zh_mt bleu 15.8 (out/scale_1/results.json)"
+    ]
     summary = {
         "output": "runs/demo",
         "stages": {"sft": "k"},
@@ -41,5 +50,5 @@ def test_a_series_and_an_experiment_say_each_run_and_where_it_is(tmp_path):
     }
     printed = experiment_lines(summary)
     assert printed[0] == "ran runs/demo: 1 stages, 2 evaluations, 0 judgements"
-    assert printed[1].startswith("  sft: cmrc2018 f1 67.1") and printed[2] == f"  gone: {tmp_path / 'gone'}"
+    assert printed[1].startswith("  sft: cmrc2018 average 61.7") and printed[2] == f"  gone: {tmp_path / 'gone'}"
     assert printed[-1] == "reports: runs/demo/report.html"

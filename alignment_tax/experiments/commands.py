@@ -75,7 +75,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         "demo",
         help="the whole study in miniature, offline: tiny models, SFT, GRPO, evaluate, judge, report",
         description="Runs the demo spec (alignment_tax/experiments/specs/demo.yaml) end to end on CPU in about "
-        "12 minutes, with no network: a tiny base, SFT and GRPO adapters, evaluation, drift, judging and a "
+        "2 minutes (2 idle cores), with no network: a tiny base, SFT and GRPO adapters, evaluation, drift, judging and a "
         "report. The numbers show the instrument working, not the merit of SFT or RL. A rerun skips "
         "finished stages.",
     )

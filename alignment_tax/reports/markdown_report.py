@@ -17,6 +17,7 @@ from alignment_tax.reports.comparisons import Difference
 from alignment_tax.reports.content import Report
 from alignment_tax.reports.items import TaskItems
 from alignment_tax.reports.textsafe import markdown_text as md
+from alignment_tax.reports.textsafe import visible
 
 TEMPLATE = "report.md.jinja"
 TEXT_LIMIT = 300  # characters of an input, reference or output shown in a flips table
@@ -33,6 +34,13 @@ def txt(value: object, limit: int | None = None) -> str:
     elif isinstance(value, (list, tuple)):
         value = " | ".join(dict.fromkeys(str(item) for item in value))
     return md(value, limit) if str(value) != "" else "(empty)"
+
+
+def code(value: object) -> str:
+    """A name from a run (a folder, a model) as a code span, with its invisible characters shown as
+    everywhere else; one a code span cannot hold (a backtick, a line break) as escaped text."""
+    text = visible(value)
+    return md(text) if set(text) & set("`\r\n") else f"`{text}`"
 
 
 def diff_text(diff: Difference | None, with_p: bool = False) -> str:
@@ -73,7 +81,9 @@ def render(report: Report, plots_folder: str) -> tuple[str, dict[str, str]]:
         files[f"{plot.name}.svg"] = plot.svg
         return f"{plots_folder}/{plot.name}.svg"
 
-    environment = templates.environment(autoescape=False, keep_trailing_newline=True, md=md, txt=txt, diff=diff_text)
+    environment = templates.environment(
+        autoescape=False, keep_trailing_newline=True, md=md, txt=txt, code=code, diff=diff_text
+    )
     text = environment.get_template(TEMPLATE).render(
         **templates.context(report), saved=saved, flips=flips, text_limit=TEXT_LIMIT
     )

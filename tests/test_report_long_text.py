@@ -181,3 +181,17 @@ def test_a_run_named_with_an_override_does_not_reverse_the_page(tmp_path):
     build_report([paths["sft"], paths["\u202etfs"]], out=out)
     html = out.read_text(encoding="utf-8")
     assert "\u202e" not in html and "⟨U+202E⟩tfs" in html
+
+
+def test_an_override_in_a_folder_or_model_name_set_as_code_is_marked_in_the_markdown(tmp_path):
+    """The runs' common folder and the banner's model name are code spans in Markdown: shown, not applied."""
+    from test_report_about import TINY, with_weights
+
+    paths = make_study(tmp_path / "\u202elive", n_items=8)
+    with_weights(paths, "/models/\u202etiny-lm", TINY, {"sft": 12, "rl": 24})
+    out = tmp_path / "r.md"
+    build_report([paths["sft"], paths["rl"]], out=out)
+    text = out.read_text(encoding="utf-8")
+    assert "\u202e" not in text
+    assert f"Paths are relative to `{tmp_path.resolve()}/⟨U+202E⟩live/runs`, the deepest folder" in text
+    assert "> **These models are tiny: base `⟨U+202E⟩tiny-lm` has 0.33M parameters" in text

@@ -10,10 +10,11 @@ Modules: ``runs`` (loading and checking run folders and their bases), ``judges``
 files), ``comparisons`` (paired bootstrap intervals, McNemar, comparability), ``headline``
 (Table 3 and the at-a-glance table), ``items`` (the item browser and flips), ``svg`` and
 ``plots`` (hand-written SVG), ``figures`` (which plots a report shows, with captions), ``content``
-(everything a report shows), ``html_report`` and ``markdown_report`` (renderers; the Markdown one's
-cells in ``markdown_cells`` and its health, drift, judge and flips sections in ``markdown_sections``), ``references`` (published numbers: the loader and the shipped
-YAML) and ``published`` (their rows beside the runs), ``textsafe`` (visible, escaped text), ``build`` (the command),
-``commands`` (argparse ``register``).
+(everything a report shows), ``templates`` (the jinja2 environment, number filters and notes both
+renderers share), ``html_report`` and ``markdown_report`` (renderers of ``report.html.jinja`` and
+``report.md.jinja``), ``references`` (published numbers: the loader and the shipped YAML) and
+``published`` (their rows beside the runs), ``textsafe`` (visible, escaped text), ``build`` (the
+command), ``commands`` (argparse ``register``).
 """
 
 from importlib import import_module

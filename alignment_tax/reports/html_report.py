@@ -11,20 +11,13 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from importlib.resources import files
 from typing import Any
 
-import jinja2
 from markupsafe import Markup
 
-from alignment_tax.reports import formatting as fmt
-from alignment_tax.reports import health
-from alignment_tax.reports import published as pub
-from alignment_tax.reports.about import TAX_DEFINITION
+from alignment_tax.reports import health, templates
 from alignment_tax.reports.content import Report
-from alignment_tax.reports.controls import CONTROLS_NOTE
 from alignment_tax.reports.html_text import show
-from alignment_tax.reports.settings import settings_table
 from alignment_tax.reports.textsafe import visible
 
 TEMPLATE = "report.html.jinja"
@@ -88,25 +81,6 @@ def content_security_policy() -> str:
     )
 
 
-def _diff_title(diff) -> str:
-    if diff is None:
-        return ""
-    parts = [f"{diff.a.name} − {diff.b.name} on {diff.task} {diff.metric}"]
-    if diff.flag:
-        parts.append(f"not compared: {diff.flag}")
-    if diff.ci:
-        parts.append(
-            f"95% CI {fmt.interval(diff.metric, diff.ci)}, bootstrap {fmt.p_value(diff.p_value)}, n = {diff.n}"
-        )
-    if diff.flips:
-        parts.append(f"McNemar: {diff.flips.lost} lost, {diff.flips.gained} gained, {fmt.p_value(diff.flips.p_value)}")
-    if health.degenerate_gain(diff):
-        parts.append(health.warning(diff))
-    if health.all_wrong(diff):
-        parts.append(health.ALL_WRONG)
-    return "; ".join(parts)
-
-
 def _visible_plain_text(value: Any) -> Any:
     """Every plain string the template prints (run and folder names, labels) with control and
     format characters shown: a run folder named with a right-to-left override must not reverse
@@ -114,40 +88,11 @@ def _visible_plain_text(value: Any) -> Any:
     return visible(value) if isinstance(value, str) and not isinstance(value, Markup) else value
 
 
-def _environment() -> jinja2.Environment:
-    environment = jinja2.Environment(
-        loader=jinja2.FunctionLoader(
-            lambda name: files("alignment_tax.reports").joinpath(name).read_text(encoding="utf-8")
-        ),
-        autoescape=True,
-        finalize=_visible_plain_text,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    environment.filters.update(
-        show=show,
-        value=lambda number, metric: fmt.value(metric, number),
-        signed=lambda number, metric: fmt.signed(metric, number),
-        interval=lambda ci, metric: fmt.interval(metric, ci),
-        pvalue=fmt.p_value,
-        percent=fmt.percent,
-        health_rate=fmt.health_rate,
-        direction=fmt.direction,
-        diff_title=_diff_title,
-        metric_label=fmt.metric_label,
-        task_title=fmt.task_title,
-        zip=lambda left, right: list(zip(left, right)),
-    )
-    return environment
-
-
 def render(report: Report) -> str:
     """The whole page."""
-    template = _environment().get_template(TEMPLATE)
-    return template.render(
-        report=report,
-        fmt=fmt,
+    environment = templates.environment(autoescape=True, finalize=_visible_plain_text, show=show)
+    return environment.get_template(TEMPLATE).render(
+        **templates.context(report),
         script=Markup(SCRIPT),
         csp=Markup(content_security_policy()),
         flip_kinds=[
@@ -158,18 +103,4 @@ def render(report: Report) -> str:
             ("better", "better than base (task metric)"),
             *[(flag, f"{label} output") for flag, label in health.FLAG_LABELS.items()],
         ],
-        tax_definition=TAX_DEFINITION,
-        settings_table=settings_table,
-        controls_note=CONTROLS_NOTE,
-        health_mark=health.MARK,
-        health_warning=health.WARNING,
-        all_wrong_note=health.all_wrong_note(report.runs),
-        rate_labels=health.RATE_LABELS,
-        flag_labels=health.FLAG_LABELS,
-        published_text=pub.cell_text,
-        published_value=pub.value_text,
-        published_drift=pub.drift_texts,
-        published_summary=pub.summary(report.published) if report.published else "",
-        drift_columns=pub.DRIFT_COLUMNS,
-        published_values=pub.provenance(report.published, report.sections) if report.published else [],
     )

@@ -47,6 +47,7 @@ FLAGS = [
     "--mute-audio",
 ]
 TIMEOUT = 30
+FIRST_SCREEN = 1000  # px: a 1400 x 1000 window's first screen
 
 
 class DevTools:
@@ -455,6 +456,13 @@ def test_the_controls_table_lays_out_as_a_table(browser, tmp_path):
     assert abs(browser.evaluate(gap)) < 1  # the body starts where the header ends
     widths = "[...document.querySelectorAll('table.controls tr')].map(r => r.getBoundingClientRect().width)"
     assert len(set(browser.evaluate(widths))) == 1  # header and rows share the table's columns
+    # The first screen (1400 x 1000) answers "what did each adaptation cost?": the controls whole, then
+    # the tax against the gain with drift as a tax axis, before any table of numbers.
+    bottom = "document.querySelector({}).getBoundingClientRect().bottom"
+    assert browser.evaluate(bottom.format('"table.controls"')) <= FIRST_SCREEN
+    assert browser.evaluate(bottom.format("'figure[id^=\"plot-tax_gain\"][id$=\"_drift\"] svg'")) <= FIRST_SCREEN
+    order = "[...document.querySelectorAll('h2')].map(h => h.id)"
+    assert browser.evaluate(order)[:3] == ["controls", "tradeoff", "glance"]
     shot = browser.call("Page.captureScreenshot", format="png", captureBeyondViewport=False)
     (tmp_path / "first_screen.png").write_bytes(base64.b64decode(shot["data"]))
 

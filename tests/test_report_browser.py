@@ -460,7 +460,7 @@ def test_the_controls_table_lays_out_as_a_table(browser, tmp_path):
     # the tax against the gain with drift as a tax axis, before any table of numbers.
     bottom = "document.querySelector({}).getBoundingClientRect().bottom"
     assert browser.evaluate(bottom.format('"table.controls"')) <= FIRST_SCREEN
-    assert browser.evaluate(bottom.format("'figure[id^=\"plot-tax_gain\"][id$=\"_drift\"] svg'")) <= FIRST_SCREEN
+    assert browser.evaluate(bottom.format('\'figure[id^="plot-tax_gain"][id$="_drift"] svg\'')) <= FIRST_SCREEN
     order = "[...document.querySelectorAll('h2')].map(h => h.id)"
     assert browser.evaluate(order)[:3] == ["controls", "tradeoff", "glance"]
     shot = browser.call("Page.captureScreenshot", format="png", captureBeyondViewport=False)

@@ -9,6 +9,7 @@ standard library (no Selenium or Playwright). Skipped when ``chromium`` is not i
 from __future__ import annotations
 
 import base64
+import dataclasses
 import itertools
 import json
 import os
@@ -311,22 +312,23 @@ def crowded_report(tmp_path_factory) -> Path:
 
 
 # Drawn labels, point markers and leader lines of every tax-gain plot, as Chromium lays them out:
-# getBBox is the text's rendered box (the font's advance widths and ascent/descent), not the
-# placer's estimate.
+# getBBox of a label's group is the text's rendered box (the font's advance widths and
+# ascent/descent), not matplotlib's measure. The plots give these artists gids (element ids).
 MEASURE_PLOTS = """Array.from(document.querySelectorAll('%s')).map(function (svg) {
-  var number = function (node, name) { return +node.getAttribute(name); };
+  var ends = function (path) {
+    var n = path.getAttribute('d').trim().split(/[\\sML]+/).filter(Boolean).map(Number);
+    return [n[0], n[1], n[n.length - 2], n[n.length - 1]];
+  };
   return {
-    labels: Array.from(svg.querySelectorAll('text.point-label')).map(function (t) {
-      var b = t.getBBox();
-      return [t.textContent, b.x, b.y, b.x + b.width, b.y + b.height];
+    labels: Array.from(svg.querySelectorAll('g[id^="point-label-"]')).map(function (g) {
+      var b = g.getBBox();
+      return [g.textContent.trim(), b.x, b.y, b.x + b.width, b.y + b.height];
     }),
-    points: Array.from(svg.querySelectorAll('circle')).filter(function (c) { return c.querySelector('title'); })
-      .map(function (c) {
-        return [c.querySelector('title').textContent.split(': x ')[0], number(c, 'cx'), number(c, 'cy'), number(c, 'r')];
-      }),
-    leaders: Array.from(svg.querySelectorAll('line[stroke="#999"][stroke-width="0.8"]')).map(function (l) {
-      return [number(l, 'x1'), number(l, 'y1'), number(l, 'x2'), number(l, 'y2')];
-    })
+    points: Array.from(svg.querySelectorAll('g[id^="marker-"]')).map(function (g) {
+      var b = g.getBBox();
+      return [g.querySelector('title').textContent.split(': x ')[0], b.x + b.width / 2, b.y + b.height / 2, b.width / 2];
+    }),
+    leaders: Array.from(svg.querySelectorAll('g[id^="leader-"] path')).map(ends)
   };
 })"""
 # A label further than this from its point is not read as the point's without a line to it.
@@ -336,10 +338,22 @@ NEAR = 12.0
 FARTHEST = 120.0
 
 
+@dataclasses.dataclass(frozen=True)
+class Box:
+    x0: float
+    y0: float
+    x1: float
+    y1: float
+
+    def overlaps(self, other: Box) -> bool:
+        return self.x0 < other.x1 and other.x0 < self.x1 and self.y0 < other.y1 and other.y0 < self.y1
+
+    def nearest(self, x: float, y: float) -> tuple[float, float]:
+        return min(max(x, self.x0), self.x1), min(max(y, self.y0), self.y1)
+
+
 def assert_labels_apart_and_near(plot: dict) -> None:
     """No two drawn labels intersect or cover a point; each is near its point, or tied to it by a line."""
-    from alignment_tax.reports.labels import Box
-
     points = {name: (x, y, r) for name, x, y, r in plot["points"]}
     boxes = [(text, Box(x0, y0, x1, y1)) for text, x0, y0, x1, y1 in plot["labels"]]
     for (first, a), (second, b) in itertools.combinations(boxes, 2):
@@ -434,9 +448,8 @@ def test_a_swept_adapter_draws_its_frontier(browser, tmp_path):
     build_report([paths["sft"], paths["rl"]], out=out)
     load(browser, out)
     assert browser.problems() == []
-    drawn = browser.evaluate("""Array.from(document.querySelectorAll('figure[id^="plot-tax_gain"] svg polyline'))
-        .filter(function (p) { return p.getAttribute('stroke-dasharray') === null; })
-        .map(function (p) { var b = p.getBBox(); return [p.getAttribute('points').split(' ').length, b.width + b.height]; })""")
+    drawn = browser.evaluate("""Array.from(document.querySelectorAll('figure[id^="plot-tax_gain"] svg g[id^="frontier-"] path'))
+        .map(function (p) { var b = p.getBBox(); return [p.getAttribute('d').split(/[ML]/).length - 1, b.width + b.height]; })""")
     assert drawn and all(points == 3 and size > 0 for points, size in drawn)  # base, s = 0.5, s = 1
     text = browser.evaluate("""Array.from(document.querySelectorAll('figure[id^="plot-tax_gain"] svg text'))
         .map(function (t) { return t.textContent; }).join('|')""")

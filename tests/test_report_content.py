@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import xml.dom.minidom
 
@@ -19,7 +20,6 @@ from alignment_tax.reports.comparisons import TARGET_LANGUAGE, Comparator
 from alignment_tax.reports.content import assemble
 from alignment_tax.reports.items import task_items
 from alignment_tax.reports.runs import load_runs
-from alignment_tax.reports.svg import nice_ticks, number
 from alignment_tax.reports.textsafe import markdown_text, visible
 
 N = 40
@@ -222,6 +222,11 @@ def test_plots_are_standalone_svg(report):
         for plot in group:
             assert plot.svg.startswith('<svg xmlns="http://www.w3.org/2000/svg"') and plot.svg.endswith("</svg>")
             xml.dom.minidom.parseString(plot.svg)  # well-formed XML, as a .svg file must be
+    # Inlined in one page, no two plots share an element id.
+    ids = [
+        found for group in report.plots.values() for plot in group for found in re.findall(r' id="([^"]+)"', plot.svg)
+    ]
+    assert len(ids) == len(set(ids))
 
 
 def test_pareto_front():
@@ -247,12 +252,6 @@ def test_text_is_made_visible_and_markdown_literal():
     assert markdown_text("# not a heading") == r"\# not a heading" and markdown_text(r"C:\dir\*") == r"C:\dir\\\*"
     assert "&#" not in markdown_text("a_b <i> & ` | * _x_ $y$ ~z~ [w]")
     assert markdown_text("x" * 50, limit=10) == "x" * 9 + "… (50 characters in all)"
-
-
-def test_ticks():
-    assert nice_ticks(0, 1) == [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
-    assert nice_ticks(-37.5, 57.2)[0] <= -37.5 and nice_ticks(-37.5, 57.2)[-1] >= 57.2
-    assert [number(v, 2.5) for v in (5, 7.5)] == ["5.0", "7.5"] and number(10, 5) == "10"
 
 
 def _add_task(folder, task, values):

@@ -1,4 +1,5 @@
-"""Plot labels never overlap, and whiskers are drawn exactly where the captions promise them."""
+"""The plots as drawn: labels apart from each other and the points, whiskers exactly where the
+captions promise them, literal and escaped run names, unique ids, the same SVG for the same input."""
 
 from __future__ import annotations
 
@@ -6,106 +7,151 @@ import html
 import itertools
 import json
 import re
+import xml.dom.minidom
 
+import numpy as np
 import pytest
-from test_report_helpers import make_study
+from test_report_helpers import INJECTION, make_study
 
-from alignment_tax.reports import labels, plots
+from alignment_tax.reports import labels, plots, svg
 from alignment_tax.reports.comparisons import Comparator
 from alignment_tax.reports.content import assemble
 from alignment_tax.reports.plots import JudgeBar, TradeoffPoint
 
-LABEL = re.compile(
-    r'<text class="point-label" x="([-\d.]+)" y="([-\d.]+)"(?: text-anchor="(end|middle)")?[^>]*>([^<]*)</text>'
+BASE = TradeoffPoint("base", 0.0, 0.0, "#777777", is_base=True)
+CROWD = (
+    [BASE]
+    + [TradeoffPoint(name, 0.0, 0.0, "#1f77b4") for name in ("sft", "rl", "dpo", "kto")]  # changed nothing
+    + [TradeoffPoint(f"near{i}", 0.06 * i, 0.06 * i, "#d62728") for i in range(1, 5)]  # a few pixels apart
+    + [TradeoffPoint("far", -3.0, 4.0, "#2ca02c")]
 )
 
 
-def drawn_labels(svg: str) -> list[tuple[str, labels.Box]]:
-    """Each drawn point label and the box the placer kept free for it, read back from the SVG.
-
-    This checks the placer's bookkeeping (its width estimate); what Chromium really draws is
-    measured in tests/test_report_browser.py (test_crowded_labels_as_drawn_are_apart_and_near_their_points).
-    """
-    found = []
-    for x, y, anchor, text in LABEL.findall(svg):
-        x, y, text = float(x), float(y), html.unescape(text)
-        width = labels.text_width(text)
-        x0 = x - width if anchor == "end" else x - width / 2 if anchor == "middle" else x
-        found.append((text, labels.Box(x0, y - labels.ASCENT, x0 + width, y + labels.DESCENT)))
-    return found
+def drawn(svg_text: str, kind: str) -> list[str]:
+    """The groups drawn with gid ``kind-<figure key>-…``, each as its SVG text."""
+    return re.findall(rf'<g id="{kind}-[^"]*">.*?</g>', svg_text, re.S)
 
 
-def assert_apart(boxes: list[labels.Box]) -> None:
-    for first, second in itertools.combinations(boxes, 2):
-        assert not first.overlaps(second), (first, second)
+def label_texts(svg_text: str) -> list[str]:
+    return [
+        html.unescape(re.search(r"<text[^>]*>([^<]*)</text>", group)[1]) for group in drawn(svg_text, "point-label")
+    ]
+
+
+def whiskers(svg_text: str) -> int:
+    return len(drawn(svg_text, "whisker"))
 
 
 def test_points_on_one_spot_share_a_label():
     grouped = labels.group(
         [("a", 100, 100, "#f00"), ("b", 100, 100, "#f00"), ("c", 100.5, 100, "#0f0"), ("d", 150, 100, "#00f")]
     )
-    assert [(label.text, label.color) for label in grouped] == [("a, b, c", "#333"), ("d", "#00f")]
-    assert labels.group([("x", 0, 0, "#f00"), ("y", 0, 0, "#f00")])[0].color == "#f00"
+    assert grouped == [("a, b, c", 100, 100, "#333333"), ("d", 150, 100, "#00f")]
+    assert labels.group([("x", 0, 0, "#f00"), ("y", 0, 0, "#f00")])[0][3] == "#f00"
 
 
-def test_first_place_is_up_and_right_of_the_point():
-    (label,) = labels.place([labels.Label("ab", 100, 100, "#000")], labels.Box(0, 0, 500, 500))
-    # 2 characters at 7 px, 12 + 3 px high; 7 px up and right of the point; the baseline 3 px above the box's bottom.
-    assert label.box == labels.Box(107, 78, 121, 93) and label.baseline == (107, 90) and label.leader is None
+def test_placed_labels_as_matplotlib_measures_them_are_apart_inside_and_near():
+    with svg.drawing("test"):
+        fig = svg.figure(560, 340)
+        ax = fig.add_subplot()
+        ax.set_xlim(-1, 1)
+        ax.set_ylim(-1, 1)
+        named = [(f"run-{i}", 0.02 * (i % 3), 0.02 * (i // 3), "#000") for i in range(9)] + [
+            ("edge", 0.99, 0.99, "#000")
+        ]
+        fig.draw_without_rendering()
+        labels.place(ax, named, "k")
+        renderer = svg.renderer(fig)
+        boxes = {t.get_text(): t.get_window_extent(renderer) for t in ax.texts}
+        points = [ax.transData.transform((x, y)) for _, x, y, _ in named]
+        area = ax.get_window_extent(renderer)
+        leaders = [line for line in ax.lines if line.get_gid().startswith("leader-k-")]
+    assert sorted(boxes) == sorted(name for name, *_ in named)  # every label found a place
+    for first, second in itertools.combinations(boxes.values(), 2):
+        assert not first.overlaps(second)
+    for box in boxes.values():
+        assert area.x0 <= box.x0 and box.x1 <= area.x1 and area.y0 <= box.y0 and box.y1 <= area.y1
+        for x, y in points:  # no marker's disc (radius 5) reaches the text
+            nearest = min(max(x, box.x0), box.x1), min(max(y, box.y0), box.y1)
+            assert np.hypot(nearest[0] - x, nearest[1] - y) >= labels.MARKER
+    assert leaders  # pushed away from a crowded spot, so tied to its point by a line
 
 
-def test_near_points_get_labels_that_do_not_overlap_each_other_or_any_point():
-    area = labels.Box(0, 0, 400, 300)
-    named = [labels.Label(f"run-{i}", 200 + 4 * (i % 3), 150 + 3 * (i // 3), "#000") for i in range(9)]
-    placed = labels.place(named, area)
-    boxes = [label.box for label in placed]
-    assert all(box is not None and box.inside(area) for box in boxes)
-    assert_apart(boxes)
-    markers = [
-        labels.Box(p.x - labels.MARKER, p.y - labels.MARKER, p.x + labels.MARKER, p.y + labels.MARKER) for p in placed
-    ]
-    assert not any(box.overlaps(marker) for box in boxes for marker in markers)
-    assert sum(label.leader is not None for label in placed) >= 1  # pushed away, so tied to its point by a line
+def test_tax_gain_labels_the_origin_once_and_every_other_point():
+    svg_text = plots.tax_gain(CROWD, "t", "x", "y")
+    texts = label_texts(svg_text)
+    assert texts[0] == "base, sft, rl, dpo, kto"  # one label for the five at the origin
+    assert set(texts) == {"base, sft, rl, dpo, kto", "near1", "near2", "near3", "near4", "far"}
+    assert len(drawn(svg_text, "marker")) == len(CROWD) and "<title>far: x -3, y +4 (Pareto front)</title>" in svg_text
 
 
-def test_a_label_with_no_room_is_left_to_the_legend():
-    placed = labels.place([labels.Label("a long name", 10, 10, "#000")], labels.Box(0, 0, 30, 30))
-    assert placed[0].box is None and placed[0].leader is None
+def test_the_same_input_draws_the_same_svg_and_figures_never_share_an_id():
+    first, again = plots.tax_gain(CROWD, "t", "x", "y"), plots.tax_gain(CROWD, "t", "x", "y")
+    assert first == again
+    other = plots.tax_gain(CROWD[:3], "t", "x", "y")
+    ids = [re.findall(r' id="([^"]+)"', text) for text in (first, other)]
+    assert all(len(found) == len(set(found)) for found in ids) and not set(ids[0]) & set(ids[1])
 
 
-def test_tax_gain_labels_at_the_origin_and_near_it_do_not_overlap():
-    points = [TradeoffPoint("base", 0, 0, "#777", is_base=True)]
-    points += [TradeoffPoint(name, 0.0, 0.0, "#1f77b4") for name in ("sft", "rl", "dpo", "kto")]  # changed nothing
-    points += [TradeoffPoint(f"near{i}", 0.06 * i, 0.06 * i, "#d62728") for i in range(1, 5)]  # a few pixels apart
-    points += [TradeoffPoint("far", -3.0, 4.0, "#2ca02c")]
-    svg = plots.tax_gain(points, "t", "x", "y")
-    drawn = drawn_labels(svg)
-    assert [text for text, _ in drawn][0] == "base, sft, rl, dpo, kto"  # one label for the five at the origin
-    assert {text for text, _ in drawn} == {"base, sft, rl, dpo, kto", "near1", "near2", "near3", "near4", "far"}
-    assert_apart([box for _, box in drawn])
+def test_an_svg_is_well_formed_titled_and_inlinable():
+    text = plots.cdf([("run", np.arange(10.0), "#1f77b4", False)], "Per-token KL", "KL (nats)")
+    assert text.startswith('<svg xmlns="http://www.w3.org/2000/svg"') and text.endswith("</svg>")
+    assert "<title>Per-token KL</title><desc>Empirical CDF of per-token KL (nats)" in text and 'role="img"' in text
+    assert "<?xml" not in text and "<!DOCTYPE" not in text and "<dc:" not in text
+    xml.dom.minidom.parseString(text)
+    assert re.search(r"<text [^>]*>share of tokens ≤ x</text>", text)  # text stays text
 
 
-def whiskers(svg: str) -> int:
-    return svg.count('class="whisker"')
+def test_run_names_print_literally_and_stay_escaped():
+    names = ["a$b$c", INJECTION, "x\x1b\u202e"]
+    points = [BASE] + [TradeoffPoint(name, i, i, "#1f77b4") for i, name in enumerate(names, 1)]
+    text = plots.tax_gain(points, "t", "x", "y")
+    xml.dom.minidom.parseString(text)
+    assert ">a$b$c</text>" in text  # not mathtext
+    assert "<script>" not in text and "<img" not in text and "&lt;script&gt;window.__pwned = 1&lt;/script&gt;" in text
+    assert "\x1b" not in text and "\u202e" not in text and "x␛⟨U+202E⟩" in text
+
+
+def test_tick_labels_are_round():
+    text = plots.curves([("r", [0.0, 1.0, 2.0], [0.1, 0.2, 0.30000000000000004], "#111111")], "loss", "loss")
+    ticks = re.findall(r"<text [^>]*>([−\d.]+)</text>", text)
+    assert "0.30000000000000004" not in text and ticks and all(len(tick) <= 5 for tick in ticks), ticks
+
+
+def test_a_cdf_is_cut_at_its_percentile_and_runs_to_the_cut():
+    xs, ys = plots._quantile_curve(np.arange(1000.0), upper=500.0)
+    assert max(xs) == 500.0 and (xs[-1], ys[-1]) == (500.0, 0.501)  # 501 of 1000 values are at most 500
+    assert plots._quantile_curve(np.array([np.nan]), 1.0) == ([], [])
 
 
 def test_whiskers_are_drawn_where_the_description_promises_them():
     with_ci = TradeoffPoint("a", -1.0, 2.0, "#f00", (-2.0, 0.0), (1.0, 3.0))
     without = TradeoffPoint("b", 1.0, 1.0, "#0f0")
-    base = TradeoffPoint("base", 0.0, 0.0, "#777", is_base=True)
-    svg = plots.tax_gain([base, with_ci], "t", "x", "y")
-    assert whiskers(svg) == 2 and "whiskers are 95% paired bootstrap intervals</desc>" in svg
-    svg = plots.tax_gain([base, with_ci, without], "t", "x", "y")
-    assert whiskers(svg) == 2 and "whiskers are 95% paired bootstrap intervals (none for b: no interval)" in svg
-    svg = plots.tax_gain([base, without], "t", "x", "y")
-    assert (
-        whiskers(svg) == 0
-        and "no whiskers: no run has a paired bootstrap interval here" in svg
-        and "whiskers are" not in svg
+    text = plots.tax_gain([BASE, with_ci], "t", "x", "y")
+    assert whiskers(text) == 2 and "whiskers are 95% paired bootstrap intervals</desc>" in text
+    text = plots.tax_gain([BASE, with_ci, without], "t", "x", "y")
+    assert whiskers(text) == 2 and "whiskers are 95% paired bootstrap intervals (none for b: no interval)" in text
+    text = plots.tax_gain([BASE, without], "t", "x", "y")
+    assert whiskers(text) == 0 and "no whiskers: no run has a paired bootstrap interval here" in text
+    assert "whiskers are" not in text
+    # A zero-width interval (identical runs) still shows: its end caps, two on each whisker.
+    text = plots.tax_gain([BASE, TradeoffPoint("same", 0.0, 0.0, "#f00", (0.0, 0.0), (0.0, 0.0))], "t", "x", "y")
+    assert [group.count("<use ") for group in drawn(text, "whisker")] == [2, 2]
+
+
+def test_whiskers_stay_inside_the_axes_and_the_front_is_a_staircase():
+    points = [BASE, TradeoffPoint("a", -1.0, 2.0, "#f00", (-50.0, 0.5)), TradeoffPoint("b", 1.0, 1.0, "#0f0")]
+    text = plots.tax_gain(points, "t", "x", "y")
+    (whisker,) = drawn(text, "whisker")
+    x, width = (
+        float(v)
+        for v in re.search(r'<clipPath id="[^"]+">\s*<rect x="([\d.]+)" y="[\d.]+" width="([\d.]+)"', text).groups()
     )
-    # A zero-width interval (identical runs) still shows: its end caps.
-    svg = plots.tax_gain([base, TradeoffPoint("same", 0.0, 0.0, "#f00", (0.0, 0.0), (0.0, 0.0))], "t", "x", "y")
-    assert whiskers(svg) == 2 and svg.count('stroke="#f00" stroke-width="1.5"/>') == 2 + 4
+    ends = [float(v) for v in re.findall(r'<use [^>]* x="([\d.]+)"', whisker)]
+    assert len(ends) == 2 and all(x <= end <= x + width for end in ends)  # both caps drawn, none cut off
+    (front,) = drawn(text, "pareto")  # a (x -1, y 2) to b (x 1, y 1): three corners, dashed, in the legend
+    assert len(re.findall(r"[ML] [\d.]+ [\d.]+", front)) == 3 and "stroke-dasharray" in front
+    assert ">Pareto front</text>" in text
 
 
 @pytest.fixture(scope="module")
@@ -123,7 +169,7 @@ def test_report_captions_match_the_drawn_whiskers(study):
         "Dot and whisker: A's win rate, (wins + ties/2)/valid, with its 95% bootstrap interval; p: the sign test."
         in judge.caption
     )
-    assert judge.svg.count('stroke="#111" stroke-width="1.5"/>') == 1  # the one pair's whisker
+    assert len(drawn(judge.svg, "win-interval")) == 1  # the one pair's whisker
 
 
 def test_a_tradeoff_without_intervals_promises_none(study, tmp_path):
@@ -145,8 +191,9 @@ def test_a_tradeoff_without_intervals_promises_none(study, tmp_path):
 
 def test_judge_bars_without_an_interval_promise_no_whisker():
     bar = JudgeBar("a", "b", "t", 3, 1, 2, (3 + 0.5) / 6, None, 0.5)
-    svg = plots.judge_bars([bar])
-    assert 'stroke="#111" stroke-width="1.5"/>' not in svg and "whisker, where known" in svg
+    text = plots.judge_bars([bar])
+    assert not drawn(text, "win-interval") and "whisker, where known" in text
+    assert ">50%</text>" in text and ">win rate 58.3%, p = 0.5</text>" in text  # 3 wins of 6; (3 + 0.5)/6
 
 
 def test_the_tax_is_plotted_on_every_tax_measure_and_all_wrong_answers_are_marked(study, tmp_path):
@@ -190,11 +237,11 @@ def test_the_tax_is_plotted_on_every_tax_measure_and_all_wrong_answers_are_marke
 
 
 def test_a_loss_of_one_or_two_steps_is_drawn_as_points_not_a_curve():
-    svg = plots.curves(
+    text = plots.curves(
         [("short", [1.0, 2.0], [0.9, 0.5], "#111111"), ("long", [1.0, 2.0, 3.0], [1.0, 0.8, 0.7], "#222222")],
         "loss",
         "loss",
     )
-    lines = re.findall(r'<polyline[^>]*stroke="(#[0-9a-f]+)"', svg)
-    assert lines == ["#222222"]  # the long series only
-    assert svg.count('fill="#111111"') >= 2  # its two points as markers
+    short, long = drawn(text, "series")
+    assert "<path d=" not in short and short.count("<use ") == 2  # its two points as markers, no line
+    assert "<path d=" in long and "<use " not in long

@@ -8,8 +8,9 @@ Public API (imported lazily, so ``alignment-tax --help`` does not pay for numpy 
 
 Modules: ``runs`` (loading and checking run folders and their bases), ``judges`` (judge summary
 files), ``comparisons`` (paired bootstrap intervals, McNemar, comparability), ``headline``
-(Table 3 and the at-a-glance table), ``items`` (the item browser and flips), ``svg`` and
-``plots`` (hand-written SVG), ``figures`` (which plots a report shows, with captions), ``content``
+(Table 3 and the at-a-glance table), ``items`` (the item browser and flips), ``svg`` (matplotlib
+figures as inline SVG), ``plots`` (the plots) and ``labels`` (their point labels), ``figures`` (which
+plots a report shows, with captions), ``checkpoint_plots`` (the tax over training), ``content``
 (everything a report shows), ``templates`` (the jinja2 environment, number filters and notes both
 renderers share), ``html_report`` and ``markdown_report`` (renderers of ``report.html.jinja`` and
 ``report.md.jinja``), ``references`` (published numbers: the loader and the shipped YAML) and

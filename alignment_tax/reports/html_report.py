@@ -2,7 +2,7 @@
 
 The page is rendered by jinja2 with autoescaping on, so every piece of text from a run (model
 outputs, inputs, references, folder names) is escaped; the only markup inserted unescaped is
-the SVG this package draws (whose text is escaped by :mod:`alignment_tax.reports.svg`). A
+the SVG this package draws (drawn by matplotlib, whose SVG writer escapes its text; see :mod:`alignment_tax.reports.svg`). A
 Content-Security-Policy in the page allows no network access at all and only the page's own
 script, by its hash: even text that escaped escaping could not run.
 """

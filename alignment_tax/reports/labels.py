@@ -1,125 +1,92 @@
-"""Point labels that never overlap, for the tax-against-gain plots.
+"""Point labels for the tax-against-gain plots that overlap neither each other nor any point.
 
 Runs often land on the same spot (every run that changed nothing sits at the origin with the
-base), and labels drawn at a fixed offset from each point then print over one another. Here
-points at the same spot share one label (``a, b, c``), and each label goes to the first of a
-ring of places around its point, at growing distances, that overlaps no label placed before it,
-no point marker and nothing outside the plot area; a label set away from its point gets a thin
-leader line to it. A label with no free place is left out: the legend still names every point.
-
-Sizes are in SVG pixels at the 11 px label font. Text width is estimated generously (7 px a
-character, 11.5 px a wide East Asian one), and the height for the tallest script drawn, so that a
-real font's label fits inside the box that was checked; the text is set against the side of the
-box that faces its point (tests/test_report_browser.py measures the drawn labels in Chromium).
+base): points within ``SAME_SPOT`` pixels share one label (``a, b, c``). Each label then takes the
+first free place of a fixed ring search (:func:`place`), measured by matplotlib in the fonts it
+draws with; one set further than ``LEADER_FROM`` from its point gets a thin leader line to it.
+adjustText was tried first: on the crowded fixtures its force-directed moves left labels over
+markers or outside the axes, and dropping those lost half the labels, so placement is this small
+deterministic search. Sizes are pixels (figures are drawn at 72 dpi: one SVG unit is one pixel).
 """
 
 from __future__ import annotations
 
 import math
-import unicodedata
-from dataclasses import dataclass
 
-NARROW, WIDE = 7.0, 11.5
-# Above and below the baseline: Chromium's box for 11 px text reaches 10 px up in the Latin
-# font, 11 with a CJK fallback and 12 with a Tibetan one, and 3 px down in each.
-ASCENT, DESCENT = 12.0, 3.0
+from alignment_tax.reports import svg
+
+SAME_SPOT = 2.0
 MARKER = 5.0  # a point's radius
-SAME_SPOT = 2.0  # points closer than this (pixels) are drawn on top of each other: one label
-DISTANCES = (7.0, 16.0, 28.0, 42.0, 60.0, 82.0)
-DIRECTIONS = ((1, -1), (1, 1), (-1, -1), (-1, 1), (1, 0), (-1, 0), (0, -1), (0, 1))  # NE first, as before
-LEADER_FROM = 12.0  # a label further than this from its point gets a leader line
+PAD = 2.0  # kept free around each label: a browser's font box is a little taller than matplotlib's
+LEADER_FROM = 12.0
+DISTANCES = (8.0, 16.0, 28.0, 42.0, 60.0, 82.0)  # from the point's centre to the box's near side
+DIRECTIONS = ((1, 1), (1, -1), (-1, 1), (-1, -1), (1, 0), (-1, 0), (0, 1), (0, -1))  # y up: NE first
 GROUP_LIMIT = 60  # characters of a shared label before it is cut (the legend has every name)
 
 
-@dataclass(frozen=True)
-class Box:
-    x0: float
-    y0: float
-    x1: float
-    y1: float
-
-    def overlaps(self, other: Box) -> bool:
-        return self.x0 < other.x1 and other.x0 < self.x1 and self.y0 < other.y1 and other.y0 < self.y1
-
-    def inside(self, other: Box) -> bool:
-        return other.x0 <= self.x0 and self.x1 <= other.x1 and other.y0 <= self.y0 and self.y1 <= other.y1
-
-    def nearest(self, x: float, y: float) -> tuple[float, float]:
-        return min(max(x, self.x0), self.x1), min(max(y, self.y0), self.y1)
-
-
-@dataclass
-class Label:
-    text: str
-    x: float  # the point it names
-    y: float
-    color: str
-    box: Box | None = None  # None: no free place; not drawn
-
-    @property
-    def baseline(self) -> tuple[float, float]:
-        assert self.box is not None
-        return self.box.x0, self.box.y1 - DESCENT
-
-    @property
-    def leader(self) -> tuple[float, float, float, float] | None:
-        if self.box is None:
-            return None
-        tx, ty = self.box.nearest(self.x, self.y)
-        return (self.x, self.y, tx, ty) if math.hypot(tx - self.x, ty - self.y) > LEADER_FROM else None
-
-
-def text_width(text: str) -> float:
-    return sum(WIDE if unicodedata.east_asian_width(char) in "WF" else NARROW for char in text)
-
-
-def group(points: list[tuple[str, float, float, str]]) -> list[Label]:
-    """``points`` (name, x, y, color) in pixels; those on the same spot become one label."""
-    labels: list[tuple[list[str], float, float, list[str]]] = []
-    for name, x, y, color in points:
-        for names, lx, ly, colors in labels:
-            if math.hypot(x - lx, y - ly) < SAME_SPOT:
-                names.append(name)
-                colors.append(color)
-                break
+def group(points: list[tuple[str, float, float, str]]) -> list[tuple[str, float, float, str]]:
+    """``points`` (name, x, y, color) in pixels; those on one spot become one label, grey if colours differ."""
+    spots: list[tuple[list[str], float, float, list[str]]] = []
+    for name, x, y, colour in points:
+        spot = next((s for s in spots if math.hypot(x - s[1], y - s[2]) < SAME_SPOT), None)
+        if spot is None:
+            spots.append(([name], x, y, [colour]))
         else:
-            labels.append(([name], x, y, [color]))
+            spot[0].append(name)
+            spot[3].append(colour)
     result = []
-    for names, x, y, colors in labels:
-        text = ", ".join(names)
-        if len(text) > GROUP_LIMIT:
-            text = text[: GROUP_LIMIT - 1] + "…"
-        result.append(Label(text, x, y, colors[0] if len(set(colors)) == 1 else "#333"))
+    for names, x, y, colours in spots:
+        label = ", ".join(names)
+        label = label if len(label) <= GROUP_LIMIT else label[: GROUP_LIMIT - 1] + "…"
+        result.append((label, x, y, colours[0] if len(set(colours)) == 1 else "#333333"))
     return result
 
 
-def _candidate(label: Label, width: float, distance: float, direction: tuple[int, int]) -> Box:
-    dx, dy = direction
-    ax, ay = label.x + dx * distance, label.y + dy * distance
-    height = ASCENT + DESCENT
-    x0 = ax if dx > 0 else ax - width if dx < 0 else ax - width / 2
-    y0 = ay if dy > 0 else ay - height if dy < 0 else ay - height / 2
-    return Box(x0, y0, x0 + width, y0 + height)
+def place(ax, points: list[tuple[str, float, float, str]], key: str) -> None:
+    """Label ``points`` (name, data x, data y, color) on ``ax``, fixing its figure's layout first.
 
+    Each label, in order, goes to the first of a ring of places around its point, at growing
+    distances, whose box (as matplotlib measures the text, plus ``PAD``) overlaps no label placed
+    before it, no marker and nothing outside the axes; with none free it is left out."""
+    from matplotlib.transforms import Bbox
 
-def place(labels: list[Label], area: Box) -> list[Label]:
-    """Give each label the first free place around its point (see the module docstring), in order."""
-    markers = [Box(label.x - MARKER, label.y - MARKER, label.x + MARKER, label.y + MARKER) for label in labels]
-    taken: list[Box] = []
-    for label in labels:
-        width = text_width(label.text)
-        for distance in DISTANCES:
-            box = next(
-                (
-                    box
-                    for direction in DIRECTIONS
-                    if (box := _candidate(label, width, distance, direction)).inside(area)
-                    and not any(box.overlaps(other) for other in taken + markers)
-                ),
-                None,
+    ax.figure.draw_without_rendering()  # the layout, then the pixels the labels are placed in
+    ax.figure.set_layout_engine("none")
+    renderer, to_data = svg.renderer(ax.figure), ax.transData.inverted().transform
+    pixels = [(name, *ax.transData.transform((x, y)), colour) for name, x, y, colour in points]
+    area = ax.get_window_extent(renderer)
+    taken = [Bbox.from_extents(x - MARKER, y - MARKER, x + MARKER, y + MARKER) for _, x, y, _ in pixels]
+    for index, (label, px, py, colour) in enumerate(group(pixels)):
+        text = ax.text(0, 0, label, color=colour, ha="left", va="bottom", zorder=5, gid=f"point-label-{key}-{index}")
+        size = text.get_window_extent(renderer).padded(PAD)
+        w, h = size.width, size.height
+        places = (
+            Bbox.from_bounds(
+                px + dx * d - (w if dx < 0 else w / 2 if dx == 0 else 0),
+                py + dy * d - (h if dy < 0 else h / 2 if dy == 0 else 0),
+                w,
+                h,
             )
-            if box is not None:
-                label.box = box
-                taken.append(box)
-                break
-    return labels
+            for d in DISTANCES
+            for dx, dy in DIRECTIONS
+        )
+        box = next(
+            (
+                b
+                for b in places
+                if area.contains(b.x0, b.y0)
+                and area.contains(b.x1, b.y1)
+                and not any(b.overlaps(other) for other in taken)
+            ),
+            None,
+        )
+        if box is None:
+            text.remove()
+            continue
+        taken.append(box)
+        text.set_position(to_data((box.x0 + PAD, box.y0 + PAD)))
+        inner = box.padded(-PAD)
+        edge = min(max(px, inner.x0), inner.x1), min(max(py, inner.y0), inner.y1)
+        if math.hypot(edge[0] - px, edge[1] - py) > LEADER_FROM:  # too far to read as the point's: a line to it
+            (x0, y0), (x1, y1) = to_data((px, py)), to_data(edge)
+            ax.plot([x0, x1], [y0, y1], color="#999999", lw=0.8, zorder=1.5, gid=f"leader-{key}-{index}")

@@ -77,6 +77,37 @@ def test_placed_labels_as_matplotlib_measures_them_are_apart_inside_and_near():
     assert leaders  # pushed away from a crowded spot, so tied to its point by a line
 
 
+def _label_box_beside_a_line(gid: str):
+    """The label of a point at the origin with a line from it to the upper right (45° on screen)."""
+    with svg.drawing("test"):
+        fig = svg.figure(400, 400)
+        ax = fig.add_subplot()
+        ax.set_xlim(-1, 1)
+        ax.set_ylim(-1, 1)
+        ax.set_aspect("equal")
+        ax.plot([0, 1], [0, 1], gid=gid)
+        fig.draw_without_rendering()
+        labels.place(ax, [("a label", 0.0, 0.0, "#000")], "k")
+        renderer = svg.renderer(fig)
+        (label,) = ax.texts
+        box = label.get_window_extent(renderer)
+        origin = ax.transData.transform((0, 0))
+        line = ax.transData.transform(np.stack([np.linspace(0, 1, 200)] * 2, axis=1))
+    crossed = bool(
+        ((line[:, 0] > box.x0) & (line[:, 0] < box.x1) & (line[:, 1] > box.y0) & (line[:, 1] < box.y1)).any()
+    )
+    return box, origin, crossed
+
+
+def test_a_label_is_not_drawn_over_a_whisker_or_frontier_line():
+    # Control: a line the placer does not know (no whisker/Pareto/frontier gid) leaves the first place,
+    # up and right, which this line crosses; a frontier there moves the label to the next free place.
+    box, origin, crossed = _label_box_beside_a_line("something-else")
+    assert crossed and box.x0 > origin[0] and box.y0 > origin[1]
+    box, origin, crossed = _label_box_beside_a_line("frontier-k-0")
+    assert not crossed and np.hypot(*(np.array([box.x0, box.y1]) - origin)) < 30  # still beside its point
+
+
 def test_tax_gain_labels_the_origin_once_and_every_other_point():
     svg_text = plots.tax_gain(CROWD, "t", "x", "y")
     texts = label_texts(svg_text)

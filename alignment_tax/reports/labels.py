@@ -6,12 +6,16 @@ first free place of a fixed ring search (:func:`place`), measured by matplotlib 
 draws with; one set further than ``LEADER_FROM`` from its point gets a thin leader line to it.
 adjustText was tried first: on the crowded fixtures its force-directed moves left labels over
 markers or outside the axes, and dropping those lost half the labels, so placement is this small
-deterministic search. Sizes are pixels (figures are drawn at 72 dpi: one SVG unit is one pixel).
+deterministic search. A place no whisker, Pareto front or frontier line crosses is preferred: a label
+drawn over a line is hard to read. Sizes are pixels (figures are drawn at 72 dpi: one SVG unit is
+one pixel).
 """
 
 from __future__ import annotations
 
 import math
+
+import numpy as np
 
 from alignment_tax.reports import svg
 
@@ -22,6 +26,8 @@ LEADER_FROM = 12.0
 DISTANCES = (8.0, 16.0, 28.0, 42.0, 60.0, 82.0)  # from the point's centre to the box's near side
 DIRECTIONS = ((1, 1), (1, -1), (-1, 1), (-1, -1), (1, 0), (-1, 0), (0, 1), (0, -1))  # y up: NE first
 GROUP_LIMIT = 60  # characters of a shared label before it is cut (the legend has every name)
+LINES = ("whisker-", "pareto-", "frontier-")  # gids of the lines a label should not be drawn over
+STEP = 2.0  # pixels between the sampled points of those lines
 
 
 def group(points: list[tuple[str, float, float, str]]) -> list[tuple[str, float, float, str]]:
@@ -56,6 +62,7 @@ def place(ax, points: list[tuple[str, float, float, str]], key: str) -> None:
     pixels = [(name, *ax.transData.transform((x, y)), colour) for name, x, y, colour in points]
     area = ax.get_window_extent(renderer)
     taken = [Bbox.from_extents(x - MARKER, y - MARKER, x + MARKER, y + MARKER) for _, x, y, _ in pixels]
+    lines = _line_pixels(ax)
     for index, (label, px, py, colour) in enumerate(group(pixels)):
         text = ax.text(0, 0, label, color=colour, ha="left", va="bottom", zorder=5, gid=f"point-label-{key}-{index}")
         size = text.get_window_extent(renderer).padded(PAD)
@@ -70,16 +77,12 @@ def place(ax, points: list[tuple[str, float, float, str]], key: str) -> None:
             for d in DISTANCES
             for dx, dy in DIRECTIONS
         )
-        box = next(
-            (
-                b
-                for b in places
-                if area.contains(b.x0, b.y0)
-                and area.contains(b.x1, b.y1)
-                and not any(b.overlaps(other) for other in taken)
-            ),
-            None,
-        )
+        free = [
+            b
+            for b in places
+            if area.contains(b.x0, b.y0) and area.contains(b.x1, b.y1) and not any(b.overlaps(o) for o in taken)
+        ]
+        box = next((b for b in free if not _crosses(b, lines)), free[0] if free else None)
         if box is None:
             text.remove()
             continue
@@ -90,3 +93,21 @@ def place(ax, points: list[tuple[str, float, float, str]], key: str) -> None:
         if math.hypot(edge[0] - px, edge[1] - py) > LEADER_FROM:  # too far to read as the point's: a line to it
             (x0, y0), (x1, y1) = to_data((px, py)), to_data(edge)
             ax.plot([x0, x1], [y0, y1], color="#999999", lw=0.8, zorder=1.5, gid=f"leader-{key}-{index}")
+
+
+def _line_pixels(ax) -> np.ndarray:
+    """Points every ``STEP`` pixels along the plot's whiskers, Pareto front and frontier lines."""
+    found = [np.empty((0, 2))]
+    for line in ax.lines:
+        if not (line.get_gid() or "").startswith(LINES):
+            continue
+        path = ax.transData.transform(line.get_xydata())
+        for start, end in zip(path[:-1], path[1:]):
+            steps = max(2, math.ceil(math.dist(start, end) / STEP) + 1)
+            found.append(np.linspace(start, end, steps))
+    return np.concatenate(found)
+
+
+def _crosses(box, points: np.ndarray) -> bool:
+    inside = (points[:, 0] > box.x0) & (points[:, 0] < box.x1) & (points[:, 1] > box.y0) & (points[:, 1] < box.y1)
+    return bool(inside.any())

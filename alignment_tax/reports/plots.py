@@ -74,7 +74,8 @@ def padded(values: Sequence[float], include_zero: bool = False, pad: float = 0.0
 
 def _axes(fig, title: str, x_label: str, y_label: str):
     ax = fig.add_subplot()
-    ax.set_title(text(title), loc="left", fontsize=13, fontweight="bold")
+    # The figure's title, not the axes': the layout keeps the legend (outside, right) below it.
+    fig.suptitle(text(title), x=0.01, ha="left", fontsize=13, fontweight="bold")
     ax.set_xlabel(text(x_label), fontsize=12)
     ax.set_ylabel(text(y_label), fontsize=12)
     ax.grid(color="#eeeeee", linewidth=0.8)

@@ -124,9 +124,8 @@ class Run:
         return self._samples[task]
 
     def _load_samples(self, task: str) -> list[dict[str, Any]] | None:
-        listed = (
-            (self.results.get("samples") or {}).get(task) if isinstance(self.results.get("samples"), dict) else None
-        )
+        listed = self.results.get("samples")
+        listed = listed.get(task) if isinstance(listed, dict) else None
         path = self.path / (listed or f"samples/{task}.jsonl")
         if not path.is_file():
             if listed:
@@ -186,9 +185,6 @@ class Run:
                 rows = read_jsonl(log, "training log")
                 return [row for row in rows if _number(row.get("step")) is not None] or None
         return None
-
-    def label(self) -> str:
-        return self.name
 
 
 def _base_folder(run_path: Path, base: dict[str, Any]) -> Path:
@@ -270,19 +266,12 @@ def find_run(runs: list[Run], name: str, flag: str = "--baseline") -> Run:
 
 def all_runs(runs: list[Run]) -> list[Run]:
     """The bases first (each once), then the runs in the order given."""
-    bases: list[Run] = []
-    for run in runs:
-        if run.base is not None and all(run.base is not base for base in bases):
-            bases.append(run.base)
-    return bases + list(runs)
+    return list(dict.fromkeys(run.base for run in runs if run.base is not None)) + list(runs)
 
 
 def task_order(runs: list[Run]) -> list[str]:
     """Every task of any run, the first run's first."""
-    order: list[str] = []
-    for run in runs:
-        order += [task for task in run.tasks if task not in order]
-    return order
+    return list(dict.fromkeys(task for run in runs for task in run.metrics))
 
 
 def _share(run: Run, other: Run) -> bool:

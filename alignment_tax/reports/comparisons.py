@@ -200,12 +200,12 @@ class Comparator:
 
     def resample_counts(self, n: int) -> np.ndarray:
         """How often each of n items is drawn in each resample: (n_resamples, n), seeded, shared by all comparisons."""
-        return self._memo(
-            ("counts", n),
-            lambda: np.random.default_rng(self.seed)
-            .multinomial(n, np.full(n, 1.0 / n), size=self.n_resamples)
-            .astype(np.float64),
-        )
+
+        def draw() -> np.ndarray:
+            rng = np.random.default_rng(self.seed)
+            return rng.multinomial(n, np.full(n, 1.0 / n), size=self.n_resamples).astype(np.float64)
+
+        return self._memo(("counts", n), draw)
 
     @staticmethod
     def _fill(diff: Difference, result: dict[str, float], method: str) -> Difference:

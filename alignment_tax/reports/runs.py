@@ -274,6 +274,11 @@ def task_order(runs: list[Run]) -> list[str]:
     return list(dict.fromkeys(task for run in runs for task in run.metrics))
 
 
+def task_metrics(runs: list[Run], task: str) -> dict[str, float]:
+    """The metrics of ``task`` in the first run that has it ({} when none has)."""
+    return next((run.metrics[task] for run in runs if task in run.metrics), {})
+
+
 def _share(run: Run, other: Run) -> bool:
     """Whether two runs have anything to compare: a task with an item in common, or drift on the same texts."""
     for task in run.metrics:

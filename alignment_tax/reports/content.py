@@ -22,7 +22,7 @@ from alignment_tax.reports.health import HealthTable, health_table
 from alignment_tax.reports.judges import Judgement, load_judgements
 from alignment_tax.reports.published import Shown, attach
 from alignment_tax.reports.references import load_reference, matcher, parse_map
-from alignment_tax.reports.runs import Run, all_runs, check_overlap, find_run, load_runs, task_order
+from alignment_tax.reports.runs import Run, all_runs, check_overlap, find_run, is_named, load_runs, task_order
 from alignment_tax.reports.svg import BASE_COLOR, color
 
 
@@ -145,8 +145,7 @@ def default_baseline(runs: list[Run], controls: dict[str, str | list[str]]) -> R
         if run.path.resolve() in bases:
             return run
     named = [name for names in controls.values() for name in ([names] if isinstance(names, str) else names)]
-    control_runs = {id(run) for run in runs if any(name in (run.name, run.path.name, str(run.path)) for name in named)}
-    return next((run for run in runs if id(run) not in control_runs), runs[0])
+    return next((run for run in runs if not any(is_named(run, name) for name in named)), runs[0])
 
 
 def assemble(

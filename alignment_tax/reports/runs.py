@@ -256,10 +256,15 @@ def load_runs(paths: list[str | Path]) -> list[Run]:
     return runs
 
 
+def is_named(run: Run, name: str) -> bool:
+    """Whether a flag's ``name`` means ``run``: its name in the report, its folder name or its path."""
+    return name in (run.name, run.path.name, str(run.path)) or Path(name).resolve() == run.path.resolve()
+
+
 def find_run(runs: list[Run], name: str, flag: str = "--baseline") -> Run:
-    """The run ``flag`` names: by its name in the report, folder name or path."""
+    """The run ``flag`` names (see :func:`is_named`)."""
     for run in runs:
-        if name in (run.name, run.path.name, str(run.path)) or Path(name).resolve() == run.path.resolve():
+        if is_named(run, name):
             return run
     raise UserError(f"{flag} {name!r} matches no run; the runs are: {', '.join(run.name for run in runs)}")
 

@@ -73,20 +73,22 @@ class Report:
 def _comparisons(
     runs: list[Run], baseline: Run, tasks: list[str], comparator: Comparator
 ) -> dict[str, list[Difference]]:
+    """Per task: each run against its base on every metric it has, then against the baseline on those both have."""
     result = {}
     for task in tasks:
-        diffs = []
-        for run in runs:
-            for metric in run.metrics.get(task, {}):
-                if run.base is not None and task in run.base.metrics:
-                    diffs.append(comparator.metric(task, metric, run, run.base))
-        for run in runs:
-            if run is not baseline and task in run.metrics and task in baseline.metrics:
-                diffs += [
-                    comparator.metric(task, metric, run, baseline)
-                    for metric in run.metrics[task]
-                    if metric in baseline.metrics[task]
-                ]
+        diffs = [
+            comparator.metric(task, metric, run, run.base)
+            for run in runs
+            if run.base is not None and task in run.base.metrics
+            for metric in run.metrics.get(task, {})
+        ]
+        diffs += [
+            comparator.metric(task, metric, run, baseline)
+            for run in runs
+            if run is not baseline
+            for metric in run.metrics.get(task, {})
+            if metric in baseline.metrics.get(task, {})
+        ]
         if diffs:
             result[task] = diffs
     return result

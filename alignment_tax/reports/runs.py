@@ -13,6 +13,7 @@ import json
 import math
 import sys
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -106,7 +107,6 @@ class Run:
     metrics: dict[str, dict[str, float]]
     is_base: bool = False
     base: Run | None = None
-    _samples: dict[str, list[dict[str, Any]] | None] = field(default_factory=dict, repr=False)
     cache: dict[Any, Any] = field(default_factory=dict, repr=False)  # what the report derives from the run, once
 
     @property
@@ -117,11 +117,15 @@ class Run:
     def tasks(self) -> list[str]:
         return list(self.metrics)
 
+    def remember(self, key: Any, compute: Callable[[], Any]) -> Any:
+        """``compute()``, computed once per run and ``key`` (kept in :attr:`cache`)."""
+        if key not in self.cache:
+            self.cache[key] = compute()
+        return self.cache[key]
+
     def samples(self, task: str) -> list[dict[str, Any]] | None:
         """The per-item records of ``task`` (None when the run has none for it)."""
-        if task not in self._samples:
-            self._samples[task] = self._load_samples(task)
-        return self._samples[task]
+        return self.remember(("samples", task), lambda: self._load_samples(task))
 
     def _load_samples(self, task: str) -> list[dict[str, Any]] | None:
         listed = self.results.get("samples")

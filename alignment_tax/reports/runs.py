@@ -196,13 +196,12 @@ def _base_folder(run_path: Path, base: dict[str, Any]) -> Path:
     if recorded.name == RESULTS and recorded.is_file():
         return recorded.parent
     key = base.get("key")
-    if key:
-        moved = run_path.parent / BASE_RUNS_DIR / str(key)
-        if (moved / RESULTS).is_file():
-            return moved
+    moved = run_path.parent / BASE_RUNS_DIR / str(key)  # the tree was moved: the base beside the run
+    if key and (moved / RESULTS).is_file():
+        return moved
     raise UserError(
         f"the base's results file {recorded} (named in {run_path / RESULTS}) is missing"
-        + (f", and {run_path.parent / BASE_RUNS_DIR / str(key) / RESULTS} is not there either" if key else "")
+        + (f", and {moved / RESULTS} is not there either" if key else "")
     )
 
 

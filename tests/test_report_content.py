@@ -17,7 +17,7 @@ from alignment_tax.metrics.stats import paired_bootstrap
 from alignment_tax.metrics.translation import corpus_bleu
 from alignment_tax.reports import plots
 from alignment_tax.reports.comparisons import TARGET_LANGUAGE, Comparator
-from alignment_tax.reports.content import assemble
+from alignment_tax.reports.content import assemble, default_baseline
 from alignment_tax.reports.items import task_items
 from alignment_tax.reports.runs import load_runs
 from alignment_tax.reports.textsafe import markdown_text, visible
@@ -328,6 +328,17 @@ def test_the_default_baseline_is_never_a_control(tmp_path):
     with_base = assemble([study["sft"], study["rl"], study["base"]], controls={"positive": "sft"})
     assert with_base.baseline.path.resolve() == study["base"].resolve()
     assert assemble(runs, baseline="sft", controls={"positive": "sft"}).baseline.name == "sft"  # asked for
+
+
+def test_a_control_named_by_another_spelling_of_its_path_is_not_the_default_baseline(tmp_path, monkeypatch):
+    # The check finds a control the way --baseline finds a run (find_run: the path resolved), so a
+    # trailing slash from shell completion, "./" or an absolute path must keep it out of the baseline too.
+    study = make_study(tmp_path, n_items=8)
+    monkeypatch.chdir(tmp_path)
+    runs = load_runs(["runs/sft", "runs/rl"])
+    for name in ("runs/sft/", "./runs/sft", str(study["sft"].resolve())):
+        assert default_baseline(runs, {"positive": name}).name == "rl", name
+        assert default_baseline(runs, {"negative": [name]}).name == "rl", name
 
 
 def test_markdown_cells_are_short_and_the_detectable_size_has_its_column(report):

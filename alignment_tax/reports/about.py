@@ -44,13 +44,12 @@ class Segment:
 
 
 def weights(run: Run) -> dict[str, Any]:
-    """The run's ``weights`` as recorded, else as its folders say now (cached on the run)."""
-    if "weights" not in run.cache:
-        recorded = run.results.get("weights")
-        if not isinstance(recorded, dict):
-            recorded = read_weights(_text(run.results.get("model")), _text(run.results.get("adapter")))
-        run.cache["weights"] = recorded
-    return run.cache["weights"]
+    """The run's ``weights`` as recorded, else as its folders say now (read once per run)."""
+    recorded = run.results.get("weights")
+    if isinstance(recorded, dict):
+        return recorded
+    model, adapter = _text(run.results.get("model")), _text(run.results.get("adapter"))
+    return run.remember("weights", lambda: read_weights(model, adapter))
 
 
 def adapter_steps(run: Run) -> int | None:

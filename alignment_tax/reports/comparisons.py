@@ -20,6 +20,7 @@ test (a two-sided binomial test on the items that flipped).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -106,17 +107,16 @@ class Comparator:
     def __init__(self, n_resamples: int = N_RESAMPLES, seed: int = SEED):
         self.n_resamples = n_resamples
         self.seed = seed
-        self._pairs: dict[tuple[str, int, int], tuple[list[dict], list[dict]] | str] = {}
-        self._cache: dict[tuple, Difference] = {}
-        self._scores: dict[tuple, tuple[float, np.ndarray]] = {}
-        self._counts: dict[int, np.ndarray] = {}
+        self._cache: dict[tuple, Any] = {}  # what each method below computed, by its arguments (runs by id)
+
+    def _memo(self, key: tuple, compute: Callable[[], Any]) -> Any:
+        if key not in self._cache:
+            self._cache[key] = compute()
+        return self._cache[key]
 
     def paired_items(self, task: str, a: Run, b: Run) -> tuple[list[dict], list[dict]] | str:
         """The two runs' records on the same items in a's order, or why they are not comparable."""
-        key = (task, id(a), id(b))
-        if key not in self._pairs:
-            self._pairs[key] = self._pair(task, a, b)
-        return self._pairs[key]
+        return self._memo(("pair", task, id(a), id(b)), lambda: self._pair(task, a, b))
 
     @staticmethod
     def _pair(task: str, a: Run, b: Run) -> tuple[list[dict], list[dict]] | str:
@@ -138,10 +138,7 @@ class Comparator:
         return rows_a, [by_id[row["id"]] for row in rows_a]
 
     def metric(self, task: str, metric: str, a: Run, b: Run) -> Difference:
-        key = ("metric", task, metric, id(a), id(b))
-        if key not in self._cache:
-            self._cache[key] = self._metric(task, metric, a, b)
-        return self._cache[key]
+        return self._memo(("metric", task, metric, id(a), id(b)), lambda: self._metric(task, metric, a, b))
 
     def _metric(self, task: str, metric: str, a: Run, b: Run) -> Difference:
         diff = Difference(task, metric, a, b, a.metrics.get(task, {}).get(metric), b.metrics.get(task, {}).get(metric))
@@ -188,8 +185,8 @@ class Comparator:
         self, run: Run, task: str, metric: str, rows: list[dict], ids: tuple
     ) -> tuple[float, np.ndarray]:
         """The run's corpus score on these items, and on each resample of them (the same resamples for every run)."""
-        key = ("corpus", id(run), task, metric, ids)
-        if key not in self._scores:
+
+        def compute() -> tuple[float, np.ndarray]:
             from alignment_tax.metrics.translation import corpus_statistics
 
             outputs = [str(row.get("output") or "") for row in rows]
@@ -197,15 +194,18 @@ class Comparator:
             scorer, statistics = corpus_statistics(metric, outputs, references, TARGET_LANGUAGE[task])
             summed = self.resample_counts(len(rows)) @ statistics  # every resample's summed statistics
             score = _corpus_score(scorer, statistics.sum(axis=0))
-            self._scores[key] = score, np.array([_corpus_score(scorer, row) for row in summed])
-        return self._scores[key]
+            return score, np.array([_corpus_score(scorer, row) for row in summed])
+
+        return self._memo(("corpus", id(run), task, metric, ids), compute)
 
     def resample_counts(self, n: int) -> np.ndarray:
         """How often each of n items is drawn in each resample: (n_resamples, n), seeded, shared by all comparisons."""
-        if n not in self._counts:
+
+        def draw() -> np.ndarray:
             rng = np.random.default_rng(self.seed)
-            self._counts[n] = rng.multinomial(n, np.full(n, 1.0 / n), size=self.n_resamples).astype(np.float64)
-        return self._counts[n]
+            return rng.multinomial(n, np.full(n, 1.0 / n), size=self.n_resamples).astype(np.float64)
+
+        return self._memo(("counts", n), draw)
 
     @staticmethod
     def _fill(diff: Difference, result: dict[str, float], method: str) -> Difference:
@@ -221,10 +221,7 @@ class Comparator:
 
     def drift(self, quantity: str, a: Run, b: Run | None) -> Difference:
         """Pooled per-token ``kl``, ``nll`` or ``delta_nll`` of a, minus b's (b None: a's own, vs its base)."""
-        key = ("drift", quantity, id(a), id(b))
-        if key not in self._cache:
-            self._cache[key] = self._drift(quantity, a, b)
-        return self._cache[key]
+        return self._memo(("drift", quantity, id(a), id(b)), lambda: self._drift(quantity, a, b))
 
     def _drift(self, quantity: str, a: Run, b: Run | None) -> Difference:
         reference = b if b is not None else a.base if a.base is not None else a
@@ -237,10 +234,8 @@ class Comparator:
         if b is not None and a.drift_corpus != b.drift_corpus:
             diff.flag = "drift measured on different texts"
             return diff
-        tokens_a = a.drift_tokens
-        tokens_b = b.drift_tokens if b is not None else None
-        sums_a = _per_text(tokens_a, quantity)
-        sums_b = _per_text(tokens_b, quantity) if tokens_b is not None else None
+        sums_a = _per_text(a.drift_tokens, quantity)
+        sums_b = _per_text(b.drift_tokens, quantity) if b is not None else None
         if sums_b is not None and (sums_a[1].shape != sums_b[1].shape or not np.array_equal(sums_a[1], sums_b[1])):
             diff.flag = "drift measured on different tokens (another tokenizer or window?)"
             return diff

@@ -22,7 +22,7 @@ from alignment_tax.reports.health import HealthTable, health_table
 from alignment_tax.reports.judges import Judgement, load_judgements
 from alignment_tax.reports.published import Shown, attach
 from alignment_tax.reports.references import load_reference, matcher, parse_map
-from alignment_tax.reports.runs import Run, all_runs, check_overlap, find_run, load_runs, task_order
+from alignment_tax.reports.runs import Run, all_runs, check_overlap, find_run, is_named, load_runs, task_order
 from alignment_tax.reports.svg import BASE_COLOR, color
 
 
@@ -73,20 +73,22 @@ class Report:
 def _comparisons(
     runs: list[Run], baseline: Run, tasks: list[str], comparator: Comparator
 ) -> dict[str, list[Difference]]:
+    """Per task: each run against its base on every metric it has, then against the baseline on those both have."""
     result = {}
     for task in tasks:
-        diffs = []
-        for run in runs:
-            for metric in run.metrics.get(task, {}):
-                if run.base is not None and task in run.base.metrics:
-                    diffs.append(comparator.metric(task, metric, run, run.base))
-        for run in runs:
-            if run is not baseline and task in run.metrics and task in baseline.metrics:
-                diffs += [
-                    comparator.metric(task, metric, run, baseline)
-                    for metric in run.metrics[task]
-                    if metric in baseline.metrics[task]
-                ]
+        diffs = [
+            comparator.metric(task, metric, run, run.base)
+            for run in runs
+            if run.base is not None and task in run.base.metrics
+            for metric in run.metrics.get(task, {})
+        ]
+        diffs += [
+            comparator.metric(task, metric, run, baseline)
+            for run in runs
+            if run is not baseline
+            for metric in run.metrics.get(task, {})
+            if metric in baseline.metrics.get(task, {})
+        ]
         if diffs:
             result[task] = diffs
     return result
@@ -145,8 +147,7 @@ def default_baseline(runs: list[Run], controls: dict[str, str | list[str]]) -> R
         if run.path.resolve() in bases:
             return run
     named = [name for names in controls.values() for name in ([names] if isinstance(names, str) else names)]
-    control_runs = {id(run) for run in runs if any(name in (run.name, run.path.name, str(run.path)) for name in named)}
-    return next((run for run in runs if id(run) not in control_runs), runs[0])
+    return next((run for run in runs if not any(is_named(run, name) for name in named)), runs[0])
 
 
 def assemble(

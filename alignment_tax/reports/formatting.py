@@ -146,11 +146,10 @@ def difference_text(diff: Difference, mde: bool = True) -> str:
     if diff.flag and diff.difference is None:
         return f"not compared: {diff.flag}"
     main = f"{signed(diff.metric, diff.difference)} {interval(diff.metric, diff.ci)}".strip()
-    if mde and detectable(diff):
-        # An interval that includes 0 is "nothing detected", not "no difference": say how large a
-        # difference this run would have detected (α 0.05, power 0.8; metrics.stats).
-        return f"{main} (would detect ≥ {abs(diff.mde):.{_decimals(diff.metric)}f})"
-    return main
+    # An interval that includes 0 is "nothing detected", not "no difference": say how large a
+    # difference this run would have detected (α 0.05, power 0.8; metrics.stats).
+    size = detectable(diff) if mde else ""
+    return f"{main} (would detect ≥ {size})" if size else main
 
 
 def health_rate(rate: float | None) -> str:

@@ -20,7 +20,7 @@ from alignment_tax.reports.formatting import (
 )
 from alignment_tax.reports.judges import Judgement
 from alignment_tax.reports.references import Published
-from alignment_tax.reports.runs import Run, all_runs
+from alignment_tax.reports.runs import Run, all_runs, task_metrics
 
 TAX_TASK = "cmrc2018"
 
@@ -87,17 +87,14 @@ def tax_columns(tasks: list[str], runs: list[Run]) -> list[Column]:
     for task in tasks:
         if task == TAX_TASK or is_target_task(task):
             continue
-        metrics = next((run.metrics[task] for run in runs if task in run.metrics), {})
-        metric = primary_metric(task, metrics)
+        metric = primary_metric(task, task_metrics(runs, task))
         if metric:
             columns.append(Column(column_label(task, metric), task, metric, f"{task}: a tax task"))
     return columns
 
 
 def _task_columns(task: str, runs: list[Run]) -> list[Column]:
-    metrics: list[str] = []
-    for run in runs:
-        metrics += [name for name in run.metrics.get(task, {}) if name not in metrics]
+    metrics = list(dict.fromkeys(name for run in runs for name in run.metrics.get(task, {})))
     primary = primary_metric(task, metrics)
     columns = [Column(metric_label(primary), task, primary, f"{task} task metric")] if primary else []
     if "similarity" in metrics and primary != "similarity":
@@ -110,12 +107,12 @@ def _judge_entries(
 ) -> list[JudgeEntry]:
     entries = []
     for judgement in judgements:
-        if judgement.task != task or judgement.side_of(run) is None:
+        side = judgement.side_of(run)
+        if judgement.task != task or side is None:
             continue
         other = judgement.other(run)
         if against is not None and other is not against:
             continue
-        side = judgement.side_of(run)
         counts = (judgement.wins, judgement.ties, judgement.losses)
         entry = JudgeEntry(
             other.name, judgement.pct(side), p_value=judgement.p_value, record=counts if side == "a" else counts[::-1]
@@ -210,8 +207,7 @@ def glance(runs: list[Run], tasks: list[str], comparator: Comparator) -> Glance:
     columns: list[tuple[str, str | None, str]] = []
     for task in tasks:
         if is_target_task(task):
-            metrics = next((run.metrics[task] for run in runs if task in run.metrics), {})
-            metric = primary_metric(task, metrics)
+            metric = primary_metric(task, task_metrics(runs, task))
             if metric:
                 columns.append((f"{task} {metric_label(metric)}{_unit(metric)}", task, metric))
     columns += [

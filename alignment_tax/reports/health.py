@@ -51,22 +51,16 @@ def _recorded(run: Run, task: str) -> dict[str, float]:
 
 def task_health(run: Run, task: str) -> dict[str, float] | None:
     """``n`` and the health rates of the run's outputs on the task (None: not a generation task)."""
-    return _cached(run, task)[0]
+    return run.remember(("health", task), lambda: _task_health(run, task))[0]
 
 
 def is_derived(run: Run, task: str) -> bool:
     """Whether the run's health on the task was derived here (a run written before health was recorded)."""
-    return _cached(run, task)[1]
-
-
-def _cached(run: Run, task: str) -> tuple[dict[str, float] | None, bool]:
-    key = ("health", task)
-    if key not in run.cache:
-        run.cache[key] = _task_health(run, task)
-    return run.cache[key]
+    return run.remember(("health", task), lambda: _task_health(run, task))[1]
 
 
 def _task_health(run: Run, task: str) -> tuple[dict[str, float] | None, bool]:
+    """The run's health on the task, and whether it was derived here."""
     recorded = _recorded(run, task)
     if set(recorded) & {"empty_rate", "repetition_rate"}:
         return recorded, False

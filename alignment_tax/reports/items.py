@@ -10,6 +10,7 @@ Each output also carries its health flags (empty, repetitive, off-script, trunca
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,19 +20,20 @@ from alignment_tax.reports.comparisons import as_number, is_binary
 from alignment_tax.reports.formatting import primary_metric
 from alignment_tax.reports.health import row_flags
 from alignment_tax.reports.judges import Judgement
-from alignment_tax.reports.runs import Run, all_runs
+from alignment_tax.reports.runs import Run, all_runs, task_metrics
 
 MAX_ITEMS = 1000
 BINARY_PREFERENCE = ("em", "acc", "exact_match")
 SKIP_FIELDS = frozenset({"id", "source", "input", "output", "reference", "doc", "target", "arguments"})
 EPSILON = 1e-9
+STATUSES = ("lost", "gained", "worse", "better")  # in the order the counts are shown
 
 
 @dataclass
 class Output:
     text: Any
     metrics: dict[str, float]
-    status: str | None = None  # lost | gained | worse | better | None (same, or no base)
+    status: str | None = None  # one of STATUSES, or None (the same, or no base)
     flags: list[str] = field(default_factory=list)  # health flags raised: empty, repetitive, off_script, truncated
 
     @property
@@ -51,9 +53,6 @@ class Item:
     def statuses(self) -> set[str]:
         return {output.status for output in self.outputs.values() if output.status}
 
-    def runs_with(self, status: str) -> list[int]:
-        return [index for index, output in self.outputs.items() if output.status == status]
-
 
 @dataclass
 class TaskItems:
@@ -67,21 +66,14 @@ class TaskItems:
     notes: list[str]
 
 
-def _values(rows: list[dict], metric: str) -> list[float | None]:
-    return [as_number(row.get(metric.split(",")[0])) for row in rows]
-
-
 def flip_rule(task: str, runs: list[Run]) -> tuple[str | None, bool]:
     """The metric a flip is judged on, and whether it is right/wrong (binary)."""
     rows = [row for run in runs for row in (run.samples(task) or [])]
-    names = list(next((run.metrics[task] for run in runs if task in run.metrics), {}))
-    for name in (*BINARY_PREFERENCE, primary_metric(task, names)):
-        if name is None:
-            continue
-        values = _values(rows, name)
-        if values and all(value is not None for value in values) and is_binary(np.asarray(values)):
+    primary = primary_metric(task, task_metrics(runs, task))
+    for name in (*BINARY_PREFERENCE, primary):
+        values = [as_number(row.get(name.split(",")[0])) for row in rows] if name else []
+        if values and None not in values and is_binary(np.asarray(values)):
             return name, True
-    primary = primary_metric(task, names)
     return primary, False
 
 
@@ -114,48 +106,40 @@ def task_items(task: str, runs: list[Run], judgements: list[Judgement], max_item
     if not columns:
         return None
     metric, binary = flip_rule(task, columns)
-    metric_field = metric.split(",")[0] if metric else None
+    field_name = metric.split(",")[0] if metric else None
     by_run = [{row["id"]: row for row in run.samples(task)} for run in columns]
-    order: list[str] = []
-    seen: set[str] = set()
-    for rows in by_run:
-        for item_id in rows:
-            if item_id not in seen:
-                seen.add(item_id)
-                order.append(item_id)
-    values = [as_number(row.get(metric_field)) for rows in by_run for row in rows.values()] if metric_field else []
-    top = max([v for v in values if v is not None] or [1.0])
-    top = 100.0 if top > 1.0 else 1.0
-    notes = []
-    ids_first = set(by_run[0])
-    for run, rows in zip(columns, by_run):
-        if set(rows) != ids_first:
-            notes.append(
-                f"{run.name} was scored on different items ({len(rows)}); its cells are empty where it lacks an item"
-            )
+    # Each run's flips are against its base's records, where the base is a column too.
+    base_rows = [
+        by_run[columns.index(run.base)] if field_name and not run.is_base and run.base in columns else None
+        for run in columns
+    ]
+    # A binary metric is right at its top value: 1, or 100 for a metric on 0–100.
+    values = [as_number(row.get(field_name)) for rows in by_run for row in rows.values()] if field_name else []
+    top = 100.0 if any(value is not None and value > 1.0 for value in values) else 1.0
+    notes = [
+        f"{run.name} was scored on different items ({len(rows)}); its cells are empty where it lacks an item"
+        for run, rows in zip(columns, by_run)
+        if set(rows) != set(by_run[0])
+    ]
     items = []
-    counts: dict[str, dict[str, int]] = {run.name: {} for run in columns if not run.is_base}
-    for item_id in order:
+    counts = {run.name: Counter() for run in columns if not run.is_base}
+    for item_id in dict.fromkeys(item_id for rows in by_run for item_id in rows):
         first = next(rows[item_id] for rows in by_run if item_id in rows)
         outputs = {}
-        for index, (run, rows) in enumerate(zip(columns, by_run)):
+        for index, (run, rows, base) in enumerate(zip(columns, by_run, base_rows)):
             row = rows.get(item_id)
             if row is None:
                 continue
             metrics = {
-                k: v
-                for k, v in row.items()
-                if k not in SKIP_FIELDS and as_number(v) is not None and not isinstance(v, bool)
+                key: value
+                for key, value in row.items()
+                if key not in SKIP_FIELDS and as_number(value) is not None and not isinstance(value, bool)
             }
             status = None
-            if not run.is_base and run.base is not None and run.base in columns and metric_field:
-                base_row = by_run[columns.index(run.base)].get(item_id)
-                if base_row is not None:
-                    status = _status(
-                        as_number(row.get(metric_field)), as_number(base_row.get(metric_field)), binary, top
-                    )
-            if status:
-                counts[run.name][status] = counts[run.name].get(status, 0) + 1
+            if base is not None and item_id in base:
+                status = _status(as_number(row.get(field_name)), as_number(base[item_id].get(field_name)), binary, top)
+                if status:
+                    counts[run.name][status] += 1
             outputs[index] = Output(row.get("output"), metrics, status, row_flags(row, task))
         judged = [
             _judge_label(judgement, judgement.outcomes[item_id])
@@ -163,13 +147,10 @@ def task_items(task: str, runs: list[Run], judgements: list[Judgement], max_item
             if judgement.task == task and item_id in judgement.outcomes
         ]
         items.append(Item(item_id, first.get("source", first.get("input")), first.get("reference"), outputs, judged))
-    order_of = {status: index for index, status in enumerate(("lost", "gained", "worse", "better"))}
-    counts = {name: dict(sorted(c.items(), key=lambda kv: order_of.get(kv[0], 9))) for name, c in counts.items()}
     n_total = len(items)
     if n_total > max_items:
-        flipped = [item for item in items if item.statuses]
-        rest = [item for item in items if not item.statuses]
-        keep = {id(item) for item in (flipped + rest)[:max_items]}
+        keep = {id(item) for item in sorted(items, key=lambda item: not item.statuses)[:max_items]}  # stable
         items = [item for item in items if id(item) in keep]
         notes.append(f"showing {len(items)} of {n_total} items: every item with a flip first, then the rest in order")
+    counts = {name: {status: found[status] for status in STATUSES if found[status]} for name, found in counts.items()}
     return TaskItems(task, columns, metric, binary, items, n_total, counts, notes)

@@ -87,21 +87,20 @@ class Judgement:
 def _run_folder(value: Any, judge_file: Path) -> list[Path]:
     """Folders the judge's ``run_a``/``run_b`` may mean: as written, or relative to the judge file."""
     path = Path(str(value))
-    found = []
-    for candidate in (path, judge_file.parent / path):
-        if candidate.suffix == ".jsonl" and candidate.parent.name == "samples":
-            candidate = candidate.parent.parent
-        found.append(candidate)
-    return found
+    return [
+        candidate.parent.parent if candidate.suffix == ".jsonl" and candidate.parent.name == "samples" else candidate
+        for candidate in (path, judge_file.parent / path)
+    ]
 
 
 def _match(value: Any, runs: list[Run], judge_file: Path) -> Run | None:
-    for candidate in _run_folder(value, judge_file):
+    candidates = _run_folder(value, judge_file)
+    for candidate in candidates:
         if candidate.exists():
             for run in runs:
                 if candidate.resolve() == run.path.resolve():
                     return run
-    name = _run_folder(value, judge_file)[0].name
+    name = candidates[0].name
     by_name = [run for run in runs if name in (run.path.name, run.name)]
     return by_name[0] if len(by_name) == 1 else None
 

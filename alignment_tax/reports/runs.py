@@ -13,6 +13,7 @@ import json
 import math
 import sys
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -106,7 +107,6 @@ class Run:
     metrics: dict[str, dict[str, float]]
     is_base: bool = False
     base: Run | None = None
-    _samples: dict[str, list[dict[str, Any]] | None] = field(default_factory=dict, repr=False)
     cache: dict[Any, Any] = field(default_factory=dict, repr=False)  # what the report derives from the run, once
 
     @property
@@ -117,16 +117,19 @@ class Run:
     def tasks(self) -> list[str]:
         return list(self.metrics)
 
+    def remember(self, key: Any, compute: Callable[[], Any]) -> Any:
+        """``compute()``, computed once per run and ``key`` (kept in :attr:`cache`)."""
+        if key not in self.cache:
+            self.cache[key] = compute()
+        return self.cache[key]
+
     def samples(self, task: str) -> list[dict[str, Any]] | None:
         """The per-item records of ``task`` (None when the run has none for it)."""
-        if task not in self._samples:
-            self._samples[task] = self._load_samples(task)
-        return self._samples[task]
+        return self.remember(("samples", task), lambda: self._load_samples(task))
 
     def _load_samples(self, task: str) -> list[dict[str, Any]] | None:
-        listed = (
-            (self.results.get("samples") or {}).get(task) if isinstance(self.results.get("samples"), dict) else None
-        )
+        listed = self.results.get("samples")
+        listed = listed.get(task) if isinstance(listed, dict) else None
         path = self.path / (listed or f"samples/{task}.jsonl")
         if not path.is_file():
             if listed:
@@ -187,22 +190,18 @@ class Run:
                 return [row for row in rows if _number(row.get("step")) is not None] or None
         return None
 
-    def label(self) -> str:
-        return self.name
-
 
 def _base_folder(run_path: Path, base: dict[str, Any]) -> Path:
     recorded = Path(str(base.get("results", "")))
     if recorded.name == RESULTS and recorded.is_file():
         return recorded.parent
     key = base.get("key")
-    if key:
-        moved = run_path.parent / BASE_RUNS_DIR / str(key)
-        if (moved / RESULTS).is_file():
-            return moved
+    moved = run_path.parent / BASE_RUNS_DIR / str(key)  # the tree was moved: the base beside the run
+    if key and (moved / RESULTS).is_file():
+        return moved
     raise UserError(
         f"the base's results file {recorded} (named in {run_path / RESULTS}) is missing"
-        + (f", and {run_path.parent / BASE_RUNS_DIR / str(key) / RESULTS} is not there either" if key else "")
+        + (f", and {moved / RESULTS} is not there either" if key else "")
     )
 
 
@@ -260,29 +259,32 @@ def load_runs(paths: list[str | Path]) -> list[Run]:
     return runs
 
 
+def is_named(run: Run, name: str) -> bool:
+    """Whether a flag's ``name`` means ``run``: its name in the report, its folder name or its path."""
+    return name in (run.name, run.path.name, str(run.path)) or Path(name).resolve() == run.path.resolve()
+
+
 def find_run(runs: list[Run], name: str, flag: str = "--baseline") -> Run:
-    """The run ``flag`` names: by its name in the report, folder name or path."""
+    """The run ``flag`` names (see :func:`is_named`)."""
     for run in runs:
-        if name in (run.name, run.path.name, str(run.path)) or Path(name).resolve() == run.path.resolve():
+        if is_named(run, name):
             return run
     raise UserError(f"{flag} {name!r} matches no run; the runs are: {', '.join(run.name for run in runs)}")
 
 
 def all_runs(runs: list[Run]) -> list[Run]:
     """The bases first (each once), then the runs in the order given."""
-    bases: list[Run] = []
-    for run in runs:
-        if run.base is not None and all(run.base is not base for base in bases):
-            bases.append(run.base)
-    return bases + list(runs)
+    return list(dict.fromkeys(run.base for run in runs if run.base is not None)) + list(runs)
 
 
 def task_order(runs: list[Run]) -> list[str]:
     """Every task of any run, the first run's first."""
-    order: list[str] = []
-    for run in runs:
-        order += [task for task in run.tasks if task not in order]
-    return order
+    return list(dict.fromkeys(task for run in runs for task in run.metrics))
+
+
+def task_metrics(runs: list[Run], task: str) -> dict[str, float]:
+    """The metrics of ``task`` in the first run that has it ({} when none has)."""
+    return next((run.metrics[task] for run in runs if task in run.metrics), {})
 
 
 def _share(run: Run, other: Run) -> bool:

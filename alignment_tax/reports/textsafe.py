@@ -95,28 +95,18 @@ def cut_point(text: str, limit: int) -> int:
 # Markdown is meant to be read as plain text too, so only what would act as markup is escaped, with a
 # backslash (CommonMark escapes any ASCII punctuation that way): characters that open emphasis, code,
 # links, math or strikethrough anywhere, ``|`` everywhere (every cell is in a table), ``_`` only at a
-# word's edge (inside ``snake_case`` it cannot open emphasis), ``<`` only where it could open a tag,
-# ``&`` only where it would start an entity, a backslash only before punctuation it would escape, and
-# line-start markers (heading, quote, list) at the start of the text.
-_ALWAYS = frozenset("`*[]|~$")
-_TAG_START = re.compile(r"<(?=[A-Za-z/!?])")
-_ENTITY = re.compile(r"&(?=#?[A-Za-z0-9]+;)")
-_LINE_START = re.compile(r"^([#>+=-])")
-_PUNCTUATION = frozenset("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~")
-
-
-def _markdown_char(text: str, index: int) -> str:
-    char = text[index]
-    if char in _ALWAYS:
-        return "\\" + char
-    if char == "\\":
-        following = text[index + 1] if index + 1 < len(text) else ""
-        return "\\\\" if following in _PUNCTUATION or following == "" else char
-    if char == "_":
-        before = text[index - 1] if index else ""
-        after = text[index + 1] if index + 1 < len(text) else ""
-        return char if before.isalnum() and after.isalnum() else "\\_"
-    return char
+# word's edge (inside ``snake_case`` it cannot open emphasis; ``[^\W_]`` is what str.isalnum accepts),
+# ``<`` only where it could open a tag, ``&`` only where it would start an entity, a backslash only
+# before punctuation it would escape (or at the end), and a line-start marker (heading, quote, list)
+# at the start of the text.
+_MARKUP = re.compile(
+    r"[`*\[\]|~$]"
+    r"|(?<![^\W_])_|_(?![^\W_])"
+    r"|<(?=[A-Za-z/!?])"
+    r"|&(?=#?[A-Za-z0-9]+;)"
+    r"|\\(?=[!-/:-@\[-`{-~]|\Z)"
+    r"|^[#>+=-]"
+)
 
 
 def markdown_escape(text: str) -> str:
@@ -125,9 +115,7 @@ def markdown_escape(text: str) -> str:
     >>> markdown_escape("snake_case *bold* a|b <b>x</b> AT&amp;T")
     'snake_case \\\\*bold\\\\* a\\\\|b \\\\<b>x\\\\</b> AT\\\\&amp;T'
     """
-    escaped = "".join(_markdown_char(text, index) for index in range(len(text)))
-    escaped = _ENTITY.sub(r"\\&", _TAG_START.sub(r"\\<", escaped))
-    return _LINE_START.sub(r"\\\1", escaped)
+    return _MARKUP.sub(r"\\\g<0>", text)
 
 
 def markdown_text(value: object, limit: int | None = None) -> str:

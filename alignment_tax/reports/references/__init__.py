@@ -89,21 +89,11 @@ def _value(entry: Any, index: int, labels: dict[str, str], where: str) -> Publis
     at = f"{where}: values[{index}]"
     if not isinstance(entry, dict):
         raise UserError(f"{at}: expected a mapping with row, section, metric, value, scale, where")
-    unknown = set(entry) - VALUE_KEYS
-    missing = {"row", "section", "metric", "value", "scale", "where"} - set(entry)
-    if unknown or missing:
-        raise UserError(
-            f"{at}: "
-            + "; ".join(
-                filter(
-                    None,
-                    [
-                        f"unknown key(s) {', '.join(sorted(unknown))}" if unknown else "",
-                        f"missing {', '.join(sorted(missing))}" if missing else "",
-                    ],
-                )
-            )
-        )
+    unknown, missing = set(entry) - VALUE_KEYS, VALUE_KEYS - {"task"} - set(entry)
+    problems = [f"unknown key(s) {', '.join(sorted(unknown))}"] if unknown else []
+    problems += [f"missing {', '.join(sorted(missing))}"] if missing else []
+    if problems:
+        raise UserError(f"{at}: {'; '.join(problems)}")
     row, section, metric = (str(entry[key]) for key in ("row", "section", "metric"))
     task = str(entry.get("task") or section)
     if row not in labels:

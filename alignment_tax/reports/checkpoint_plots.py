@@ -11,8 +11,9 @@ import math
 from collections import defaultdict
 from typing import Any
 
+from alignment_tax.metrics.headline import headline_metric
 from alignment_tax.reports import plots
-from alignment_tax.reports.formatting import metric_label, primary_metric, task_title
+from alignment_tax.reports.formatting import metric_label, task_title
 from alignment_tax.reports.runs import Run
 
 
@@ -49,7 +50,7 @@ def checkpoint_plots(runs: list[Run], tasks: list[str], colors: dict[int, str]) 
     for task in tasks:
         metric = next(
             (
-                primary_metric(task, run.metrics[task])
+                headline_metric(task, run.metrics[task])
                 for _, members in series.items()
                 for _, run in members
                 if task in run.metrics

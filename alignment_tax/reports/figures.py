@@ -10,9 +10,10 @@ import dataclasses
 import math
 from dataclasses import dataclass
 
+from alignment_tax.metrics.headline import headline_metric
 from alignment_tax.reports import plots
 from alignment_tax.reports.comparisons import Comparator, Difference
-from alignment_tax.reports.formatting import is_target_task, metric_label, primary_metric, task_title
+from alignment_tax.reports.formatting import is_target_task, metric_label, task_title
 from alignment_tax.reports.health import ALL_WRONG, MARK, all_wrong, degenerate_gain, gainer
 from alignment_tax.reports.judges import Judgement
 from alignment_tax.reports.runs import Run
@@ -51,7 +52,7 @@ def _tax_measures(report_runs: list[Run], tax_tasks: list[str]) -> list[tuple[st
     wrong, while the same run's Chinese got measurably less likely."""
     measures = []
     for task in tax_tasks:
-        metric = primary_metric(task, next((r.metrics[task] for r in report_runs if task in r.metrics), {}))
+        metric = headline_metric(task, next((r.metrics[task] for r in report_runs if task in r.metrics), {}))
         if metric:
             name = "CMRC Avg" if task == "cmrc2018" else f"{task} {metric_label(metric)}"
             measures.append((task, metric, f"Δ {name} vs base (the tax)"))
@@ -82,7 +83,7 @@ def tradeoff_plots(
     result = []
     for task in (t for t in tasks if is_target_task(t)):
         metrics = next((run.metrics[task] for run in report_runs if task in run.metrics), {})
-        y_metric = primary_metric(task, metrics)
+        y_metric = headline_metric(task, metrics)
         for index, (tax_task, x_metric, x_label) in enumerate(measures):
             found = _tradeoff(report_runs, task, y_metric, tax_task, x_metric, x_label, comparator, colors)
             if found is not None:

@@ -38,8 +38,6 @@ TASK_TITLES = {
     "drift": "Drift from the base (per-token NLL and KL on the drift corpus)",
 }
 TASK_SHORT = {"cmrc2018": "CMRC"}
-PRIMARY = {"bo_zh_mt": "bleu", "zh_bo_mt": "bleu", "bo_headline": "rouge_l", "cmrc2018": "average"}
-PRIMARY_PREFERENCE = ("acc", "acc_norm", "exact_match", "average", "f1", "em")
 # Lower is better for these (drift); every task metric is higher-is-better.
 LOWER_IS_BETTER = frozenset({"kl", "nll", "delta_nll"})
 
@@ -48,17 +46,6 @@ def is_target_task(task: str) -> bool:
     """A target-language (Tibetan) task; every other task measures the tax."""
     lowered = task.lower()
     return task in TARGET_LANGUAGE or lowered.startswith("bo_") or "bod" in lowered or "tibt" in lowered
-
-
-def primary_metric(task: str, metrics: dict[str, float] | list[str]) -> str | None:
-    names = list(metrics)
-    if task in PRIMARY and PRIMARY[task] in names:
-        return PRIMARY[task]
-    for name in PRIMARY_PREFERENCE:
-        if name in names:
-            return name
-    plain = [name for name in names if "," not in name] or names
-    return plain[0] if plain else None
 
 
 def metric_label(metric: str) -> str:

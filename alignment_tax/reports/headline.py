@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from alignment_tax.metrics.headline import headline_metric
 from alignment_tax.reports.comparisons import Comparator, Difference
 from alignment_tax.reports.formatting import (
     PERCENT_METRICS,
     column_label,
     is_target_task,
     metric_label,
-    primary_metric,
     task_title,
 )
 from alignment_tax.reports.judges import Judgement
@@ -87,7 +87,7 @@ def tax_columns(tasks: list[str], runs: list[Run]) -> list[Column]:
     for task in tasks:
         if task == TAX_TASK or is_target_task(task):
             continue
-        metric = primary_metric(task, task_metrics(runs, task))
+        metric = headline_metric(task, task_metrics(runs, task))
         if metric:
             columns.append(Column(column_label(task, metric), task, metric, f"{task}: a tax task"))
     return columns
@@ -95,7 +95,7 @@ def tax_columns(tasks: list[str], runs: list[Run]) -> list[Column]:
 
 def _task_columns(task: str, runs: list[Run]) -> list[Column]:
     metrics = list(dict.fromkeys(name for run in runs for name in run.metrics.get(task, {})))
-    primary = primary_metric(task, metrics)
+    primary = headline_metric(task, metrics)
     columns = [Column(metric_label(primary), task, primary, f"{task} task metric")] if primary else []
     if "similarity" in metrics and primary != "similarity":
         columns.append(Column("Similarity", task, "similarity", "embedding cosine to the reference"))
@@ -207,7 +207,7 @@ def glance(runs: list[Run], tasks: list[str], comparator: Comparator) -> Glance:
     columns: list[tuple[str, str | None, str]] = []
     for task in tasks:
         if is_target_task(task):
-            metric = primary_metric(task, task_metrics(runs, task))
+            metric = headline_metric(task, task_metrics(runs, task))
             if metric:
                 columns.append((f"{task} {metric_label(metric)}{_unit(metric)}", task, metric))
     columns += [

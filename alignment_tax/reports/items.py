@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from alignment_tax.metrics.headline import headline_metric
 from alignment_tax.reports.comparisons import as_number, is_binary
-from alignment_tax.reports.formatting import primary_metric
 from alignment_tax.reports.health import row_flags
 from alignment_tax.reports.judges import Judgement
 from alignment_tax.reports.runs import Run, all_runs, task_metrics
@@ -69,7 +69,7 @@ class TaskItems:
 def flip_rule(task: str, runs: list[Run]) -> tuple[str | None, bool]:
     """The metric a flip is judged on, and whether it is right/wrong (binary)."""
     rows = [row for run in runs for row in (run.samples(task) or [])]
-    primary = primary_metric(task, task_metrics(runs, task))
+    primary = headline_metric(task, task_metrics(runs, task))
     for name in (*BINARY_PREFERENCE, primary):
         values = [as_number(row.get(name.split(",")[0])) for row in rows] if name else []
         if values and None not in values and is_binary(np.asarray(values)):

@@ -27,7 +27,7 @@ def report_hint(paths: str) -> str:
 
 
 def _number(value: float) -> str:
-    return f"{value:.3g}" if abs(value) < 1 else f"{value:.1f}"
+    return f"{value:.3g}" if abs(value) < 10 else f"{value:.1f}"
 
 
 def _headline(task: str, metrics: dict[str, Any], changes: dict[str, Any] | None) -> str | None:

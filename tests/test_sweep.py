@@ -148,7 +148,7 @@ def test_report_draws_the_frontier(swept, tmp_path):
     build_report(runs, out=str(out))
     html = out.read_text(encoding="utf-8")
     assert "frontier<" in html and "(s=0.5)" in html
-    assert html.count("<polyline") >= 1
+    assert '<g id="frontier-' in html  # the swept adapter's line through its strengths is drawn
 
 
 def test_a_spec_asks_for_a_sweep(tmp_path, capsys):

@@ -103,7 +103,7 @@ def register(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser.add_argument(
         "--baseline",
         metavar="NAME",
-        help="the run the gap rows compare against: its folder name or path (default: the first run)",
+        help="the run the gap rows compare against: its folder name or path (default: the base when it is one of the runs, else the first run that is not a --control)",
     )
     parser.add_argument(
         "--judge",

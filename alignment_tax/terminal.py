@@ -10,6 +10,7 @@ it). The report has the paired intervals of the changes.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 from alignment_tax.metrics.headline import headline_metric
@@ -67,8 +68,6 @@ def series_lines(runs: dict[str, Any]) -> list[str]:
 
 def experiment_lines(summary: dict[str, Any]) -> list[str]:
     """What ``run`` and ``demo`` say: each evaluation's headline scores (read from its results.json), the reports."""
-    from pathlib import Path
-
     lines = [
         f"ran {summary['output']}: {len(summary.get('stages') or {})} stages, "
         f"{len(summary.get('evaluations') or {})} evaluations, {len(summary.get('judgements') or [])} judgements"
@@ -86,3 +85,39 @@ def experiment_lines(summary: dict[str, Any]) -> list[str]:
     reports = summary.get("reports") or []
     lines.append(f"reports: {', '.join(map(str, reports))}" if reports else "no report (no evaluations)")
     return lines
+
+
+def report_lines(summary: dict[str, Any]) -> list[str]:
+    """What ``report`` says: the file it wrote, what is in it, and what it could not compare."""
+    runs, plots = summary.get("runs") or [], summary.get("plots") or []
+    judged = f", {summary['judgements']} judge files" if summary.get("judgements") else ""
+    lines = [
+        f"wrote {summary['report']} ({summary['format']}): {len(runs)} runs ({', '.join(runs)}), "
+        f"baseline {summary['baseline']}, tasks {', '.join(summary.get('tasks') or [])}{judged}"
+    ]
+    if plots:
+        lines.append(f"  plots: {len(plots)} SVG files in {Path(plots[0]).parent}")
+    if summary.get("reference"):
+        lines.append(f"  published rows from {summary['reference']}: {len(summary.get('published_beside') or [])}")
+    lines += [f"  not compared: {flag}" for flag in summary.get("not_compared") or []]
+    return lines
+
+
+def judge_lines(summary: dict[str, Any], output: str) -> list[str]:
+    """What ``judge`` says: A's record against B, its win rate with the interval and the sign test."""
+    a, b = (Path(str(summary.get(key) or key[-1])).name for key in ("run_a", "run_b"))
+    rate, ci, p = summary.get("win_rate"), summary.get("win_rate_ci"), summary.get("p_value")
+    line = (
+        f"judged {summary['task']}: {a} (A) against {b} (B) on {summary['n_pairs']} pairs: "
+        f"{summary['wins']} A wins, {summary['ties']} ties, {summary['losses']} B wins, {summary['n_invalid']} invalid"
+    )
+    if isinstance(rate, (int, float)):
+        line += f"; A's win rate {100 * rate:.1f}%"
+        if ci and all(isinstance(v, (int, float)) for v in ci):
+            line += f" (95% CI {100 * ci[0]:.1f}% to {100 * ci[1]:.1f}%)"
+        if isinstance(p, (int, float)):
+            line += f", sign test p = {p:.3g}"
+    lines = [line, f"  written to {output} (each pair's verdicts in {summary.get('records')})"]
+    if summary.get("n_pending"):
+        lines.append(f"  {summary['n_pending']} pairs pending: rerun to continue")
+    return lines + [report_hint(f"{summary.get('run_a')} {summary.get('run_b')} --judge {output}")]

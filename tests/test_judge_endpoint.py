@@ -89,7 +89,7 @@ def cached_replies(tmp_path) -> int:
 
 def test_a_judge_that_prefers_the_first_position_gives_all_ties(tmp_path, capsys):
     with StubJudgeServer(prefer_first, latency=0.05) as server:
-        assert judge_cli(*common_args(tmp_path, server, "--concurrency", 4)) == 0
+        assert judge_cli(*common_args(tmp_path, server, "--concurrency", 4, "--json")) == 0
     printed = json.loads(capsys.readouterr().out)
     result = read_output(tmp_path)
     assert (result["n_pairs"], result["ties"], result["wins"], result["losses"], result["n_invalid"]) == (N, N, 0, 0, 0)

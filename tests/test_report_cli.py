@@ -105,10 +105,20 @@ def test_model_text_is_escaped(html_report):
 
 def test_stdout_says_what_was_written(study, tmp_path, capsys):
     out = tmp_path / "r.html"
-    assert run_cli(["report", str(study["sft"]), str(study["rl"]), "--baseline", "rl", "--out", str(out)]) == 0
+    argv = ["report", str(study["sft"]), str(study["rl"]), "--baseline", "rl", "--out", str(out)]
+    assert run_cli(argv) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        f"wrote {out} (html): 2 runs (sft, rl), baseline rl, tasks cmrc2018, bo_zh_mt, bo_headline"
+    ]
+    assert run_cli([*argv, "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["report"] == str(out) and summary["format"] == "html" and summary["baseline"] == "rl"
     assert summary["runs"] == ["sft", "rl"] and summary["not_compared"] == []
+    markdown = tmp_path / "r.md"
+    assert run_cli([*argv[:-1], str(markdown), "--judge", str(study["judge"])]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0].endswith("1 judge files") and printed[1].startswith("  plots: ")
+    assert printed[1].endswith(f" SVG files in {tmp_path / 'r_files'}")
 
 
 def test_markdown_with_plots_beside_it(study, tmp_path):
@@ -282,10 +292,10 @@ def test_run_folders_after_judge_are_runs(study, tmp_path, capsys):
     """``--judge FILE RUN ...`` used to swallow the runs; folders after a judge file are runs, in order."""
     runs = [str(study["sft"]), str(study["rl"])]
     out = tmp_path / "r.md"
-    assert run_cli(["report", "--judge", str(study["judge"]), *runs, "--out", str(out)]) == 0
+    assert run_cli(["report", "--judge", str(study["judge"]), *runs, "--out", str(out), "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["runs"][:2] == ["sft", "rl"], summary
-    assert run_cli(["report", runs[0], "--judge", str(study["judge"]), runs[1], "--out", str(out)]) == 0
+    assert run_cli(["report", runs[0], "--judge", str(study["judge"]), runs[1], "--out", str(out), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["runs"][:2] == ["sft", "rl"]
     assert run_cli(["report", "--judge", str(study["judge"]), "--out", str(out)]) == 2
     assert "report needs at least one RUN_DIR" in one_error_line(capsys)

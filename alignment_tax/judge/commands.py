@@ -6,7 +6,7 @@ Wire it into the CLI's subparsers with ``register(commands)``::
     from alignment_tax.judge.commands import register
     register(commands)      # adds `judge`, whose handler is args.handler(args)
 
-The handler prints the summary as JSON on stdout; a stop on ``--max-calls`` also says so on
+The handler says the result in a few lines on stdout (the summary as JSON with ``--json``); a stop on ``--max-calls`` also says so on
 stderr (the output is written, with ``complete: false``). Errors are
 :class:`~alignment_tax.errors.UserError`, which the CLI prints as one line with exit code 2.
 """
@@ -14,10 +14,10 @@ stderr (the output is written, with ``complete: false``). Errors are
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 from alignment_tax.argtypes import at_least, seed
+from alignment_tax.terminal import emit, judge_lines
 
 # The summary printed on stdout: the numbers a reader looks at first, and where the rest is.
 _SHOWN = (
@@ -92,7 +92,8 @@ def _judge(args: argparse.Namespace) -> None:
             "and a rerun asks again",
             file=sys.stderr,
         )
-    print(json.dumps({key: summary[key] for key in _SHOWN} | {"output": args.output}, ensure_ascii=False, indent=2))
+    shown = {key: summary[key] for key in _SHOWN} | {"output": args.output}
+    emit(shown, args.json, judge_lines(summary, args.output))
 
 
 def register(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -158,5 +159,6 @@ def register(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "transformers serve is 1024 tokens of generation per call)",
     )
     parser.add_argument("--output", required=True, metavar="FILE.json", help="summary JSON to write")
+    parser.add_argument("--json", action="store_true", help="print the summary as JSON (for scripts)")
     parser.set_defaults(handler=_judge)
     return parser

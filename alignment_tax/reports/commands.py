@@ -6,17 +6,17 @@ Wire it into the CLI's subparsers with ``register(commands)``::
     from alignment_tax.reports.commands import register
     register(commands)      # adds `report`, whose handler is args.handler(args)
 
-The handler prints what it wrote as JSON on stdout. Errors are
+The handler says what it wrote in a few lines on stdout, or as JSON with ``--json``. Errors are
 :class:`~alignment_tax.errors.UserError`, which the CLI prints as one line with exit code 2.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from alignment_tax.errors import UserError
+from alignment_tax.terminal import emit, report_lines
 
 
 def is_judge_file(value: str) -> bool:
@@ -77,7 +77,7 @@ def _report(args: argparse.Namespace) -> None:
         reference=args.reference,
         reference_map=args.reference_map or [],
     )
-    print(json.dumps(summary, ensure_ascii=False, indent=2))
+    emit(summary, args.json, report_lines(summary))
 
 
 def register(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -144,5 +144,6 @@ def register(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
         metavar="report.html|report.md",
         help="the report to write; the format follows the suffix",
     )
+    parser.add_argument("--json", action="store_true", help="print what was written as JSON (for scripts)")
     parser.set_defaults(handler=_report)
     return parser

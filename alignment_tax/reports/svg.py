@@ -44,6 +44,12 @@ def color(index: int) -> str:
 @contextmanager
 def drawing(key: str):
     """Matplotlib settings for one figure: fonts, literal text, ids salted with ``key``."""
+    # Font fallbacks (no bold Tibetan face; a glyph no installed font has, where fonts-noto-cjk is
+    # absent) are expected: the SVG keeps the text, and the browser draws it. Quiet for this figure
+    # only, and from before the first import: building the font cache (over 5 s) says so on stderr.
+    log = logging.getLogger("matplotlib.font_manager")
+    level = log.level
+    log.setLevel(logging.ERROR)
     import matplotlib
     from matplotlib import font_manager
 
@@ -61,11 +67,6 @@ def drawing(key: str):
         "ytick.color": "#444444",
         "axes.formatter.useoffset": False,
     }
-    # Font fallbacks (no bold Tibetan face; a glyph no installed font has, where fonts-noto-cjk is
-    # absent) are expected: the SVG keeps the text, and the browser draws it. Quiet for this figure only.
-    log = logging.getLogger("matplotlib.font_manager")
-    level = log.level
-    log.setLevel(logging.ERROR)
     try:
         with matplotlib.rc_context(settings), warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=r"Glyph \d+ .*missing from font", category=UserWarning)

@@ -30,7 +30,7 @@ def _pairs_with_copies(folder):
     return path
 
 
-def test_duplicate_ids_and_inputs_are_counted_and_said_in_one_line(tmp_path, capsys):
+def test_duplicate_ids_and_inputs_are_counted_and_said_in_one_line(tmp_path, capsys, monkeypatch):
     from alignment_tax.evaluation.lm_eval_run import data_duplicates, load_tasks, task_data_hashes
     from alignment_tax.tasks.registry import resolve_tasks
 
@@ -49,6 +49,10 @@ def test_duplicate_ids_and_inputs_are_counted_and_said_in_one_line(tmp_path, cap
     # A hub dataset or a built-in task is not checked by our readers: its repeated ids are counted too.
     docs = list(tasks["bo_zh_mt"].eval_docs)
     assert data_duplicates(tasks["bo_zh_mt"], [*docs, {**docs[0], "source": "new"}]) == {"ids": 1, "inputs": 2}
+    # Under torchrun every process loads the tasks: only the main one says so, all of them count.
+    monkeypatch.setattr("alignment_tax.evaluation.data_parallel.rank", lambda: 1)
+    assert task_data_hashes(tasks)["bo_zh_mt"]["duplicates"] == {"ids": 0, "inputs": 2}
+    assert "warning" not in capsys.readouterr().err
 
 
 def test_results_json_counts_the_duplicates(tiny_lm_dir, tmp_path, capsys):

@@ -122,7 +122,7 @@ def task_data_hashes(tasks: dict[str, Any]) -> dict[str, dict[str, Any]]:
         docs = list(task.eval_docs)
         duplicates = data_duplicates(task, docs)
         hashes[name] = {"sha256": records_sha256(docs), "n_docs": len(docs), "duplicates": duplicates}
-        if any(duplicates.values()):
+        if any(duplicates.values()) and data_parallel.is_main():  # once, not once per process
             print(
                 f"alignment-tax evaluate: warning: {name}: {duplicates['inputs']} of its {len(docs)} documents "
                 f"repeat an earlier one's input and {duplicates['ids']} an earlier one's id; each copy counts as "

@@ -1,13 +1,16 @@
 """Which plots a report shows, built from its runs: each a :class:`Plot` (SVG text and caption).
 
 :mod:`.plots` draws the SVGs; this module chooses what goes into them (the tax–gain points,
-drift CDFs, judge bars, training curves) and writes the captions.
+drift CDFs, judge bars, training logs, and the tax over training of runs made by ``evaluate
+--checkpoints``) and writes the captions.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
+from collections import defaultdict
 from dataclasses import dataclass
 
 from alignment_tax.metrics.headline import headline_metric
@@ -221,18 +224,18 @@ def judge_plots(judgements: list[Judgement]) -> list[Plot]:
     ]
 
 
+def _number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _line(name: str, points: list[tuple[float, float]], colour: str) -> tuple[str, list[float], list[float], str]:
+    """One series of :func:`.plots.curves` from its (step, value) points."""
+    return name, [float(step) for step, _ in points], [float(value) for _, value in points], colour
+
+
 def _curve_keys(logs: dict[int, list[dict]]) -> tuple[list[str], list[str]]:
-    keys: list[str] = []
-    for log in logs.values():
-        for row in log:
-            for key, value in row.items():
-                if (
-                    key not in keys
-                    and key not in CURVE_SKIP
-                    and isinstance(value, (int, float))
-                    and not isinstance(value, bool)
-                ):
-                    keys.append(key)
+    keys = list(dict.fromkeys(k for log in logs.values() for row in log for k, v in row.items() if _number(v)))
+    keys = [key for key in keys if key not in CURVE_SKIP]
 
     def rank(key: str) -> tuple[int, int]:
         if key in CURVE_FIRST:
@@ -247,6 +250,7 @@ def _curve_keys(logs: dict[int, list[dict]]) -> tuple[list[str], list[str]]:
 
 
 def training_plots(runs: list[Run], colors: dict[int, str]) -> list[Plot]:
+    """The training logs: each logged series against step, one line per run."""
     logs = {id(run): run.train_log for run in runs if run.train_log}
     if not logs:
         return []
@@ -255,16 +259,9 @@ def training_plots(runs: list[Run], colors: dict[int, str]) -> list[Plot]:
     for key in shown:
         series = []
         for run in runs:
-            rows = [
-                row
-                for row in logs.get(id(run), [])
-                if isinstance(row.get(key), (int, float)) and not isinstance(row.get(key), bool)
-            ]
-            rows.sort(key=lambda row: row["step"])
+            rows = sorted((row for row in logs.get(id(run), []) if _number(row.get(key))), key=lambda row: row["step"])
             if rows:
-                series.append(
-                    (run.name, [float(row["step"]) for row in rows], [float(row[key]) for row in rows], colors[id(run)])
-                )
+                series.append(_line(run.name, [(row["step"], row[key]) for row in rows], colors[id(run)]))
         if series:
             stem = "".join(c if c.isalnum() else "_" for c in key)
             few = [name for name, steps, _, _ in series if len(steps) < plots.FEW_POINTS]
@@ -272,4 +269,57 @@ def training_plots(runs: list[Run], colors: dict[int, str]) -> list[Plot]:
             result.append(Plot(f"train_{stem}", key, plots.curves(series, key, key), note))
     if omitted and result:
         result[-1].caption = " ".join(filter(None, [result[-1].caption, f"Not plotted: {', '.join(omitted)}."]))
+    return result
+
+
+def checkpoint_series(runs: list[Run]) -> dict[str, list[tuple[int, Run]]]:
+    """Series folder name (the ``--output`` of ``evaluate --checkpoints``) → ``(step, run)`` by step,
+    for runs whose ``results.json`` records the ``checkpoint_step`` they were evaluated at."""
+    series: dict[str, list[tuple[int, Run]]] = defaultdict(list)
+    for run in runs:
+        step = (run.results.get("config") or {}).get("checkpoint_step")
+        if isinstance(step, int) and not isinstance(step, bool):
+            series[run.path.parent.name].append((step, run))
+    return {name: sorted(members, key=lambda pair: pair[0]) for name, members in series.items()}
+
+
+def _delta(run: Run, task: str, metric: str) -> float:
+    value = run.metrics.get(task, {}).get(metric)
+    base = run.base.metrics.get(task, {}).get(metric) if run.base is not None else None
+    return math.nan if value is None or base is None else float(value) - float(base)
+
+
+def _drift_mean(run: Run, key: str) -> float:
+    value = ((run.drift or {}).get(key) or {}).get("mean")
+    return float(value) if _number(value) else math.nan
+
+
+def checkpoint_plots(runs: list[Run], tasks: list[str], colors: dict[int, str]) -> list[Plot]:
+    """The tax over training: one plot per task (and drift measure) with a series of two or more
+    checkpoints, one line per series. Task metrics are differences from the base (the tax and the
+    gain read alike, 0 = the base), drift its mean KL and Δ NLL."""
+    series = {name: members for name, members in checkpoint_series(runs).items() if len(members) >= 2}
+    measures = []  # (name, title, y label, caption, the value of one checkpoint's run)
+    for task in tasks:
+        found = (
+            headline_metric(task, run.metrics[task]) for ms in series.values() for _, run in ms if task in run.metrics
+        )
+        metric = next(found, None)
+        if metric is not None:
+            label = f"Δ {metric_label(metric)} vs base"
+            caption = f"{label} of each saved checkpoint (`evaluate --checkpoints`); 0 is the base."
+            value = functools.partial(_delta, task=task, metric=metric)
+            measures.append((f"checkpoints_{task}", f"{task_title(task)} over training", label, caption, value))
+    for key, label in (("kl", "mean KL to the base"), ("delta_nll", "mean Δ NLL")):
+        caption = f"{label} on the drift corpus at each saved checkpoint."
+        value = functools.partial(_drift_mean, key=key)
+        measures.append((f"checkpoints_drift_{key}", f"Drift over training: {label}", label, caption, value))
+    result = []
+    for name, title, label, caption, value in measures:
+        lines = [
+            _line(folder, [(step, value(run)) for step, run in members], colors[id(members[-1][1])])
+            for folder, members in series.items()
+        ]
+        if any(math.isfinite(v) for _, _, values, _ in lines for v in values):
+            result.append(Plot(name, title, plots.curves(lines, title, label), caption))
     return result

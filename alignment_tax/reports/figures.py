@@ -115,11 +115,11 @@ def _tradeoff(
         y, dy = _change(comparator, task, y_metric, run)
         if not (math.isfinite(x) and math.isfinite(y)):
             continue
-        label = f"{run.name} {MARK}" if gainer(dy) is run and degenerate_gain(dy) else run.name
         config = run.results.get("config") or {}
         scale, source = config.get("adapter_scale"), config.get("adapter_scaled_from")
-        if scale is not None:
-            label = f"{run.name} (s={scale:g})"
+        label = run.name if scale is None else f"{run.name} (s={scale:g})"
+        if gainer(dy) is run and degenerate_gain(dy):
+            label = f"{label} {MARK}"
         if all_wrong(dx):
             label, wrong = f"{label} {WRONG_MARK}", True
         points.append(

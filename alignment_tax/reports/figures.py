@@ -25,19 +25,9 @@ from alignment_tax.reports.svg import BASE_COLOR
 MAX_CURVES = 12
 WRONG_MARK = "(EM 0)"  # a point whose tax difference is between answers all wrong
 CURVE_FIRST = ("loss", "reward", "reward_std", "kl", "entropy")
-CURVE_SKIP = frozenset(
-    {
-        "step",
-        "epoch",
-        "total_flos",
-        "train_runtime",
-        "train_samples_per_second",
-        "train_steps_per_second",
-        "train_loss",
-        "learning_rate",
-        "grad_norm",
-        "num_tokens",
-    }
+CURVE_SKIP = frozenset(  # bookkeeping, not a training curve
+    "step epoch total_flos train_runtime train_samples_per_second train_steps_per_second train_loss learning_rate "
+    "grad_norm num_tokens".split()
 )
 
 
@@ -49,19 +39,24 @@ class Plot:
     caption: str
 
 
-def _tax_measures(report_runs: list[Run], tax_tasks: list[str]) -> list[tuple[str, str, str]]:
-    """Every tax the runs measure, as (task, metric, axis label): each general benchmark's primary
-    metric and drift Δ NLL. One axis alone hides a tax: CMRC cannot move where every answer is
-    wrong, while the same run's Chinese got measurably less likely."""
+def _metric(runs: list[Run], task: str) -> str | None:
+    """The task's headline metric, read from the first run that has the task."""
+    return headline_metric(task, next((run.metrics[task] for run in runs if task in run.metrics), {}))
+
+
+def _tax_measures(report_runs: list[Run], tax_tasks: list[str]) -> list[tuple[str, str, str, str]]:
+    """Every tax the runs measure, as (task, metric, name, axis label): each general benchmark's
+    primary metric and drift Δ NLL. One axis alone hides a tax: CMRC cannot move where every answer
+    is wrong, while the same run's Chinese got measurably less likely."""
     measures = []
     for task in tax_tasks:
-        metric = headline_metric(task, next((r.metrics[task] for r in report_runs if task in r.metrics), {}))
-        if metric:
-            name = "CMRC Avg" if task == "cmrc2018" else f"{task} {metric_label(metric)}"
-            measures.append((task, metric, f"Δ {name} vs base (the tax)"))
+        if metric := _metric(report_runs, task):
+            name = "Δ CMRC Avg" if task == "cmrc2018" else f"Δ {task} {metric_label(metric)}"
+            measures.append((task, metric, name, f"{name} vs base (the tax)"))
     if any(run.drift is not None and run.base is not None for run in report_runs):
         # Drift is lower-is-better: plotted as −Δ NLL, so that right is better on every tax axis.
-        measures.append(("drift", "delta_nll", "−Δ NLL on the drift texts, nats/token (the tax)"))
+        name = "−Δ NLL on the drift texts"
+        measures.append(("drift", "delta_nll", name, f"{name}, nats/token (the tax)"))
     return measures
 
 
@@ -81,31 +76,27 @@ def _change(comparator: Comparator, task: str, metric: str, run: Run) -> tuple[f
 def tradeoff_plots(
     report_runs: list[Run], tasks: list[str], comparator: Comparator, colors: dict[int, str]
 ) -> list[Plot]:
-    tax_tasks = [task for task in tasks if not is_target_task(task)]
-    measures = _tax_measures(report_runs, tax_tasks)
+    """Tax against gain: one plot per target task and tax measure."""
+    measures = _tax_measures(report_runs, [task for task in tasks if not is_target_task(task)])
     result = []
-    for task in (t for t in tasks if is_target_task(t)):
-        metrics = next((run.metrics[task] for run in report_runs if task in run.metrics), {})
-        y_metric = headline_metric(task, metrics)
-        for index, (tax_task, x_metric, x_label) in enumerate(measures):
-            found = _tradeoff(report_runs, task, y_metric, tax_task, x_metric, x_label, comparator, colors)
-            if found is not None:
-                # The first tax keeps the plain name older reports and links used.
-                found.name = f"tax_gain_{task}" if index == 0 else f"tax_gain_{task}_{tax_task}"
-                result.append(found)
+    for task in filter(is_target_task, tasks):
+        for index, tax in enumerate(measures):
+            # The first tax keeps the plain name older reports and links used.
+            name = f"tax_gain_{task}" if index == 0 else f"tax_gain_{task}_{tax[0]}"
+            found = _tradeoff(name, report_runs, (task, _metric(report_runs, task)), tax, comparator, colors)
+            result += [found] if found else []
     return result
 
 
 def _tradeoff(
+    name: str,
     report_runs: list[Run],
-    task: str,
-    y_metric: str,
-    tax_task: str,
-    x_metric: str,
-    x_label: str,
+    gain: tuple[str, str | None],
+    tax: tuple[str, str, str, str],
     comparator: Comparator,
     colors: dict[int, str],
 ) -> Plot | None:
+    (task, y_metric), (tax_task, x_metric, tax_name, x_label) = gain, tax
     points, bases, wrong = [], [], False
     for run in report_runs:
         has_x = run.drift is not None if tax_task == "drift" else x_metric in run.metrics.get(tax_task, {})
@@ -131,27 +122,21 @@ def _tradeoff(
         return None
     points = [plots.TradeoffPoint(base.name, 0.0, 0.0, BASE_COLOR, is_base=True) for base in bases] + points
     y_label = f"Δ {metric_label(y_metric)} vs base (the gain)"
-    tax_name = x_label.split(" vs base")[0].split(",")[0]
     svg = plots.tax_gain(points, f"Tax against gain: {task}, {tax_name}", x_label, y_label)
     whiskers = plots.whisker_note(points)
-    caption = (
+    notes = [
         f"One point per run; the base at the origin. {whiskers[0].upper()}{whiskers[1:]}. Points on the same spot share "
-        "one label. The dashed staircase is the Pareto front (no run beats it on both axes); up and right is better."
-    )
-    if tax_task == "drift":
-        caption += " The tax here is drift: a run left of 0 made the base's Chinese less likely (Δ NLL above 0)."
-    if any(point.curve for point in points):
-        caption += (
-            " A solid line joins one adapter's strengths (`alignment-tax sweep`: its LoRA update scaled by s) "
-            "from the base outwards: how much of its gain it keeps at what tax."
-        )
-    if any(MARK in point.label for point in points):
-        caption += (
-            f" {MARK}: the run's outputs on this task are mostly empty or repetitive, so its gain is not meaningful."
-        )
-    if wrong:
-        caption += f" {WRONG_MARK}: {ALL_WRONG}; its tax is read on the other tax plots."
-    return Plot("", f"Tax against gain: {task_title(task)}, {tax_name}", svg, caption)
+        "one label. The dashed staircase is the Pareto front (no run beats it on both axes); up and right is better.",
+        tax_task == "drift"
+        and "The tax here is drift: a run left of 0 made the base's Chinese less likely (Δ NLL above 0).",
+        any(point.curve for point in points)
+        and "A solid line joins one adapter's strengths (`alignment-tax sweep`: its LoRA update scaled by s) "
+        "from the base outwards: how much of its gain it keeps at what tax.",
+        any(MARK in point.label for point in points)
+        and f"{MARK}: the run's outputs on this task are mostly empty or repetitive, so its gain is not meaningful.",
+        wrong and f"{WRONG_MARK}: {ALL_WRONG}; its tax is read on the other tax plots.",
+    ]
+    return Plot(name, f"Tax against gain: {task_title(task)}, {tax_name}", svg, " ".join(filter(None, notes)))
 
 
 def drift_plots(runs: list[Run], colors: dict[int, str]) -> list[Plot]:
@@ -201,19 +186,17 @@ def judge_plots(judgements: list[Judgement]) -> list[Plot]:
         for j in judgements
     ]
     rated = [bar for bar in bars if bar.win_rate is not None]
+    without = [f"{bar.label_a} vs {bar.label_b}" for bar in rated if bar.ci is None]
     if not rated:
         rate = "No pair has a valid verdict, so no win rate is drawn."
+    elif len(without) == len(rated):
+        rate = "Dot: A's win rate, (wins + ties/2)/valid; p: the sign test."
     else:
+        none = f" (none for {', '.join(without)})" if without else ""
         rate = (
-            "Dot" + (" and whisker" if any(bar.ci for bar in rated) else "") + ": A's win rate, (wins + ties/2)/valid"
+            f"Dot and whisker: A's win rate, (wins + ties/2)/valid, with its 95% bootstrap interval{none}; "
+            "p: the sign test."
         )
-        without = [f"{bar.label_a} vs {bar.label_b}" for bar in rated if bar.ci is None]
-        rate += (
-            (", with its 95% bootstrap interval" + (f" (none for {', '.join(without)})" if without else ""))
-            if len(without) < len(rated)
-            else ""
-        )
-        rate += "; p: the sign test."
     return [
         Plot(
             "judge",

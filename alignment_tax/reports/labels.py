@@ -67,13 +67,9 @@ def place(ax, points: list[tuple[str, float, float, str]], key: str) -> None:
         text = ax.text(0, 0, label, color=colour, ha="left", va="bottom", zorder=5, gid=f"point-label-{key}-{index}")
         size = text.get_window_extent(renderer).padded(PAD)
         w, h = size.width, size.height
+        # d from the point in direction (dx, dy), the box's near side or centre line towards it
         places = (
-            Bbox.from_bounds(
-                px + dx * d - (w if dx < 0 else w / 2 if dx == 0 else 0),
-                py + dy * d - (h if dy < 0 else h / 2 if dy == 0 else 0),
-                w,
-                h,
-            )
+            Bbox.from_bounds(px + dx * d + (dx - 1) * w / 2, py + dy * d + (dy - 1) * h / 2, w, h)
             for d in DISTANCES
             for dx, dy in DIRECTIONS
         )

@@ -54,13 +54,13 @@ def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
 
 def whisker_note(points: list[TradeoffPoint]) -> str:
     """What the whiskers are, promised only as far as they are drawn."""
-    with_ci = [point for point in points if not point.is_base and (point.x_ci or point.y_ci)]
     runs = [point for point in points if not point.is_base]
-    if not with_ci:
+    without = [point.label for point in runs if not (point.x_ci or point.y_ci)]
+    if len(without) == len(runs):
         return "no whiskers: no run has a paired bootstrap interval here"
-    note = "whiskers are 95% paired bootstrap intervals"
-    without = [point.label for point in runs if point not in with_ci]
-    return note + (f" (none for {', '.join(without)}: no interval)" if without else "")
+    return "whiskers are 95% paired bootstrap intervals" + (
+        f" (none for {', '.join(without)}: no interval)" * bool(without)
+    )
 
 
 def padded(values: Sequence[float], include_zero: bool = False, pad: float = 0.06) -> tuple[float, float]:

@@ -162,6 +162,22 @@ def test_tradeoff_point_of_a_degenerate_gain_is_marked(tmp_path):
     assert "sft ⚠" in plot.svg and "mostly empty or repetitive" in plot.caption
 
 
+def test_a_swept_strength_with_a_degenerate_gain_keeps_its_mark(tmp_path):
+    """A run made by `sweep` is labelled by its strength, and the mark is kept beside it."""
+    paths = issue_study(tmp_path, record_health=True)
+    # As above: sft's headline gain is a looped syllable against an empty base.
+    _rewrite(
+        paths["base"], "bo_headline", lambda row: row.update(output="", rouge_1=0.0, rouge_2=0.0, rouge_l=0.0), True
+    )
+    _rewrite(paths["sft"], "bo_headline", lambda row: row.update(output="བཀྲ་ཤིས་" * 10, rouge_l=30.0), True)
+    results = json.loads((paths["sft"] / "results.json").read_text(encoding="utf-8"))
+    results["config"] |= {"adapter_scale": 0.5, "adapter_scaled_from": "/adapters/sft"}
+    (paths["sft"] / "results.json").write_text(json.dumps(results, ensure_ascii=False), encoding="utf-8")
+    report = assemble([paths["sft"], paths["rl"]], comparator=Comparator(n_resamples=100))
+    plot = next(plot for plot in report.plots["tradeoff"] if plot.name == "tax_gain_bo_headline")
+    assert "sft (s=0.5) ⚠" in plot.svg and "mostly empty or repetitive" in plot.caption
+
+
 def test_truncated_rate_beside_the_metrics_is_health_not_a_metric(tmp_path):
     paths = make_study(tmp_path, n_items=12)
     for name, rate in (("base", 0.0), ("sft", 0.25)):

@@ -10,8 +10,8 @@ Modules: ``runs`` (loading and checking run folders and their bases), ``judges``
 files), ``comparisons`` (paired bootstrap intervals, McNemar, comparability), ``headline``
 (Table 3 and the at-a-glance table), ``items`` (the item browser and flips), ``svg`` (matplotlib
 figures as inline SVG), ``plots`` (the plots) and ``labels`` (their point labels), ``figures`` (which
-plots a report shows, with captions), ``checkpoint_plots`` (the tax over training), ``content``
-(everything a report shows), ``templates`` (the jinja2 environment, number filters and notes both
+plots a report shows, with captions: the tax over training too), ``content`` (everything a report
+shows), ``templates`` (the jinja2 environment, number filters and notes both
 renderers share), ``html_report`` and ``markdown_report`` (renderers of ``report.html.jinja`` and
 ``report.md.jinja``), ``references`` (published numbers: the loader and the shipped YAML) and
 ``published`` (their rows beside the runs), ``textsafe`` (visible, escaped text), ``build`` (the

@@ -14,7 +14,6 @@ from pathlib import Path
 from alignment_tax import __version__
 from alignment_tax.errors import UserError
 from alignment_tax.reports import about, figures, headline, items
-from alignment_tax.reports.checkpoint_plots import checkpoint_plots
 from alignment_tax.reports.comparisons import Comparator, Difference
 from alignment_tax.reports.controls import ControlCheck, check_controls
 from alignment_tax.reports.figures import Plot
@@ -187,8 +186,7 @@ def assemble(
         "tradeoff": figures.tradeoff_plots(runs, tasks, comparator, colors),
         "drift": figures.drift_plots(runs, colors),
         "judge": figures.judge_plots(judgements),
-        "training": figures.training_plots(runs, colors)
-        + [Plot(*found) for found in checkpoint_plots(runs, tasks, colors)],
+        "training": figures.training_plots(runs, colors) + figures.checkpoint_plots(runs, tasks, colors),
     }
     return Report(
         runs=runs,

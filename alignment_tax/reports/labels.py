@@ -42,9 +42,9 @@ def group(points: list[tuple[str, float, float, str]]) -> list[tuple[str, float,
             spot[3].append(colour)
     result = []
     for names, x, y, colours in spots:
-        label = ", ".join(names)
-        label = label if len(label) <= GROUP_LIMIT else label[: GROUP_LIMIT - 1] + "…"
-        result.append((label, x, y, colours[0] if len(set(colours)) == 1 else "#333333"))
+        result.append(
+            (svg.shorten(", ".join(names), GROUP_LIMIT), x, y, colours[0] if len(set(colours)) == 1 else "#333333")
+        )
     return result
 
 
@@ -67,13 +67,9 @@ def place(ax, points: list[tuple[str, float, float, str]], key: str) -> None:
         text = ax.text(0, 0, label, color=colour, ha="left", va="bottom", zorder=5, gid=f"point-label-{key}-{index}")
         size = text.get_window_extent(renderer).padded(PAD)
         w, h = size.width, size.height
+        # d from the point in direction (dx, dy), the box's near side or centre line towards it
         places = (
-            Bbox.from_bounds(
-                px + dx * d - (w if dx < 0 else w / 2 if dx == 0 else 0),
-                py + dy * d - (h if dy < 0 else h / 2 if dy == 0 else 0),
-                w,
-                h,
-            )
+            Bbox.from_bounds(px + dx * d + (dx - 1) * w / 2, py + dy * d + (dy - 1) * h / 2, w, h)
             for d in DISTANCES
             for dx, dy in DIRECTIONS
         )
@@ -82,7 +78,7 @@ def place(ax, points: list[tuple[str, float, float, str]], key: str) -> None:
             for b in places
             if area.contains(b.x0, b.y0) and area.contains(b.x1, b.y1) and not any(b.overlaps(o) for o in taken)
         ]
-        box = next((b for b in free if not _crosses(b, lines)), free[0] if free else None)
+        box = next((b for b in free if not b.count_contains(lines)), free[0] if free else None)
         if box is None:
             text.remove()
             continue
@@ -106,8 +102,3 @@ def _line_pixels(ax) -> np.ndarray:
             steps = max(2, math.ceil(math.dist(start, end) / STEP) + 1)
             found.append(np.linspace(start, end, steps))
     return np.concatenate(found)
-
-
-def _crosses(box, points: np.ndarray) -> bool:
-    inside = (points[:, 0] > box.x0) & (points[:, 0] < box.x1) & (points[:, 1] > box.y0) & (points[:, 1] < box.y1)
-    return bool(inside.any())

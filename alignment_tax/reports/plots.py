@@ -54,13 +54,13 @@ def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
 
 def whisker_note(points: list[TradeoffPoint]) -> str:
     """What the whiskers are, promised only as far as they are drawn."""
-    with_ci = [point for point in points if not point.is_base and (point.x_ci or point.y_ci)]
     runs = [point for point in points if not point.is_base]
-    if not with_ci:
+    without = [point.label for point in runs if not (point.x_ci or point.y_ci)]
+    if len(without) == len(runs):
         return "no whiskers: no run has a paired bootstrap interval here"
-    note = "whiskers are 95% paired bootstrap intervals"
-    without = [point.label for point in runs if point not in with_ci]
-    return note + (f" (none for {', '.join(without)}: no interval)" if without else "")
+    return "whiskers are 95% paired bootstrap intervals" + (
+        f" (none for {', '.join(without)}: no interval)" * bool(without)
+    )
 
 
 def padded(values: Sequence[float], include_zero: bool = False, pad: float = 0.06) -> tuple[float, float]:
@@ -117,19 +117,11 @@ def tax_gain(points: list[TradeoffPoint], title: str, x_label: str, y_label: str
                 if ci:  # clamped to the axes; the caps show however short the interval
                     ends = [min(max(v, low), high) for v in ci]
                     line = (ends, [point.y] * 2) if axis == "x" else ([point.x] * 2, ends)
-                    ax.plot(
-                        *line,
-                        color=point.color,
-                        marker="|_"[axis == "y"],
-                        gid=f"whisker-{key}-{index}-{axis}",
-                        **WHISKER,
-                    )
+                    gid = f"whisker-{key}-{index}-{axis}"
+                    ax.plot(*line, color=point.color, marker="|_"[axis == "y"], gid=gid, **WHISKER)
             gid = f"marker-{key}-{index}"
-            style = (
-                {"mfc": "white", "mec": point.color, "mew": 2}
-                if point.is_base
-                else {"mfc": point.color, "mec": "white"}
-            )
+            hollow = {"mfc": "white", "mec": point.color, "mew": 2}
+            style = hollow if point.is_base else {"mfc": point.color, "mec": "white"}
             handles += ax.plot([point.x], [point.y], "o", ms=10, zorder=4, gid=gid, label=point.label, **style)
             tips[gid] = f"{point.label}: x {point.x:+.4g}, y {point.y:+.4g}" + (" (Pareto front)" * (index in front))
         _legend(fig, handles)
@@ -232,15 +224,8 @@ def judge_bars(bars: list[JudgeBar], colors: tuple[str, str, str] = ("#2b8cbe", 
                 left += share
             if bar.win_rate is not None:
                 if bar.ci:
-                    interval = [100 * v for v in bar.ci]
-                    ax.plot(
-                        interval,
-                        [row + 0.38] * 2,
-                        color="#111111",
-                        marker="|",
-                        gid=f"win-interval-{key}-{row}",
-                        **WHISKER,
-                    )
+                    interval, gid = [100 * v for v in bar.ci], f"win-interval-{key}-{row}"
+                    ax.plot(interval, [row + 0.38] * 2, color="#111111", marker="|", gid=gid, **WHISKER)
                 ax.plot([100 * bar.win_rate], [row + 0.38], "o", color="#111111", ms=6)
                 p = f", p = {bar.p_value:.3g}" if bar.p_value is not None else ""
                 ax.text(102, row, f"win rate {100 * bar.win_rate:.1f}%{p}", va="center", fontsize=11, clip_on=False)

@@ -11,6 +11,7 @@ and every string from a run passes :func:`text` first. Each figure's ids are sal
 from __future__ import annotations
 
 import hashlib
+import io
 import logging
 import re
 import warnings
@@ -87,8 +88,6 @@ def figure(width: int, height: int):
 
 def renderer(fig):
     """The SVG renderer's text measure: the layout's and the label placer's."""
-    import io
-
     from matplotlib.backends.backend_svg import RendererSVG
 
     return RendererSVG(fig.bbox.width, fig.bbox.height, io.StringIO())
@@ -102,8 +101,6 @@ def key_of(*parts: object) -> str:
 def finish(fig, title: str, description: str, tips: dict[str, str] | None = None) -> str:
     """``fig`` as an SVG element for inlining: no XML prolog, a title, description and role, pixel
     size, and a ``<title>`` tooltip in each group whose gid is a key of ``tips``."""
-    import io
-
     import matplotlib
 
     buffer = io.StringIO()

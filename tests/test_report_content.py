@@ -351,3 +351,18 @@ def test_markdown_cells_are_short_and_the_detectable_size_has_its_column(report)
     assert max(len(cell) for cell in cells) < 80
     differences = text.split("## Every difference")[1].split("\n## ")[0]
     assert "| would detect ≥ |" in differences and "(would detect" not in differences
+
+
+def test_a_diverged_training_log_is_said_as_drawn(tmp_path):
+    # NaN and infinite steps are not drawn: a run left with two finite steps is drawn as points, and says so.
+    paths = make_study(tmp_path, n_items=12)
+    log = tmp_path / "train" / "sft" / "train_log.jsonl"
+    rows = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
+    for row in rows[2:]:
+        row["loss"] = float("nan") if row["step"] % 2 else float("inf")
+    log.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    found = assemble([paths["sft"], paths["rl"]])
+    (loss,) = [plot for plot in found.plots["training"] if plot.title == "loss"]
+    assert "Drawn as points, too few logged steps for a curve: sft." in loss.caption
+    assert "Steps logged as NaN or infinite are not drawn: sft." in loss.caption
+    assert "rl" not in loss.caption

@@ -247,9 +247,13 @@ def training_plots(runs: list[Run], colors: dict[int, str]) -> list[Plot]:
                 series.append(_line(run.name, [(row["step"], row[key]) for row in rows], colors[id(run)]))
         if series:
             stem = "".join(c if c.isalnum() else "_" for c in key)
-            few = [name for name, steps, _, _ in series if len(steps) < plots.FEW_POINTS]
-            note = f"Drawn as points, too few logged steps for a curve: {', '.join(few)}." if few else ""
-            result.append(Plot(f"train_{stem}", key, plots.curves(series, key, key), note))
+            # As drawn: a NaN or infinite value (a diverged step) is left out of the plot.
+            finite = {name: sum(map(math.isfinite, values)) for name, _, values, _ in series}
+            few = [name for name, count in finite.items() if count < plots.FEW_POINTS]
+            lost = [name for name, _, values, _ in series if finite[name] < len(values)]
+            notes = [f"Drawn as points, too few logged steps for a curve: {', '.join(few)}." if few else ""]
+            notes.append(f"Steps logged as NaN or infinite are not drawn: {', '.join(lost)}." if lost else "")
+            result.append(Plot(f"train_{stem}", key, plots.curves(series, key, key), " ".join(filter(None, notes))))
     if omitted and result:
         result[-1].caption = " ".join(filter(None, [result[-1].caption, f"Not plotted: {', '.join(omitted)}."]))
     return result

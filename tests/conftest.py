@@ -67,3 +67,19 @@ def models(tiny_lm_dir, tiny_adapter_dir):
     candidate = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_lm_dir), tiny_adapter_dir).eval()
     base = AutoModelForCausalLM.from_pretrained(tiny_lm_dir).eval()
     return tokenizer, candidate, base
+
+
+@pytest.fixture
+def kill_after_two_batches(models, monkeypatch):
+    """Called, makes the candidate's backbone raise KeyboardInterrupt in its third drift batch (two
+    forwards, candidate then base, per batch); ``monkeypatch.undo()`` puts it back."""
+    backbone = models[1].get_base_model().model
+    forward, calls = backbone.forward, []
+
+    def interrupted(*args, **kwargs):
+        calls.append(1)
+        if len(calls) > 4:
+            raise KeyboardInterrupt
+        return forward(*args, **kwargs)
+
+    return lambda: monkeypatch.setattr(backbone, "forward", interrupted)

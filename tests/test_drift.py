@@ -149,21 +149,14 @@ def test_evaluate_drift_bad_input_exits_2(tmp_path, capsys, tiny_lm_dir, tiny_ad
     assert message in capsys.readouterr().err
 
 
-def test_an_interrupted_pass_resumes_from_its_checkpoint(models, passages, drift, tmp_path, monkeypatch):
+def test_an_interrupted_pass_resumes_from_its_checkpoint(
+    models, passages, drift, tmp_path, monkeypatch, kill_after_two_batches
+):
     from alignment_tax.evaluation.drift_checkpoint import DriftCheckpoint
 
     tokenizer, candidate, _ = models
     checkpoint = DriftCheckpoint(tmp_path / "partial.npz", "fingerprint-1", every_seconds=0)
-    backbone = candidate.get_base_model().model
-    forward, calls = backbone.forward, []
-
-    def killed_after_two_batches(*args, **kwargs):
-        calls.append(1)
-        if len(calls) > 4:  # two forwards (candidate, then base) per batch
-            raise KeyboardInterrupt
-        return forward(*args, **kwargs)
-
-    monkeypatch.setattr(backbone, "forward", killed_after_two_batches)
+    kill_after_two_batches()
     with pytest.raises(KeyboardInterrupt):
         token_drift(candidate, tokenizer, passages, batch_size=2, checkpoint=checkpoint)
     monkeypatch.undo()

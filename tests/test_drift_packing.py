@@ -120,7 +120,9 @@ def test_kl_is_exactly_zero_against_itself_and_a_zero_adapter_when_packed(models
     assert np.abs(controlled.kl).max() == 0 and np.array_equal(controlled.nll, controlled.base_nll)
 
 
-def test_a_packed_pass_resumes_by_window_index_to_the_same_bits(models, passages, tmp_path, monkeypatch):
+def test_a_packed_pass_resumes_by_window_index_to_the_same_bits(
+    models, passages, tmp_path, monkeypatch, kill_after_two_batches
+):
     from alignment_tax.evaluation.drift_checkpoint import DriftCheckpoint
 
     tokenizer, candidate, _ = models
@@ -128,16 +130,7 @@ def test_a_packed_pass_resumes_by_window_index_to_the_same_bits(models, passages
     settings = dict(batch_size=1, window=48, stride=16, packing="on", row_tokens=100)
     whole = token_drift(candidate, tokenizer, passages, **settings)
     checkpoint = DriftCheckpoint(tmp_path / "partial.npz", "fingerprint", every_seconds=0)
-    backbone = candidate.get_base_model().model
-    forward, calls = backbone.forward, []
-
-    def killed_after_two_batches(*args, **kwargs):
-        calls.append(1)
-        if len(calls) > 4:  # two forwards (candidate, then base) per batch
-            raise KeyboardInterrupt
-        return forward(*args, **kwargs)
-
-    monkeypatch.setattr(backbone, "forward", killed_after_two_batches)
+    kill_after_two_batches()
     with pytest.raises(KeyboardInterrupt):
         token_drift(candidate, tokenizer, passages, checkpoint=checkpoint, **settings)
     monkeypatch.undo()

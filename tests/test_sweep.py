@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -151,23 +152,32 @@ def test_report_draws_the_frontier(swept, tmp_path):
     assert '<g id="frontier-' in html  # the swept adapter's line through its strengths is drawn
 
 
-def test_a_spec_asks_for_a_sweep(tmp_path, capsys):
-    """`evaluate.sweep` in a spec: each strength is evaluated beside the other runs, sharing their base."""
-    spec = tmp_path / "spec.yaml"
+def sweep_spec(folder, output, strengths: str, more: str = "") -> Path:
+    """A spec whose tiny adapter is swept at ``strengths`` (YAML list), with ``more`` YAML lines after."""
+    spec = folder / "spec.yaml"
     spec.write_text(
         f"""name: sweep
-output: {tmp_path / "out"}
+output: {output}
 models:
   base: {{tiny: {{kind: lm}}}}
   adapter: {{tiny: {{kind: adapter, base: base}}}}
 evaluate:
   runs: [adapter]
   tasks: [drift]
-  sweep: {{adapter: [0, 1]}}
-  options: {{samples: true, limit: 4, drift_window: 64, device: cpu}}
-report: {{formats: [md]}}
-""",
+  sweep: {{adapter: {strengths}}}
+{more}""",
         encoding="utf-8",
+    )
+    return spec
+
+
+def test_a_spec_asks_for_a_sweep(tmp_path, capsys):
+    """`evaluate.sweep` in a spec: each strength is evaluated beside the other runs, sharing their base."""
+    spec = sweep_spec(
+        tmp_path,
+        tmp_path / "out",
+        "[0, 1]",
+        "  options: {samples: true, limit: 4, drift_window: 64, device: cpu}\nreport: {formats: [md]}\n",
     )
     assert main(["run", str(spec), "--dry-run"]) == 0
     assert "adapter swept at strengths 0, 1: drift" in capsys.readouterr().out
@@ -208,21 +218,8 @@ def test_strengths_or_checkpoints_that_share_a_folder_are_refused(tmp_path, caps
     assert "checkpoint-02 and checkpoint-2" in line and "both step 2" in line
     assert not out.exists()
 
-    spec = tmp_path / "spec.yaml"
     for strengths, phrase in (("[0.5, 0.50000001]", "would both be written"), ("[0.5, 0.5]", "listed twice")):
-        spec.write_text(
-            f"""name: sweep
-output: {out}
-models:
-  base: {{tiny: {{kind: lm}}}}
-  adapter: {{tiny: {{kind: adapter, base: base}}}}
-evaluate:
-  runs: [adapter]
-  tasks: [drift]
-  sweep: {{adapter: {strengths}}}
-""",
-            encoding="utf-8",
-        )
+        spec = sweep_spec(tmp_path, out, strengths)
         line = one_line_exit_2(["run", spec, "--dry-run"], capsys)
         assert "error: evaluate.sweep.adapter: " in line and phrase in line
     assert not out.exists()

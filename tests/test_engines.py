@@ -20,6 +20,7 @@ import json
 from pathlib import Path
 
 import pytest
+from engine_helpers import outputs
 from lm_eval.models.huggingface import HFLM
 
 from alignment_tax.cli import main
@@ -177,11 +178,6 @@ def run(engine, output, shared_data, tasks=("cmrc2018", "bo_zh_mt"), **fields):
         **fields,
     )
     return evaluate(options, vllm_class=HFLMAsVLLM)
-
-
-def outputs(folder, task):
-    lines = (folder / "samples" / f"{task}.jsonl").read_text(encoding="utf-8").splitlines()
-    return [json.loads(line)["output"] for line in lines]
 
 
 def test_vllm_engine_serves_adapter_and_base_from_one_engine(tmp_path, shared_data, tiny_lm_dir, tiny_adapter_dir):

@@ -3,17 +3,13 @@
 import json
 
 import pytest
+from engine_helpers import outputs
 
 from alignment_tax.cli import main
 from alignment_tax.evaluation.generation_cache import GenerationCache
 from alignment_tax.evaluation.output_lock import OutputLock
 
 pytestmark = pytest.mark.slow
-
-
-def outputs(folder, task="cmrc2018"):
-    lines = (folder / "samples" / f"{task}.jsonl").read_text(encoding="utf-8").splitlines()
-    return [json.loads(line)["output"] for line in lines]
 
 
 def test_one_cache_file_serves_two_models_without_mixing_them(tmp_path):

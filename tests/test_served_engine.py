@@ -5,10 +5,9 @@ sent, as `vllm serve` does, and serves the tiny model under two names: the base,
 adapter (as `--lora-modules`). Greedy answers must then equal the `hf` engine's exactly.
 """
 
-import json
-
 import pytest
 from completions_server import CompletionsServer, Served
+from engine_helpers import outputs
 
 from alignment_tax.cli import main
 from alignment_tax.evaluation.evaluate import EvaluateOptions, evaluate
@@ -43,11 +42,6 @@ def options(output, shared_data, tiny_lm_dir, tiny_adapter_dir, engine, **server
         engine=engine,
         server=ServerOptions(**server),
     )
-
-
-def outputs(folder, task):
-    lines = (folder / "samples" / f"{task}.jsonl").read_text(encoding="utf-8").splitlines()
-    return [json.loads(line)["output"] for line in lines]
 
 
 def test_served_answers_equal_the_hf_engine_and_a_rerun_asks_nothing(

@@ -11,6 +11,7 @@ import json
 import re
 
 import pytest
+from engine_helpers import outputs
 from transformers_server import TransformersServer, serving_missing
 
 from alignment_tax.cli import main
@@ -65,11 +66,6 @@ def options(output, shared_data, model_dir, engine, **server):
         engine=engine,
         server=ServerOptions(**server),
     )
-
-
-def outputs(folder, task):
-    lines = (folder / "samples" / f"{task}.jsonl").read_text(encoding="utf-8").splitlines()
-    return [json.loads(line)["output"] for line in lines]
 
 
 def test_text_prompts_give_the_hf_engines_outputs_and_auto_switches_once(

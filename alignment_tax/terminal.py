@@ -105,7 +105,7 @@ def report_lines(summary: dict[str, Any]) -> list[str]:
 
 def judge_lines(summary: dict[str, Any], output: str) -> list[str]:
     """What ``judge`` says: A's record against B, its win rate with the interval and the sign test."""
-    a, b = (Path(str(summary.get(key) or key[-1])).name for key in ("run_a", "run_b"))
+    a, b = Path(summary["run_a"]).name, Path(summary["run_b"]).name
     rate, ci, p = summary.get("win_rate"), summary.get("win_rate_ci"), summary.get("p_value")
     line = (
         f"judged {summary['task']}: {a} (A) against {b} (B) on {summary['n_pairs']} pairs: "
@@ -120,4 +120,4 @@ def judge_lines(summary: dict[str, Any], output: str) -> list[str]:
     lines = [line, f"  written to {output} (each pair's verdicts in {summary.get('records')})"]
     if summary.get("n_pending"):
         lines.append(f"  {summary['n_pending']} pairs pending: rerun to continue")
-    return lines + [report_hint(f"{summary.get('run_a')} {summary.get('run_b')} --judge {output}")]
+    return lines + [report_hint(f"{summary['run_a']} {summary['run_b']} --judge {output}")]

@@ -10,6 +10,7 @@ and every string from a run passes :func:`text` first. Each figure's ids are sal
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import logging
@@ -42,6 +43,15 @@ def color(index: int) -> str:
     return PALETTE[index % len(PALETTE)]
 
 
+@functools.cache
+def _families() -> tuple[str, ...]:
+    """The fonts of :data:`FONTS` installed here (DejaVu Sans ships with matplotlib), looked up once."""
+    from matplotlib import font_manager
+
+    installed = {font.name for font in font_manager.fontManager.ttflist}
+    return tuple(name for name in FONTS if name in installed)
+
+
 @contextmanager
 def drawing(key: str):
     """Matplotlib settings for one figure: fonts, literal text, ids salted with ``key``."""
@@ -52,11 +62,9 @@ def drawing(key: str):
     level = log.level
     log.setLevel(logging.ERROR)
     import matplotlib
-    from matplotlib import font_manager
 
-    installed = {font.name for font in font_manager.fontManager.ttflist}
     settings = {
-        "font.family": [name for name in FONTS if name in installed],  # DejaVu Sans ships with matplotlib
+        "font.family": list(_families()),
         "font.size": 11,
         "text.parse_math": False,
         "text.usetex": False,
